@@ -1,0 +1,219 @@
+//! The `EventStore` port: what every event-store backend (SQLite, PostgreSQL,
+//! KurrentDB) provides, and the envelope types that cross it.
+//!
+//! The port is storage-agnostic and free of I/O itself; adapters live in the
+//! `infra` crate and are all checked by the same conformance suite
+//! (`infra::conformance`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::hash::{chain_hash, Hash, GENESIS_HASH};
+
+/// The name of a stream: `org-<uuid>` for an organization, `registry` for the
+/// list of organizations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct StreamId(pub String);
+
+impl StreamId {
+    pub fn new(name: impl Into<String>) -> Self {
+        StreamId(name.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the writer believes the stream's current version is.
+///
+/// Stream versions start at 1 for the first event; a stream with no events is
+/// at version 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the version is (no concurrency check).
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event must have exactly this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream currently at `current` (0 = no events) satisfies this.
+    pub fn matches(self, current: u64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current == 0,
+            ExpectedVersion::Exact(v) => v == current,
+        }
+    }
+}
+
+/// An event on its way into the store. `data` and `metadata` are JSON text;
+/// the store keeps these exact bytes and hashes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub data: String,
+    pub metadata: String,
+}
+
+/// An event as stored, with its envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub global_position: u64,
+    pub stream_id: StreamId,
+    pub stream_version: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub data: String,
+    pub metadata: String,
+    pub recorded_at: DateTime<Utc>,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl RecordedEvent {
+    /// Recomputes this event's hash from its content and `prev_hash`.
+    pub fn computed_hash(&self) -> Hash {
+        chain_hash(
+            &self.prev_hash,
+            &self.stream_id,
+            self.stream_version,
+            &self.event_id,
+            &self.event_type,
+            self.schema_version,
+            &self.data,
+            &self.metadata,
+            &self.recorded_at,
+        )
+    }
+}
+
+/// One stream's append inside a batch.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub stream: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Global position of the first appended event.
+    pub first_position: u64,
+    /// Global position of the last appended event (the consistency token).
+    pub last_position: u64,
+    /// The stream's version after the append.
+    pub stream_version: u64,
+}
+
+/// Why an append or read failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The stream was not at the expected version; nothing was written.
+    #[error("stream {stream} is at version {actual}, expected {expected:?}")]
+    WrongExpectedVersion {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        actual: u64,
+    },
+    /// Some event ids of the request are already stored, but not as the exact
+    /// same sequence at the same place: not an idempotent retry.
+    #[error("event {event_id} already stored elsewhere; not an idempotent retry")]
+    DuplicateEventId { event_id: Uuid },
+    /// An append request carried no events.
+    #[error("an append needs at least one event")]
+    EmptyAppend,
+    /// The backend failed (I/O, connection, corruption).
+    #[error("event store backend: {0}")]
+    Backend(String),
+}
+
+/// The event-store port. Implementations must be safe for concurrent use.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends every request of the batch in **one transaction**, checking each
+    /// request's expected version on its own: a request that conflicts gets
+    /// its error and writes nothing, the others commit (group commit).
+    /// Re-sending the same event ids at the same place is idempotent and
+    /// returns the original positions.
+    async fn append_each(&self, batch: Vec<AppendRequest>) -> Vec<Result<AppendResult, StoreError>>;
+
+    /// Appends every request of the batch in one transaction, all or nothing:
+    /// if any request fails, none is written and the first error is returned.
+    async fn append_all(&self, batch: Vec<AppendRequest>) -> Result<Vec<AppendResult>, StoreError>;
+
+    /// Events of one stream with `stream_version >= from_version`, in order,
+    /// at most `limit`.
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Events of all streams with `global_position >= from_position`, in
+    /// global order, at most `limit`. Never skips an event that commits later
+    /// with a lower position.
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The current version of a stream (0 if it has no events).
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError>;
+
+    /// The highest global position committed (0 if the store is empty).
+    async fn head_position(&self) -> Result<u64, StoreError>;
+
+    /// Waits until an event at `position` or later has committed, or until
+    /// `timeout` passes. Returns the head position seen last.
+    async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, StoreError>;
+
+    /// Appends to one stream (a batch of one).
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let mut results = self
+            .append_each(vec![AppendRequest {
+                stream: stream.clone(),
+                expected,
+                events,
+            }])
+            .await;
+        results.pop().unwrap_or(Err(StoreError::EmptyAppend))
+    }
+}
+
+/// Checks one stream's events (in version order) against the hash chain:
+/// returns the version of the first event whose `prev_hash` or `hash` is wrong,
+/// or whose version does not follow its predecessor.
+pub fn first_broken_link(events: &[RecordedEvent], mut prev: Hash, mut prev_version: u64) -> Option<u64> {
+    for e in events {
+        if e.stream_version != prev_version + 1 || e.prev_hash != prev || e.computed_hash() != e.hash {
+            return Some(e.stream_version.max(prev_version + 1));
+        }
+        prev = e.hash;
+        prev_version = e.stream_version;
+    }
+    None
+}
+
+/// The hash a stream starts from.
+pub fn genesis() -> Hash {
+    GENESIS_HASH
+}
