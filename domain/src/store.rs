@@ -15,7 +15,9 @@ use crate::hash::{chain_hash, Hash, GENESIS_HASH};
 
 /// The name of a stream: `org-<uuid>` for an organization, `registry` for the
 /// list of organizations.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct StreamId(pub String);
 
 impl StreamId {
@@ -151,7 +153,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// its error and writes nothing, the others commit (group commit).
     /// Re-sending the same event ids at the same place is idempotent and
     /// returns the original positions.
-    async fn append_each(&self, batch: Vec<AppendRequest>) -> Vec<Result<AppendResult, StoreError>>;
+    async fn append_each(&self, batch: Vec<AppendRequest>)
+        -> Vec<Result<AppendResult, StoreError>>;
 
     /// Appends every request of the batch in one transaction, all or nothing:
     /// if any request fails, none is written and the first error is returned.
@@ -169,7 +172,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// Events of all streams with `global_position >= from_position`, in
     /// global order, at most `limit`. Never skips an event that commits later
     /// with a lower position.
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The current version of a stream (0 if it has no events).
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError>;
@@ -202,9 +209,16 @@ pub trait EventStore: Send + Sync + 'static {
 /// Checks one stream's events (in version order) against the hash chain:
 /// returns the version of the first event whose `prev_hash` or `hash` is wrong,
 /// or whose version does not follow its predecessor.
-pub fn first_broken_link(events: &[RecordedEvent], mut prev: Hash, mut prev_version: u64) -> Option<u64> {
+pub fn first_broken_link(
+    events: &[RecordedEvent],
+    mut prev: Hash,
+    mut prev_version: u64,
+) -> Option<u64> {
     for e in events {
-        if e.stream_version != prev_version + 1 || e.prev_hash != prev || e.computed_hash() != e.hash {
+        if e.stream_version != prev_version + 1
+            || e.prev_hash != prev
+            || e.computed_hash() != e.hash
+        {
             return Some(e.stream_version.max(prev_version + 1));
         }
         prev = e.hash;

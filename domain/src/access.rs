@@ -1,0 +1,241 @@
+//! The access rules of RBAC.md, in one place: which roles a user holds, from
+//! which sources, and the union of their permissions. The command side uses
+//! these functions to authorize callers; the read side keeps the same state
+//! current and asks the same questions.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::ids::{GroupId, ProjectId, RoleId, Subject, UserId};
+use crate::permissions::{Permission, PermissionSet};
+use crate::roles::{RepoAccess, OWNER};
+use crate::state::Organization;
+
+/// Where one of a user's roles comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum BindingSource {
+    /// Bound to the user (or, for a group subject, to the group) itself.
+    Direct { role: RoleId },
+    /// Bound to a group the user is in.
+    Group { role: RoleId, group: GroupId },
+    /// Granted on every project by one of the user's organization roles.
+    OrganizationRole { role: RoleId, org_role: RoleId },
+    /// Mapped from the user's access to the project's repository.
+    Repository { role: RoleId, access: RepoAccess },
+}
+
+impl BindingSource {
+    /// The role this source grants.
+    pub fn role(&self) -> RoleId {
+        match *self {
+            BindingSource::Direct { role }
+            | BindingSource::Group { role, .. }
+            | BindingSource::OrganizationRole { role, .. }
+            | BindingSource::Repository { role, .. } => role,
+        }
+    }
+
+    /// `direct`, `group`, `organization_role` or `repository`.
+    pub fn via(&self) -> &'static str {
+        match self {
+            BindingSource::Direct { .. } => "direct",
+            BindingSource::Group { .. } => "group",
+            BindingSource::OrganizationRole { .. } => "organization_role",
+            BindingSource::Repository { .. } => "repository",
+        }
+    }
+
+    /// A human description using the organization's names.
+    pub fn describe(&self, org: &Organization) -> String {
+        let role = org.role_name(self.role());
+        match *self {
+            BindingSource::Direct { .. } => format!("{role} (direct)"),
+            BindingSource::Group { group, .. } => {
+                let name = org
+                    .groups
+                    .get(&group)
+                    .map(|g| g.name.clone())
+                    .unwrap_or_else(|| group.to_string());
+                format!("{role} via group {name}")
+            }
+            BindingSource::OrganizationRole { org_role, .. } => {
+                format!("{role} via organization role {}", org.role_name(org_role))
+            }
+            BindingSource::Repository { access, .. } => {
+                format!("{role} via repository access {}", access.as_str())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for BindingSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindingSource::Direct { role } => write!(f, "role {role} directly"),
+            BindingSource::Group { role, group } => write!(f, "role {role} via group {group}"),
+            BindingSource::OrganizationRole { role, org_role } => {
+                write!(f, "role {role} via organization role {org_role}")
+            }
+            BindingSource::Repository { role, access } => {
+                write!(f, "role {role} via repository access {}", access.as_str())
+            }
+        }
+    }
+}
+
+impl Organization {
+    /// The user's organization roles: the direct one and every group's.
+    pub fn org_grants(&self, user: UserId) -> Vec<BindingSource> {
+        let mut grants = Vec::new();
+        if let Some(role) = self.org_roles.get(&user) {
+            grants.push(BindingSource::Direct { role: *role });
+        }
+        for g in self.groups_of(user) {
+            if let Some(role) = self.groups.get(g).and_then(|g| g.role) {
+                grants.push(BindingSource::Group { role, group: *g });
+            }
+        }
+        grants
+    }
+
+    /// Calls `f` with every organization role the user holds (no allocation).
+    fn for_each_org_role(&self, user: UserId, mut f: impl FnMut(RoleId)) {
+        if let Some(role) = self.org_roles.get(&user) {
+            f(*role);
+        }
+        for g in self.groups_of(user) {
+            if let Some(role) = self.groups.get(g).and_then(|g| g.role) {
+                f(role);
+            }
+        }
+    }
+
+    /// Whether the user holds any organization role (repository access counts
+    /// only for such users).
+    pub fn has_org_role(&self, user: UserId) -> bool {
+        let mut any = false;
+        self.for_each_org_role(user, |_| any = true);
+        any
+    }
+
+    /// The user's organization-scope permissions.
+    pub fn org_permissions(&self, user: UserId) -> PermissionSet {
+        let mut set = PermissionSet::EMPTY;
+        self.for_each_org_role(user, |r| set = set.union(self.role_permissions(r)));
+        set
+    }
+
+    /// Whether the user holds `Owner` from any source.
+    pub fn is_owner(&self, user: UserId) -> bool {
+        let mut owner = false;
+        self.for_each_org_role(user, |r| owner |= r == OWNER);
+        owner
+    }
+
+    /// Every user who holds `Owner`, directly or through a group.
+    pub fn owners(&self) -> BTreeSet<UserId> {
+        let mut owners: BTreeSet<UserId> = self
+            .org_roles
+            .iter()
+            .filter(|(u, r)| **r == OWNER && self.users.contains_key(u))
+            .map(|(u, _)| *u)
+            .collect();
+        for g in self.groups.values().filter(|g| g.role == Some(OWNER)) {
+            owners.extend(g.members.iter().copied());
+        }
+        owners
+    }
+
+    /// Every role the user holds on a project, with its source.
+    pub fn project_grants(&self, user: UserId, project: ProjectId) -> Vec<BindingSource> {
+        let mut grants = Vec::new();
+        self.for_each_project_grant(user, project, |s| grants.push(s));
+        grants
+    }
+
+    fn for_each_project_grant(
+        &self,
+        user: UserId,
+        project: ProjectId,
+        mut f: impl FnMut(BindingSource),
+    ) {
+        let Some(p) = self.projects.get(&project) else {
+            return;
+        };
+        if let Some(role) = p.user_bindings.get(&user) {
+            f(BindingSource::Direct { role: *role });
+        }
+        for g in self.groups_of(user) {
+            if let Some(role) = p.group_bindings.get(g) {
+                f(BindingSource::Group {
+                    role: *role,
+                    group: *g,
+                });
+            }
+        }
+        let mut has_org_role = false;
+        self.for_each_org_role(user, |org_role| {
+            has_org_role = true;
+            for role in self.mapped_project_roles(org_role) {
+                f(BindingSource::OrganizationRole {
+                    role: *role,
+                    org_role,
+                });
+            }
+        });
+        if has_org_role {
+            if let Some(access) = p.repo_access.get(&user) {
+                f(BindingSource::Repository {
+                    role: p.repo_mapping.role_for(*access),
+                    access: *access,
+                });
+            }
+        }
+    }
+
+    /// The user's permissions on a project (project scope only).
+    pub fn project_permissions(&self, user: UserId, project: ProjectId) -> PermissionSet {
+        let mut set = PermissionSet::EMPTY;
+        self.for_each_project_grant(user, project, |s| {
+            set = set.union(self.role_permissions(s.role()))
+        });
+        set
+    }
+
+    /// The one question: may `user` do `permission` (on `project` for project
+    /// permissions)? Removed or unknown users may do nothing.
+    pub fn check(&self, user: UserId, permission: Permission, project: Option<ProjectId>) -> bool {
+        if !self.users.contains_key(&user) {
+            return false;
+        }
+        match (permission.scope(), project) {
+            (crate::permissions::Scope::Organization, _) => {
+                self.org_permissions(user).contains(permission)
+            }
+            (crate::permissions::Scope::Project, Some(p)) => {
+                self.project_permissions(user, p).contains(permission)
+            }
+            (crate::permissions::Scope::Project, None) => false,
+        }
+    }
+
+    /// The roles a subject holds on a project from each source. For a group
+    /// subject only its own binding counts.
+    pub fn subject_project_grants(
+        &self,
+        subject: Subject,
+        project: ProjectId,
+    ) -> Vec<BindingSource> {
+        match subject {
+            Subject::User(u) => self.project_grants(u, project),
+            Subject::Group(g) => self
+                .projects
+                .get(&project)
+                .and_then(|p| p.group_bindings.get(&g))
+                .map(|role| vec![BindingSource::Direct { role: *role }])
+                .unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! People: invitations, passwords, removal and organization roles.
+
+use std::collections::HashSet;
+
+use super::{Caller, Checks, OwnerLoss};
+use crate::access::BindingSource;
+use crate::commands::NewPerson;
+use crate::errors::{DomainError, FieldError, OwnedProject};
+use crate::events::*;
+use crate::ids::{RoleId, Subject, UserId};
+use crate::permissions::Scope;
+use crate::roles::{MEMBER, OWNER};
+use crate::state::UserKind;
+use crate::validate;
+
+/// At most this many people per invitation.
+pub const MAX_INVITES: usize = 1_000;
+
+/// Invites people, all or nothing. Needs `organization.people.invite`; the
+/// role (default `Member`) follows the role-granting rules.
+pub(super) fn invite(
+    caller: &Caller,
+    people: &[NewPerson],
+    role: Option<RoleId>,
+) -> Result<Vec<Event>, DomainError> {
+    caller.require("organization.people.invite")?;
+    let role = role.unwrap_or(MEMBER);
+    caller.role_in(role, Scope::Organization)?;
+    if role == OWNER {
+        caller.require("organization.change_owner")?;
+    }
+    caller.may_grant(role, None)?;
+    if people.is_empty() || people.len() > MAX_INVITES {
+        return Err(DomainError::invalid(
+            "people",
+            "invalid_count",
+            format!("invite 1 to {MAX_INVITES} people at a time"),
+        ));
+    }
+    let mut checks = Checks::default();
+    for (i, p) in people.iter().enumerate() {
+        checks.check(validate::email(&format!("people[{i}].email"), &p.email));
+        if let Some(u) = &p.username {
+            checks.check(validate::username(&format!("people[{i}].username"), u));
+        }
+    }
+    checks.done()?;
+
+    let org = caller.org;
+    let mut emails = HashSet::new();
+    let mut usernames: HashSet<String> = HashSet::new();
+    let mut events = Vec::with_capacity(people.len() * 2);
+    for p in people {
+        let email_key = p.email.to_lowercase();
+        if org.user_by_email(&p.email).is_some() || !emails.insert(email_key) {
+            return Err(DomainError::EmailTaken(p.email.clone()));
+        }
+        if org.users.contains_key(&p.user_id) {
+            return Err(DomainError::invalid(
+                "user_id",
+                "id_taken",
+                "user id already in use",
+            ));
+        }
+        let username = match &p.username {
+            Some(u) => {
+                if org.username_taken(u) || !usernames.insert(u.to_lowercase()) {
+                    return Err(DomainError::UsernameTaken(u.clone()));
+                }
+                u.clone()
+            }
+            None => {
+                let base = validate::username_from_email(&p.email);
+                let mut candidate = base.clone();
+                let mut n = 2;
+                while org.username_taken(&candidate)
+                    || usernames.contains(&candidate.to_lowercase())
+                {
+                    candidate = format!("{base}{n}");
+                    n += 1;
+                }
+                usernames.insert(candidate.to_lowercase());
+                candidate
+            }
+        };
+        events.push(Event::UserInvited(UserInvited {
+            user_id: p.user_id,
+            email: p.email.clone(),
+            username,
+        }));
+        events.push(Event::OrgRoleAssigned(OrgRoleAssigned {
+            subject: Subject::User(p.user_id),
+            role_id: role,
+        }));
+    }
+    Ok(events)
+}
+
+/// Records that a user set their own password. Only that user may.
+pub(super) fn set_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
+    let u = caller.user(user)?;
+    if !caller.is_system() && caller.user != Some(user) {
+        return Err(DomainError::Forbidden {
+            permission: "organization.people.manage",
+        });
+    }
+    if u.kind != UserKind::Person {
+        return Err(DomainError::invalid(
+            "user",
+            "service_account",
+            "service accounts have tokens, not passwords",
+        ));
+    }
+    Ok(vec![Event::UserPasswordSet(UserPasswordSet {
+        user_id: user,
+    })])
+}
+
+/// Records a password reset: needs `organization.people.manage` or being that
+/// user.
+pub(super) fn reset_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
+    let u = caller.user(user)?;
+    if caller.user != Some(user) {
+        caller.require("organization.people.manage")?;
+    }
+    if u.kind != UserKind::Person {
+        return Err(DomainError::invalid(
+            "user",
+            "service_account",
+            "service accounts have tokens, not passwords",
+        ));
+    }
+    Ok(vec![Event::UserPasswordReset(UserPasswordReset {
+        user_id: user,
+    })])
+}
+
+/// Fails with `user_owns_projects` (listing them) if the user owns any.
+pub(super) fn refuse_if_owner_of_projects(
+    caller: &Caller,
+    user: UserId,
+) -> Result<(), DomainError> {
+    let owned = caller.org.projects_owned_by(user);
+    if owned.is_empty() {
+        return Ok(());
+    }
+    Err(DomainError::UserOwnsProjects {
+        projects: owned
+            .into_iter()
+            .map(|p| OwnedProject {
+                project_id: p.id,
+                name: p.name.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// Removes a person. Needs `organization.people.manage` (and
+/// `organization.change_owner` to remove an Owner); refused while they own
+/// projects or if they are the last Owner.
+pub(super) fn remove(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
+    caller.require("organization.people.manage")?;
+    let u = caller.user(user)?;
+    if u.kind != UserKind::Person {
+        return Err(DomainError::invalid(
+            "user",
+            "service_account",
+            "remove service accounts through their own command",
+        ));
+    }
+    if caller.org.is_owner(user) {
+        caller.require("organization.change_owner")?;
+        OwnerLoss {
+            removed: Some(user),
+            ..Default::default()
+        }
+        .check(caller.org)?;
+    }
+    refuse_if_owner_of_projects(caller, user)?;
+    Ok(vec![Event::UserRemoved(UserRemoved {
+        user_id: user,
+        username: u.username.clone(),
+    })])
+}
+
+/// Assigns the organization role of a user (replacing their direct one) or
+/// of a group. Needs `organization.people.manage`; `organization.change_owner`
+/// when Owner is given or taken; no escalation; the last Owner stays.
+pub(super) fn assign_org_role(
+    caller: &Caller,
+    subject: Subject,
+    role: RoleId,
+) -> Result<Vec<Event>, DomainError> {
+    caller.require("organization.people.manage")?;
+    caller.role_in(role, Scope::Organization)?;
+    let current = match subject {
+        Subject::User(u) => {
+            caller.user(u)?;
+            caller.org.org_roles.get(&u).copied()
+        }
+        Subject::Group(g) => caller.group(g)?.role,
+    };
+    if current == Some(role) {
+        return Ok(vec![]);
+    }
+    if role == OWNER || current == Some(OWNER) {
+        caller.require("organization.change_owner")?;
+    }
+    caller.may_grant(role, None)?;
+    if current == Some(OWNER) {
+        owner_loss_of(subject).check(caller.org)?;
+    }
+    Ok(vec![Event::OrgRoleAssigned(OrgRoleAssigned {
+        subject,
+        role_id: role,
+    })])
+}
+
+fn owner_loss_of(subject: Subject) -> OwnerLoss {
+    match subject {
+        Subject::User(u) => OwnerLoss {
+            direct: Some(u),
+            ..Default::default()
+        },
+        Subject::Group(g) => OwnerLoss {
+            group: Some(g),
+            ..Default::default()
+        },
+    }
+}
+
+/// Retracts a subject's direct organization role. A role that comes from a
+/// group is refused with `not_directly_assigned` naming the groups.
+pub(super) fn retract_org_role(
+    caller: &Caller,
+    subject: Subject,
+) -> Result<Vec<Event>, DomainError> {
+    caller.require("organization.people.manage")?;
+    let current = match subject {
+        Subject::User(u) => {
+            caller.user(u)?;
+            caller.org.org_roles.get(&u).copied()
+        }
+        Subject::Group(g) => caller.group(g)?.role,
+    };
+    let Some(role) = current else {
+        let sources: Vec<BindingSource> = match subject {
+            Subject::User(u) => caller.org.org_grants(u),
+            Subject::Group(_) => vec![],
+        };
+        return Err(DomainError::NotDirectlyAssigned { sources });
+    };
+    if role == OWNER {
+        caller.require("organization.change_owner")?;
+        owner_loss_of(subject).check(caller.org)?;
+    }
+    Ok(vec![Event::OrgRoleRetracted(OrgRoleRetracted {
+        subject,
+        role_id: role,
+    })])
+}
+
+/// Checks that every listed user exists; fails with `user_not_found` naming
+/// the first that does not.
+pub(super) fn require_members(
+    caller: &Caller,
+    field: &str,
+    users: &[UserId],
+) -> Result<(), DomainError> {
+    for u in users {
+        if !caller.org.users.contains_key(u) {
+            return Err(DomainError::UserNotFound(u.to_string()));
+        }
+    }
+    let unique: HashSet<_> = users.iter().collect();
+    if unique.len() != users.len() {
+        return Err(DomainError::Invalid(vec![FieldError::new(
+            field,
+            "duplicate",
+            "a user is listed twice",
+        )]));
+    }
+    Ok(())
+}

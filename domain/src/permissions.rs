@@ -1,0 +1,430 @@
+//! The permission catalog (RBAC.md): 37 organization permissions and 31
+//! project permissions, each with a one-line description, and
+//! [`PermissionSet`], a bit set over the catalog that makes unions and
+//! subset checks a few instructions.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a permission or a role applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Organization,
+    Project,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Organization => "organization",
+            Scope::Project => "project",
+        }
+    }
+
+    /// Parses `organization` or `project`.
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "organization" | "org" => Some(Scope::Organization),
+            "project" => Some(Scope::Project),
+            _ => None,
+        }
+    }
+
+    /// The `view` permission of this scope, which every role of it holds.
+    pub fn view_permission(self) -> Permission {
+        match self {
+            Scope::Organization => Permission::lookup("organization.view").expect("catalog"),
+            Scope::Project => Permission::lookup("project.view").expect("catalog"),
+        }
+    }
+}
+
+/// One entry of the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermissionInfo {
+    pub name: &'static str,
+    pub scope: Scope,
+    pub description: &'static str,
+}
+
+const fn org(name: &'static str, description: &'static str) -> PermissionInfo {
+    PermissionInfo {
+        name,
+        scope: Scope::Organization,
+        description,
+    }
+}
+
+const fn proj(name: &'static str, description: &'static str) -> PermissionInfo {
+    PermissionInfo {
+        name,
+        scope: Scope::Project,
+        description,
+    }
+}
+
+/// Number of organization permissions; they come first in [`CATALOG`].
+pub const ORG_PERMISSION_COUNT: usize = 37;
+/// Number of project permissions; they follow the organization ones.
+pub const PROJECT_PERMISSION_COUNT: usize = 31;
+
+/// The whole catalog, organization permissions first. The index of an entry
+/// is its [`Permission`] number: never reorder, only append.
+pub const CATALOG: [PermissionInfo; ORG_PERMISSION_COUNT + PROJECT_PERMISSION_COUNT] = [
+    org(
+        "organization.view",
+        "See the organization and its basic information",
+    ),
+    org("organization.delete", "Delete the organization"),
+    org(
+        "organization.change_owner",
+        "Assign or change organization Owners",
+    ),
+    org(
+        "organization.contact_support",
+        "Contact support on behalf of the organization",
+    ),
+    org("organization.projects.create", "Create projects"),
+    org(
+        "organization.activity_monitor.view",
+        "See the activity monitor",
+    ),
+    org(
+        "organization.people.view",
+        "See the people of the organization",
+    ),
+    org(
+        "organization.people.invite",
+        "Invite people to the organization",
+    ),
+    org(
+        "organization.people.manage",
+        "Change people's roles, remove people, manage groups",
+    ),
+    org("organization.okta.view", "See the Okta integration"),
+    org("organization.okta.manage", "Configure the Okta integration"),
+    org(
+        "organization.secrets_policy_settings.view",
+        "See the secrets policy",
+    ),
+    org(
+        "organization.secrets_policy_settings.manage",
+        "Change the secrets policy",
+    ),
+    org(
+        "organization.audit_logs.view",
+        "See and export the audit log",
+    ),
+    org(
+        "organization.audit_logs.manage",
+        "Configure audit log streaming",
+    ),
+    org("organization.groups.view", "See groups and their members"),
+    org(
+        "organization.groups.manage",
+        "Create, change and delete groups",
+    ),
+    org("organization.custom_roles.view", "See custom roles"),
+    org(
+        "organization.custom_roles.manage",
+        "Create, change and delete custom roles",
+    ),
+    org(
+        "organization.self_hosted_agents.view",
+        "See self-hosted agents",
+    ),
+    org(
+        "organization.self_hosted_agents.manage",
+        "Register and remove self-hosted agents",
+    ),
+    org(
+        "organization.general_settings.view",
+        "See the organization settings",
+    ),
+    org(
+        "organization.general_settings.manage",
+        "Change the organization settings",
+    ),
+    org("organization.secrets.view", "See organization secrets"),
+    org(
+        "organization.secrets.manage",
+        "Create, change and delete organization secrets",
+    ),
+    org("organization.ip_allow_list.view", "See the IP allow list"),
+    org(
+        "organization.ip_allow_list.manage",
+        "Change the IP allow list",
+    ),
+    org("organization.notifications.view", "See notifications"),
+    org(
+        "organization.notifications.manage",
+        "Create, change and delete notifications",
+    ),
+    org(
+        "organization.pre_flight_checks.view",
+        "See pre-flight checks",
+    ),
+    org(
+        "organization.pre_flight_checks.manage",
+        "Change pre-flight checks",
+    ),
+    org(
+        "organization.plans_and_billing.view",
+        "See plans and billing",
+    ),
+    org(
+        "organization.plans_and_billing.manage",
+        "Change plans and billing",
+    ),
+    org("organization.dashboards.view", "See dashboards"),
+    org(
+        "organization.dashboards.manage",
+        "Create, change and delete dashboards",
+    ),
+    org("organization.service_accounts.view", "See service accounts"),
+    org(
+        "organization.service_accounts.manage",
+        "Create, change and remove service accounts and their tokens",
+    ),
+    proj("project.view", "See the project"),
+    proj("project.delete", "Delete the project"),
+    proj(
+        "project.scheduler.run_manually",
+        "Run a scheduled task manually",
+    ),
+    proj("project.workflow.manage", "Run, rebuild and stop workflows"),
+    proj("project.job.rerun", "Rerun jobs"),
+    proj("project.job.stop", "Stop jobs"),
+    proj("project.job.attach", "Attach to running jobs (SSH debug)"),
+    proj("project.artifacts.view", "See and download artifacts"),
+    proj("project.artifacts.delete", "Delete artifacts"),
+    proj(
+        "project.artifacts.view_settings",
+        "See artifact retention settings",
+    ),
+    proj(
+        "project.artifacts.modify_settings",
+        "Change artifact retention settings",
+    ),
+    proj("project.access.view", "See who has access to the project"),
+    proj(
+        "project.access.manage",
+        "Change who has access to the project",
+    ),
+    proj("project.secrets.view", "See project secrets"),
+    proj(
+        "project.secrets.manage",
+        "Create, change and delete project secrets",
+    ),
+    proj("project.notifications.view", "See project notifications"),
+    proj(
+        "project.notifications.manage",
+        "Change project notifications",
+    ),
+    proj("project.insights.view", "See project insights"),
+    proj("project.insights.manage", "Change project insights"),
+    proj("project.flaky_tests.view", "See flaky tests"),
+    proj("project.flaky_tests.manage", "Manage flaky tests"),
+    proj("project.scheduler.view", "See scheduled tasks"),
+    proj(
+        "project.scheduler.manage",
+        "Create, change and delete scheduled tasks",
+    ),
+    proj("project.general_settings.view", "See the project settings"),
+    proj(
+        "project.general_settings.manage",
+        "Change the project settings",
+    ),
+    proj(
+        "project.repository_info.view",
+        "See the project's repository information",
+    ),
+    proj(
+        "project.repository_info.manage",
+        "Change the project's repository information",
+    ),
+    proj("project.deployment_targets.view", "See deployment targets"),
+    proj(
+        "project.deployment_targets.manage",
+        "Create, change and delete deployment targets",
+    ),
+    proj(
+        "project.pre_flight_checks.view",
+        "See project pre-flight checks",
+    ),
+    proj(
+        "project.pre_flight_checks.manage",
+        "Change project pre-flight checks",
+    ),
+];
+
+/// A permission: an index into [`CATALOG`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Permission(u8);
+
+impl Permission {
+    /// Finds a permission by its full name (`project.job.rerun`).
+    pub fn lookup(name: &str) -> Option<Permission> {
+        CATALOG
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| Permission(i as u8))
+    }
+
+    /// All permissions, in catalog order.
+    pub fn all() -> impl Iterator<Item = Permission> {
+        (0..CATALOG.len() as u8).map(Permission)
+    }
+
+    pub fn info(self) -> &'static PermissionInfo {
+        &CATALOG[self.0 as usize]
+    }
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+    pub fn scope(self) -> Scope {
+        self.info().scope
+    }
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Permission {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Permission::lookup(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown permission {name}")))
+    }
+}
+
+/// A set of permissions, one bit each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PermissionSet(u128);
+
+impl PermissionSet {
+    pub const EMPTY: PermissionSet = PermissionSet(0);
+
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & (1u128 << p.0) != 0
+    }
+    pub fn insert(&mut self, p: Permission) {
+        self.0 |= 1u128 << p.0;
+    }
+    pub fn union(self, other: PermissionSet) -> PermissionSet {
+        PermissionSet(self.0 | other.0)
+    }
+    /// Whether every permission of `self` is in `other`.
+    pub fn is_subset(self, other: PermissionSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+    /// The permissions of `self` that are not in `other`.
+    pub fn difference(self, other: PermissionSet) -> PermissionSet {
+        PermissionSet(self.0 & !other.0)
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::all().filter(move |p| self.contains(*p))
+    }
+    /// Every permission of a scope.
+    pub fn all_of(scope: Scope) -> PermissionSet {
+        Permission::all().filter(|p| p.scope() == scope).collect()
+    }
+    /// Builds a set from names; panics on an unknown name (for the predefined
+    /// roles, which are checked by tests).
+    pub fn from_names(names: &[&str]) -> PermissionSet {
+        names
+            .iter()
+            .map(|n| Permission::lookup(n).unwrap_or_else(|| panic!("unknown permission {n}")))
+            .collect()
+    }
+    /// Whether every permission belongs to `scope`.
+    pub fn within(self, scope: Scope) -> bool {
+        self.is_subset(PermissionSet::all_of(scope))
+    }
+}
+
+impl FromIterator<Permission> for PermissionSet {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        let mut s = PermissionSet::EMPTY;
+        for p in iter {
+            s.insert(p);
+        }
+        s
+    }
+}
+
+impl Serialize for PermissionSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for PermissionSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = Vec::<Permission>::deserialize(d)?;
+        Ok(names.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_has_37_organization_and_31_project_permissions() {
+        let org = CATALOG
+            .iter()
+            .filter(|p| p.scope == Scope::Organization)
+            .count();
+        let proj = CATALOG.iter().filter(|p| p.scope == Scope::Project).count();
+        assert_eq!((org, proj), (37, 31));
+        assert!(CATALOG[..ORG_PERMISSION_COUNT]
+            .iter()
+            .all(|p| p.name.starts_with("organization.")));
+        assert!(CATALOG[ORG_PERMISSION_COUNT..]
+            .iter()
+            .all(|p| p.name.starts_with("project.")));
+    }
+
+    #[test]
+    fn names_are_unique_and_described() {
+        let mut names: Vec<_> = CATALOG.iter().map(|p| p.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOG.len());
+        assert!(CATALOG.iter().all(|p| !p.description.is_empty()));
+    }
+
+    #[test]
+    fn set_operations() {
+        let a = PermissionSet::from_names(&["project.view", "project.job.stop"]);
+        let b = PermissionSet::all_of(Scope::Project);
+        assert!(a.is_subset(b));
+        assert!(!b.is_subset(a));
+        assert_eq!(a.len(), 2);
+        assert!(a.within(Scope::Project));
+        assert!(!a.within(Scope::Organization));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"["project.view","project.job.stop"]"#);
+        assert_eq!(serde_json::from_str::<PermissionSet>(&json).unwrap(), a);
+        assert!(serde_json::from_str::<PermissionSet>(r#"["project.nope"]"#).is_err());
+    }
+}

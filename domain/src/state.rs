@@ -1,0 +1,504 @@
+//! The `Organization` aggregate's state and `evolve`, which folds one event
+//! into it. `evolve` never fails: events are facts that `decide` already
+//! checked; an event that names something unknown (possible only in a
+//! hand-edited log) is applied as far as it makes sense.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::events::*;
+use crate::ids::{GroupId, OrgId, ProjectId, RoleId, Subject, TokenId, UserId};
+use crate::permissions::{PermissionSet, Scope};
+use crate::roles::{predefined_roles, RepoAccess, RepoRoleMapping, Role};
+
+/// A person or a service account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    /// `None` for service accounts.
+    pub email: Option<String>,
+    pub username: String,
+    pub kind: UserKind,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    Person,
+    ServiceAccount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub id: GroupId,
+    pub name: String,
+    pub description: String,
+    pub members: BTreeSet<UserId>,
+    pub role: Option<RoleId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+    pub owner: UserId,
+    /// Direct bindings of users.
+    pub user_bindings: HashMap<UserId, RoleId>,
+    /// Bindings of groups (a group source for the group's members).
+    pub group_bindings: HashMap<GroupId, RoleId>,
+    pub repo_access: HashMap<UserId, RepoAccess>,
+    pub repo_mapping: RepoRoleMapping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Token {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub name: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One organization, as folded from its stream.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Organization {
+    pub id: Option<OrgId>,
+    pub name: String,
+    pub url: Option<String>,
+    /// The stream version of the last event folded in (0: nothing yet).
+    pub version: u64,
+    pub users: HashMap<UserId, User>,
+    emails: HashMap<String, UserId>,
+    usernames: HashMap<String, UserId>,
+    /// Each user's direct organization role.
+    pub org_roles: HashMap<UserId, RoleId>,
+    pub groups: HashMap<GroupId, Group>,
+    group_names: HashMap<String, GroupId>,
+    /// The groups each user is in.
+    pub user_groups: HashMap<UserId, Vec<GroupId>>,
+    pub roles: HashMap<RoleId, Role>,
+    role_names: HashMap<(Scope, String), RoleId>,
+    /// Each role's permissions including everything it inherits.
+    effective: HashMap<RoleId, PermissionSet>,
+    /// For each organization role, the project roles it grants on every
+    /// project (its own and those of the roles it inherits).
+    mapped: HashMap<RoleId, Vec<RoleId>>,
+    pub projects: HashMap<ProjectId, Project>,
+    project_names: HashMap<String, ProjectId>,
+    pub tokens: HashMap<TokenId, Token>,
+    pub audit_streaming: Option<AuditStreamingConfigured>,
+}
+
+/// Names are compared case-insensitively.
+pub(crate) fn key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+impl Organization {
+    /// An organization with nothing but the predefined roles.
+    pub fn new() -> Self {
+        let mut org = Organization::default();
+        for role in predefined_roles() {
+            org.insert_role(role);
+        }
+        org.recompute_effective();
+        org
+    }
+
+    /// Folds a sequence of events into a fresh state.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut org = Organization::new();
+        for e in events {
+            org.evolve(e);
+        }
+        org
+    }
+
+    pub fn exists(&self) -> bool {
+        self.id.is_some()
+    }
+
+    // ---- lookups -----------------------------------------------------------
+
+    pub fn user_by_email(&self, email: &str) -> Option<&User> {
+        self.emails
+            .get(&key(email))
+            .and_then(|id| self.users.get(id))
+    }
+    pub fn user_by_username(&self, username: &str) -> Option<&User> {
+        self.usernames
+            .get(&key(username))
+            .and_then(|id| self.users.get(id))
+    }
+    pub fn username_taken(&self, username: &str) -> bool {
+        self.usernames.contains_key(&key(username))
+    }
+    pub fn group_by_name(&self, name: &str) -> Option<&Group> {
+        self.group_names
+            .get(&key(name))
+            .and_then(|id| self.groups.get(id))
+    }
+    pub fn role_by_name(&self, scope: Scope, name: &str) -> Option<&Role> {
+        self.role_names
+            .get(&(scope, key(name)))
+            .and_then(|id| self.roles.get(id))
+    }
+    pub fn project_by_name(&self, name: &str) -> Option<&Project> {
+        self.project_names
+            .get(&key(name))
+            .and_then(|id| self.projects.get(id))
+    }
+    /// A role's permissions including inherited ones (empty if unknown).
+    pub fn role_permissions(&self, role: RoleId) -> PermissionSet {
+        self.effective.get(&role).copied().unwrap_or_default()
+    }
+    /// The project roles an organization role grants on every project.
+    pub fn mapped_project_roles(&self, org_role: RoleId) -> &[RoleId] {
+        self.mapped.get(&org_role).map(Vec::as_slice).unwrap_or(&[])
+    }
+    pub fn role_name(&self, role: RoleId) -> String {
+        self.roles
+            .get(&role)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| role.to_string())
+    }
+    pub fn username(&self, user: UserId) -> String {
+        self.users
+            .get(&user)
+            .map(|u| u.username.clone())
+            .unwrap_or_else(|| user.to_string())
+    }
+    pub fn groups_of(&self, user: UserId) -> &[GroupId] {
+        self.user_groups
+            .get(&user)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+    /// Projects owned by `user`, sorted by name.
+    pub fn projects_owned_by(&self, user: UserId) -> Vec<&Project> {
+        let mut owned: Vec<&Project> = self.projects.values().filter(|p| p.owner == user).collect();
+        owned.sort_by(|a, b| a.name.cmp(&b.name));
+        owned
+    }
+
+    // ---- evolve ------------------------------------------------------------
+
+    /// Folds one event into the state and advances the version.
+    pub fn evolve(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::OrganizationCreated(e) => {
+                self.id = Some(e.org_id);
+                self.name = e.name.clone();
+                self.url = e.url.clone();
+            }
+            Event::OrganizationSettingsChanged(e) => {
+                if let Some(name) = &e.name {
+                    self.name = name.clone();
+                }
+                if let Some(url) = &e.url {
+                    self.url = Some(url.clone());
+                }
+            }
+            Event::UserInvited(e) => self.insert_user(User {
+                id: e.user_id,
+                email: Some(e.email.clone()),
+                username: e.username.clone(),
+                kind: UserKind::Person,
+                description: String::new(),
+            }),
+            Event::UserPasswordSet(_) | Event::UserPasswordReset(_) => {}
+            Event::UserRemoved(UserRemoved { user_id, .. })
+            | Event::ServiceAccountRemoved(ServiceAccountRemoved { user_id, .. }) => {
+                self.remove_user(*user_id)
+            }
+            Event::OrgRoleAssigned(e) => match e.subject {
+                Subject::User(u) => {
+                    self.org_roles.insert(u, e.role_id);
+                }
+                Subject::Group(g) => {
+                    if let Some(group) = self.groups.get_mut(&g) {
+                        group.role = Some(e.role_id);
+                    }
+                }
+            },
+            Event::OrgRoleRetracted(e) => match e.subject {
+                Subject::User(u) => {
+                    self.org_roles.remove(&u);
+                }
+                Subject::Group(g) => {
+                    if let Some(group) = self.groups.get_mut(&g) {
+                        group.role = None;
+                    }
+                }
+            },
+            Event::GroupCreated(e) => {
+                self.group_names.insert(key(&e.name), e.group_id);
+                self.groups.insert(
+                    e.group_id,
+                    Group {
+                        id: e.group_id,
+                        name: e.name.clone(),
+                        description: e.description.clone(),
+                        members: BTreeSet::new(),
+                        role: Some(e.role_id),
+                    },
+                );
+                for m in &e.members {
+                    self.add_member(e.group_id, *m);
+                }
+            }
+            Event::GroupChanged(e) => {
+                if let Some(group) = self.groups.get_mut(&e.group_id) {
+                    if let Some(name) = &e.name {
+                        self.group_names.remove(&key(&group.name));
+                        self.group_names.insert(key(name), e.group_id);
+                        group.name = name.clone();
+                    }
+                    if let Some(description) = &e.description {
+                        group.description = description.clone();
+                    }
+                }
+            }
+            Event::GroupMemberAdded(e) => self.add_member(e.group_id, e.user_id),
+            Event::GroupMemberRemoved(e) => self.remove_member(e.group_id, e.user_id),
+            Event::GroupDeleted(e) => {
+                if let Some(group) = self.groups.remove(&e.group_id) {
+                    self.group_names.remove(&key(&group.name));
+                    for m in group.members {
+                        if let Some(gs) = self.user_groups.get_mut(&m) {
+                            gs.retain(|g| *g != e.group_id);
+                        }
+                    }
+                    for p in self.projects.values_mut() {
+                        p.group_bindings.remove(&e.group_id);
+                    }
+                }
+            }
+            Event::CustomRoleCreated(e) => {
+                self.insert_role(Role {
+                    id: e.role_id,
+                    name: e.definition.name.clone(),
+                    scope: e.definition.scope,
+                    description: e.definition.description.clone(),
+                    permissions: e.definition.permissions,
+                    inherits: e.definition.inherits.clone(),
+                    project_role: e.definition.project_role,
+                    predefined: false,
+                });
+                self.recompute_effective();
+            }
+            Event::CustomRoleChanged(e) => {
+                if let Some(old) = self.roles.get(&e.role_id) {
+                    self.role_names.remove(&(old.scope, key(&old.name)));
+                    self.insert_role(Role {
+                        id: e.role_id,
+                        name: e.definition.name.clone(),
+                        scope: old.scope,
+                        description: e.definition.description.clone(),
+                        permissions: e.definition.permissions,
+                        inherits: e.definition.inherits.clone(),
+                        project_role: e.definition.project_role,
+                        predefined: false,
+                    });
+                    self.recompute_effective();
+                }
+            }
+            Event::CustomRoleDeleted(e) => {
+                if let Some(old) = self.roles.remove(&e.role_id) {
+                    self.role_names.remove(&(old.scope, key(&old.name)));
+                    self.recompute_effective();
+                }
+            }
+            Event::ProjectCreated(e) => {
+                self.project_names.insert(key(&e.name), e.project_id);
+                self.projects.insert(
+                    e.project_id,
+                    Project {
+                        id: e.project_id,
+                        name: e.name.clone(),
+                        owner: e.owner,
+                        user_bindings: HashMap::new(),
+                        group_bindings: HashMap::new(),
+                        repo_access: HashMap::new(),
+                        repo_mapping: RepoRoleMapping::default(),
+                    },
+                );
+            }
+            Event::ProjectOwnershipTransferred(e) => {
+                if let Some(p) = self.projects.get_mut(&e.project_id) {
+                    p.owner = e.to;
+                }
+            }
+            Event::ProjectDeleted(e) => {
+                if let Some(p) = self.projects.remove(&e.project_id) {
+                    self.project_names.remove(&key(&p.name));
+                }
+            }
+            Event::ProjectRoleBound(e) => {
+                if let Some(p) = self.projects.get_mut(&e.project_id) {
+                    match e.subject {
+                        Subject::User(u) => p.user_bindings.insert(u, e.role_id),
+                        Subject::Group(g) => p.group_bindings.insert(g, e.role_id),
+                    };
+                }
+            }
+            Event::ProjectRoleUnbound(e) => {
+                if let Some(p) = self.projects.get_mut(&e.project_id) {
+                    match e.subject {
+                        Subject::User(u) => p.user_bindings.remove(&u),
+                        Subject::Group(g) => p.group_bindings.remove(&g),
+                    };
+                }
+            }
+            Event::RepositoryAccessGranted(RepositoryAccessGranted {
+                project_id,
+                user_id,
+                access,
+            })
+            | Event::RepositoryAccessChanged(RepositoryAccessChanged {
+                project_id,
+                user_id,
+                to: access,
+                ..
+            }) => {
+                if let Some(p) = self.projects.get_mut(project_id) {
+                    p.repo_access.insert(*user_id, *access);
+                }
+            }
+            Event::RepositoryAccessRevoked(e) => {
+                if let Some(p) = self.projects.get_mut(&e.project_id) {
+                    p.repo_access.remove(&e.user_id);
+                }
+            }
+            Event::RepositoryRoleMappingChanged(e) => {
+                if let Some(p) = self.projects.get_mut(&e.project_id) {
+                    p.repo_mapping = e.mapping;
+                }
+            }
+            Event::ServiceAccountCreated(e) => self.insert_user(User {
+                id: e.user_id,
+                email: None,
+                username: e.name.clone(),
+                kind: UserKind::ServiceAccount,
+                description: e.description.clone(),
+            }),
+            Event::ServiceAccountTokenIssued(e) => {
+                self.tokens.insert(
+                    e.token_id,
+                    Token {
+                        id: e.token_id,
+                        user_id: e.user_id,
+                        name: "service account token".to_string(),
+                        expires_at: e.expires_at,
+                    },
+                );
+            }
+            Event::ApiTokenIssued(e) => {
+                self.tokens.insert(
+                    e.token_id,
+                    Token {
+                        id: e.token_id,
+                        user_id: e.user_id,
+                        name: e.name.clone(),
+                        expires_at: e.expires_at,
+                    },
+                );
+            }
+            Event::ServiceAccountTokenRevoked(ServiceAccountTokenRevoked { token_id, .. })
+            | Event::ApiTokenRevoked(ApiTokenRevoked { token_id, .. }) => {
+                self.tokens.remove(token_id);
+            }
+            Event::AuditStreamingConfigured(e) => self.audit_streaming = Some(e.clone()),
+            Event::AuditStreamingRemoved(_) => self.audit_streaming = None,
+        }
+    }
+
+    fn insert_user(&mut self, user: User) {
+        if let Some(email) = &user.email {
+            self.emails.insert(key(email), user.id);
+        }
+        self.usernames.insert(key(&user.username), user.id);
+        self.users.insert(user.id, user);
+    }
+
+    /// Removal retracts every binding from every source, every group
+    /// membership and every token.
+    fn remove_user(&mut self, user_id: UserId) {
+        if let Some(user) = self.users.remove(&user_id) {
+            if let Some(email) = &user.email {
+                self.emails.remove(&key(email));
+            }
+            self.usernames.remove(&key(&user.username));
+        }
+        self.org_roles.remove(&user_id);
+        for g in self.user_groups.remove(&user_id).unwrap_or_default() {
+            if let Some(group) = self.groups.get_mut(&g) {
+                group.members.remove(&user_id);
+            }
+        }
+        for p in self.projects.values_mut() {
+            p.user_bindings.remove(&user_id);
+            p.repo_access.remove(&user_id);
+        }
+        self.tokens.retain(|_, t| t.user_id != user_id);
+    }
+
+    fn add_member(&mut self, group: GroupId, user: UserId) {
+        if let Some(g) = self.groups.get_mut(&group) {
+            if g.members.insert(user) {
+                self.user_groups.entry(user).or_default().push(group);
+            }
+        }
+    }
+
+    fn remove_member(&mut self, group: GroupId, user: UserId) {
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.members.remove(&user);
+        }
+        if let Some(gs) = self.user_groups.get_mut(&user) {
+            gs.retain(|g| *g != group);
+        }
+    }
+
+    fn insert_role(&mut self, role: Role) {
+        self.role_names
+            .insert((role.scope, key(&role.name)), role.id);
+        self.roles.insert(role.id, role);
+    }
+
+    /// Recomputes every role's inherited permissions (a few dozen roles; runs
+    /// only when a role changes).
+    fn recompute_effective(&mut self) {
+        let mut effective = HashMap::with_capacity(self.roles.len());
+        let mut mapped = HashMap::new();
+        for id in self.roles.keys() {
+            let mut set = PermissionSet::EMPTY;
+            let mut project_roles = Vec::new();
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![*id];
+            while let Some(r) = stack.pop() {
+                if !seen.insert(r) {
+                    continue;
+                }
+                if let Some(role) = self.roles.get(&r) {
+                    set = set.union(role.permissions);
+                    stack.extend(role.inherits.iter().copied());
+                    if let Some(pr) = role.project_role {
+                        if !project_roles.contains(&pr) {
+                            project_roles.push(pr);
+                        }
+                    }
+                }
+            }
+            effective.insert(*id, set);
+            if !project_roles.is_empty() {
+                mapped.insert(*id, project_roles);
+            }
+        }
+        self.effective = effective;
+        self.mapped = mapped;
+    }
+}
