@@ -1,1 +1,10 @@
+//! rolebook's write side: the command service (authorize, decide, append with
+//! optimistic concurrency and group commit, retry), and the credentials kept
+//! outside the log (argon2id password hashes, hashed bearer tokens).
 
+pub mod credentials;
+pub mod secrets;
+pub mod service;
+
+pub use credentials::Credentials;
+pub use service::{CommandContext, CommandService, CreatedOrganization, CreatedUser, Outcome, ServiceError};

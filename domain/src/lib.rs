@@ -17,6 +17,7 @@ pub mod events;
 pub mod hash;
 pub mod ids;
 pub mod permissions;
+pub mod registry;
 pub mod roles;
 pub mod state;
 pub mod store;

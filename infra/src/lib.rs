@@ -1,1 +1,8 @@
+//! rolebook's adapters: the event-store backends behind `domain::store::EventStore`
+//! and the conformance suite every backend must pass.
 
+pub mod conformance;
+pub mod readmodel;
+pub mod sqlite;
+
+pub use sqlite::SqliteEventStore;

@@ -1,0 +1,48 @@
+//! Group commit: one task owns the store's write path and appends every
+//! request waiting for it in a single transaction. Requests for different
+//! organizations share the transaction; each keeps its own expected-version
+//! check, so a conflict in one never fails or weakens another.
+
+use std::sync::Arc;
+
+use domain::store::{AppendRequest, AppendResult, EventStore, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most requests one transaction takes.
+const MAX_BATCH_REQUESTS: usize = 512;
+/// The most events one transaction takes (a single bigger request still goes
+/// through alone).
+const MAX_BATCH_EVENTS: usize = 20_000;
+
+/// A request waiting for its turn, with the place to send its result.
+pub(crate) struct CommitJob {
+    pub request: AppendRequest,
+    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// Starts the committer task; it ends when every sender is dropped.
+pub(crate) fn spawn(store: Arc<dyn EventStore>) -> mpsc::Sender<CommitJob> {
+    let (tx, mut rx) = mpsc::channel::<CommitJob>(4096);
+    tokio::spawn(async move {
+        let mut jobs: Vec<CommitJob> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut events = first.request.events.len();
+            jobs.push(first);
+            while jobs.len() < MAX_BATCH_REQUESTS && events < MAX_BATCH_EVENTS {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        events += job.request.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let (requests, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.request, j.reply)).unzip();
+            let results = store.append_each(requests).await;
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+    });
+    tx
+}

@@ -1,0 +1,433 @@
+//! The command service: authorizes, decides and appends every change.
+//!
+//! Each organization has a worker task that keeps its state in memory
+//! (`worker`); all appends go through one committer task that groups them
+//! into shared transactions (`committer`). Commands that create a password
+//! hash it before they queue, so argon2id never blocks a worker.
+
+mod committer;
+mod envelope;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use domain::commands::NewPerson;
+use domain::events::{Actor, EventMetadata, Medium};
+use domain::ids::{OrgId, UserId};
+use domain::registry::{self, OrganizationRegistered};
+use domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError};
+use domain::{decide, Command, DomainError, Event, Organization};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use uuid::Uuid;
+
+use crate::credentials::{Credentials, CredentialsError, PasswordCheck};
+use crate::secrets;
+
+pub use worker::load;
+
+/// Why a command did not take effect. Nothing was appended in any case.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError {
+    /// A rule refused the command.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Other writers kept changing the organization; retrying later may work.
+    #[error("the organization kept changing; gave up after {attempts} attempts")]
+    Conflict { attempts: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("credentials: {0}")]
+    Credentials(String),
+    /// A stored event could not be read back.
+    #[error("corrupt event log: {0}")]
+    Corrupt(String),
+    #[error("the command service is shutting down")]
+    Stopped,
+}
+
+impl From<CredentialsError> for ServiceError {
+    fn from(e: CredentialsError) -> Self {
+        ServiceError::Credentials(e.to_string())
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The global position of the command's last event (or of the
+    /// organization's last event when it changed nothing): the consistency
+    /// token for read-your-writes.
+    pub position: u64,
+    pub events: Vec<Event>,
+}
+
+/// Who issues a command and through what; copied into every event's metadata.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    pub actor: Actor,
+    pub medium: Medium,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl CommandContext {
+    pub fn new(actor: Actor, medium: Medium) -> Self {
+        CommandContext {
+            actor,
+            medium,
+            request_id: None,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    fn metadata(&self) -> EventMetadata {
+        let mut m = EventMetadata::new(self.actor.clone(), self.medium, Utc::now());
+        m.request_id = self.request_id.clone();
+        m.ip = self.ip.clone();
+        m.user_agent = self.user_agent.clone();
+        m
+    }
+}
+
+/// A newly created organization and its first Owner's temporary password.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreatedOrganization {
+    pub org_id: OrgId,
+    pub owner: CreatedUser,
+    pub position: u64,
+}
+
+/// A new user and the temporary password shown once.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreatedUser {
+    pub user_id: UserId,
+    pub email: String,
+    pub username: String,
+    pub temporary_password: String,
+}
+
+/// The organizations known to this process, by name.
+#[derive(Default)]
+struct Registry {
+    version: u64,
+    by_name: HashMap<String, OrgId>,
+}
+
+/// The write side's entry point. Cheap to clone; safe to share.
+#[derive(Clone)]
+pub struct CommandService {
+    store: Arc<dyn EventStore>,
+    credentials: Credentials,
+    committer: mpsc::Sender<committer::CommitJob>,
+    workers: Arc<std::sync::Mutex<HashMap<OrgId, mpsc::Sender<worker::Msg>>>>,
+    registry: Arc<Mutex<Registry>>,
+}
+
+impl CommandService {
+    /// Starts the service over a store and a credentials database. Must run
+    /// inside a tokio runtime.
+    pub fn new(store: Arc<dyn EventStore>, credentials: Credentials) -> Self {
+        CommandService {
+            committer: committer::spawn(store.clone()),
+            store,
+            credentials,
+            workers: Arc::default(),
+            registry: Arc::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    fn worker(&self, org: OrgId) -> mpsc::Sender<worker::Msg> {
+        let mut workers = self.workers.lock().expect("workers lock");
+        workers
+            .entry(org)
+            .or_insert_with(|| worker::spawn(org, self.store.clone(), self.committer.clone()))
+            .clone()
+    }
+
+    /// Decides and appends one command for an organization. Concurrent
+    /// commands for the same organization are decided in arrival order, each
+    /// against the state the previous ones left.
+    pub async fn execute(&self, org: OrgId, command: Command, ctx: &CommandContext) -> Result<Outcome, ServiceError> {
+        let (reply, answer) = oneshot::channel();
+        let job = worker::Job {
+            command,
+            metadata: ctx.metadata(),
+            reply,
+        };
+        self.worker(org)
+            .send(worker::Msg::Execute(job))
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        answer.await.map_err(|_| ServiceError::Stopped)?
+    }
+
+    /// The organization's current state (caught up with the store) and the
+    /// global position of its last event.
+    pub async fn state(&self, org: OrgId) -> Result<(Organization, u64), ServiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.worker(org)
+            .send(worker::Msg::Snapshot(reply))
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        answer.await.map_err(|_| ServiceError::Stopped)?
+    }
+
+    /// Catches the registry of organization names up with the store.
+    async fn refresh_registry(&self, reg: &mut Registry) -> Result<(), ServiceError> {
+        let stream = registry::stream();
+        loop {
+            let events = self.store.read_stream(&stream, reg.version + 1, 10_000).await?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            for e in events {
+                let r: OrganizationRegistered =
+                    serde_json::from_str(&e.data).map_err(|err| ServiceError::Corrupt(format!("registry: {err}")))?;
+                reg.by_name.insert(r.name.to_lowercase(), r.org_id);
+                reg.version = e.stream_version;
+            }
+        }
+    }
+
+    /// Finds an organization by id or name.
+    pub async fn find_org(&self, id_or_name: &str) -> Result<Option<OrgId>, ServiceError> {
+        let mut reg = self.registry.lock().await;
+        self.refresh_registry(&mut reg).await?;
+        if let Ok(id) = id_or_name.parse::<OrgId>() {
+            return Ok(reg.by_name.values().find(|o| **o == id).copied());
+        }
+        Ok(reg.by_name.get(&id_or_name.to_lowercase()).copied())
+    }
+
+    /// Every organization, by name.
+    pub async fn organizations(&self) -> Result<Vec<(String, OrgId)>, ServiceError> {
+        let mut reg = self.registry.lock().await;
+        self.refresh_registry(&mut reg).await?;
+        let mut all: Vec<_> = reg.by_name.iter().map(|(n, o)| (n.clone(), *o)).collect();
+        all.sort();
+        Ok(all)
+    }
+
+    /// Creates an organization and its first Owner with a temporary password.
+    /// The name is unique across the instance (`org_exists`). The registry
+    /// entry and the organization's first events commit together or not at
+    /// all.
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        url: Option<String>,
+        owner_email: &str,
+        owner_username: Option<String>,
+        ctx: &CommandContext,
+    ) -> Result<CreatedOrganization, ServiceError> {
+        let org_id = OrgId::new();
+        let owner = NewPerson {
+            user_id: UserId::new(),
+            email: owner_email.to_string(),
+            username: owner_username,
+        };
+        let command = Command::CreateOrganization {
+            org_id,
+            name: name.to_string(),
+            url,
+            owner: owner.clone(),
+        };
+        // Validate before paying for a password hash.
+        let events = decide(&Organization::new(), &command, &ctx.actor)?;
+        let password = secrets::temporary_password();
+        let hash = hash_blocking(password.clone()).await?;
+        self.credentials.put_password(org_id, owner.user_id, &hash, true).await?;
+
+        let metadata = ctx.metadata();
+        let meta_json = envelope::metadata_json(&metadata);
+        let mut attempts = 0;
+        let result = loop {
+            attempts += 1;
+            let mut reg = self.registry.lock().await;
+            self.refresh_registry(&mut reg).await?;
+            if reg.by_name.contains_key(&name.to_lowercase()) {
+                break Err(ServiceError::Domain(DomainError::OrgExists));
+            }
+            let registered = OrganizationRegistered {
+                org_id,
+                name: name.to_string(),
+            };
+            let registry_event = NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: OrganizationRegistered::EVENT_TYPE.to_string(),
+                schema_version: OrganizationRegistered::SCHEMA_VERSION,
+                data: serde_json::to_string(&registered).expect("serializes"),
+                metadata: meta_json.clone(),
+            };
+            let expected = if reg.version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(reg.version)
+            };
+            let batch = vec![
+                AppendRequest {
+                    stream: registry::stream(),
+                    expected,
+                    events: vec![registry_event],
+                },
+                AppendRequest {
+                    stream: org_id.stream(),
+                    expected: ExpectedVersion::NoStream,
+                    events: events.iter().map(|e| envelope::envelope(e, &meta_json)).collect(),
+                },
+            ];
+            match self.store.append_all(batch).await {
+                Ok(results) => break Ok(results[1].last_position),
+                Err(StoreError::WrongExpectedVersion { .. }) if attempts < worker::MAX_ATTEMPTS => continue,
+                Err(StoreError::WrongExpectedVersion { .. }) => break Err(ServiceError::Conflict { attempts }),
+                Err(e) => break Err(e.into()),
+            }
+        };
+        match result {
+            Ok(position) => {
+                let username = match &events[1] {
+                    Event::UserInvited(u) => u.username.clone(),
+                    _ => unreachable!("CreateOrganization invites the owner second"),
+                };
+                Ok(CreatedOrganization {
+                    org_id,
+                    owner: CreatedUser {
+                        user_id: owner.user_id,
+                        email: owner.email,
+                        username,
+                        temporary_password: password,
+                    },
+                    position,
+                })
+            }
+            Err(e) => {
+                let _ = self.credentials.delete_password(owner.user_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Invites people (all or nothing), each with a temporary password that
+    /// must be changed at first login.
+    pub async fn invite_people(
+        &self,
+        org: OrgId,
+        people: Vec<(String, Option<String>)>,
+        role: Option<domain::ids::RoleId>,
+        ctx: &CommandContext,
+    ) -> Result<(Vec<CreatedUser>, u64), ServiceError> {
+        let people: Vec<NewPerson> = people
+            .into_iter()
+            .map(|(email, username)| NewPerson {
+                user_id: UserId::new(),
+                email,
+                username,
+            })
+            .collect();
+        // Refuse bad input before hashing anything.
+        let (state, _) = self.state(org).await?;
+        let command = Command::InvitePeople {
+            people: people.clone(),
+            role,
+        };
+        decide(&state, &command, &ctx.actor)?;
+        let passwords: Vec<String> = people.iter().map(|_| secrets::temporary_password()).collect();
+        let hashes = {
+            let pw = passwords.clone();
+            tokio::task::spawn_blocking(move || pw.iter().map(|p| secrets::hash_password(p)).collect::<Vec<_>>())
+                .await
+                .map_err(|e| ServiceError::Credentials(e.to_string()))?
+        };
+        for (p, h) in people.iter().zip(&hashes) {
+            self.credentials.put_password(org, p.user_id, h, true).await?;
+        }
+        match self.execute(org, command, ctx).await {
+            Ok(outcome) => {
+                let created = outcome
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::UserInvited(u) => Some(u),
+                        _ => None,
+                    })
+                    .zip(passwords)
+                    .map(|(u, temporary_password)| CreatedUser {
+                        user_id: u.user_id,
+                        email: u.email.clone(),
+                        username: u.username.clone(),
+                        temporary_password,
+                    })
+                    .collect();
+                Ok((created, outcome.position))
+            }
+            Err(e) => {
+                for p in &people {
+                    let _ = self.credentials.delete_password(p.user_id).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Issues a new temporary password for a user (shown once). Needs
+    /// `organization.people.manage` or being that user; the password changes
+    /// only once the reset is recorded.
+    pub async fn reset_password(&self, org: OrgId, user: UserId, ctx: &CommandContext) -> Result<(String, u64), ServiceError> {
+        let password = secrets::temporary_password();
+        let hash = hash_blocking(password.clone()).await?;
+        let outcome = self.execute(org, Command::ResetPassword { user }, ctx).await?;
+        self.credentials.put_password(org, user, &hash, true).await?;
+        Ok((password, outcome.position))
+    }
+
+    /// A user replaces their password after proving the current one (the
+    /// temporary one included). Fails with `invalid_credentials` or
+    /// `weak_password` (as `DomainError::Invalid`).
+    pub async fn change_password(
+        &self,
+        org: OrgId,
+        user: UserId,
+        current: &str,
+        new: &str,
+        ctx: &CommandContext,
+    ) -> Result<u64, ServiceError> {
+        if self.credentials.check_password(user, current).await? == PasswordCheck::Invalid {
+            return Err(DomainError::invalid("current_password", "invalid_credentials", "wrong login or password").into());
+        }
+        secrets::check_password_strength(new)
+            .map_err(|why| DomainError::invalid("new_password", "weak_password", why))?;
+        if new == current {
+            return Err(DomainError::invalid("new_password", "weak_password", "choose a password different from the current one").into());
+        }
+        let hash = hash_blocking(new.to_string()).await?;
+        let outcome = self.execute(org, Command::SetPassword { user }, ctx).await?;
+        self.credentials.put_password(org, user, &hash, false).await?;
+        Ok(outcome.position)
+    }
+
+    /// Removes a user and ends their sessions and tokens at once.
+    pub async fn remove_user(&self, org: OrgId, user: UserId, ctx: &CommandContext) -> Result<Outcome, ServiceError> {
+        let outcome = self.execute(org, Command::RemoveUser { user }, ctx).await?;
+        self.credentials.revoke_all_of(user).await?;
+        self.credentials.delete_password(user).await?;
+        Ok(outcome)
+    }
+}
+
+async fn hash_blocking(password: String) -> Result<String, ServiceError> {
+    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+        .await
+        .map_err(|e| ServiceError::Credentials(e.to_string()))
+}

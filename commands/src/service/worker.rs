@@ -1,0 +1,215 @@
+//! One task per organization: it owns the organization's state, catches up
+//! from the store, decides queued commands one after another against the
+//! state each previous one left, and appends all their events with one
+//! expected version. A conflict (another writer got there first) reloads the
+//! state and decides again, a bounded number of times.
+
+use std::sync::Arc;
+
+use domain::events::{Event, EventMetadata};
+use domain::ids::OrgId;
+use domain::store::{AppendRequest, EventStore, ExpectedVersion, StoreError};
+use domain::{decide, Command, DomainError, Organization};
+use tokio::sync::{mpsc, oneshot};
+
+use super::committer::CommitJob;
+use super::envelope::{envelope, metadata_json};
+use super::{Outcome, ServiceError};
+
+/// How many times a batch is decided again after a version conflict.
+pub(crate) const MAX_ATTEMPTS: usize = 5;
+/// The most commands decided together.
+const MAX_BATCH: usize = 256;
+/// Events read per page when loading or catching up.
+const PAGE: usize = 10_000;
+
+pub(crate) struct Job {
+    pub command: Command,
+    pub metadata: EventMetadata,
+    pub reply: oneshot::Sender<Result<Outcome, ServiceError>>,
+}
+
+pub(crate) enum Msg {
+    Execute(Job),
+    /// A copy of the current state (after catching up).
+    Snapshot(oneshot::Sender<Result<(Organization, u64), ServiceError>>),
+}
+
+/// The state of one organization and the global position of its last event.
+struct Loaded {
+    state: Organization,
+    position: u64,
+}
+
+/// Folds the stream's events after `loaded.state.version` into the state.
+async fn catch_up(store: &dyn EventStore, org: OrgId, loaded: &mut Loaded) -> Result<(), ServiceError> {
+    let stream = org.stream();
+    loop {
+        let events = store.read_stream(&stream, loaded.state.version + 1, PAGE).await?;
+        let n = events.len();
+        for e in &events {
+            let event = Event::decode(&e.event_type, e.schema_version, &e.data)
+                .map_err(|err| ServiceError::Corrupt(format!("{} v{}: {err}", stream, e.stream_version)))?;
+            loaded.state.evolve(&event);
+            loaded.position = e.global_position;
+        }
+        if n < PAGE {
+            return Ok(());
+        }
+    }
+}
+
+/// Rebuilds an organization's state from its whole stream.
+pub async fn load(store: &dyn EventStore, org: OrgId) -> Result<(Organization, u64), ServiceError> {
+    let mut loaded = Loaded {
+        state: Organization::new(),
+        position: 0,
+    };
+    catch_up(store, org, &mut loaded).await?;
+    Ok((loaded.state, loaded.position))
+}
+
+/// Starts the worker of one organization.
+pub(crate) fn spawn(org: OrgId, store: Arc<dyn EventStore>, committer: mpsc::Sender<CommitJob>) -> mpsc::Sender<Msg> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    tokio::spawn(async move {
+        let mut loaded: Option<Loaded> = None;
+        let mut pending: Vec<Job> = Vec::new();
+        while let Some(msg) = rx.recv().await {
+            let mut next = Some(msg);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Execute(job) => pending.push(job),
+                    Msg::Snapshot(reply) => {
+                        // Commands queued before the snapshot go first.
+                        run_batch(org, &*store, &committer, &mut loaded, &mut pending).await;
+                        let result = ensure(&*store, org, &mut loaded)
+                            .await
+                            .map(|l| (l.state.clone(), l.position));
+                        let _ = reply.send(result);
+                    }
+                }
+                if pending.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            run_batch(org, &*store, &committer, &mut loaded, &mut pending).await;
+        }
+    });
+    tx
+}
+
+/// Loads the state if needed and catches it up with the store.
+async fn ensure<'a>(store: &dyn EventStore, org: OrgId, loaded: &'a mut Option<Loaded>) -> Result<&'a mut Loaded, ServiceError> {
+    let l = match loaded {
+        Some(l) => l,
+        None => loaded.insert(Loaded {
+            state: Organization::new(),
+            position: 0,
+        }),
+    };
+    if let Err(e) = catch_up(store, org, l).await {
+        *loaded = None;
+        return Err(e);
+    }
+    Ok(loaded.as_mut().expect("just loaded"))
+}
+
+/// Decides and commits the pending jobs; answers each of them.
+async fn run_batch(
+    org: OrgId,
+    store: &dyn EventStore,
+    committer: &mpsc::Sender<CommitJob>,
+    loaded: &mut Option<Loaded>,
+    pending: &mut Vec<Job>,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let jobs: Vec<Job> = std::mem::take(pending);
+    for attempt in 1..=MAX_ATTEMPTS {
+        let l = match ensure(store, org, loaded).await {
+            Ok(l) => l,
+            Err(e) => return fail_all(jobs, e),
+        };
+        let base_version = l.state.version;
+        // Decide each job against the state the previous ones left.
+        let mut decided: Vec<Result<Vec<Event>, DomainError>> = Vec::with_capacity(jobs.len());
+        let mut new_events = Vec::new();
+        for job in &jobs {
+            match decide(&l.state, &job.command, &job.metadata.actor) {
+                Ok(events) => {
+                    let meta = metadata_json(&job.metadata);
+                    for e in &events {
+                        l.state.evolve(e);
+                        new_events.push(envelope(e, &meta));
+                    }
+                    decided.push(Ok(events));
+                }
+                Err(e) => decided.push(Err(e)),
+            }
+        }
+        if new_events.is_empty() {
+            let position = l.position;
+            for (job, result) in jobs.into_iter().zip(decided) {
+                let _ = job.reply.send(result.map_err(ServiceError::Domain).map(|events| Outcome { position, events }));
+            }
+            return;
+        }
+        let expected = if base_version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(base_version)
+        };
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            stream: org.stream(),
+            expected,
+            events: new_events,
+        };
+        let committed = match committer.send(CommitJob { request, reply }).await {
+            Ok(()) => answer.await.unwrap_or_else(|_| Err(StoreError::Backend("committer stopped".into()))),
+            Err(_) => Err(StoreError::Backend("committer stopped".into())),
+        };
+        match committed {
+            Ok(result) => {
+                l.position = result.last_position;
+                let mut position = result.first_position;
+                let mut last = l.position;
+                for (job, result) in jobs.into_iter().zip(decided) {
+                    let answer = result.map_err(ServiceError::Domain).map(|events| {
+                        if !events.is_empty() {
+                            position += events.len() as u64;
+                            last = position - 1;
+                        }
+                        Outcome {
+                            position: last,
+                            events,
+                        }
+                    });
+                    let _ = job.reply.send(answer);
+                }
+                return;
+            }
+            Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
+                // Someone else appended: the speculative state is wrong.
+                tracing::debug!(%org, attempt, "version conflict; reloading and deciding again");
+                *loaded = None;
+            }
+            Err(e) => {
+                *loaded = None;
+                let err = match e {
+                    StoreError::WrongExpectedVersion { .. } => ServiceError::Conflict { attempts: MAX_ATTEMPTS },
+                    other => ServiceError::Store(other),
+                };
+                return fail_all(jobs, err);
+            }
+        }
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, err: ServiceError) {
+    for job in jobs {
+        let _ = job.reply.send(Err(err.clone()));
+    }
+}

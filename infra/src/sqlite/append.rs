@@ -1,0 +1,427 @@
+//! The write path of [`super::SqliteEventStore`].
+//!
+//! A batch costs a handful of statements however many events it carries,
+//! because sqlx-sqlite pays a round trip to its worker thread per statement:
+//!
+//! 1. `BEGIN IMMEDIATE` (take SQLite's write lock up front);
+//! 2. the highest global position (one index seek);
+//! 3. the version and last hash of every stream in the batch (one `IN` query);
+//! 4. which of the batch's event ids are already stored (one `IN` query);
+//! 5. planning in memory: idempotent retries, duplicate ids, expected
+//!    versions, versions, positions and the hash chain;
+//! 6. multi-row `INSERT`s of the events, one multi-row upsert of `streams`;
+//! 7. `COMMIT`.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use domain::hash::{chain_hash, Hash, GENESIS_HASH};
+use domain::store::{AppendRequest, AppendResult, StoreError};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
+use uuid::Uuid;
+
+use super::{backend, from_i64, hash_from, to_i64, uuid_from};
+
+/// Events per multi-row `INSERT` (11 bind parameters each; SQLite allows 32766).
+const INSERT_CHUNK: usize = 500;
+
+/// Bind parameters per `IN (...)` lookup or streams upsert statement.
+const LOOKUP_CHUNK: usize = 10_000;
+
+/// Up to this many `IN` parameters the statement is kept prepared: the few
+/// short shapes (one stream, a few ids) recur on every small append.
+const PERSISTENT_LOOKUP: usize = 16;
+
+/// Per-request results, and the new head position if anything was written.
+pub(super) type EachOutcome = (Vec<Result<AppendResult, StoreError>>, Option<u64>);
+
+/// `append_each`: every request checked on its own, the successful ones
+/// committed together. A backend failure fails every non-empty request.
+pub(super) async fn append_each(pool: &SqlitePool, batch: &[AppendRequest]) -> EachOutcome {
+    match transact(pool, batch, false).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let results = batch
+                .iter()
+                .map(|r| {
+                    if r.events.is_empty() {
+                        Err(StoreError::EmptyAppend)
+                    } else {
+                        Err(error.clone())
+                    }
+                })
+                .collect();
+            (results, None)
+        }
+    }
+}
+
+/// `append_all`: all requests or none; the first failing request's error.
+pub(super) async fn append_all(
+    pool: &SqlitePool,
+    batch: &[AppendRequest],
+) -> Result<(Vec<AppendResult>, Option<u64>), StoreError> {
+    let (results, head) = transact(pool, batch, true).await?;
+    let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok((results, head))
+}
+
+/// Runs one batch in one transaction. With `all_or_nothing`, planning stops
+/// at the first failing request and the transaction is rolled back, so the
+/// results then end with that request's error and nothing was written.
+/// `Err` only for backend failures (nothing written either).
+async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bool) -> Result<EachOutcome, StoreError> {
+    if batch.iter().all(|r| r.events.is_empty()) {
+        let mut results: Vec<_> = batch.iter().map(|_| Err(StoreError::EmptyAppend)).collect();
+        if all_or_nothing {
+            results.truncate(1);
+        }
+        return Ok((results, None));
+    }
+
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(backend("beginning an append"))?;
+
+    let max_position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend("reading the head position"))?;
+    let streams = load_streams(&mut tx, batch).await?;
+    let known = load_known(&mut tx, batch).await?;
+
+    let now = Utc::now();
+    // Stored as microseconds and hashed as microseconds: truncate first so the
+    // value handed back on reads is exactly the one hashed.
+    let recorded_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+
+    let mut plan = Plan {
+        batch,
+        streams,
+        known,
+        rows: Vec::new(),
+        next_position: from_i64(max_position) + 1,
+        recorded_at,
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for (index, request) in batch.iter().enumerate() {
+        let result = plan.request(index, request);
+        let failed = result.is_err();
+        results.push(result);
+        if failed && all_or_nothing {
+            tx.rollback().await.map_err(backend("rolling back an append"))?;
+            return Ok((results, None));
+        }
+    }
+
+    if plan.rows.is_empty() {
+        // Only conflicts and idempotent retries: nothing to write.
+        tx.rollback().await.map_err(backend("rolling back an append"))?;
+        return Ok((results, None));
+    }
+
+    plan.insert_events(&mut tx).await?;
+    plan.upsert_streams(&mut tx).await?;
+    tx.commit().await.map_err(backend("committing an append"))?;
+    Ok((results, Some(plan.next_position - 1)))
+}
+
+/// Where a stream stands while the batch is planned.
+struct StreamState {
+    version: u64,
+    last_hash: Hash,
+    /// Whether this batch appends to it (its `streams` row must be written).
+    dirty: bool,
+}
+
+/// Where an already stored (or planned, earlier in the batch) event is.
+struct Known<'a> {
+    stream: Cow<'a, str>,
+    version: u64,
+    position: u64,
+}
+
+/// One event to insert: which request and event it is, and what the store
+/// assigned to it.
+struct PlannedRow {
+    request: usize,
+    event: usize,
+    position: u64,
+    version: u64,
+    prev_hash: Hash,
+    hash: Hash,
+}
+
+/// The batch's state while it is planned and written.
+struct Plan<'a> {
+    batch: &'a [AppendRequest],
+    streams: HashMap<&'a str, StreamState>,
+    known: HashMap<Uuid, Known<'a>>,
+    rows: Vec<PlannedRow>,
+    next_position: u64,
+    recorded_at: DateTime<Utc>,
+}
+
+impl<'a> Plan<'a> {
+    /// Decides one request: an idempotent retry (its original result), an
+    /// error (nothing planned for it), or new rows.
+    fn request(&mut self, index: usize, request: &'a AppendRequest) -> Result<AppendResult, StoreError> {
+        let events = &request.events;
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        if let Some(outcome) = self.already_stored(request) {
+            return outcome;
+        }
+
+        let state = self
+            .streams
+            .entry(request.stream.as_str())
+            .or_insert(StreamState {
+                version: 0,
+                last_hash: GENESIS_HASH,
+                dirty: false,
+            });
+        if !request.expected.matches(state.version) {
+            return Err(StoreError::WrongExpectedVersion {
+                stream: request.stream.clone(),
+                expected: request.expected,
+                actual: state.version,
+            });
+        }
+        if events.len() > 1 {
+            let mut seen = HashSet::with_capacity(events.len());
+            if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
+                return Err(StoreError::DuplicateEventId { event_id: dup.event_id });
+            }
+        }
+
+        let first_position = self.next_position;
+        for (event_index, event) in events.iter().enumerate() {
+            let version = state.version + 1;
+            let position = self.next_position;
+            let hash = chain_hash(
+                &state.last_hash,
+                &request.stream,
+                version,
+                &event.event_id,
+                &event.event_type,
+                event.schema_version,
+                &event.data,
+                &event.metadata,
+                &self.recorded_at,
+            );
+            self.rows.push(PlannedRow {
+                request: index,
+                event: event_index,
+                position,
+                version,
+                prev_hash: state.last_hash,
+                hash,
+            });
+            self.known.insert(
+                event.event_id,
+                Known {
+                    stream: Cow::Borrowed(request.stream.as_str()),
+                    version,
+                    position,
+                },
+            );
+            state.version = version;
+            state.last_hash = hash;
+            self.next_position += 1;
+        }
+        state.dirty = true;
+        Ok(AppendResult {
+            first_position,
+            last_position: self.next_position - 1,
+            stream_version: state.version,
+        })
+    }
+
+    /// `None` if none of the request's ids is stored (or planned). Otherwise
+    /// the original result if the request is exactly a run of that stream's
+    /// events, consecutive and in order; else `DuplicateEventId`.
+    fn already_stored(&self, request: &AppendRequest) -> Option<Result<AppendResult, StoreError>> {
+        let first = &request.events[0];
+        let Some(origin) = self.known.get(&first.event_id) else {
+            return request
+                .events
+                .iter()
+                .find(|e| self.known.contains_key(&e.event_id))
+                .map(|e| Err(StoreError::DuplicateEventId { event_id: e.event_id }));
+        };
+        let mut last = origin;
+        for (offset, event) in request.events.iter().enumerate() {
+            match self.known.get(&event.event_id) {
+                Some(k) if k.stream == request.stream.as_str() && k.version == origin.version + offset as u64 => {
+                    last = k;
+                }
+                _ => {
+                    return Some(Err(StoreError::DuplicateEventId {
+                        event_id: event.event_id,
+                    }))
+                }
+            }
+        }
+        Some(Ok(AppendResult {
+            first_position: origin.position,
+            last_position: last.position,
+            stream_version: last.version,
+        }))
+    }
+
+    /// Inserts the planned rows with multi-row `INSERT`s.
+    async fn insert_events(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
+        let recorded_at = self.recorded_at.timestamp_micros();
+        for chunk in self.rows.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
+                 schema_version, data, metadata, recorded_at, prev_hash, hash) ",
+            );
+            qb.push_values(chunk, |mut row, planned| {
+                let request = &self.batch[planned.request];
+                let event = &request.events[planned.event];
+                row.push_bind(to_i64(planned.position))
+                    .push_bind(request.stream.as_str())
+                    .push_bind(to_i64(planned.version))
+                    .push_bind(event.event_id.as_bytes().as_slice())
+                    .push_bind(event.event_type.as_str())
+                    .push_bind(i64::from(event.schema_version))
+                    .push_bind(event.data.as_str())
+                    .push_bind(event.metadata.as_str())
+                    .push_bind(recorded_at)
+                    .push_bind(planned.prev_hash.as_slice())
+                    .push_bind(planned.hash.as_slice());
+            });
+            qb.build()
+                // Full chunks share one SQL text: keep that statement prepared.
+                .persistent(chunk.len() == INSERT_CHUNK || chunk.len() <= PERSISTENT_LOOKUP)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("inserting events"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the new version and last hash of every stream appended to.
+    async fn upsert_streams(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
+        let dirty: Vec<(&str, &StreamState)> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.dirty)
+            .map(|(name, s)| (*name, s))
+            .collect();
+        for chunk in dirty.chunks(LOOKUP_CHUNK / 3) {
+            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO streams (stream_id, version, last_hash) ");
+            qb.push_values(chunk, |mut row, (name, state)| {
+                row.push_bind(*name)
+                    .push_bind(to_i64(state.version))
+                    .push_bind(state.last_hash.as_slice());
+            });
+            qb.push(
+                " ON CONFLICT (stream_id) DO UPDATE \
+                 SET version = excluded.version, last_hash = excluded.last_hash",
+            );
+            qb.build()
+                .persistent(chunk.len() <= PERSISTENT_LOOKUP)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("updating streams"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The stored version and last hash of every stream the batch appends to.
+async fn load_streams<'a>(
+    tx: &mut SqliteConnection,
+    batch: &'a [AppendRequest],
+) -> Result<HashMap<&'a str, StreamState>, StoreError> {
+    let mut names: Vec<&'a str> = batch
+        .iter()
+        .filter(|r| !r.events.is_empty())
+        .map(|r| r.stream.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+
+    let mut streams = HashMap::with_capacity(names.len());
+    for chunk in names.chunks(LOOKUP_CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN (");
+        let mut list = qb.separated(", ");
+        for name in chunk {
+            list.push_bind(*name);
+        }
+        qb.push(")");
+        let rows = qb
+            .build()
+            .persistent(chunk.len() <= PERSISTENT_LOOKUP)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend("reading stream versions"))?;
+        for row in rows {
+            let decode = backend("decoding a stream row");
+            let name: &str = row.try_get(0).map_err(decode)?;
+            // Borrow the name from the batch, not the row.
+            let Some(name) = chunk.iter().find(|n| **n == name) else {
+                continue;
+            };
+            let version: i64 = row.try_get(1).map_err(backend("decoding a stream row"))?;
+            let last_hash: &[u8] = row.try_get(2).map_err(backend("decoding a stream row"))?;
+            streams.insert(
+                *name,
+                StreamState {
+                    version: from_i64(version),
+                    last_hash: hash_from(last_hash, "streams.last_hash")?,
+                    dirty: false,
+                },
+            );
+        }
+    }
+    Ok(streams)
+}
+
+/// Where each of the batch's event ids is stored, for those that are.
+async fn load_known<'a>(
+    tx: &mut SqliteConnection,
+    batch: &'a [AppendRequest],
+) -> Result<HashMap<Uuid, Known<'a>>, StoreError> {
+    let ids: Vec<&Uuid> = batch.iter().flat_map(|r| r.events.iter().map(|e| &e.event_id)).collect();
+    let mut known = HashMap::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT event_id, stream_id, stream_version, global_position FROM events WHERE event_id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(id.as_bytes().as_slice());
+        }
+        qb.push(")");
+        let rows = qb
+            .build()
+            .persistent(chunk.len() <= PERSISTENT_LOOKUP)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend("looking up event ids"))?;
+        for row in rows {
+            let decode = |e| backend("decoding an event id row")(e);
+            let id = uuid_from(row.try_get::<&[u8], _>(0).map_err(decode)?)?;
+            let stream: String = row.try_get(1).map_err(decode)?;
+            let version: i64 = row.try_get(2).map_err(decode)?;
+            let position: i64 = row.try_get(3).map_err(decode)?;
+            known.insert(
+                id,
+                Known {
+                    stream: Cow::Owned(stream),
+                    version: from_i64(version),
+                    position: from_i64(position),
+                },
+            );
+        }
+    }
+    Ok(known)
+}

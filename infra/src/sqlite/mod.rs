@@ -1,0 +1,302 @@
+//! The embedded SQLite event store: one file, WAL, zero setup.
+//!
+//! Writes go through a single dedicated connection (SQLite has one writer at
+//! a time anyway), each batch in one `BEGIN IMMEDIATE` transaction with
+//! multi-row inserts; reads go through a separate pool of read-only
+//! connections, which WAL lets run alongside the writer. The schema lives in
+//! `schema/*.sql` beside this file and is applied (idempotently) at open.
+
+mod append;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use domain::hash::Hash;
+use domain::store::{AppendRequest, AppendResult, EventStore, RecordedEvent, StoreError, StreamId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::Row as _;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// The file name [`SqliteEventStore::open_in_dir`] uses.
+pub const EVENTS_FILE: &str = "events.db";
+
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an append may queue for the single writer connection.
+const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Read-only connections kept for `read_stream`/`read_all`/...
+const READERS: u32 = 4;
+
+/// The schema, applied in this order at open; every statement is
+/// `CREATE ... IF NOT EXISTS`.
+const SCHEMA: &[(&str, &str)] = &[
+    ("events", include_str!("schema/events.sql")),
+    ("streams", include_str!("schema/streams.sql")),
+];
+
+/// The columns of `events`, in the order [`decode_event`] reads them.
+const EVENT_COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash";
+
+/// An [`EventStore`] kept in one SQLite file (WAL journal, `synchronous=FULL`,
+/// so a returned append has reached the disk).
+///
+/// Appends from any number of tasks are serialized through one writer
+/// connection; each batch is one transaction. Reads use a separate pool of
+/// read-only connections and never block the writer.
+///
+/// Fails with [`StoreError::Backend`] when the file cannot be opened or
+/// created, is not a SQLite database, is locked by another process for longer
+/// than the busy timeout, or the disk fails; the typed errors
+/// ([`StoreError::WrongExpectedVersion`], [`StoreError::DuplicateEventId`],
+/// [`StoreError::EmptyAppend`]) are as the port describes.
+#[derive(Debug)]
+pub struct SqliteEventStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    /// The highest committed global position, for [`EventStore::wait_for`].
+    head: watch::Sender<u64>,
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if missing) the event store in the file at `path`,
+    /// switches it to WAL and applies the schema.
+    ///
+    /// Fails with [`StoreError::Backend`] if the file cannot be created or
+    /// opened as a SQLite database, or the schema cannot be applied.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(false);
+
+        let writer_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            // 64 MiB of page cache: the indexes of a large store stay hot.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "MEMORY");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(WRITER_ACQUIRE_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(writer_options)
+            .await
+            .map_err(backend(&format!("opening {}", path.display())))?;
+
+        for (name, sql) in SCHEMA {
+            sqlx::raw_sql(sql)
+                .execute(&writer)
+                .await
+                .map_err(backend(&format!("applying schema {name}")))?;
+        }
+
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&writer)
+            .await
+            .map_err(backend("reading the head position"))?;
+
+        // Readers open after the writer has created the file and switched it
+        // to WAL, so read-only connections find the -wal/-shm files in place.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(backend(&format!("opening {} for reading", path.display())))?;
+
+        Ok(SqliteEventStore {
+            writer,
+            reader,
+            head: watch::Sender::new(u64::try_from(head).unwrap_or(0)),
+        })
+    }
+
+    /// Opens (creating if missing) the store in `data_dir`/[`EVENTS_FILE`],
+    /// creating `data_dir` too.
+    ///
+    /// Fails with [`StoreError::Backend`] if the directory cannot be created,
+    /// or as [`SqliteEventStore::open`].
+    pub async fn open_in_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Backend(format!("creating {}: {e}", data_dir.display())))?;
+        Self::open(&data_dir.join(EVENTS_FILE)).await
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    /// Appends or reads after this fail with [`StoreError::Backend`].
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Raises the in-memory head (never lowers it: appends finishing out of
+    /// order must not move it back) and wakes `wait_for` callers.
+    fn advance_head(&self, position: u64) {
+        self.head.send_if_modified(|head| {
+            if position > *head {
+                *head = position;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append_each(&self, batch: Vec<AppendRequest>) -> Vec<Result<AppendResult, StoreError>> {
+        let (results, head) = append::append_each(&self.writer, &batch).await;
+        if let Some(head) = head {
+            self.advance_head(head);
+        }
+        results
+    }
+
+    async fn append_all(&self, batch: Vec<AppendRequest>) -> Result<Vec<AppendResult>, StoreError> {
+        let (results, head) = append::append_all(&self.writer, &batch).await?;
+        if let Some(head) = head {
+            self.advance_head(head);
+        }
+        Ok(results)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? \
+             ORDER BY stream_version LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(to_i64(from_version))
+            .bind(to_i64(limit as u64))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend(&format!("reading stream {stream}")))?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position >= ? \
+             ORDER BY global_position LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(to_i64(from_position))
+            .bind(to_i64(limit as u64))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend("reading all events"))?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = ?")
+            .bind(stream.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend(&format!("reading the version of {stream}")))?;
+        Ok(version.map_or(0, from_i64))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend("reading the head position"))?;
+        let head = from_i64(head);
+        // Another process may have appended to the same file.
+        self.advance_head(head);
+        Ok(head)
+    }
+
+    async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, StoreError> {
+        let mut rx = self.head.subscribe();
+        // Subscribing before the check means no commit can slip in between.
+        let reached = tokio::time::timeout(timeout, async {
+            rx.wait_for(|head| *head >= position).await.map(|head| *head)
+        })
+        .await;
+        match reached {
+            Ok(Ok(head)) => Ok(head),
+            // Timed out, or (cannot happen while `self` lives) the sender is gone.
+            Ok(Err(_)) | Err(_) => Ok(*rx.borrow()),
+        }
+    }
+}
+
+/// Maps a sqlx error to [`StoreError::Backend`], saying what was being done.
+pub(crate) fn backend(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| StoreError::Backend(format!("sqlite: {context}: {e}"))
+}
+
+/// A position, version or limit as SQLite's signed 64-bit integer (values past
+/// `i64::MAX` cannot be stored, so they clamp: "from" that far finds nothing).
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored (never negative) integer back as `u64`.
+pub(crate) fn from_i64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Reads a 32-byte hash column.
+pub(crate) fn hash_from(bytes: &[u8], column: &str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Backend(format!("sqlite: corrupt {column}: {} bytes, not 32", bytes.len())))
+}
+
+/// Reads a 16-byte event id column.
+pub(crate) fn uuid_from(bytes: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes)
+        .map_err(|_| StoreError::Backend(format!("sqlite: corrupt event_id: {} bytes, not 16", bytes.len())))
+}
+
+/// Decodes one row selected with [`EVENT_COLUMNS`].
+fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Backend(format!("sqlite: decoding an event: {e}"));
+    let recorded_micros: i64 = row.try_get(8).map_err(get)?;
+    let schema_version: i64 = row.try_get(5).map_err(get)?;
+    Ok(RecordedEvent {
+        global_position: from_i64(row.try_get(0).map_err(get)?),
+        stream_id: StreamId(row.try_get(1).map_err(get)?),
+        stream_version: from_i64(row.try_get(2).map_err(get)?),
+        event_id: uuid_from(row.try_get::<&[u8], _>(3).map_err(get)?)?,
+        event_type: row.try_get(4).map_err(get)?,
+        schema_version: u32::try_from(schema_version)
+            .map_err(|_| StoreError::Backend(format!("sqlite: corrupt schema_version {schema_version}")))?,
+        data: row.try_get(6).map_err(get)?,
+        metadata: row.try_get(7).map_err(get)?,
+        recorded_at: DateTime::from_timestamp_micros(recorded_micros)
+            .ok_or_else(|| StoreError::Backend(format!("sqlite: corrupt recorded_at {recorded_micros}")))?,
+        prev_hash: hash_from(row.try_get::<&[u8], _>(9).map_err(get)?, "prev_hash")?,
+        hash: hash_from(row.try_get::<&[u8], _>(10).map_err(get)?, "hash")?,
+    })
+}

@@ -1,0 +1,104 @@
+//! The SQLite event store against the shared conformance suite, plus what only
+//! a file-backed store has: surviving a reopen.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use domain::hash::GENESIS_HASH;
+use domain::store::{first_broken_link, EventStore, ExpectedVersion, NewEvent, StreamId};
+use rolebook_infra::conformance;
+use rolebook_infra::sqlite::EVENTS_FILE;
+use rolebook_infra::SqliteEventStore;
+use uuid::Uuid;
+
+fn event(tag: &str) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "Tested".to_string(),
+        schema_version: 1,
+        data: format!(r#"{{"tag":"{tag}"}}"#),
+        metadata: "{}".to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_conformance_suite() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let counter = AtomicUsize::new(0);
+    conformance::run_all(|| {
+        let dir = root.path().join(format!("store-{}", counter.fetch_add(1, Ordering::SeqCst)));
+        async move { SqliteEventStore::open_in_dir(&dir).await.expect("open a fresh store") }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_keeps_events_positions_and_the_chain() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = StreamId::new("org-reopen");
+    let other = StreamId::new("registry");
+
+    let (first, before) = {
+        let store = SqliteEventStore::open_in_dir(dir.path()).await.expect("open");
+        let first = store
+            .append(&s, ExpectedVersion::NoStream, vec![event("a"), event("b")])
+            .await
+            .expect("append");
+        store
+            .append(&other, ExpectedVersion::NoStream, vec![event("r")])
+            .await
+            .expect("append");
+        let before = store.read_all(0, 100).await.expect("read_all");
+        store.close().await;
+        (first, before)
+    };
+    assert!(dir.path().join(EVENTS_FILE).exists(), "the store lives in {EVENTS_FILE}");
+
+    let store = SqliteEventStore::open_in_dir(dir.path()).await.expect("reopen");
+    assert_eq!(store.read_all(0, 100).await.expect("read_all"), before, "events survive a reopen");
+    assert_eq!(store.head_position().await.expect("head"), 3, "head after reopen");
+    assert_eq!(store.stream_version(&s).await.expect("version"), 2, "version after reopen");
+    assert_eq!(
+        store.wait_for(3, std::time::Duration::from_millis(10)).await.expect("wait_for"),
+        3,
+        "wait_for knows the head after reopen"
+    );
+
+    let again = store
+        .append(&s, ExpectedVersion::NoStream, before[..2].iter().map(to_new).collect())
+        .await;
+    assert_eq!(again, Ok(first), "idempotent retry across a reopen");
+
+    let next = store
+        .append(&s, ExpectedVersion::Exact(2), vec![event("c")])
+        .await
+        .expect("append after reopen");
+    assert_eq!(next.first_position, 4, "positions continue after reopen");
+    assert_eq!(next.stream_version, 3, "versions continue after reopen");
+
+    let stream = store.read_stream(&s, 1, 100).await.expect("read_stream");
+    assert_eq!(stream[2].prev_hash, stream[1].hash, "the chain continues across the reopen");
+    assert_eq!(first_broken_link(&stream, GENESIS_HASH, 0), None, "chain intact");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_fails_cleanly_on_a_non_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("not-a-db");
+    std::fs::write(&path, b"this is not a sqlite file, just some text that is long enough").expect("write");
+    let result = SqliteEventStore::open(&path).await;
+    assert!(
+        matches!(result, Err(domain::store::StoreError::Backend(_))),
+        "opening a non-database is a backend error: {result:?}"
+    );
+}
+
+fn to_new(e: &domain::store::RecordedEvent) -> NewEvent {
+    NewEvent {
+        event_id: e.event_id,
+        event_type: e.event_type.clone(),
+        schema_version: e.schema_version,
+        data: e.data.clone(),
+        metadata: e.metadata.clone(),
+    }
+}

@@ -1,0 +1,35 @@
+//! The command line (API.md's command-line table): one file per command
+//! group, each parsing its arguments and running its effect.
+
+mod org;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// rolebook: event-sourced roles, permissions and audit log for a CI/CD
+/// organization.
+#[derive(Debug, Parser)]
+#[command(name = "rolebook", version, about)]
+pub struct Cli {
+    /// Where the embedded SQLite files live.
+    #[arg(long, global = true, env = "ROLEBOOK_DATA_DIR", default_value = "./rolebook-data")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Organizations: create.
+    Org {
+        #[command(subcommand)]
+        command: org::OrgCommand,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Org { command } => org::run(&cli.data_dir, command).await,
+    }
+}
