@@ -81,6 +81,7 @@ async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bo
         return Ok((results, None));
     }
 
+    let t0 = std::time::Instant::now();
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -90,8 +91,11 @@ async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bo
         .fetch_one(&mut *tx)
         .await
         .map_err(backend("reading the head position"))?;
+    let t1 = t0.elapsed();
     let streams = load_streams(&mut tx, batch).await?;
+    let t2 = t0.elapsed();
     let known = load_known(&mut tx, batch).await?;
+    let t3 = t0.elapsed();
 
     let now = Utc::now();
     // Stored as microseconds and hashed as microseconds: truncate first so the
@@ -123,9 +127,14 @@ async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bo
         return Ok((results, None));
     }
 
+    let t4 = t0.elapsed();
     plan.insert_events(&mut tx).await?;
+    let t5 = t0.elapsed();
     plan.upsert_streams(&mut tx).await?;
+    let t6 = t0.elapsed();
     tx.commit().await.map_err(backend("committing an append"))?;
+    let t7 = t0.elapsed();
+    if std::env::var_os("TRACE").is_some() { eprintln!("begin+max {t1:?} streams {:?} known {:?} plan {:?} insert {:?} upsert {:?} commit {:?}", t2-t1, t3-t2, t4-t3, t5-t4, t6-t5, t7-t6); }
     Ok((results, Some(plan.next_position - 1)))
 }
 
