@@ -4,16 +4,16 @@
 //! organization and folds the events it gets back into it, so each caller's
 //! permissions come from the same state the commands change.
 
-use rolebook_domain::access::BindingSource;
-use rolebook_domain::commands::{Command, NewPerson, RoleSpec};
-use rolebook_domain::errors::{DomainError, FieldError, OwnedProject};
-use rolebook_domain::events::*;
-use rolebook_domain::ids::{GroupId, OrgId, ProjectId, RoleId, Subject, TokenId, UserId};
-use rolebook_domain::permissions::{Permission, PermissionSet, Scope, CATALOG};
-use rolebook_domain::roles::{
+use domain::access::BindingSource;
+use domain::commands::{Command, NewPerson, RoleSpec};
+use domain::errors::{DomainError, FieldError, OwnedProject};
+use domain::events::*;
+use domain::ids::{GroupId, OrgId, ProjectId, RoleId, Subject, TokenId, UserId};
+use domain::permissions::{Permission, PermissionSet, Scope, CATALOG};
+use domain::roles::{
     RepoAccess, RepoRoleMapping, CONTRIBUTOR, MEMBER, ORG_ADMIN, OWNER, PROJECT_ADMIN, READER,
 };
-use rolebook_domain::{decide, Organization};
+use domain::{decide, Organization};
 
 // ---- harness ---------------------------------------------------------------
 
@@ -685,9 +685,17 @@ fn no_escalation_when_granting_project_roles() {
         })
     );
 
+    // Contributor includes project.delete, which Lead lacks.
     assert_eq!(
         w.exec(lead, bind(web, Subject::User(u), CONTRIBUTOR)),
-        Ok(bound(web, Subject::User(u), CONTRIBUTOR))
+        Err(DomainError::Escalation {
+            role: "Contributor".into(),
+            missing: vec!["project.delete"],
+        })
+    );
+    assert_eq!(
+        w.exec(lead, bind(web, Subject::User(u), READER)),
+        Ok(bound(web, Subject::User(u), READER))
     );
     assert_eq!(
         w.exec(lead, bind(web, Subject::User(gate), lead_role)),
@@ -1345,7 +1353,10 @@ fn invitations_refuse_taken_emails_and_usernames() {
     let invite = |people: Vec<NewPerson>| Command::InvitePeople { people, role: None };
     // Emails are compared case-insensitively.
     assert_eq!(
-        w.exec(owner, invite(vec![person(UserId::new(), "OWNER@acme.test")])),
+        w.exec(
+            owner,
+            invite(vec![person(UserId::new(), "OWNER@acme.test")])
+        ),
         Err(DomainError::EmailTaken("OWNER@acme.test".into()))
     );
     assert_eq!(
@@ -1511,7 +1522,11 @@ fn invitations_are_all_or_nothing() {
                 role: None
             }
         ),
-        invalid("people", "invalid_count", "invite 1 to 1000 people at a time")
+        invalid(
+            "people",
+            "invalid_count",
+            "invite 1 to 1000 people at a time"
+        )
     );
 }
 
@@ -1870,13 +1885,52 @@ fn role_names_are_unique_per_scope() {
         })
     );
     // The same name in the other scope is fine.
-    assert!(w
-        .exec(owner, create(spec("Ops", Scope::Project, &[])))
-        .is_ok());
-    assert!(w
-        .exec(owner, create(spec("Contributor", Scope::Organization, &[])))
-        .is_ok());
-    assert!(w.org.role_by_name(Scope::Project, "ops").is_some());
+    let id = RoleId::new();
+    assert_eq!(
+        w.exec(
+            owner,
+            Command::CreateRole {
+                role_id: id,
+                spec: spec("Ops", Scope::Project, &[])
+            }
+        ),
+        Ok(vec![Event::CustomRoleCreated(CustomRoleCreated {
+            role_id: id,
+            definition: CustomRoleDefinition {
+                name: "Ops".into(),
+                scope: Scope::Project,
+                description: String::new(),
+                permissions: PermissionSet::from_names(&["project.view"]),
+                inherits: vec![],
+                project_role: None,
+            }
+        })])
+    );
+    assert_eq!(
+        w.org.role_by_name(Scope::Project, "ops").map(|r| r.id),
+        Some(id)
+    );
+    let id = RoleId::new();
+    assert_eq!(
+        w.exec(
+            owner,
+            Command::CreateRole {
+                role_id: id,
+                spec: spec("Contributor", Scope::Organization, &[])
+            }
+        ),
+        Ok(vec![Event::CustomRoleCreated(CustomRoleCreated {
+            role_id: id,
+            definition: CustomRoleDefinition {
+                name: "Contributor".into(),
+                scope: Scope::Organization,
+                description: String::new(),
+                permissions: PermissionSet::from_names(&["organization.view"]),
+                inherits: vec![],
+                project_role: None,
+            }
+        })])
+    );
 }
 
 #[test]
@@ -2068,7 +2122,11 @@ fn roles_inherit_only_roles_of_their_scope() {
     );
     let deployer = w.role(RoleSpec {
         inherits: vec![READER],
-        ..spec("Deployer", Scope::Project, &["project.deployment_targets.manage"])
+        ..spec(
+            "Deployer",
+            Scope::Project,
+            &["project.deployment_targets.manage"],
+        )
     });
     let u = w.invite("u@acme.test", MEMBER);
     let web = w.project(owner, "web");
@@ -2168,7 +2226,12 @@ fn roles_in_use_cannot_be_deleted() {
     w.assign(Subject::Group(g), ops);
     in_use(&mut w, ops, "role of group ops team");
     w.assign(Subject::Group(g), MEMBER);
-    assert!(w.exec(owner, delete(ops)).is_ok());
+    assert_eq!(
+        w.exec(owner, delete(ops)),
+        Ok(vec![Event::CustomRoleDeleted(CustomRoleDeleted {
+            role_id: ops
+        })])
+    );
 
     // Inherited by another role.
     let base = w.role(spec("Base", Scope::Project, &[]));
@@ -2204,9 +2267,14 @@ fn roles_in_use_cannot_be_deleted() {
     in_use(&mut w, mapped_role, "repository mapping of project web");
 
     // Once nothing uses them, they go (mapper first, then what it mapped).
-    assert!(w.exec(owner, delete(mapper)).is_ok());
-    assert!(w.exec(owner, delete(derived)).is_ok());
-    assert!(w.exec(owner, delete(base)).is_ok());
+    for role in [mapper, derived, base] {
+        assert_eq!(
+            w.exec(owner, delete(role)),
+            Ok(vec![Event::CustomRoleDeleted(CustomRoleDeleted {
+                role_id: role
+            })])
+        );
+    }
 }
 
 #[test]
@@ -2248,7 +2316,10 @@ fn changing_a_role_cannot_escalate() {
         permissions: names_of(
             &w.org,
             MEMBER,
-            &["organization.custom_roles.view", "organization.custom_roles.manage"],
+            &[
+                "organization.custom_roles.view",
+                "organization.custom_roles.manage",
+            ],
             &[],
         ),
         ..spec("Role admin", Scope::Organization, &[])
@@ -2352,7 +2423,11 @@ fn changing_a_role_cannot_escalate() {
                 role: helper,
                 spec: RoleSpec {
                     description: "helps".into(),
-                    ..spec("Helper", Scope::Organization, &["organization.secrets.view"])
+                    ..spec(
+                        "Helper",
+                        Scope::Organization,
+                        &["organization.secrets.view"]
+                    )
                 }
             }
         ),

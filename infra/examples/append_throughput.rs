@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent, StreamId};
-use rolebook_infra::SqliteEventStore;
+use infra::SqliteEventStore;
 use uuid::Uuid;
 
 /// A ~300-byte JSON payload, like a role-grant event.

@@ -7,7 +7,7 @@
 //! ```ignore
 //! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 //! async fn conformance() {
-//!     rolebook_infra::conformance::run_all(|| async { make_fresh_empty_store().await }).await;
+//!     infra::conformance::run_all(|| async { make_fresh_empty_store().await }).await;
 //! }
 //! ```
 //!

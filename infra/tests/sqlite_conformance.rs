@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use domain::hash::GENESIS_HASH;
 use domain::store::{first_broken_link, EventStore, ExpectedVersion, NewEvent, StreamId};
-use rolebook_infra::conformance;
-use rolebook_infra::sqlite::EVENTS_FILE;
-use rolebook_infra::SqliteEventStore;
+use infra::conformance;
+use infra::sqlite::EVENTS_FILE;
+use infra::SqliteEventStore;
 use uuid::Uuid;
 
 fn event(tag: &str) -> NewEvent {

@@ -46,6 +46,9 @@ pub(super) fn create(
         ));
     }
     require_members(caller, "members", members)?;
+    if !members.is_empty() {
+        caller.may_grant(MEMBER, None)?;
+    }
     Ok(vec![Event::GroupCreated(GroupCreated {
         group_id,
         name: name.to_string(),
@@ -114,9 +117,20 @@ pub(super) fn change(
     if g.role == Some(OWNER) && !joining.is_empty() {
         caller.require("organization.change_owner")?;
     }
-    if let Some(role) = g.role {
-        if !joining.is_empty() {
+    if !joining.is_empty() {
+        if let Some(role) = g.role {
             caller.may_grant(role, None)?;
+        }
+        // Joining members also get the group's project bindings.
+        let mut bound: Vec<_> = caller
+            .org
+            .projects
+            .values()
+            .filter_map(|p| p.group_bindings.get(&group).map(|r| (p, *r)))
+            .collect();
+        bound.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        for (p, role) in bound {
+            caller.may_grant(role, Some(p.id))?;
         }
     }
 

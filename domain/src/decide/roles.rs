@@ -131,15 +131,30 @@ pub(super) fn change(
     }
     if !caller.is_owner() {
         let mut granted = definition.permissions;
+        // An organization role also grants its project roles (its own and
+        // those of the roles it inherits) on every project.
+        let mut on_every_project = PermissionSet::EMPTY;
+        if let Some(pr) = &definition.project_role {
+            on_every_project = on_every_project.union(caller.org.role_permissions(*pr));
+        }
         for r in &definition.inherits {
             granted = granted.union(caller.org.role_permissions(*r));
+            for pr in caller.org.mapped_project_roles(*r) {
+                on_every_project = on_every_project.union(caller.org.role_permissions(*pr));
+            }
         }
         let held = match existing.scope {
             Scope::Organization => caller.org_permissions(),
             Scope::Project => caller.every_project_permissions(),
         };
-        let missing: Vec<&'static str> =
+        let mut missing: Vec<&'static str> =
             granted.difference(held).iter().map(|p| p.name()).collect();
+        missing.extend(
+            on_every_project
+                .difference(caller.every_project_permissions())
+                .iter()
+                .map(|p| p.name()),
+        );
         if !missing.is_empty() {
             return Err(DomainError::Escalation {
                 role: existing.name.clone(),

@@ -81,7 +81,6 @@ async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bo
         return Ok((results, None));
     }
 
-    let t0 = std::time::Instant::now();
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -91,11 +90,8 @@ async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bo
         .fetch_one(&mut *tx)
         .await
         .map_err(backend("reading the head position"))?;
-    let t1 = t0.elapsed();
     let streams = load_streams(&mut tx, batch).await?;
-    let t2 = t0.elapsed();
     let known = load_known(&mut tx, batch).await?;
-    let t3 = t0.elapsed();
 
     let now = Utc::now();
     // Stored as microseconds and hashed as microseconds: truncate first so the
@@ -127,14 +123,9 @@ async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bo
         return Ok((results, None));
     }
 
-    let t4 = t0.elapsed();
     plan.insert_events(&mut tx).await?;
-    let t5 = t0.elapsed();
     plan.upsert_streams(&mut tx).await?;
-    let t6 = t0.elapsed();
     tx.commit().await.map_err(backend("committing an append"))?;
-    let t7 = t0.elapsed();
-    if std::env::var_os("TRACE").is_some() { eprintln!("begin+max {t1:?} streams {:?} known {:?} plan {:?} insert {:?} upsert {:?} commit {:?}", t2-t1, t3-t2, t4-t3, t5-t4, t6-t5, t7-t6); }
     Ok((results, Some(plan.next_position - 1)))
 }
 
@@ -287,6 +278,7 @@ impl<'a> Plan<'a> {
     async fn insert_events(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
         let recorded_at = self.recorded_at.timestamp_micros();
         for chunk in self.rows.chunks(INSERT_CHUNK) {
+            let tb = std::time::Instant::now();
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
                  schema_version, data, metadata, recorded_at, prev_hash, hash) ",
@@ -306,12 +298,15 @@ impl<'a> Plan<'a> {
                     .push_bind(planned.prev_hash.as_slice())
                     .push_bind(planned.hash.as_slice());
             });
-            qb.build()
+            let q = qb.build();
+            let tb1 = tb.elapsed();
+            q
                 // Full chunks share one SQL text: keep that statement prepared.
                 .persistent(chunk.len() == INSERT_CHUNK || chunk.len() <= PERSISTENT_LOOKUP)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend("inserting events"))?;
+            if std::env::var_os("TRACE").is_some() { eprintln!("build {tb1:?} total {:?}", tb.elapsed()); }
         }
         Ok(())
     }
