@@ -49,13 +49,14 @@ pub(super) fn invite(
     let org = caller.org;
     let mut emails = HashSet::new();
     let mut usernames: HashSet<String> = HashSet::new();
+    let mut ids = HashSet::new();
     let mut events = Vec::with_capacity(people.len() * 2);
     for p in people {
         let email_key = p.email.to_lowercase();
         if org.user_by_email(&p.email).is_some() || !emails.insert(email_key) {
             return Err(DomainError::EmailTaken(p.email.clone()));
         }
-        if org.users.contains_key(&p.user_id) {
+        if org.users.contains_key(&p.user_id) || !ids.insert(p.user_id) {
             return Err(DomainError::invalid(
                 "user_id",
                 "id_taken",
@@ -119,10 +120,10 @@ pub(super) fn set_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, 
 /// Records a password reset: needs `organization.people.manage` or being that
 /// user.
 pub(super) fn reset_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
-    let u = caller.user(user)?;
     if caller.user != Some(user) {
         caller.require("organization.people.manage")?;
     }
+    let u = caller.user(user)?;
     if u.kind != UserKind::Person {
         return Err(DomainError::invalid(
             "user",

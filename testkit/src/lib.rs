@@ -1,0 +1,295 @@
+//! Workloads for benchmarks and tests: the benchmark organization of the
+//! issues (10,000 users, 1,000 projects, 200 groups, 50 custom roles, users
+//! in 0-5 groups, project bindings from every source), built by running real
+//! commands through `decide`, plus churn to reach a given event count.
+
+use chrono::Utc;
+use domain::commands::{NewPerson, RoleSpec};
+use domain::events::{Actor, EventMetadata, Medium};
+use domain::ids::{GroupId, OrgId, ProjectId, RoleId, Subject, UserId};
+use domain::permissions::{Permission, Scope};
+use domain::roles::{RepoAccess, CONTRIBUTOR, MEMBER, PROJECT_ADMIN, READER};
+use domain::store::NewEvent;
+use domain::{decide, Command, Event, Organization};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+/// How big the organization is.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    pub users: usize,
+    pub projects: usize,
+    pub groups: usize,
+    pub custom_roles: usize,
+}
+
+impl Size {
+    /// The issues' benchmark organization.
+    pub const BENCHMARK: Size = Size {
+        users: 10_000,
+        projects: 1_000,
+        groups: 200,
+        custom_roles: 50,
+    };
+    /// A small one for tests.
+    pub const SMALL: Size = Size {
+        users: 200,
+        projects: 20,
+        groups: 10,
+        custom_roles: 6,
+    };
+}
+
+/// A generated organization: its events in stream order, the state they
+/// fold into, and its entities for picking commands.
+pub struct Workload {
+    pub org_id: OrgId,
+    pub owner: UserId,
+    pub events: Vec<Event>,
+    pub state: Organization,
+    pub users: Vec<UserId>,
+    pub groups: Vec<GroupId>,
+    pub projects: Vec<ProjectId>,
+    pub org_roles: Vec<RoleId>,
+    pub project_roles: Vec<RoleId>,
+    rng: StdRng,
+}
+
+impl Workload {
+    fn run(&mut self, command: Command) {
+        let events = decide(&self.state, &command, &Actor::system())
+            .unwrap_or_else(|e| panic!("workload command refused: {e} ({command:?})"));
+        for e in events {
+            self.state.evolve(&e);
+            self.events.push(e);
+        }
+    }
+
+    /// Builds the organization through `decide` (every rule checked).
+    pub fn organization(name: &str, size: Size, seed: u64) -> Workload {
+        let org_id = OrgId::new();
+        let owner = UserId::new();
+        let mut w = Workload {
+            org_id,
+            owner,
+            events: Vec::new(),
+            state: Organization::new(),
+            users: vec![owner],
+            groups: Vec::new(),
+            projects: Vec::new(),
+            org_roles: Vec::new(),
+            project_roles: vec![PROJECT_ADMIN, CONTRIBUTOR, READER],
+            rng: StdRng::seed_from_u64(seed),
+        };
+        w.run(Command::CreateOrganization {
+            org_id,
+            name: name.to_string(),
+            url: None,
+            owner: NewPerson {
+                user_id: owner,
+                email: format!("owner@{name}.example"),
+                username: Some("owner".into()),
+            },
+        });
+        // People, invited in batches of 1,000 as Members.
+        let mut n = 0;
+        while n < size.users - 1 {
+            let batch = (size.users - 1 - n).min(1_000);
+            let people: Vec<NewPerson> = (n..n + batch)
+                .map(|i| NewPerson {
+                    user_id: UserId::new(),
+                    email: format!("user{i}@{name}.example"),
+                    username: None,
+                })
+                .collect();
+            w.users.extend(people.iter().map(|p| p.user_id));
+            w.run(Command::InvitePeople { people, role: None });
+            n += batch;
+        }
+        // Custom roles: half project roles (some inheriting Reader), half
+        // organization roles (some granting a project role everywhere).
+        let project_perms: Vec<&str> = Permission::all()
+            .filter(|p| p.scope() == Scope::Project)
+            .map(|p| p.name())
+            .collect();
+        let org_perms: Vec<&str> = domain::roles::predefined_roles()
+            .into_iter()
+            .find(|r| r.id == MEMBER)
+            .unwrap()
+            .permissions
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        for i in 0..size.custom_roles {
+            let role_id = RoleId::new();
+            let project = i % 2 == 0;
+            let perms: Vec<String> = if project {
+                project_perms.choose_multiple(&mut w.rng, 6).map(|s| s.to_string()).collect()
+            } else {
+                org_perms.choose_multiple(&mut w.rng, 5).map(|s| s.to_string()).collect()
+            };
+            w.run(Command::CreateRole {
+                role_id,
+                spec: RoleSpec {
+                    name: format!("custom-{i}"),
+                    scope: if project { Scope::Project } else { Scope::Organization },
+                    description: "generated".into(),
+                    permissions: perms,
+                    inherits: if project && i % 4 == 0 { vec![READER] } else { vec![] },
+                    project_role: if !project && i % 3 == 0 { Some(READER) } else { None },
+                },
+            });
+            if project {
+                w.project_roles.push(role_id);
+            } else {
+                w.org_roles.push(role_id);
+            }
+        }
+        // Some users get a custom organization role directly.
+        for k in 0..size.users / 20 {
+            let user = w.users[1 + (k * 7) % (size.users - 1)];
+            let role = w.org_roles[k % w.org_roles.len().max(1)];
+            w.run(Command::AssignOrgRole {
+                subject: Subject::User(user),
+                role,
+            });
+        }
+        // Groups, then memberships: each user in 0 to 5 groups.
+        for i in 0..size.groups {
+            let group_id = GroupId::new();
+            w.groups.push(group_id);
+            w.run(Command::CreateGroup {
+                group_id,
+                name: format!("group-{i}"),
+                description: format!("generated group {i}"),
+                members: vec![],
+            });
+        }
+        let mut members: Vec<Vec<UserId>> = vec![Vec::new(); size.groups];
+        for u in w.users.clone() {
+            let k = w.rng.gen_range(0..=5usize.min(size.groups));
+            for g in rand::seq::index::sample(&mut w.rng, size.groups, k) {
+                members[g].push(u);
+            }
+        }
+        for (g, m) in members.into_iter().enumerate() {
+            for chunk in m.chunks(500) {
+                w.run(Command::ChangeGroup {
+                    group: w.groups[g],
+                    name: None,
+                    description: None,
+                    add_members: chunk.to_vec(),
+                    remove_members: vec![],
+                });
+            }
+        }
+        // Projects with bindings from every source: direct users, groups,
+        // repository access (organization roles map on their own).
+        for i in 0..size.projects {
+            let project_id = ProjectId::new();
+            w.projects.push(project_id);
+            let owner = w.users[w.rng.gen_range(0..w.users.len())];
+            w.run(Command::CreateProject {
+                project_id,
+                name: format!("project-{i}"),
+                owner: Some(owner),
+            });
+            for _ in 0..8 {
+                let user = w.users[w.rng.gen_range(0..w.users.len())];
+                let role = *w.project_roles.choose(&mut w.rng).unwrap();
+                w.run(Command::BindProjectRole {
+                    project: project_id,
+                    subject: Subject::User(user),
+                    role,
+                });
+            }
+            for _ in 0..2 {
+                let group = *w.groups.choose(&mut w.rng).unwrap();
+                let role = *w.project_roles.choose(&mut w.rng).unwrap();
+                w.run(Command::BindProjectRole {
+                    project: project_id,
+                    subject: Subject::Group(group),
+                    role,
+                });
+            }
+            for _ in 0..6 {
+                let user = w.users[w.rng.gen_range(0..w.users.len())];
+                let access = [RepoAccess::Read, RepoAccess::Write, RepoAccess::Admin][w.rng.gen_range(0..3)];
+                w.run(Command::SetRepositoryAccess {
+                    project: project_id,
+                    user,
+                    access: Some(access),
+                });
+            }
+        }
+        w
+    }
+
+    /// Appends valid churn (project bindings changing hands, organization
+    /// roles switching) until the stream holds `total` events. These events
+    /// are generated directly rather than through `decide`: each is valid by
+    /// construction (existing subjects, roles of the right scope).
+    pub fn churn_to(&mut self, total: usize) {
+        while self.events.len() < total {
+            let project = self.projects[self.rng.gen_range(0..self.projects.len())];
+            let user = self.users[1 + self.rng.gen_range(0..self.users.len() - 1)];
+            let event = match self.rng.gen_range(0..4) {
+                0 | 1 => Event::ProjectRoleBound(domain::events::ProjectRoleBound {
+                    project_id: project,
+                    subject: Subject::User(user),
+                    role_id: *self.project_roles.choose(&mut self.rng).unwrap(),
+                }),
+                2 => Event::OrgRoleAssigned(domain::events::OrgRoleAssigned {
+                    subject: Subject::User(user),
+                    role_id: if self.rng.gen_bool(0.5) {
+                        MEMBER
+                    } else {
+                        *self.org_roles.choose(&mut self.rng).unwrap_or(&MEMBER)
+                    },
+                }),
+                _ => Event::GroupMemberAdded(domain::events::GroupMemberAdded {
+                    group_id: *self.groups.choose(&mut self.rng).unwrap(),
+                    user_id: user,
+                }),
+            };
+            self.state.evolve(&event);
+            self.events.push(event);
+        }
+    }
+
+    /// The events as store envelopes (the system as actor).
+    pub fn envelopes(&self) -> Vec<NewEvent> {
+        let meta = serde_json::to_string(&EventMetadata::new(Actor::system(), Medium::Cli, Utc::now())).unwrap();
+        self.events
+            .iter()
+            .map(|e| NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: e.event_type().to_string(),
+                schema_version: e.schema_version(),
+                data: e.to_json(),
+                metadata: meta.clone(),
+            })
+            .collect()
+    }
+
+    /// A random user other than the owner.
+    pub fn some_user(&mut self) -> UserId {
+        self.users[1 + self.rng.gen_range(0..self.users.len() - 1)]
+    }
+    pub fn some_project(&mut self) -> ProjectId {
+        self.projects[self.rng.gen_range(0..self.projects.len())]
+    }
+    pub fn some_group(&mut self) -> GroupId {
+        self.groups[self.rng.gen_range(0..self.groups.len())]
+    }
+    pub fn some_project_role(&mut self) -> RoleId {
+        *self.project_roles.choose(&mut self.rng).unwrap()
+    }
+    pub fn some_org_role(&mut self) -> RoleId {
+        *self.org_roles.choose(&mut self.rng).unwrap_or(&MEMBER)
+    }
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+}
