@@ -1,0 +1,279 @@
+//! The write side's figures (issue 2), on the benchmark organization
+//! (10,000 users, 1,000 projects, 200 groups, 50 custom roles), durable
+//! SQLite (WAL, synchronous=FULL):
+//!
+//! - raw store: events/s appended in batches of 1,000;
+//! - cold start: events/s to rebuild the state from 1,000,000 events, and the
+//!   state's memory (a counting allocator);
+//! - `decide`: median and p99 per command;
+//! - command service: commands/s with 32 concurrent submitters across
+//!   organizations (role, group and project changes), latency percentiles;
+//!   commands that hash a password measured apart.
+//!
+//! Run: `cargo bench -p rolebook-commands --bench write_side`
+//! (`ROLEBOOK_BENCH_EVENTS`, `ROLEBOOK_BENCH_SECONDS` shrink it for a smoke run).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use commands::{CommandContext, CommandService, Credentials};
+use domain::events::{Actor, Medium};
+use domain::ids::{OrgId, Subject};
+use domain::store::{AppendRequest, EventStore, ExpectedVersion, StreamId};
+use domain::{decide, Command};
+use infra::SqliteEventStore;
+use testkit::{Size, Workload};
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+async fn append_workload(store: &dyn EventStore, stream: StreamId, workload: &Workload, batch: usize) -> Duration {
+    let envelopes = workload.envelopes();
+    let started = Instant::now();
+    let mut version = 0u64;
+    for chunk in envelopes.chunks(batch) {
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        let results = store
+            .append_each(vec![AppendRequest {
+                stream: stream.clone(),
+                expected,
+                events: chunk.to_vec(),
+            }])
+            .await;
+        version = results.into_iter().next().unwrap().expect("append").stream_version;
+    }
+    started.elapsed()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let total_events = env_usize("ROLEBOOK_BENCH_EVENTS", 1_000_000);
+    let seconds = env_usize("ROLEBOOK_BENCH_SECONDS", 10) as u64;
+    let dir = tempfile::tempdir_in(std::env::var("ROLEBOOK_BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
+    println!("# rolebook write side benchmark");
+    println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+
+    // ---- the benchmark organization, then churn to the event count --------
+    let started = Instant::now();
+    let mut big = Workload::organization("bench", Size::BENCHMARK, 1);
+    let base_events = big.events.len();
+    big.churn_to(total_events);
+    println!(
+        "workload: benchmark organization = {base_events} events, churned to {} events (generated in {:.1?})",
+        big.events.len(),
+        started.elapsed()
+    );
+
+    // ---- raw store ---------------------------------------------------------
+    let store = SqliteEventStore::open(&dir.path().join("raw.db")).await.unwrap();
+    let took = append_workload(&store, big.org_id.stream(), &big, 1_000).await;
+    println!(
+        "raw store append: {} events in batches of 1,000 in {:.2?} = {:.0} events/s (durable)",
+        big.events.len(),
+        took,
+        big.events.len() as f64 / took.as_secs_f64()
+    );
+
+    // ---- cold start ----------------------------------------------------------
+    let before = LIVE.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let (state, _) = commands::service::load(&store, big.org_id).await.unwrap();
+    let took = started.elapsed();
+    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    assert_eq!(state, big.state, "the rebuilt state equals the generated one");
+    println!(
+        "cold start: {} events folded in {:.2?} = {:.0} events/s; state holds {:.1} MiB",
+        state.version,
+        took,
+        state.version as f64 / took.as_secs_f64(),
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+    drop(store);
+
+    // ---- decide ----------------------------------------------------------------
+    let owner = Actor::user(big.owner, "owner");
+    let mut commands = Vec::new();
+    for i in 0..30_000 {
+        let cmd = match i % 3 {
+            0 => Command::AssignOrgRole {
+                subject: Subject::User(big.some_user()),
+                role: big.some_org_role(),
+            },
+            1 => Command::BindProjectRole {
+                project: big.some_project(),
+                subject: Subject::User(big.some_user()),
+                role: big.some_project_role(),
+            },
+            _ => Command::ChangeGroup {
+                group: big.some_group(),
+                name: None,
+                description: None,
+                add_members: vec![big.some_user()],
+                remove_members: vec![],
+            },
+        };
+        commands.push(cmd);
+    }
+    let mut timings = Vec::with_capacity(commands.len());
+    for cmd in &commands {
+        let t = Instant::now();
+        let out = decide(&state, cmd, &owner);
+        timings.push(t.elapsed());
+        std::hint::black_box(out.ok());
+    }
+    timings.sort();
+    println!(
+        "decide (assign org role / bind project role / add group member, as an Owner): median {:.2?}, p99 {:.2?}, max {:.2?}",
+        percentile(&timings, 0.5),
+        percentile(&timings, 0.99),
+        timings.last().unwrap()
+    );
+    drop(state);
+    drop(big);
+
+    // ---- command service -------------------------------------------------------
+    let orgs = env_usize("ROLEBOOK_BENCH_ORGS", 8);
+    let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::open_in_dir(dir.path()).await.unwrap());
+    let pool = infra::readmodel::open_in_dir(dir.path()).await.unwrap();
+    let service = CommandService::new(store.clone(), Credentials::new(pool).await.unwrap());
+    let mut workloads = Vec::new();
+    for i in 0..orgs {
+        let w = Workload::organization(&format!("org{i}"), Size::BENCHMARK, 100 + i as u64);
+        append_workload(&*store, w.org_id.stream(), &w, 5_000).await;
+        service.state(w.org_id).await.unwrap(); // warm: the worker holds the state
+        workloads.push(w);
+    }
+    println!("command service: {orgs} benchmark organizations loaded");
+    let submitters = 32;
+    let start = Arc::new(tokio::sync::Barrier::new(submitters + 1));
+    let mut tasks = Vec::new();
+    for s in 0..submitters {
+        let org_index = s % orgs;
+        let org: OrgId = workloads[org_index].org_id;
+        let owner = workloads[org_index].owner;
+        let mut picks: Vec<Command> = Vec::new();
+        let w = &mut workloads[org_index];
+        for i in 0..200_000 {
+            picks.push(match i % 3 {
+                0 => Command::AssignOrgRole {
+                    subject: Subject::User(w.some_user()),
+                    role: w.some_org_role(),
+                },
+                1 => Command::BindProjectRole {
+                    project: w.some_project(),
+                    subject: Subject::Group(w.some_group()),
+                    role: w.some_project_role(),
+                },
+                _ => Command::ChangeGroup {
+                    group: w.some_group(),
+                    name: None,
+                    description: None,
+                    add_members: vec![w.some_user()],
+                    remove_members: vec![],
+                },
+            });
+        }
+        let service = service.clone();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            let ctx = CommandContext::new(Actor::user(owner, "owner"), Medium::Api);
+            let mut latencies = Vec::new();
+            start.wait().await;
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            for cmd in picks {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let t = Instant::now();
+                service.execute(org, cmd, &ctx).await.expect("command");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    start.wait().await;
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let took = started.elapsed();
+    latencies.sort();
+    println!(
+        "command service: {} commands by {submitters} submitters over {orgs} organizations in {:.2?} = {:.0} commands/s; latency median {:.2?}, p99 {:.2?}",
+        latencies.len(),
+        took,
+        latencies.len() as f64 / took.as_secs_f64(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+
+    // ---- commands that hash a password, apart ---------------------------------
+    let invites = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds.min(5));
+    let mut tasks = Vec::new();
+    for s in 0..submitters {
+        let w = &workloads[s % orgs];
+        let (org, owner) = (w.org_id, w.owner);
+        let service = service.clone();
+        let invites = invites.clone();
+        tasks.push(tokio::spawn(async move {
+            let ctx = CommandContext::new(Actor::user(owner, "owner"), Medium::Api);
+            let mut i = 0;
+            while Instant::now() < deadline {
+                service
+                    .invite_people(org, vec![(format!("new{s}-{i}@bench.io"), None)], None, &ctx)
+                    .await
+                    .expect("invite");
+                invites.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    let started = Instant::now();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!(
+        "invitations (argon2id hash each, measured apart): {} in {:.2?} = {:.0} commands/s",
+        invites.load(Ordering::Relaxed),
+        started.elapsed(),
+        invites.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    );
+}
