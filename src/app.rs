@@ -15,7 +15,14 @@ pub async fn open_command_service(data_dir: &Path) -> anyhow::Result<CommandServ
         .with_context(|| format!("cannot open the event store in {}", data_dir.display()))?;
     let pool = infra::readmodel::open_in_dir(data_dir)
         .await
-        .with_context(|| format!("cannot open the read-model database in {}", data_dir.display()))?;
-    let credentials = Credentials::new(pool).await.context("cannot prepare the credentials tables")?;
+        .with_context(|| {
+            format!(
+                "cannot open the read-model database in {}",
+                data_dir.display()
+            )
+        })?;
+    let credentials = Credentials::new(pool)
+        .await
+        .context("cannot prepare the credentials tables")?;
     Ok(CommandService::new(Arc::new(store), credentials))
 }

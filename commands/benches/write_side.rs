@@ -39,7 +39,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -48,14 +51,22 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
-async fn append_workload(store: &dyn EventStore, stream: StreamId, workload: &Workload, batch: usize) -> Duration {
+async fn append_workload(
+    store: &dyn EventStore,
+    stream: StreamId,
+    workload: &Workload,
+    batch: usize,
+) -> Duration {
     let envelopes = workload.envelopes();
     let started = Instant::now();
     let mut version = 0u64;
@@ -72,22 +83,37 @@ async fn append_workload(store: &dyn EventStore, stream: StreamId, workload: &Wo
                 events: chunk.to_vec(),
             }])
             .await;
-        version = results.into_iter().next().unwrap().expect("append").stream_version;
+        version = results
+            .into_iter()
+            .next()
+            .unwrap()
+            .expect("append")
+            .stream_version;
     }
     started.elapsed()
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run());
 }
 
 async fn run() {
     let total_events = env_usize("ROLEBOOK_BENCH_EVENTS", 1_000_000);
     let seconds = env_usize("ROLEBOOK_BENCH_SECONDS", 10) as u64;
-    let dir = tempfile::tempdir_in(std::env::var("ROLEBOOK_BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
+    let dir =
+        tempfile::tempdir_in(std::env::var("ROLEBOOK_BENCH_DIR").unwrap_or_else(|_| ".".into()))
+            .unwrap();
     println!("# rolebook write side benchmark");
-    println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
 
     // ---- the benchmark organization, then churn to the event count --------
     let started = Instant::now();
@@ -101,7 +127,9 @@ async fn run() {
     );
 
     // ---- raw store ---------------------------------------------------------
-    let store = SqliteEventStore::open(&dir.path().join("raw.db")).await.unwrap();
+    let store = SqliteEventStore::open(&dir.path().join("raw.db"))
+        .await
+        .unwrap();
     let took = append_workload(&store, big.org_id.stream(), &big, 1_000).await;
     println!(
         "raw store append: {} events in batches of 1,000 in {:.2?} = {:.0} events/s (durable)",
@@ -116,7 +144,10 @@ async fn run() {
     let (state, _) = commands::service::load(&store, big.org_id).await.unwrap();
     let took = started.elapsed();
     let bytes = LIVE.load(Ordering::Relaxed) - before;
-    assert_eq!(state, big.state, "the rebuilt state equals the generated one");
+    assert_eq!(
+        state, big.state,
+        "the rebuilt state equals the generated one"
+    );
     println!(
         "cold start: {} events folded in {:.2?} = {:.0} events/s; state holds {:.1} MiB",
         state.version,
@@ -169,7 +200,8 @@ async fn run() {
 
     // ---- command service -------------------------------------------------------
     let orgs = env_usize("ROLEBOOK_BENCH_ORGS", 8);
-    let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::open_in_dir(dir.path()).await.unwrap());
+    let store: Arc<dyn EventStore> =
+        Arc::new(SqliteEventStore::open_in_dir(dir.path()).await.unwrap());
     let pool = infra::readmodel::open_in_dir(dir.path()).await.unwrap();
     let service = CommandService::new(store.clone(), Credentials::new(pool).await.unwrap());
     let mut workloads = Vec::new();
@@ -258,7 +290,12 @@ async fn run() {
             let mut i = 0;
             while Instant::now() < deadline {
                 service
-                    .invite_people(org, vec![(format!("new{s}-{i}@bench.io"), None)], None, &ctx)
+                    .invite_people(
+                        org,
+                        vec![(format!("new{s}-{i}@bench.io"), None)],
+                        None,
+                        &ctx,
+                    )
                     .await
                     .expect("invite");
                 invites.fetch_add(1, Ordering::Relaxed);

@@ -7,4 +7,6 @@ pub mod secrets;
 pub mod service;
 
 pub use credentials::Credentials;
-pub use service::{CommandContext, CommandService, CreatedOrganization, CreatedUser, Outcome, ServiceError};
+pub use service::{
+    CommandContext, CommandService, CreatedOrganization, CreatedUser, Outcome, ServiceError,
+};

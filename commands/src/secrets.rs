@@ -35,14 +35,20 @@ pub fn hash_password(password: &str) -> String {
 /// Whether `password` matches a PHC hash. A malformed hash never matches.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
 /// Why a chosen password is refused (`weak_password`).
 pub fn check_password_strength(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(format!("a password needs at least {MIN_PASSWORD_LEN} characters"));
+        return Err(format!(
+            "a password needs at least {MIN_PASSWORD_LEN} characters"
+        ));
     }
     if password.len() > 1024 {
         return Err("a password has at most 1024 bytes".to_string());

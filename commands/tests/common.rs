@@ -17,8 +17,14 @@ pub struct Harness {
 }
 
 pub async fn service_in(dir: &Path) -> Harness {
-    let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::open_in_dir(dir).await.expect("event store"));
-    let pool = infra::readmodel::open_in_dir(dir).await.expect("read-model db");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open_in_dir(dir)
+            .await
+            .expect("event store"),
+    );
+    let pool = infra::readmodel::open_in_dir(dir)
+        .await
+        .expect("read-model db");
     let credentials = Credentials::new(pool).await.expect("credentials");
     Harness {
         service: CommandService::new(store.clone(), credentials),
@@ -38,7 +44,13 @@ pub fn as_user(user: UserId, username: &str) -> CommandContext {
 pub async fn org(h: &Harness, name: &str) -> (OrgId, UserId) {
     let created = h
         .service
-        .create_organization(name, None, &format!("owner@{name}.example"), Some("owner".into()), &system())
+        .create_organization(
+            name,
+            None,
+            &format!("owner@{name}.example"),
+            Some("owner".into()),
+            &system(),
+        )
         .await
         .expect("create organization");
     (created.org_id, created.owner.user_id)

@@ -24,8 +24,14 @@ async fn crash_writer_child() {
     let Ok(dir) = std::env::var("ROLEBOOK_CRASH_DIR") else {
         return; // Only runs as the child of `killed_writer_leaves_whole_commands_only`.
     };
-    let org: OrgId = std::env::var("ROLEBOOK_CRASH_ORG").unwrap().parse().unwrap();
-    let owner: UserId = std::env::var("ROLEBOOK_CRASH_OWNER").unwrap().parse().unwrap();
+    let org: OrgId = std::env::var("ROLEBOOK_CRASH_ORG")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let owner: UserId = std::env::var("ROLEBOOK_CRASH_OWNER")
+        .unwrap()
+        .parse()
+        .unwrap();
     let h = service_in(std::path::Path::new(&dir)).await;
     let ctx = as_user(owner, "owner");
     let mut tasks = Vec::new();
@@ -69,7 +75,13 @@ async fn killed_writer_leaves_whole_commands_only() {
         let before = h.store.head_position().await.unwrap();
         drop(h);
         let mut child = Process::new(&exe)
-            .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "crash_writer_child",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env("ROLEBOOK_CRASH_DIR", dir.path())
             .env("ROLEBOOK_CRASH_ORG", org.to_string())
             .env("ROLEBOOK_CRASH_OWNER", owner.to_string())
@@ -81,7 +93,10 @@ async fn killed_writer_leaves_whole_commands_only() {
         let h = service_in(dir.path()).await;
         let started = Instant::now();
         while h.store.head_position().await.unwrap() == before {
-            assert!(started.elapsed() < Duration::from_secs(60), "round {round}: the writer never appended");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "round {round}: the writer never appended"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
@@ -91,8 +106,16 @@ async fn killed_writer_leaves_whole_commands_only() {
     }
 
     let h = service_in(dir.path()).await;
-    let events = h.store.read_stream(&org.stream(), 1, 10_000_000).await.unwrap();
-    assert_eq!(first_broken_link(&events, genesis(), 0), None, "hash chain verifies");
+    let events = h
+        .store
+        .read_stream(&org.stream(), 1, 10_000_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        first_broken_link(&events, genesis(), 0),
+        None,
+        "hash chain verifies"
+    );
     let versions: Vec<u64> = events.iter().map(|e| e.stream_version).collect();
     assert_eq!(versions, (1..=events.len() as u64).collect::<Vec<_>>());
     let mut per_command: HashMap<uuid::Uuid, usize> = HashMap::new();
@@ -100,7 +123,11 @@ async fn killed_writer_leaves_whole_commands_only() {
         let m: EventMetadata = serde_json::from_str(&e.metadata).unwrap();
         *per_command.entry(m.correlation_id).or_default() += 1;
     }
-    assert!(per_command.len() >= 4, "each round committed something: {}", per_command.len());
+    assert!(
+        per_command.len() >= 4,
+        "each round committed something: {}",
+        per_command.len()
+    );
     for (command, n) in per_command {
         assert_eq!(n, PEOPLE_PER_COMMAND * 2, "command {command} is partial");
     }

@@ -72,11 +72,26 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
     groups.sort();
     let mut projects: Vec<ProjectId> = state.projects.keys().copied().collect();
     projects.sort();
-    let mut org_roles: Vec<RoleId> = state.roles.values().filter(|r| r.scope == Scope::Organization).map(|r| r.id).collect();
+    let mut org_roles: Vec<RoleId> = state
+        .roles
+        .values()
+        .filter(|r| r.scope == Scope::Organization)
+        .map(|r| r.id)
+        .collect();
     org_roles.sort();
-    let mut project_roles: Vec<RoleId> = state.roles.values().filter(|r| r.scope == Scope::Project).map(|r| r.id).collect();
+    let mut project_roles: Vec<RoleId> = state
+        .roles
+        .values()
+        .filter(|r| r.scope == Scope::Project)
+        .map(|r| r.id)
+        .collect();
     project_roles.sort();
-    let mut custom: Vec<RoleId> = state.roles.values().filter(|r| !r.predefined).map(|r| r.id).collect();
+    let mut custom: Vec<RoleId> = state
+        .roles
+        .values()
+        .filter(|r| !r.predefined)
+        .map(|r| r.id)
+        .collect();
     custom.sort();
     let user = |i: u8| pick(&users, i).unwrap_or_else(UserId::new);
     let caller = |i: u8| pick(&users, i);
@@ -86,7 +101,11 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
             Command::InvitePeople {
                 people: vec![NewPerson {
                     user_id: UserId::new(),
-                    email: if r % 11 == 0 { "broken".into() } else { format!("p{n}@x.io") },
+                    email: if r % 11 == 0 {
+                        "broken".into()
+                    } else {
+                        format!("p{n}@x.io")
+                    },
                     username: None,
                 }],
                 role: Some([MEMBER, MEMBER, ORG_ADMIN, OWNER][r as usize % 4]),
@@ -99,7 +118,12 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
                 role: pick(&org_roles, r)?,
             },
         ),
-        Op::RetractRole(a, u) => (caller(a)?, Command::RetractOrgRole { subject: Subject::User(user(u)) }),
+        Op::RetractRole(a, u) => (
+            caller(a)?,
+            Command::RetractOrgRole {
+                subject: Subject::User(user(u)),
+            },
+        ),
         Op::CreateGroup(a, m) => (
             caller(a)?,
             Command::CreateGroup {
@@ -115,8 +139,16 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
                 group: pick(&groups, g)?,
                 name: None,
                 description: None,
-                add_members: if matches!(op, Op::AddMember(..)) { vec![user(u)] } else { vec![] },
-                remove_members: if matches!(op, Op::RemoveMember(..)) { vec![user(u)] } else { vec![] },
+                add_members: if matches!(op, Op::AddMember(..)) {
+                    vec![user(u)]
+                } else {
+                    vec![]
+                },
+                remove_members: if matches!(op, Op::RemoveMember(..)) {
+                    vec![user(u)]
+                } else {
+                    vec![]
+                },
             },
         ),
         Op::GroupRole(a, g, r) => (
@@ -126,7 +158,12 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
                 role: pick(&org_roles, r)?,
             },
         ),
-        Op::DeleteGroup(a, g) => (caller(a)?, Command::DeleteGroup { group: pick(&groups, g)? }),
+        Op::DeleteGroup(a, g) => (
+            caller(a)?,
+            Command::DeleteGroup {
+                group: pick(&groups, g)?,
+            },
+        ),
         Op::CreateProject(a, o) => (
             caller(a)?,
             Command::CreateProject {
@@ -139,7 +176,11 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
             caller(a)?,
             Command::BindProjectRole {
                 project: pick(&projects, p)?,
-                subject: if g { Subject::Group(pick(&groups, s)?) } else { Subject::User(user(s)) },
+                subject: if g {
+                    Subject::Group(pick(&groups, s)?)
+                } else {
+                    Subject::User(user(s))
+                },
                 role: pick(&project_roles, r).unwrap_or(CONTRIBUTOR),
             },
         ),
@@ -147,7 +188,11 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
             caller(a)?,
             Command::UnbindProjectRole {
                 project: pick(&projects, p)?,
-                subject: if g { Subject::Group(pick(&groups, s)?) } else { Subject::User(user(s)) },
+                subject: if g {
+                    Subject::Group(pick(&groups, s)?)
+                } else {
+                    Subject::User(user(s))
+                },
             },
         ),
         Op::RepoAccess(a, p, u, x) => (
@@ -155,7 +200,12 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
             Command::SetRepositoryAccess {
                 project: pick(&projects, p)?,
                 user: user(u),
-                access: [None, Some(RepoAccess::Read), Some(RepoAccess::Write), Some(RepoAccess::Admin)][x as usize % 4],
+                access: [
+                    None,
+                    Some(RepoAccess::Read),
+                    Some(RepoAccess::Write),
+                    Some(RepoAccess::Admin),
+                ][x as usize % 4],
             },
         ),
         Op::Transfer(a, p, u) => (
@@ -172,7 +222,11 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
                 role_id: RoleId::new(),
                 spec: RoleSpec {
                     name: format!("custom{}", n % 5),
-                    scope: if org { Scope::Organization } else { Scope::Project },
+                    scope: if org {
+                        Scope::Organization
+                    } else {
+                        Scope::Project
+                    },
                     description: String::new(),
                     permissions: if org {
                         vec!["organization.people.manage".into()]
@@ -180,12 +234,26 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
                         vec!["project.access.manage".into(), "project.job.rerun".into()]
                     },
                     inherits: if org { vec![] } else { vec![READER] },
-                    project_role: if org && n % 2 == 0 { Some(PROJECT_ADMIN) } else { None },
+                    project_role: if org && n % 2 == 0 {
+                        Some(PROJECT_ADMIN)
+                    } else {
+                        None
+                    },
                 },
             },
         ),
-        Op::DeleteRole(a, r) => (caller(a)?, Command::DeleteRole { role: pick(&custom, r)? }),
-        Op::DeleteProject(a, p) => (caller(a)?, Command::DeleteProject { project: pick(&projects, p)? }),
+        Op::DeleteRole(a, r) => (
+            caller(a)?,
+            Command::DeleteRole {
+                role: pick(&custom, r)?,
+            },
+        ),
+        Op::DeleteProject(a, p) => (
+            caller(a)?,
+            Command::DeleteProject {
+                project: pick(&projects, p)?,
+            },
+        ),
     };
     Some(cmd)
 }

@@ -13,8 +13,16 @@ use domain::store::first_broken_link;
 use domain::{Command, DomainError, Organization};
 
 async fn all_positions_and_versions(h: &Harness, org: OrgId) -> (Vec<u64>, Vec<u64>) {
-    let events = h.store.read_stream(&org.stream(), 1, 1_000_000).await.unwrap();
-    assert_eq!(first_broken_link(&events, domain::store::genesis(), 0), None, "hash chain");
+    let events = h
+        .store
+        .read_stream(&org.stream(), 1, 1_000_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        first_broken_link(&events, domain::store::genesis(), 0),
+        None,
+        "hash chain"
+    );
     (
         events.iter().map(|e| e.global_position).collect(),
         events.iter().map(|e| e.stream_version).collect(),
@@ -45,7 +53,10 @@ async fn concurrent_commands_on_one_organization_lose_nothing() {
         tasks.push(tokio::spawn(async move {
             let mut positions = Vec::new();
             for i in 0..20 {
-                let out = service.execute(org, invite(&format!("u{t}-{i}@x.io")), &ctx).await.unwrap();
+                let out = service
+                    .execute(org, invite(&format!("u{t}-{i}@x.io")), &ctx)
+                    .await
+                    .unwrap();
                 positions.push(out.position);
             }
             positions
@@ -61,8 +72,16 @@ async fn concurrent_commands_on_one_organization_lose_nothing() {
     let (state, _) = h.service.state(org).await.unwrap();
     assert_eq!(state.users.len(), 321, "no lost update");
     let (positions, versions) = all_positions_and_versions(&h, org).await;
-    assert_eq!(versions, (1..=positions.len() as u64).collect::<Vec<_>>(), "versions contiguous");
-    assert_eq!(positions.iter().collect::<HashSet<_>>().len(), positions.len(), "positions unique");
+    assert_eq!(
+        versions,
+        (1..=positions.len() as u64).collect::<Vec<_>>(),
+        "versions contiguous"
+    );
+    assert_eq!(
+        positions.iter().collect::<HashSet<_>>().len(),
+        positions.len(),
+        "positions unique"
+    );
     assert_eq!(positions.len(), 3 + 320 * 2);
     assert_eq!(service_rebuild(&h, org).await, state);
 }
@@ -103,7 +122,10 @@ async fn concurrent_commands_across_organizations_share_commits_without_mixing()
     for (org, _) in &orgs {
         let (state, _) = h.service.state(*org).await.unwrap();
         assert_eq!(state.projects.len(), 60);
-        assert!(state.projects.values().all(|p| p.name.starts_with(&format!("p{}-", orgs.iter().position(|o| o.0 == *org).unwrap()))));
+        assert!(state.projects.values().all(|p| p.name.starts_with(&format!(
+            "p{}-",
+            orgs.iter().position(|o| o.0 == *org).unwrap()
+        ))));
         let (positions, versions) = all_positions_and_versions(&h, *org).await;
         assert_eq!(versions, (1..=positions.len() as u64).collect::<Vec<_>>());
         for p in positions {
@@ -178,16 +200,32 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_appended() {
             other => panic!("{command:?}: expected {code}, got {other:?}"),
         }
     }
-    assert_eq!(h.store.head_position().await.unwrap(), head, "nothing appended");
+    assert_eq!(
+        h.store.head_position().await.unwrap(),
+        head,
+        "nothing appended"
+    );
 
     // The service's own invitation path refuses before hashing or storing.
     let err = h
         .service
-        .invite_people(org, vec![("ok@x.io".into(), None), ("broken".into(), None)], None, &ctx)
+        .invite_people(
+            org,
+            vec![("ok@x.io".into(), None), ("broken".into(), None)],
+            None,
+            &ctx,
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Domain(DomainError::Invalid(ref f)) if f[0].field == "people[1].email"), "{err:?}");
-    assert_eq!(h.store.head_position().await.unwrap(), head, "all or nothing");
+    assert!(
+        matches!(err, ServiceError::Domain(DomainError::Invalid(ref f)) if f[0].field == "people[1].email"),
+        "{err:?}"
+    );
+    assert_eq!(
+        h.store.head_position().await.unwrap(),
+        head,
+        "all or nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,9 +238,15 @@ async fn organization_names_are_unique_across_the_instance() {
         .create_organization("ACME", None, "b@x.io", None, &system())
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Domain(DomainError::OrgExists)), "{err:?}");
+    assert!(
+        matches!(err, ServiceError::Domain(DomainError::OrgExists)),
+        "{err:?}"
+    );
     assert_eq!(h.service.find_org("acme").await.unwrap(), Some(first));
-    assert_eq!(h.service.find_org(&first.to_string()).await.unwrap(), Some(first));
+    assert_eq!(
+        h.service.find_org(&first.to_string()).await.unwrap(),
+        Some(first)
+    );
 
     // A second process (a new service over the same files) sees the name.
     let h2 = service_in(dir.path()).await;
@@ -228,12 +272,25 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
     let temp = created.owner.temporary_password.clone();
     assert_eq!(temp.len(), 20);
     let creds = h.service.credentials();
-    assert_eq!(creds.check_password(owner, &temp).await.unwrap(), PasswordCheck::MustChange);
-    assert_eq!(creds.check_password(owner, "wrong").await.unwrap(), PasswordCheck::Invalid);
+    assert_eq!(
+        creds.check_password(owner, &temp).await.unwrap(),
+        PasswordCheck::MustChange
+    );
+    assert_eq!(
+        creds.check_password(owner, "wrong").await.unwrap(),
+        PasswordCheck::Invalid
+    );
 
     let ctx = as_user(owner, "root");
-    let weak = h.service.change_password(org, owner, &temp, "short", &ctx).await.unwrap_err();
-    assert!(matches!(weak, ServiceError::Domain(ref e) if e.code() == "weak_password"), "{weak:?}");
+    let weak = h
+        .service
+        .change_password(org, owner, &temp, "short", &ctx)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(weak, ServiceError::Domain(ref e) if e.code() == "weak_password"),
+        "{weak:?}"
+    );
     let wrong = h
         .service
         .change_password(org, owner, "not it", "A much better passphrase", &ctx)
@@ -245,21 +302,47 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
         .await
         .unwrap();
     assert_eq!(
-        creds.check_password(owner, "A much better passphrase").await.unwrap(),
+        creds
+            .check_password(owner, "A much better passphrase")
+            .await
+            .unwrap(),
         PasswordCheck::Valid
     );
 
-    let (invited, _) = h.service.invite_people(org, vec![("bob@pw.io".into(), None)], None, &ctx).await.unwrap();
+    let (invited, _) = h
+        .service
+        .invite_people(org, vec![("bob@pw.io".into(), None)], None, &ctx)
+        .await
+        .unwrap();
     let bob = &invited[0];
     assert_eq!(bob.username, "bob");
-    let (reset, _) = h.service.reset_password(org, bob.user_id, &ctx).await.unwrap();
+    let (reset, _) = h
+        .service
+        .reset_password(org, bob.user_id, &ctx)
+        .await
+        .unwrap();
     assert_ne!(reset, bob.temporary_password);
-    assert_eq!(creds.check_password(bob.user_id, &bob.temporary_password).await.unwrap(), PasswordCheck::Invalid);
-    assert_eq!(creds.check_password(bob.user_id, &reset).await.unwrap(), PasswordCheck::MustChange);
+    assert_eq!(
+        creds
+            .check_password(bob.user_id, &bob.temporary_password)
+            .await
+            .unwrap(),
+        PasswordCheck::Invalid
+    );
+    assert_eq!(
+        creds.check_password(bob.user_id, &reset).await.unwrap(),
+        PasswordCheck::MustChange
+    );
 
     // Tokens die with their user.
     let token = creds
-        .issue_token(org, bob.user_id, domain::ids::TokenId::new(), commands::credentials::TokenKind::Api, None)
+        .issue_token(
+            org,
+            bob.user_id,
+            domain::ids::TokenId::new(),
+            commands::credentials::TokenKind::Api,
+            None,
+        )
         .await
         .unwrap();
     assert!(creds.resolve_token(&token).await.unwrap().is_some());
@@ -269,7 +352,13 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
     // No secret, nor any hash of one, is in the event log.
     let events = h.store.read_all(0, 10_000).await.unwrap();
     for e in &events {
-        for secret in [&temp, &reset, &bob.temporary_password, &token, &"A much better passphrase".to_string()] {
+        for secret in [
+            &temp,
+            &reset,
+            &bob.temporary_password,
+            &token,
+            &"A much better passphrase".to_string(),
+        ] {
             assert!(!e.data.contains(secret.as_str()) && !e.metadata.contains(secret.as_str()));
         }
         assert!(!e.data.contains("argon2"), "{}", e.data);
@@ -287,14 +376,18 @@ async fn state_survives_a_restart_and_metadata_names_the_actor() {
         let mut ctx = as_user(owner, "owner");
         ctx.request_id = Some("req-42".into());
         ctx.ip = Some("10.1.2.3".into());
-        h.service.execute(org, invite("carol@x.io"), &ctx).await.unwrap();
+        h.service
+            .execute(org, invite("carol@x.io"), &ctx)
+            .await
+            .unwrap();
         (org, owner, h.service.state(org).await.unwrap().0)
     };
     let h = service_in(dir.path()).await;
     let (after, _) = h.service.state(org).await.unwrap();
     assert_eq!(after, before);
     let events = h.store.read_stream(&org.stream(), 1, 100).await.unwrap();
-    let last: domain::EventMetadata = serde_json::from_str(&events.last().unwrap().metadata).unwrap();
+    let last: domain::EventMetadata =
+        serde_json::from_str(&events.last().unwrap().metadata).unwrap();
     assert_eq!(last.actor.user_id, Some(owner));
     assert_eq!(last.request_id.as_deref(), Some("req-42"));
     assert_eq!(last.ip.as_deref(), Some("10.1.2.3"));

@@ -56,16 +56,22 @@ fn report(shape: &str, events: usize, started: Instant) {
 }
 
 async fn open(root: &Path, name: &str) -> SqliteEventStore {
-    SqliteEventStore::open_in_dir(&root.join(name)).await.expect("open store")
+    SqliteEventStore::open_in_dir(&root.join(name))
+        .await
+        .expect("open store")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let batches: usize = args.next().map_or(200, |a| a.parse().expect("BATCHES"));
-    let batch_size: usize = args.next().map_or(1_000, |a| a.parse().expect("BATCH_SIZE"));
+    let batch_size: usize = args
+        .next()
+        .map_or(1_000, |a| a.parse().expect("BATCH_SIZE"));
     let temp = tempfile::tempdir().expect("temp dir");
-    let root: PathBuf = args.next().map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
+    let root: PathBuf = args
+        .next()
+        .map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
     let bytes = event(0).data.len() + event(0).metadata.len();
     println!("{batches} batches x {batch_size} events, ~{bytes} bytes of JSON each, synchronous=FULL, in {}", root.display());
 
@@ -87,8 +93,15 @@ async fn main() {
             result.expect("append");
         }
     }
-    report("1 request x BATCH_SIZE events per batch", batches * batch_size, started);
-    assert_eq!(store.head_position().await.unwrap(), (batches * batch_size) as u64);
+    report(
+        "1 request x BATCH_SIZE events per batch",
+        batches * batch_size,
+        started,
+    );
+    assert_eq!(
+        store.head_position().await.unwrap(),
+        (batches * batch_size) as u64
+    );
     store.close().await;
 
     // Shape 2: many small requests per batch (group commit).
@@ -101,7 +114,7 @@ async fn main() {
                 .map(|r| AppendRequest {
                     stream: StreamId::new(format!("org-{}", (b * requests + r) % 5_000)),
                     expected: ExpectedVersion::Any,
-                    events: (0..per_request).map(|i| event(i)).collect(),
+                    events: (0..per_request).map(event).collect(),
                 })
                 .collect()
         })
@@ -130,7 +143,10 @@ async fn main() {
             tokio::spawn(async move {
                 let s = StreamId::new(format!("org-{t}"));
                 for i in 0..per_task {
-                    store.append(&s, ExpectedVersion::Any, vec![event(i)]).await.expect("append");
+                    store
+                        .append(&s, ExpectedVersion::Any, vec![event(i)])
+                        .await
+                        .expect("append");
                 }
             })
         })

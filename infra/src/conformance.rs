@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use domain::hash::GENESIS_HASH;
 use domain::store::{
-    first_broken_link, AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent,
-    StoreError, StreamId,
+    first_broken_link, AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent,
+    RecordedEvent, StoreError, StreamId,
 };
 use futures::FutureExt as _;
 use uuid::Uuid;
@@ -65,13 +65,20 @@ where
         wait_for_wakes_on_commit,
         concurrent_optimistic_appends,
         data_round_trips_exactly,
+        large_batches_append_and_retry_whole,
     );
 }
 
 async fn fresh<S: EventStore, F: Fn() -> Fut, Fut: Future<Output = S>>(make: &F) -> S {
     let store = make().await;
-    let head = store.head_position().await.expect("conformance: head_position of a fresh store");
-    assert_eq!(head, 0, "conformance: the factory must return an empty store");
+    let head = store
+        .head_position()
+        .await
+        .expect("conformance: head_position of a fresh store");
+    assert_eq!(
+        head, 0,
+        "conformance: the factory must return an empty store"
+    );
     store
 }
 
@@ -135,12 +142,18 @@ async fn append_ok<S: EventStore>(
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
 ) -> AppendResult {
-    let what = format!("append {} events to {stream} expecting {expected:?}", events.len());
+    let what = format!(
+        "append {} events to {stream} expecting {expected:?}",
+        events.len()
+    );
     ok(store.append(stream, expected, events).await, &what)
 }
 
 async fn read_stream_all<S: EventStore>(store: &S, stream: &StreamId) -> Vec<RecordedEvent> {
-    ok(store.read_stream(stream, 1, ALL).await, &format!("read_stream({stream})"))
+    ok(
+        store.read_stream(stream, 1, ALL).await,
+        &format!("read_stream({stream})"),
+    )
 }
 
 async fn read_everything<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
@@ -152,7 +165,10 @@ async fn head<S: EventStore>(store: &S) -> u64 {
 }
 
 async fn version<S: EventStore>(store: &S, stream: &StreamId) -> u64 {
-    ok(store.stream_version(stream).await, &format!("stream_version({stream})"))
+    ok(
+        store.stream_version(stream).await,
+        &format!("stream_version({stream})"),
+    )
 }
 
 fn ids(events: &[RecordedEvent]) -> Vec<Uuid> {
@@ -174,7 +190,10 @@ fn positions(events: &[RecordedEvent]) -> Vec<u64> {
 #[track_caller]
 fn assert_strictly_increasing(values: &[u64], what: &str) {
     for pair in values.windows(2) {
-        assert!(pair[0] < pair[1], "{what}: not strictly increasing: {values:?}");
+        assert!(
+            pair[0] < pair[1],
+            "{what}: not strictly increasing: {values:?}"
+        );
     }
 }
 
@@ -182,11 +201,31 @@ fn assert_strictly_increasing(values: &[u64], what: &str) {
 #[track_caller]
 fn assert_same_event(stored: &RecordedEvent, sent: &NewEvent, stream: &StreamId) {
     assert_eq!(stored.event_id, sent.event_id, "event id");
-    assert_eq!(&stored.stream_id, stream, "stream of event {}", sent.event_id);
-    assert_eq!(stored.event_type, sent.event_type, "event_type of {}", sent.event_id);
-    assert_eq!(stored.schema_version, sent.schema_version, "schema_version of {}", sent.event_id);
-    assert_eq!(stored.data, sent.data, "data of {} (must be byte for byte)", sent.event_id);
-    assert_eq!(stored.metadata, sent.metadata, "metadata of {} (must be byte for byte)", sent.event_id);
+    assert_eq!(
+        &stored.stream_id, stream,
+        "stream of event {}",
+        sent.event_id
+    );
+    assert_eq!(
+        stored.event_type, sent.event_type,
+        "event_type of {}",
+        sent.event_id
+    );
+    assert_eq!(
+        stored.schema_version, sent.schema_version,
+        "schema_version of {}",
+        sent.event_id
+    );
+    assert_eq!(
+        stored.data, sent.data,
+        "data of {} (must be byte for byte)",
+        sent.event_id
+    );
+    assert_eq!(
+        stored.metadata, sent.metadata,
+        "metadata of {} (must be byte for byte)",
+        sent.event_id
+    );
 }
 
 /// Asserts a typed `WrongExpectedVersion`.
@@ -205,16 +244,28 @@ fn assert_wrong_version<T: std::fmt::Debug>(
             actual: a,
         }) => {
             assert_eq!(&s, stream, "{what}: the conflict names the wrong stream");
-            assert_eq!(e, expected, "{what}: the conflict reports the wrong expected version");
-            assert_eq!(a, actual, "{what}: the conflict reports the wrong actual version");
+            assert_eq!(
+                e, expected,
+                "{what}: the conflict reports the wrong expected version"
+            );
+            assert_eq!(
+                a, actual,
+                "{what}: the conflict reports the wrong actual version"
+            );
         }
-        other => panic!("{what}: expected WrongExpectedVersion {{ actual: {actual} }}, got {other:?}"),
+        other => {
+            panic!("{what}: expected WrongExpectedVersion {{ actual: {actual} }}, got {other:?}")
+        }
     }
 }
 
 /// Asserts a `DuplicateEventId` naming one of `candidates`.
 #[track_caller]
-fn assert_duplicate<T: std::fmt::Debug>(result: Result<T, StoreError>, candidates: &[Uuid], what: &str) {
+fn assert_duplicate<T: std::fmt::Debug>(
+    result: Result<T, StoreError>,
+    candidates: &[Uuid],
+    what: &str,
+) {
     match result {
         Err(StoreError::DuplicateEventId { event_id }) => assert!(
             candidates.contains(&event_id),
@@ -231,16 +282,41 @@ fn assert_duplicate<T: std::fmt::Debug>(result: Result<T, StoreError>, candidate
 /// are those of the stored events; a second `NoStream` conflicts.
 pub async fn append_to_new_stream<S: EventStore>(store: S) {
     let s = stream("new");
-    assert_eq!(version(&store, &s).await, 0, "a stream without events is at version 0");
-    assert!(read_stream_all(&store, &s).await.is_empty(), "a new stream reads empty");
+    assert_eq!(
+        version(&store, &s).await,
+        0,
+        "a stream without events is at version 0"
+    );
+    assert!(
+        read_stream_all(&store, &s).await.is_empty(),
+        "a new stream reads empty"
+    );
 
     let sent = events("new", 3);
     let r = append_ok(&store, &s, ExpectedVersion::NoStream, sent.clone()).await;
-    assert_eq!(r.stream_version, 3, "version after appending 3 events to a new stream");
-    assert!(r.first_position >= 1, "positions start at 1, got {}", r.first_position);
-    assert!(r.last_position >= r.first_position + 2, "3 events need 3 positions: {r:?}");
-    assert_eq!(version(&store, &s).await, 3, "stream_version after the append");
-    assert_eq!(head(&store).await, r.last_position, "head_position after the append");
+    assert_eq!(
+        r.stream_version, 3,
+        "version after appending 3 events to a new stream"
+    );
+    assert!(
+        r.first_position >= 1,
+        "positions start at 1, got {}",
+        r.first_position
+    );
+    assert!(
+        r.last_position >= r.first_position + 2,
+        "3 events need 3 positions: {r:?}"
+    );
+    assert_eq!(
+        version(&store, &s).await,
+        3,
+        "stream_version after the append"
+    );
+    assert_eq!(
+        head(&store).await,
+        r.last_position,
+        "head_position after the append"
+    );
 
     let stored = read_stream_all(&store, &s).await;
     assert_eq!(stored.len(), 3, "events read back");
@@ -248,12 +324,26 @@ pub async fn append_to_new_stream<S: EventStore>(store: S) {
         assert_same_event(stored, sent, &s);
     }
     assert_eq!(versions(&stored), vec![1, 2, 3], "versions of a new stream");
-    assert_eq!(stored[0].global_position, r.first_position, "first_position is the first event's");
-    assert_eq!(stored[2].global_position, r.last_position, "last_position is the last event's");
+    assert_eq!(
+        stored[0].global_position, r.first_position,
+        "first_position is the first event's"
+    );
+    assert_eq!(
+        stored[2].global_position, r.last_position,
+        "last_position is the last event's"
+    );
     assert_strictly_increasing(&positions(&stored), "positions within one append");
 
-    let again = store.append(&s, ExpectedVersion::NoStream, events("again", 1)).await;
-    assert_wrong_version(again, &s, ExpectedVersion::NoStream, 3, "NoStream on an existing stream");
+    let again = store
+        .append(&s, ExpectedVersion::NoStream, events("again", 1))
+        .await;
+    assert_wrong_version(
+        again,
+        &s,
+        ExpectedVersion::NoStream,
+        3,
+        "NoStream on an existing stream",
+    );
     assert_eq!(version(&store, &s).await, 3, "a conflict writes nothing");
 }
 
@@ -267,7 +357,11 @@ pub async fn append_with_exact_version<S: EventStore>(store: S) {
     let r = append_ok(&store, &s, ExpectedVersion::Exact(3), events("c", 1)).await;
     assert_eq!(r.stream_version, 4, "Exact(3) with 1 event");
     assert_eq!(version(&store, &s).await, 4, "stream_version");
-    assert_eq!(versions(&read_stream_all(&store, &s).await), vec![1, 2, 3, 4], "versions");
+    assert_eq!(
+        versions(&read_stream_all(&store, &s).await),
+        vec![1, 2, 3, 4],
+        "versions"
+    );
 }
 
 /// A wrong expected version is a typed conflict with the actual version, and
@@ -286,17 +380,51 @@ pub async fn wrong_expected_version_writes_nothing<S: EventStore>(store: S) {
         ExpectedVersion::NoStream,
     ] {
         let result = store.append(&s, expected, rejected.clone()).await;
-        assert_wrong_version(result, &s, expected, 2, &format!("{expected:?} on a stream at 2"));
+        assert_wrong_version(
+            result,
+            &s,
+            expected,
+            2,
+            &format!("{expected:?} on a stream at 2"),
+        );
     }
     let empty = stream("still-empty");
-    let result = store.append(&empty, ExpectedVersion::Exact(3), rejected.clone()).await;
-    assert_wrong_version(result, &empty, ExpectedVersion::Exact(3), 0, "Exact(3) on a new stream");
+    let result = store
+        .append(&empty, ExpectedVersion::Exact(3), rejected.clone())
+        .await;
+    assert_wrong_version(
+        result,
+        &empty,
+        ExpectedVersion::Exact(3),
+        0,
+        "Exact(3) on a new stream",
+    );
 
-    assert_eq!(head(&store).await, head_before, "conflicts must not move the head");
-    assert_eq!(version(&store, &s).await, 2, "conflicts must not change the version");
-    assert_eq!(version(&store, &empty).await, 0, "a conflict must not create the stream");
-    assert_eq!(ids(&read_stream_all(&store, &s).await), new_ids(&original), "stream content after conflicts");
-    assert_eq!(ids(&read_everything(&store).await), new_ids(&original), "read_all after conflicts");
+    assert_eq!(
+        head(&store).await,
+        head_before,
+        "conflicts must not move the head"
+    );
+    assert_eq!(
+        version(&store, &s).await,
+        2,
+        "conflicts must not change the version"
+    );
+    assert_eq!(
+        version(&store, &empty).await,
+        0,
+        "a conflict must not create the stream"
+    );
+    assert_eq!(
+        ids(&read_stream_all(&store, &s).await),
+        new_ids(&original),
+        "stream content after conflicts"
+    );
+    assert_eq!(
+        ids(&read_everything(&store).await),
+        new_ids(&original),
+        "read_all after conflicts"
+    );
 
     // Not even the ids were kept: the same events now append normally.
     let r = append_ok(&store, &s, ExpectedVersion::Exact(2), rejected.clone()).await;
@@ -310,7 +438,11 @@ pub async fn append_with_any_version<S: EventStore>(store: S) {
     assert_eq!(r.stream_version, 2, "Any on a new stream");
     let r = append_ok(&store, &s, ExpectedVersion::Any, events("b", 1)).await;
     assert_eq!(r.stream_version, 3, "Any on an existing stream");
-    assert_eq!(versions(&read_stream_all(&store, &s).await), vec![1, 2, 3], "versions");
+    assert_eq!(
+        versions(&read_stream_all(&store, &s).await),
+        vec![1, 2, 3],
+        "versions"
+    );
 }
 
 /// Global positions are unique and strictly increasing across streams, in
@@ -323,7 +455,11 @@ pub async fn positions_increase_across_streams<S: EventStore>(store: S) {
         let s = &streams[i % 3];
         let sent = events(&format!("p{i}"), 1 + i % 4);
         let r = append_ok(&store, s, ExpectedVersion::Any, sent.clone()).await;
-        assert!(r.first_position > last, "append {i}: first_position {} not above {last}", r.first_position);
+        assert!(
+            r.first_position > last,
+            "append {i}: first_position {} not above {last}",
+            r.first_position
+        );
         assert!(r.last_position >= r.first_position, "append {i}: {r:?}");
         last = r.last_position;
         appended.push((r, new_ids(&sent)));
@@ -336,11 +472,18 @@ pub async fn positions_increase_across_streams<S: EventStore>(store: S) {
     assert_eq!(unique.len(), total, "positions are unique");
     assert_eq!(head(&store).await, last, "head is the last position");
 
-    let by_id: HashMap<Uuid, u64> = all.iter().map(|e| (e.event_id, e.global_position)).collect();
+    let by_id: HashMap<Uuid, u64> = all
+        .iter()
+        .map(|e| (e.event_id, e.global_position))
+        .collect();
     for (r, sent) in &appended {
         let stored: Vec<u64> = sent.iter().map(|id| by_id[id]).collect();
         assert_eq!(stored[0], r.first_position, "first_position of {r:?}");
-        assert_eq!(*stored.last().unwrap(), r.last_position, "last_position of {r:?}");
+        assert_eq!(
+            *stored.last().unwrap(),
+            r.last_position,
+            "last_position of {r:?}"
+        );
         assert_strictly_increasing(&stored, "positions within one append");
     }
 }
@@ -352,15 +495,32 @@ pub async fn stream_versions_are_contiguous<S: EventStore>(store: S) {
     let other = stream("versions-other");
     let mut expected_version = 0;
     for (i, n) in [1usize, 3, 2, 5, 1].into_iter().enumerate() {
-        let r = append_ok(&store, &s, ExpectedVersion::Exact(expected_version), events(&format!("v{i}"), n)).await;
+        let r = append_ok(
+            &store,
+            &s,
+            ExpectedVersion::Exact(expected_version),
+            events(&format!("v{i}"), n),
+        )
+        .await;
         expected_version += n as u64;
-        assert_eq!(r.stream_version, expected_version, "version after append {i}");
+        assert_eq!(
+            r.stream_version, expected_version,
+            "version after append {i}"
+        );
         append_ok(&store, &other, ExpectedVersion::Any, events("noise", 1)).await;
     }
     let stored = read_stream_all(&store, &s).await;
-    assert_eq!(versions(&stored), (1..=expected_version).collect::<Vec<_>>(), "versions of the stream");
+    assert_eq!(
+        versions(&stored),
+        (1..=expected_version).collect::<Vec<_>>(),
+        "versions of the stream"
+    );
     assert_strictly_increasing(&positions(&stored), "positions within a stream");
-    assert_eq!(versions(&read_stream_all(&store, &other).await), vec![1, 2, 3, 4, 5], "other stream");
+    assert_eq!(
+        versions(&read_stream_all(&store, &other).await),
+        vec![1, 2, 3, 4, 5],
+        "other stream"
+    );
 }
 
 /// Re-sending the same event ids in the same order to the same stream returns
@@ -380,15 +540,33 @@ pub async fn idempotent_reappend_returns_original_positions<S: EventStore>(store
         ExpectedVersion::Exact(42),
     ] {
         let again = store.append(&s, expected, sent.clone()).await;
-        assert_eq!(again, Ok(original), "retry with {expected:?} returns the original result");
+        assert_eq!(
+            again,
+            Ok(original),
+            "retry with {expected:?} returns the original result"
+        );
     }
-    assert_eq!(head(&store).await, head_before, "retries must not move the head");
-    assert_eq!(version(&store, &s).await, 3, "retries must not change the version");
-    assert_eq!(read_everything(&store).await.len(), 3, "retries must write nothing");
+    assert_eq!(
+        head(&store).await,
+        head_before,
+        "retries must not move the head"
+    );
+    assert_eq!(
+        version(&store, &s).await,
+        3,
+        "retries must not change the version"
+    );
+    assert_eq!(
+        read_everything(&store).await.len(),
+        3,
+        "retries must write nothing"
+    );
 
     // Still idempotent after the stream moved on.
     let later = append_ok(&store, &s, ExpectedVersion::Exact(3), events("later", 2)).await;
-    let again = store.append(&s, ExpectedVersion::Exact(3), sent.clone()).await;
+    let again = store
+        .append(&s, ExpectedVersion::Exact(3), sent.clone())
+        .await;
     assert_eq!(again, Ok(original), "retry after later appends");
 
     // Inside batches, next to new work.
@@ -419,11 +597,26 @@ pub async fn idempotent_reappend_returns_original_positions<S: EventStore>(store
             request(&u, ExpectedVersion::NoStream, twice.clone()),
         ])
         .await;
-    let first = ok(results[0].clone(), "first of a request sent twice in a batch");
-    assert_eq!(results[1], Ok(first), "second copy in the same batch is an idempotent retry");
-    assert_eq!(version(&store, &u).await, 2, "a request sent twice in a batch is written once");
+    let first = ok(
+        results[0].clone(),
+        "first of a request sent twice in a batch",
+    );
+    assert_eq!(
+        results[1],
+        Ok(first),
+        "second copy in the same batch is an idempotent retry"
+    );
+    assert_eq!(
+        version(&store, &u).await,
+        2,
+        "a request sent twice in a batch is written once"
+    );
 
-    assert_eq!(version(&store, &s).await, later.stream_version, "s unchanged by retries");
+    assert_eq!(
+        version(&store, &s).await,
+        later.stream_version,
+        "s unchanged by retries"
+    );
     assert_eq!(
         read_everything(&store).await.len(),
         3 + 2 + 1 + 2,
@@ -444,42 +637,90 @@ pub async fn non_idempotent_reappend_is_duplicate<S: EventStore>(store: S) {
     let other = stream("dup-other");
 
     let cases: Vec<(&str, &StreamId, Vec<NewEvent>)> = vec![
-        ("non-consecutive subset [a, c]", &s, vec![a.clone(), c.clone()]),
+        (
+            "non-consecutive subset [a, c]",
+            &s,
+            vec![a.clone(), c.clone()],
+        ),
         ("different order [b, a]", &s, vec![b.clone(), a.clone()]),
-        ("reversed [c, b, a]", &s, vec![c.clone(), b.clone(), a.clone()]),
-        ("superset [a, b, c, d]", &s, vec![a.clone(), b.clone(), c.clone(), d.clone()]),
+        (
+            "reversed [c, b, a]",
+            &s,
+            vec![c.clone(), b.clone(), a.clone()],
+        ),
+        (
+            "superset [a, b, c, d]",
+            &s,
+            vec![a.clone(), b.clone(), c.clone(), d.clone()],
+        ),
         ("new id first [d, a]", &s, vec![d.clone(), a.clone()]),
         ("same ids, other stream", &other, sent.clone()),
         ("one stored id, other stream", &other, vec![b.clone()]),
     ];
     for (what, target, request_events) in cases {
         let candidates = new_ids(&request_events);
-        let result = store.append(target, ExpectedVersion::Any, request_events).await;
+        let result = store
+            .append(target, ExpectedVersion::Any, request_events)
+            .await;
         assert_duplicate(result, &candidates, what);
     }
     let twice = event("twice");
     let result = store
-        .append(&other, ExpectedVersion::Any, vec![twice.clone(), twice.clone()])
+        .append(
+            &other,
+            ExpectedVersion::Any,
+            vec![twice.clone(), twice.clone()],
+        )
         .await;
-    assert_duplicate(result, &[twice.event_id], "the same id twice in one request");
+    assert_duplicate(
+        result,
+        &[twice.event_id],
+        "the same id twice in one request",
+    );
 
-    assert_eq!(head(&store).await, head_before, "duplicates must not move the head");
-    assert_eq!(version(&store, &other).await, 0, "duplicates must not create a stream");
-    assert_eq!(ids(&read_everything(&store).await), new_ids(&sent), "duplicates must write nothing");
+    assert_eq!(
+        head(&store).await,
+        head_before,
+        "duplicates must not move the head"
+    );
+    assert_eq!(
+        version(&store, &other).await,
+        0,
+        "duplicates must not create a stream"
+    );
+    assert_eq!(
+        ids(&read_everything(&store).await),
+        new_ids(&sent),
+        "duplicates must write nothing"
+    );
 
     // d was never stored.
     let r = append_ok(&store, &s, ExpectedVersion::Exact(3), vec![d]).await;
-    assert_eq!(r.stream_version, 4, "an id from a rejected request appends later");
+    assert_eq!(
+        r.stream_version, 4,
+        "an id from a rejected request appends later"
+    );
 }
 
 /// A request without events is `EmptyAppend`, alone or in a batch.
 pub async fn empty_append_is_rejected<S: EventStore>(store: S) {
     let s = stream("empty");
     let result = store.append(&s, ExpectedVersion::Any, Vec::new()).await;
-    assert_eq!(result, Err(StoreError::EmptyAppend), "append with no events");
+    assert_eq!(
+        result,
+        Err(StoreError::EmptyAppend),
+        "append with no events"
+    );
 
-    assert!(store.append_each(Vec::new()).await.is_empty(), "append_each of no requests");
-    assert_eq!(store.append_all(Vec::new()).await, Ok(Vec::new()), "append_all of no requests");
+    assert!(
+        store.append_each(Vec::new()).await.is_empty(),
+        "append_each of no requests"
+    );
+    assert_eq!(
+        store.append_all(Vec::new()).await,
+        Ok(Vec::new()),
+        "append_all of no requests"
+    );
 
     let t = stream("empty-neighbour");
     let results = store
@@ -489,8 +730,16 @@ pub async fn empty_append_is_rejected<S: EventStore>(store: S) {
         ])
         .await;
     assert_eq!(results.len(), 2, "one result per request");
-    assert_eq!(results[0], Err(StoreError::EmptyAppend), "empty request in append_each");
-    assert!(results[1].is_ok(), "the other request commits: {:?}", results[1]);
+    assert_eq!(
+        results[0],
+        Err(StoreError::EmptyAppend),
+        "empty request in append_each"
+    );
+    assert!(
+        results[1].is_ok(),
+        "the other request commits: {:?}",
+        results[1]
+    );
 
     let u = stream("empty-all");
     let result = store
@@ -499,10 +748,26 @@ pub async fn empty_append_is_rejected<S: EventStore>(store: S) {
             request(&s, ExpectedVersion::Any, Vec::new()),
         ])
         .await;
-    assert_eq!(result, Err(StoreError::EmptyAppend), "empty request in append_all");
-    assert_eq!(version(&store, &u).await, 0, "append_all with an empty request writes nothing");
-    assert_eq!(version(&store, &s).await, 0, "an empty append creates no stream");
-    assert_eq!(read_everything(&store).await.len(), 1, "only the non-empty request was stored");
+    assert_eq!(
+        result,
+        Err(StoreError::EmptyAppend),
+        "empty request in append_all"
+    );
+    assert_eq!(
+        version(&store, &u).await,
+        0,
+        "append_all with an empty request writes nothing"
+    );
+    assert_eq!(
+        version(&store, &s).await,
+        0,
+        "an empty append creates no stream"
+    );
+    assert_eq!(
+        read_everything(&store).await.len(),
+        1,
+        "only the non-empty request was stored"
+    );
 }
 
 /// In `append_each`, a conflicting request gets its error and writes nothing
@@ -532,23 +797,59 @@ pub async fn append_each_isolates_conflicts<S: EventStore>(store: S) {
         .await;
     assert_eq!(results.len(), 5, "one result per request");
     let r0 = ok(results[0].clone(), "request 0 (a, Exact(2))");
-    assert_wrong_version(results[1].clone(), &b, ExpectedVersion::Exact(5), 1, "request 1 (b, Exact(5))");
+    assert_wrong_version(
+        results[1].clone(),
+        &b,
+        ExpectedVersion::Exact(5),
+        1,
+        "request 1 (b, Exact(5))",
+    );
     let r2 = ok(results[2].clone(), "request 2 (c, NoStream)");
     let r3 = ok(results[3].clone(), "request 3 (a again, Exact(4))");
-    assert_wrong_version(results[4].clone(), &a, ExpectedVersion::Exact(2), 5, "request 4 (a, stale Exact(2))");
-    assert_eq!((r0.stream_version, r2.stream_version, r3.stream_version), (4, 3, 5), "versions");
+    assert_wrong_version(
+        results[4].clone(),
+        &a,
+        ExpectedVersion::Exact(2),
+        5,
+        "request 4 (a, stale Exact(2))",
+    );
+    assert_eq!(
+        (r0.stream_version, r2.stream_version, r3.stream_version),
+        (4, 3, 5),
+        "versions"
+    );
     assert!(
         r0.last_position < r2.first_position && r2.last_position < r3.first_position,
         "positions follow the batch order: {r0:?} {r2:?} {r3:?}"
     );
 
-    assert_eq!(ids(&read_stream_all(&store, &b).await), new_ids(&b_before), "b untouched");
+    assert_eq!(
+        ids(&read_stream_all(&store, &b).await),
+        new_ids(&b_before),
+        "b untouched"
+    );
     let a_events = read_stream_all(&store, &a).await;
     assert_eq!(versions(&a_events), vec![1, 2, 3, 4, 5], "a's versions");
-    assert_eq!(ids(&a_events[2..]), [new_ids(&a1), new_ids(&a2)].concat(), "a's new events");
-    assert_eq!(first_broken_link(&a_events, GENESIS_HASH, 0), None, "a's chain across one batch");
-    assert_eq!(ids(&read_stream_all(&store, &c).await), new_ids(&c1), "c's events");
-    assert_eq!(read_everything(&store).await.len(), 3 + 2 + 3 + 1, "events stored");
+    assert_eq!(
+        ids(&a_events[2..]),
+        [new_ids(&a1), new_ids(&a2)].concat(),
+        "a's new events"
+    );
+    assert_eq!(
+        first_broken_link(&a_events, GENESIS_HASH, 0),
+        None,
+        "a's chain across one batch"
+    );
+    assert_eq!(
+        ids(&read_stream_all(&store, &c).await),
+        new_ids(&c1),
+        "c's events"
+    );
+    assert_eq!(
+        read_everything(&store).await.len(),
+        3 + 2 + 3 + 1,
+        "events stored"
+    );
 }
 
 /// `append_all` with one failing request writes nothing at all and returns
@@ -569,11 +870,33 @@ pub async fn append_all_is_all_or_nothing<S: EventStore>(store: S) {
             request(&c, ExpectedVersion::Exact(9), events("c2", 1)),
         ])
         .await;
-    assert_wrong_version(result, &b, ExpectedVersion::Exact(5), 1, "append_all returns the first error");
-    assert_eq!(head(&store).await, head_before, "a failed append_all must not move the head");
-    assert_eq!(version(&store, &a).await, 2, "a failed append_all writes nothing to a");
-    assert_eq!(version(&store, &c).await, 0, "a failed append_all writes nothing to c");
-    assert_eq!(read_everything(&store).await.len(), 3, "a failed append_all writes nothing");
+    assert_wrong_version(
+        result,
+        &b,
+        ExpectedVersion::Exact(5),
+        1,
+        "append_all returns the first error",
+    );
+    assert_eq!(
+        head(&store).await,
+        head_before,
+        "a failed append_all must not move the head"
+    );
+    assert_eq!(
+        version(&store, &a).await,
+        2,
+        "a failed append_all writes nothing to a"
+    );
+    assert_eq!(
+        version(&store, &c).await,
+        0,
+        "a failed append_all writes nothing to c"
+    );
+    assert_eq!(
+        read_everything(&store).await.len(),
+        3,
+        "a failed append_all writes nothing"
+    );
 
     let stored = events("a0", 1);
     let result = store
@@ -586,7 +909,11 @@ pub async fn append_all_is_all_or_nothing<S: EventStore>(store: S) {
         matches!(result, Err(StoreError::DuplicateEventId { .. })),
         "append_all with a duplicate id: {result:?}"
     );
-    assert_eq!(version(&store, &c).await, 0, "a failed append_all writes nothing to c");
+    assert_eq!(
+        version(&store, &c).await,
+        0,
+        "a failed append_all writes nothing to c"
+    );
 
     let results = ok(
         store
@@ -601,7 +928,11 @@ pub async fn append_all_is_all_or_nothing<S: EventStore>(store: S) {
     );
     let got: Vec<u64> = results.iter().map(|r| r.stream_version).collect();
     assert_eq!(got, vec![4, 2, 1, 2], "versions after append_all");
-    assert_eq!(read_everything(&store).await.len(), 3 + 5, "append_all writes everything");
+    assert_eq!(
+        read_everything(&store).await.len(),
+        3 + 5,
+        "append_all writes everything"
+    );
 }
 
 /// `read_stream` starts at `from_version`, returns at most `limit`, in order.
@@ -609,7 +940,13 @@ pub async fn read_stream_from_version_and_limit<S: EventStore>(store: S) {
     let s = stream("read");
     let other = stream("read-other");
     for i in 0..10 {
-        append_ok(&store, &s, ExpectedVersion::Exact(i), events(&format!("r{i}"), 1)).await;
+        append_ok(
+            &store,
+            &s,
+            ExpectedVersion::Exact(i),
+            events(&format!("r{i}"), 1),
+        )
+        .await;
         if i % 2 == 0 {
             append_ok(&store, &other, ExpectedVersion::Any, events("o", 1)).await;
         }
@@ -626,10 +963,20 @@ pub async fn read_stream_from_version_and_limit<S: EventStore>(store: S) {
     ];
     for (from, limit, want) in cases {
         let got = ok(store.read_stream(&s, from, limit).await, "read_stream");
-        assert_eq!(versions(&got), want, "read_stream(from_version {from}, limit {limit})");
-        assert!(got.iter().all(|e| e.stream_id == s), "read_stream returns only that stream");
+        assert_eq!(
+            versions(&got),
+            want,
+            "read_stream(from_version {from}, limit {limit})"
+        );
+        assert!(
+            got.iter().all(|e| e.stream_id == s),
+            "read_stream returns only that stream"
+        );
     }
-    let unknown = ok(store.read_stream(&stream("nothing"), 1, ALL).await, "read_stream");
+    let unknown = ok(
+        store.read_stream(&stream("nothing"), 1, ALL).await,
+        "read_stream",
+    );
     assert!(unknown.is_empty(), "read_stream of an unknown stream");
 }
 
@@ -644,17 +991,32 @@ pub async fn read_all_from_position_and_limit<S: EventStore>(store: S) {
         append_ok(&store, &streams[i % 3], ExpectedVersion::Any, batch).await;
     }
     let all = read_everything(&store).await;
-    assert_eq!(ids(&all), sent, "read_all returns every event in commit order");
+    assert_eq!(
+        ids(&all),
+        sent,
+        "read_all returns every event in commit order"
+    );
     let ps = positions(&all);
     assert_strictly_increasing(&ps, "read_all positions");
 
     let from_one = ok(store.read_all(1, ALL).await, "read_all(1)");
     assert_eq!(positions(&from_one), ps, "read_all(1) is read_all(0)");
     let window = ok(store.read_all(ps[4], 3).await, "read_all window");
-    assert_eq!(positions(&window), ps[4..7].to_vec(), "read_all(from position of the 5th, limit 3)");
+    assert_eq!(
+        positions(&window),
+        ps[4..7].to_vec(),
+        "read_all(from position of the 5th, limit 3)"
+    );
     let between = ok(store.read_all(ps[2] + 1, 1).await, "read_all between");
-    assert_eq!(positions(&between), vec![ps[3]], "read_all from just past an event");
-    let tail = ok(store.read_all(ps[ps.len() - 1] + 1, 10).await, "read_all past head");
+    assert_eq!(
+        positions(&between),
+        vec![ps[3]],
+        "read_all from just past an event"
+    );
+    let tail = ok(
+        store.read_all(ps[ps.len() - 1] + 1, 10).await,
+        "read_all past head",
+    );
     assert!(tail.is_empty(), "read_all past the head is empty");
     let none = ok(store.read_all(0, 0).await, "read_all limit 0");
     assert!(none.is_empty(), "read_all with limit 0 is empty");
@@ -692,7 +1054,10 @@ pub async fn hash_chain_links_every_event<S: EventStore>(store: S) {
 
     for s in [&a, &b] {
         let stored = read_stream_all(&store, s).await;
-        assert_eq!(stored[0].prev_hash, GENESIS_HASH, "{s}: the first event links to genesis");
+        assert_eq!(
+            stored[0].prev_hash, GENESIS_HASH,
+            "{s}: the first event links to genesis"
+        );
         for pair in stored.windows(2) {
             assert_eq!(
                 pair[1].prev_hash, pair[0].hash,
@@ -701,16 +1066,35 @@ pub async fn hash_chain_links_every_event<S: EventStore>(store: S) {
             );
         }
         for e in &stored {
-            assert_eq!(e.computed_hash(), e.hash, "{s}: hash of version {}", e.stream_version);
+            assert_eq!(
+                e.computed_hash(),
+                e.hash,
+                "{s}: hash of version {}",
+                e.stream_version
+            );
         }
-        assert_eq!(first_broken_link(&stored, GENESIS_HASH, 0), None, "{s}: first_broken_link");
+        assert_eq!(
+            first_broken_link(&stored, GENESIS_HASH, 0),
+            None,
+            "{s}: first_broken_link"
+        );
 
         let mut tampered = stored.clone();
         tampered[1].data.push(' ');
-        assert_eq!(first_broken_link(&tampered, GENESIS_HASH, 0), Some(2), "{s}: tampering is detected");
+        assert_eq!(
+            first_broken_link(&tampered, GENESIS_HASH, 0),
+            Some(2),
+            "{s}: tampering is detected"
+        );
     }
     for e in read_everything(&store).await {
-        assert_eq!(e.computed_hash(), e.hash, "read_all: hash of {}@{}", e.stream_id, e.stream_version);
+        assert_eq!(
+            e.computed_hash(),
+            e.hash,
+            "read_all: hash of {}@{}",
+            e.stream_id,
+            e.stream_version
+        );
     }
 }
 
@@ -722,17 +1106,40 @@ pub async fn wait_for_wakes_on_commit<S: EventStore>(store: S) {
     let r = append_ok(&*store, &s, ExpectedVersion::NoStream, events("w", 2)).await;
 
     let started = Instant::now();
-    let seen = ok(store.wait_for(r.last_position, Duration::from_secs(10)).await, "wait_for reached");
-    assert!(seen >= r.last_position, "wait_for returns a head at or past the position: {seen}");
-    assert!(started.elapsed() < Duration::from_secs(2), "wait_for of a reached position must not wait");
-    let seen = ok(store.wait_for(0, Duration::from_secs(10)).await, "wait_for(0)");
+    let seen = ok(
+        store
+            .wait_for(r.last_position, Duration::from_secs(10))
+            .await,
+        "wait_for reached",
+    );
+    assert!(
+        seen >= r.last_position,
+        "wait_for returns a head at or past the position: {seen}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "wait_for of a reached position must not wait"
+    );
+    let seen = ok(
+        store.wait_for(0, Duration::from_secs(10)).await,
+        "wait_for(0)",
+    );
     assert!(seen >= r.last_position, "wait_for(0) returns the head");
 
     let started = Instant::now();
     let timeout = Duration::from_millis(200);
-    let seen = ok(store.wait_for(r.last_position + 1, timeout).await, "wait_for timing out");
-    assert_eq!(seen, r.last_position, "wait_for timing out returns the old head");
-    assert!(started.elapsed() >= Duration::from_millis(150), "wait_for returned before its timeout");
+    let seen = ok(
+        store.wait_for(r.last_position + 1, timeout).await,
+        "wait_for timing out",
+    );
+    assert_eq!(
+        seen, r.last_position,
+        "wait_for timing out returns the old head"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "wait_for returned before its timeout"
+    );
 
     let waiter = {
         let store = Arc::clone(&store);
@@ -747,8 +1154,14 @@ pub async fn wait_for_wakes_on_commit<S: EventStore>(store: S) {
     let next = append_ok(&*store, &s, ExpectedVersion::Exact(2), events("w2", 1)).await;
     let (seen, waited) = waiter.await.expect("the waiting task panicked");
     let seen = ok(seen, "wait_for woken by a commit");
-    assert!(seen >= next.last_position, "the woken waiter sees the new head: {seen}");
-    assert!(waited < Duration::from_secs(10), "wait_for was not woken by the commit ({waited:?})");
+    assert!(
+        seen >= next.last_position,
+        "the woken waiter sees the new head: {seen}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "wait_for was not woken by the commit ({waited:?})"
+    );
 }
 
 /// 16 tasks append 50 events each to one stream with optimistic retries:
@@ -767,7 +1180,10 @@ pub async fn concurrent_optimistic_appends<S: EventStore>(store: S) {
             for i in 0..PER_TASK {
                 let e = event(&format!("task{task}-{i}"));
                 loop {
-                    let current = store.stream_version(&s).await.expect("stream_version under contention");
+                    let current = store
+                        .stream_version(&s)
+                        .await
+                        .expect("stream_version under contention");
                     match store
                         .append(&s, ExpectedVersion::Exact(current), vec![e.clone()])
                         .await
@@ -789,15 +1205,31 @@ pub async fn concurrent_optimistic_appends<S: EventStore>(store: S) {
         conflicts += handle.await.expect("an appending task panicked");
     }
     let total = (TASKS * PER_TASK) as u64;
-    assert_eq!(version(&*store, &s).await, total, "final version ({conflicts} conflicts retried)");
+    assert_eq!(
+        version(&*store, &s).await,
+        total,
+        "final version ({conflicts} conflicts retried)"
+    );
     let stored = read_stream_all(&*store, &s).await;
-    assert_eq!(versions(&stored), (1..=total).collect::<Vec<_>>(), "versions are contiguous");
+    assert_eq!(
+        versions(&stored),
+        (1..=total).collect::<Vec<_>>(),
+        "versions are contiguous"
+    );
     let unique_positions: HashSet<u64> = positions(&stored).into_iter().collect();
     assert_eq!(unique_positions.len(), stored.len(), "positions are unique");
     assert_strictly_increasing(&positions(&stored), "positions follow versions");
     let unique_ids: HashSet<Uuid> = ids(&stored).into_iter().collect();
-    assert_eq!(unique_ids.len(), stored.len(), "every event landed exactly once");
-    assert_eq!(first_broken_link(&stored, GENESIS_HASH, 0), None, "chain under contention");
+    assert_eq!(
+        unique_ids.len(),
+        stored.len(),
+        "every event landed exactly once"
+    );
+    assert_eq!(
+        first_broken_link(&stored, GENESIS_HASH, 0),
+        None,
+        "chain under contention"
+    );
 }
 
 /// `data`, `metadata`, `event_type` and `schema_version` come back exactly as
@@ -851,7 +1283,10 @@ pub async fn data_round_trips_exactly<S: EventStore>(store: S) {
     let by_stream = read_stream_all(&store, &s).await;
     let by_all = read_everything(&store).await;
     assert_eq!(by_stream.len(), sent.len(), "events read back");
-    assert_eq!(by_stream, by_all, "read_stream and read_all return the same envelopes");
+    assert_eq!(
+        by_stream, by_all,
+        "read_stream and read_all return the same envelopes"
+    );
     for (stored, sent) in by_stream.iter().zip(&sent) {
         assert_same_event(stored, sent, &s);
         let slack = chrono::Duration::seconds(5);
@@ -860,6 +1295,99 @@ pub async fn data_round_trips_exactly<S: EventStore>(store: S) {
             "recorded_at {} is not the commit time",
             stored.recorded_at
         );
-        assert_eq!(stored.computed_hash(), stored.hash, "hash of {}", stored.event_type);
+        assert_eq!(
+            stored.computed_hash(),
+            stored.hash,
+            "hash of {}",
+            stored.event_type
+        );
     }
+}
+
+/// A large batch (one request of 1,234 events and 250 small requests to
+/// distinct streams) commits whole with contiguous versions and intact
+/// chains, and re-sending it is an idempotent retry of every request.
+pub async fn large_batches_append_and_retry_whole<S: EventStore>(store: S) {
+    let big = stream("large");
+    let mut batch = vec![request(
+        &big,
+        ExpectedVersion::NoStream,
+        events("big", 1_234),
+    )];
+    let small: Vec<StreamId> = (0..250).map(|i| stream(&format!("small{i}"))).collect();
+    for s in &small {
+        batch.push(request(s, ExpectedVersion::NoStream, events("small", 2)));
+    }
+    let results: Vec<AppendResult> = store
+        .append_each(batch.clone())
+        .await
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| ok(r, &format!("request {i} of a large batch")))
+        .collect();
+    assert_eq!(
+        results[0].stream_version, 1_234,
+        "version of the large request"
+    );
+    assert!(
+        results[1..].iter().all(|r| r.stream_version == 2),
+        "versions of the small requests"
+    );
+    for pair in results.windows(2) {
+        assert!(
+            pair[0].last_position < pair[1].first_position,
+            "positions follow the batch order"
+        );
+    }
+    let total = 1_234 + 250 * 2;
+    let head_after = head(&store).await;
+    assert_eq!(
+        head_after,
+        results[results.len() - 1].last_position,
+        "head after a large batch"
+    );
+
+    let stored = read_stream_all(&store, &big).await;
+    assert_eq!(
+        versions(&stored),
+        (1..=1_234).collect::<Vec<_>>(),
+        "versions of the large request"
+    );
+    assert_eq!(
+        ids(&stored),
+        new_ids(&batch[0].events),
+        "events of the large request"
+    );
+    assert_eq!(
+        first_broken_link(&stored, GENESIS_HASH, 0),
+        None,
+        "chain of the large request"
+    );
+    let all = read_everything(&store).await;
+    assert_eq!(all.len(), total, "read_all after a large batch");
+    assert_strictly_increasing(&positions(&all), "read_all positions after a large batch");
+    for s in small.iter().step_by(50) {
+        let events = read_stream_all(&store, s).await;
+        assert_eq!(
+            first_broken_link(&events, GENESIS_HASH, 0),
+            None,
+            "chain of {s}"
+        );
+    }
+
+    let again = store.append_each(batch).await;
+    let again: Vec<AppendResult> = again
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| ok(r, &format!("retry of request {i} of a large batch")))
+        .collect();
+    assert_eq!(
+        again, results,
+        "re-sending a large batch returns the original results"
+    );
+    assert_eq!(
+        head(&store).await,
+        head_after,
+        "re-sending a large batch writes nothing"
+    );
 }

@@ -27,5 +27,8 @@ pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
-    SqlitePoolOptions::new().max_connections(4).connect_with(options).await
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
 }

@@ -25,8 +25,14 @@ async fn sqlite_passes_the_conformance_suite() {
     let root = tempfile::tempdir().expect("temp dir");
     let counter = AtomicUsize::new(0);
     conformance::run_all(|| {
-        let dir = root.path().join(format!("store-{}", counter.fetch_add(1, Ordering::SeqCst)));
-        async move { SqliteEventStore::open_in_dir(&dir).await.expect("open a fresh store") }
+        let dir = root
+            .path()
+            .join(format!("store-{}", counter.fetch_add(1, Ordering::SeqCst)));
+        async move {
+            SqliteEventStore::open_in_dir(&dir)
+                .await
+                .expect("open a fresh store")
+        }
     })
     .await;
 }
@@ -38,7 +44,9 @@ async fn reopening_keeps_events_positions_and_the_chain() {
     let other = StreamId::new("registry");
 
     let (first, before) = {
-        let store = SqliteEventStore::open_in_dir(dir.path()).await.expect("open");
+        let store = SqliteEventStore::open_in_dir(dir.path())
+            .await
+            .expect("open");
         let first = store
             .append(&s, ExpectedVersion::NoStream, vec![event("a"), event("b")])
             .await
@@ -51,20 +59,44 @@ async fn reopening_keeps_events_positions_and_the_chain() {
         store.close().await;
         (first, before)
     };
-    assert!(dir.path().join(EVENTS_FILE).exists(), "the store lives in {EVENTS_FILE}");
+    assert!(
+        dir.path().join(EVENTS_FILE).exists(),
+        "the store lives in {EVENTS_FILE}"
+    );
 
-    let store = SqliteEventStore::open_in_dir(dir.path()).await.expect("reopen");
-    assert_eq!(store.read_all(0, 100).await.expect("read_all"), before, "events survive a reopen");
-    assert_eq!(store.head_position().await.expect("head"), 3, "head after reopen");
-    assert_eq!(store.stream_version(&s).await.expect("version"), 2, "version after reopen");
+    let store = SqliteEventStore::open_in_dir(dir.path())
+        .await
+        .expect("reopen");
     assert_eq!(
-        store.wait_for(3, std::time::Duration::from_millis(10)).await.expect("wait_for"),
+        store.read_all(0, 100).await.expect("read_all"),
+        before,
+        "events survive a reopen"
+    );
+    assert_eq!(
+        store.head_position().await.expect("head"),
+        3,
+        "head after reopen"
+    );
+    assert_eq!(
+        store.stream_version(&s).await.expect("version"),
+        2,
+        "version after reopen"
+    );
+    assert_eq!(
+        store
+            .wait_for(3, std::time::Duration::from_millis(10))
+            .await
+            .expect("wait_for"),
         3,
         "wait_for knows the head after reopen"
     );
 
     let again = store
-        .append(&s, ExpectedVersion::NoStream, before[..2].iter().map(to_new).collect())
+        .append(
+            &s,
+            ExpectedVersion::NoStream,
+            before[..2].iter().map(to_new).collect(),
+        )
         .await;
     assert_eq!(again, Ok(first), "idempotent retry across a reopen");
 
@@ -76,8 +108,15 @@ async fn reopening_keeps_events_positions_and_the_chain() {
     assert_eq!(next.stream_version, 3, "versions continue after reopen");
 
     let stream = store.read_stream(&s, 1, 100).await.expect("read_stream");
-    assert_eq!(stream[2].prev_hash, stream[1].hash, "the chain continues across the reopen");
-    assert_eq!(first_broken_link(&stream, GENESIS_HASH, 0), None, "chain intact");
+    assert_eq!(
+        stream[2].prev_hash, stream[1].hash,
+        "the chain continues across the reopen"
+    );
+    assert_eq!(
+        first_broken_link(&stream, GENESIS_HASH, 0),
+        None,
+        "chain intact"
+    );
     store.close().await;
 }
 
@@ -85,7 +124,11 @@ async fn reopening_keeps_events_positions_and_the_chain() {
 async fn open_fails_cleanly_on_a_non_database() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("not-a-db");
-    std::fs::write(&path, b"this is not a sqlite file, just some text that is long enough").expect("write");
+    std::fs::write(
+        &path,
+        b"this is not a sqlite file, just some text that is long enough",
+    )
+    .expect("write");
     let result = SqliteEventStore::open(&path).await;
     assert!(
         matches!(result, Err(domain::store::StoreError::Backend(_))),
@@ -101,4 +144,33 @@ fn to_new(e: &domain::store::RecordedEvent) -> NewEvent {
         data: e.data.clone(),
         metadata: e.metadata.clone(),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_whose_caller_gives_up_still_commits_and_wakes_waiters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteEventStore::open_in_dir(dir.path())
+        .await
+        .expect("open");
+    let s = StreamId::new("org-abandoned");
+    let sent = vec![event("a")];
+    {
+        let append = store.append(&s, ExpectedVersion::NoStream, sent.clone());
+        tokio::select! {
+            biased;
+            _ = append => panic!("the append finished on its first poll"),
+            _ = std::future::ready(()) => {}
+        }
+    }
+    let head = store
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await
+        .expect("wait_for");
+    assert_eq!(
+        head, 1,
+        "the abandoned append committed and woke the waiter"
+    );
+    let stored = store.read_stream(&s, 1, 10).await.expect("read_stream");
+    assert_eq!(stored.len(), 1, "the abandoned append's event is stored");
+    assert_eq!(stored[0].event_id, sent[0].event_id);
 }

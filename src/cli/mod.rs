@@ -13,7 +13,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "rolebook", version, about)]
 pub struct Cli {
     /// Where the embedded SQLite files live.
-    #[arg(long, global = true, env = "ROLEBOOK_DATA_DIR", default_value = "./rolebook-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROLEBOOK_DATA_DIR",
+        default_value = "./rolebook-data"
+    )]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,

@@ -125,19 +125,37 @@ impl Workload {
             let role_id = RoleId::new();
             let project = i % 2 == 0;
             let perms: Vec<String> = if project {
-                project_perms.choose_multiple(&mut w.rng, 6).map(|s| s.to_string()).collect()
+                project_perms
+                    .choose_multiple(&mut w.rng, 6)
+                    .map(|s| s.to_string())
+                    .collect()
             } else {
-                org_perms.choose_multiple(&mut w.rng, 5).map(|s| s.to_string()).collect()
+                org_perms
+                    .choose_multiple(&mut w.rng, 5)
+                    .map(|s| s.to_string())
+                    .collect()
             };
             w.run(Command::CreateRole {
                 role_id,
                 spec: RoleSpec {
                     name: format!("custom-{i}"),
-                    scope: if project { Scope::Project } else { Scope::Organization },
+                    scope: if project {
+                        Scope::Project
+                    } else {
+                        Scope::Organization
+                    },
                     description: "generated".into(),
                     permissions: perms,
-                    inherits: if project && i % 4 == 0 { vec![READER] } else { vec![] },
-                    project_role: if !project && i % 3 == 0 { Some(READER) } else { None },
+                    inherits: if project && i % 4 == 0 {
+                        vec![READER]
+                    } else {
+                        vec![]
+                    },
+                    project_role: if !project && i % 3 == 0 {
+                        Some(READER)
+                    } else {
+                        None
+                    },
                 },
             });
             if project {
@@ -215,7 +233,8 @@ impl Workload {
             }
             for _ in 0..6 {
                 let user = w.users[w.rng.gen_range(0..w.users.len())];
-                let access = [RepoAccess::Read, RepoAccess::Write, RepoAccess::Admin][w.rng.gen_range(0..3)];
+                let access =
+                    [RepoAccess::Read, RepoAccess::Write, RepoAccess::Admin][w.rng.gen_range(0..3)];
                 w.run(Command::SetRepositoryAccess {
                     project: project_id,
                     user,
@@ -260,7 +279,12 @@ impl Workload {
 
     /// The events as store envelopes (the system as actor).
     pub fn envelopes(&self) -> Vec<NewEvent> {
-        let meta = serde_json::to_string(&EventMetadata::new(Actor::system(), Medium::Cli, Utc::now())).unwrap();
+        let meta = serde_json::to_string(&EventMetadata::new(
+            Actor::system(),
+            Medium::Cli,
+            Utc::now(),
+        ))
+        .unwrap();
         self.events
             .iter()
             .map(|e| NewEvent {

@@ -76,8 +76,12 @@ fn micros(t: DateTime<Utc>) -> i64 {
 impl Credentials {
     /// Creates the tables if missing. Fails if the database is unreachable.
     pub async fn new(pool: SqlitePool) -> Result<Self, CredentialsError> {
-        sqlx::raw_sql(include_str!("credentials.sql")).execute(&pool).await?;
-        sqlx::raw_sql(include_str!("tokens.sql")).execute(&pool).await?;
+        sqlx::raw_sql(include_str!("credentials.sql"))
+            .execute(&pool)
+            .await?;
+        sqlx::raw_sql(include_str!("tokens.sql"))
+            .execute(&pool)
+            .await?;
         Ok(Credentials { pool })
     }
 
@@ -117,11 +121,16 @@ impl Credentials {
 
     /// Checks a password against the stored hash (argon2id verification runs
     /// on a blocking thread).
-    pub async fn check_password(&self, user: UserId, password: &str) -> Result<PasswordCheck, CredentialsError> {
-        let row = sqlx::query("SELECT password_hash, must_change FROM credentials WHERE user_id = ?")
-            .bind(user.0.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn check_password(
+        &self,
+        user: UserId,
+        password: &str,
+    ) -> Result<PasswordCheck, CredentialsError> {
+        let row =
+            sqlx::query("SELECT password_hash, must_change FROM credentials WHERE user_id = ?")
+                .bind(user.0.as_bytes().as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else {
             return Ok(PasswordCheck::Invalid);
         };
@@ -165,7 +174,10 @@ impl Credentials {
     }
 
     /// Finds a token by its secret; expired tokens are not found.
-    pub async fn resolve_token(&self, secret: &str) -> Result<Option<TokenRecord>, CredentialsError> {
+    pub async fn resolve_token(
+        &self,
+        secret: &str,
+    ) -> Result<Option<TokenRecord>, CredentialsError> {
         let row = sqlx::query(
             "SELECT token_id, user_id, org_id, kind, expires_at FROM tokens
              WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)",

@@ -37,7 +37,8 @@ pub(crate) fn spawn(store: Arc<dyn EventStore>) -> mpsc::Sender<CommitJob> {
                     Err(_) => break,
                 }
             }
-            let (requests, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.request, j.reply)).unzip();
+            let (requests, replies): (Vec<_>, Vec<_>) =
+                jobs.drain(..).map(|j| (j.request, j.reply)).unzip();
             let results = store.append_each(requests).await;
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);

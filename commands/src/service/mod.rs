@@ -159,7 +159,12 @@ impl CommandService {
     /// Decides and appends one command for an organization. Concurrent
     /// commands for the same organization are decided in arrival order, each
     /// against the state the previous ones left.
-    pub async fn execute(&self, org: OrgId, command: Command, ctx: &CommandContext) -> Result<Outcome, ServiceError> {
+    pub async fn execute(
+        &self,
+        org: OrgId,
+        command: Command,
+        ctx: &CommandContext,
+    ) -> Result<Outcome, ServiceError> {
         let (reply, answer) = oneshot::channel();
         let job = worker::Job {
             command,
@@ -188,13 +193,16 @@ impl CommandService {
     async fn refresh_registry(&self, reg: &mut Registry) -> Result<(), ServiceError> {
         let stream = registry::stream();
         loop {
-            let events = self.store.read_stream(&stream, reg.version + 1, 10_000).await?;
+            let events = self
+                .store
+                .read_stream(&stream, reg.version + 1, 10_000)
+                .await?;
             if events.is_empty() {
                 return Ok(());
             }
             for e in events {
-                let r: OrganizationRegistered =
-                    serde_json::from_str(&e.data).map_err(|err| ServiceError::Corrupt(format!("registry: {err}")))?;
+                let r: OrganizationRegistered = serde_json::from_str(&e.data)
+                    .map_err(|err| ServiceError::Corrupt(format!("registry: {err}")))?;
                 reg.by_name.insert(r.name.to_lowercase(), r.org_id);
                 reg.version = e.stream_version;
             }
@@ -248,7 +256,9 @@ impl CommandService {
         let events = decide(&Organization::new(), &command, &ctx.actor)?;
         let password = secrets::temporary_password();
         let hash = hash_blocking(password.clone()).await?;
-        self.credentials.put_password(org_id, owner.user_id, &hash, true).await?;
+        self.credentials
+            .put_password(org_id, owner.user_id, &hash, true)
+            .await?;
 
         let metadata = ctx.metadata();
         let meta_json = envelope::metadata_json(&metadata);
@@ -285,13 +295,20 @@ impl CommandService {
                 AppendRequest {
                     stream: org_id.stream(),
                     expected: ExpectedVersion::NoStream,
-                    events: events.iter().map(|e| envelope::envelope(e, &meta_json)).collect(),
+                    events: events
+                        .iter()
+                        .map(|e| envelope::envelope(e, &meta_json))
+                        .collect(),
                 },
             ];
             match self.store.append_all(batch).await {
                 Ok(results) => break Ok(results[1].last_position),
-                Err(StoreError::WrongExpectedVersion { .. }) if attempts < worker::MAX_ATTEMPTS => continue,
-                Err(StoreError::WrongExpectedVersion { .. }) => break Err(ServiceError::Conflict { attempts }),
+                Err(StoreError::WrongExpectedVersion { .. }) if attempts < worker::MAX_ATTEMPTS => {
+                    continue
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => {
+                    break Err(ServiceError::Conflict { attempts })
+                }
                 Err(e) => break Err(e.into()),
             }
         };
@@ -343,15 +360,24 @@ impl CommandService {
             role,
         };
         decide(&state, &command, &ctx.actor)?;
-        let passwords: Vec<String> = people.iter().map(|_| secrets::temporary_password()).collect();
+        let passwords: Vec<String> = people
+            .iter()
+            .map(|_| secrets::temporary_password())
+            .collect();
         let hashes = {
             let pw = passwords.clone();
-            tokio::task::spawn_blocking(move || pw.iter().map(|p| secrets::hash_password(p)).collect::<Vec<_>>())
-                .await
-                .map_err(|e| ServiceError::Credentials(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                pw.iter()
+                    .map(|p| secrets::hash_password(p))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| ServiceError::Credentials(e.to_string()))?
         };
         for (p, h) in people.iter().zip(&hashes) {
-            self.credentials.put_password(org, p.user_id, h, true).await?;
+            self.credentials
+                .put_password(org, p.user_id, h, true)
+                .await?;
         }
         match self.execute(org, command, ctx).await {
             Ok(outcome) => {
@@ -384,11 +410,20 @@ impl CommandService {
     /// Issues a new temporary password for a user (shown once). Needs
     /// `organization.people.manage` or being that user; the password changes
     /// only once the reset is recorded.
-    pub async fn reset_password(&self, org: OrgId, user: UserId, ctx: &CommandContext) -> Result<(String, u64), ServiceError> {
+    pub async fn reset_password(
+        &self,
+        org: OrgId,
+        user: UserId,
+        ctx: &CommandContext,
+    ) -> Result<(String, u64), ServiceError> {
         let password = secrets::temporary_password();
         let hash = hash_blocking(password.clone()).await?;
-        let outcome = self.execute(org, Command::ResetPassword { user }, ctx).await?;
-        self.credentials.put_password(org, user, &hash, true).await?;
+        let outcome = self
+            .execute(org, Command::ResetPassword { user }, ctx)
+            .await?;
+        self.credentials
+            .put_password(org, user, &hash, true)
+            .await?;
         Ok((password, outcome.position))
     }
 
@@ -404,21 +439,40 @@ impl CommandService {
         ctx: &CommandContext,
     ) -> Result<u64, ServiceError> {
         if self.credentials.check_password(user, current).await? == PasswordCheck::Invalid {
-            return Err(DomainError::invalid("current_password", "invalid_credentials", "wrong login or password").into());
+            return Err(DomainError::invalid(
+                "current_password",
+                "invalid_credentials",
+                "wrong login or password",
+            )
+            .into());
         }
         secrets::check_password_strength(new)
             .map_err(|why| DomainError::invalid("new_password", "weak_password", why))?;
         if new == current {
-            return Err(DomainError::invalid("new_password", "weak_password", "choose a password different from the current one").into());
+            return Err(DomainError::invalid(
+                "new_password",
+                "weak_password",
+                "choose a password different from the current one",
+            )
+            .into());
         }
         let hash = hash_blocking(new.to_string()).await?;
-        let outcome = self.execute(org, Command::SetPassword { user }, ctx).await?;
-        self.credentials.put_password(org, user, &hash, false).await?;
+        let outcome = self
+            .execute(org, Command::SetPassword { user }, ctx)
+            .await?;
+        self.credentials
+            .put_password(org, user, &hash, false)
+            .await?;
         Ok(outcome.position)
     }
 
     /// Removes a user and ends their sessions and tokens at once.
-    pub async fn remove_user(&self, org: OrgId, user: UserId, ctx: &CommandContext) -> Result<Outcome, ServiceError> {
+    pub async fn remove_user(
+        &self,
+        org: OrgId,
+        user: UserId,
+        ctx: &CommandContext,
+    ) -> Result<Outcome, ServiceError> {
         let outcome = self.execute(org, Command::RemoveUser { user }, ctx).await?;
         self.credentials.revoke_all_of(user).await?;
         self.credentials.delete_password(user).await?;

@@ -42,14 +42,21 @@ struct Loaded {
 }
 
 /// Folds the stream's events after `loaded.state.version` into the state.
-async fn catch_up(store: &dyn EventStore, org: OrgId, loaded: &mut Loaded) -> Result<(), ServiceError> {
+async fn catch_up(
+    store: &dyn EventStore,
+    org: OrgId,
+    loaded: &mut Loaded,
+) -> Result<(), ServiceError> {
     let stream = org.stream();
     loop {
-        let events = store.read_stream(&stream, loaded.state.version + 1, PAGE).await?;
+        let events = store
+            .read_stream(&stream, loaded.state.version + 1, PAGE)
+            .await?;
         let n = events.len();
         for e in &events {
-            let event = Event::decode(&e.event_type, e.schema_version, &e.data)
-                .map_err(|err| ServiceError::Corrupt(format!("{} v{}: {err}", stream, e.stream_version)))?;
+            let event = Event::decode(&e.event_type, e.schema_version, &e.data).map_err(|err| {
+                ServiceError::Corrupt(format!("{} v{}: {err}", stream, e.stream_version))
+            })?;
             loaded.state.evolve(&event);
             loaded.position = e.global_position;
         }
@@ -70,7 +77,11 @@ pub async fn load(store: &dyn EventStore, org: OrgId) -> Result<(Organization, u
 }
 
 /// Starts the worker of one organization.
-pub(crate) fn spawn(org: OrgId, store: Arc<dyn EventStore>, committer: mpsc::Sender<CommitJob>) -> mpsc::Sender<Msg> {
+pub(crate) fn spawn(
+    org: OrgId,
+    store: Arc<dyn EventStore>,
+    committer: mpsc::Sender<CommitJob>,
+) -> mpsc::Sender<Msg> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     tokio::spawn(async move {
         let mut loaded: Option<Loaded> = None;
@@ -100,7 +111,11 @@ pub(crate) fn spawn(org: OrgId, store: Arc<dyn EventStore>, committer: mpsc::Sen
 }
 
 /// Loads the state if needed and catches it up with the store.
-async fn ensure<'a>(store: &dyn EventStore, org: OrgId, loaded: &'a mut Option<Loaded>) -> Result<&'a mut Loaded, ServiceError> {
+async fn ensure<'a>(
+    store: &dyn EventStore,
+    org: OrgId,
+    loaded: &'a mut Option<Loaded>,
+) -> Result<&'a mut Loaded, ServiceError> {
     let l = match loaded {
         Some(l) => l,
         None => loaded.insert(Loaded {
@@ -152,7 +167,11 @@ async fn run_batch(
         if new_events.is_empty() {
             let position = l.position;
             for (job, result) in jobs.into_iter().zip(decided) {
-                let _ = job.reply.send(result.map_err(ServiceError::Domain).map(|events| Outcome { position, events }));
+                let _ = job.reply.send(
+                    result
+                        .map_err(ServiceError::Domain)
+                        .map(|events| Outcome { position, events }),
+                );
             }
             return;
         }
@@ -168,7 +187,9 @@ async fn run_batch(
             events: new_events,
         };
         let committed = match committer.send(CommitJob { request, reply }).await {
-            Ok(()) => answer.await.unwrap_or_else(|_| Err(StoreError::Backend("committer stopped".into()))),
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Backend("committer stopped".into()))),
             Err(_) => Err(StoreError::Backend("committer stopped".into())),
         };
         match committed {
@@ -199,7 +220,9 @@ async fn run_batch(
             Err(e) => {
                 *loaded = None;
                 let err = match e {
-                    StoreError::WrongExpectedVersion { .. } => ServiceError::Conflict { attempts: MAX_ATTEMPTS },
+                    StoreError::WrongExpectedVersion { .. } => ServiceError::Conflict {
+                        attempts: MAX_ATTEMPTS,
+                    },
                     other => ServiceError::Store(other),
                 };
                 return fail_all(jobs, err);

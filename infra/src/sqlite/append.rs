@@ -18,6 +18,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use domain::hash::{chain_hash, Hash, GENESIS_HASH};
 use domain::store::{AppendRequest, AppendResult, StoreError};
+// `join(a, b)` polls `a` first: when `a` runs a statement, that hands it to
+// the SQLite worker thread, and `b` then runs on this thread meanwhile.
+use futures::future::join;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 use uuid::Uuid;
@@ -72,7 +75,11 @@ pub(super) async fn append_all(
 /// at the first failing request and the transaction is rolled back, so the
 /// results then end with that request's error and nothing was written.
 /// `Err` only for backend failures (nothing written either).
-async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bool) -> Result<EachOutcome, StoreError> {
+async fn transact(
+    pool: &SqlitePool,
+    batch: &[AppendRequest],
+    all_or_nothing: bool,
+) -> Result<EachOutcome, StoreError> {
     if batch.iter().all(|r| r.events.is_empty()) {
         let mut results: Vec<_> = batch.iter().map(|_| Err(StoreError::EmptyAppend)).collect();
         if all_or_nothing {
@@ -86,50 +93,61 @@ async fn transact(pool: &SqlitePool, batch: &[AppendRequest], all_or_nothing: bo
         .await
         .map_err(backend("beginning an append"))?;
 
-    let max_position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend("reading the head position"))?;
+    let max_position: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend("reading the head position"))?;
     let streams = load_streams(&mut tx, batch).await?;
-    let known = load_known(&mut tx, batch).await?;
 
     let now = Utc::now();
     // Stored as microseconds and hashed as microseconds: truncate first so the
     // value handed back on reads is exactly the one hashed.
     let recorded_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-
-    let mut plan = Plan {
-        batch,
-        streams,
-        known,
-        rows: Vec::new(),
-        next_position: from_i64(max_position) + 1,
-        recorded_at,
+    let first_position = from_i64(max_position) + 1;
+    let plan_with = |streams, known| {
+        Plan::new(
+            batch,
+            streams,
+            known,
+            first_position,
+            recorded_at,
+            all_or_nothing,
+        )
     };
-    let mut results = Vec::with_capacity(batch.len());
-    for (index, request) in batch.iter().enumerate() {
-        let result = plan.request(index, request);
-        let failed = result.is_err();
-        results.push(result);
-        if failed && all_or_nothing {
-            tx.rollback().await.map_err(backend("rolling back an append"))?;
-            return Ok((results, None));
-        }
-    }
 
-    if plan.rows.is_empty() {
-        // Only conflicts and idempotent retries: nothing to write.
-        tx.rollback().await.map_err(backend("rolling back an append"))?;
-        return Ok((results, None));
+    // Usually none of the ids is stored yet: plan (and hash) on this thread
+    // as if so while SQLite looks the ids up on its worker thread, and plan
+    // again only if some turn out to be stored.
+    let (known, optimistic) = join(load_known(&mut tx, batch), async {
+        plan_with(streams.clone(), HashMap::new())
+    })
+    .await;
+    let known = known?;
+    let plan = if known.is_empty() {
+        optimistic
+    } else {
+        plan_with(streams, known)
+    };
+
+    if plan.failed && all_or_nothing || plan.rows.is_empty() {
+        // A failed all-or-nothing batch, or only conflicts and idempotent
+        // retries: nothing to write.
+        tx.rollback()
+            .await
+            .map_err(backend("rolling back an append"))?;
+        return Ok((plan.results, None));
     }
 
     plan.insert_events(&mut tx).await?;
     plan.upsert_streams(&mut tx).await?;
     tx.commit().await.map_err(backend("committing an append"))?;
-    Ok((results, Some(plan.next_position - 1)))
+    let head = plan.next_position - 1;
+    Ok((plan.results, Some(head)))
 }
 
 /// Where a stream stands while the batch is planned.
+#[derive(Clone)]
 struct StreamState {
     version: u64,
     last_hash: Hash,
@@ -155,7 +173,7 @@ struct PlannedRow {
     hash: Hash,
 }
 
-/// The batch's state while it is planned and written.
+/// A batch planned in memory: each request's result and the rows to write.
 struct Plan<'a> {
     batch: &'a [AppendRequest],
     streams: HashMap<&'a str, StreamState>,
@@ -163,12 +181,53 @@ struct Plan<'a> {
     rows: Vec<PlannedRow>,
     next_position: u64,
     recorded_at: DateTime<Utc>,
+    /// One result per request planned (with `stop_at_error`, up to and
+    /// including the first failing one).
+    results: Vec<Result<AppendResult, StoreError>>,
+    /// Whether any request failed.
+    failed: bool,
 }
 
 impl<'a> Plan<'a> {
+    /// Plans every request in order, from the stored stream states and the
+    /// stored ids (`known`); stops at the first failure if `stop_at_error`.
+    fn new(
+        batch: &'a [AppendRequest],
+        streams: HashMap<&'a str, StreamState>,
+        known: HashMap<Uuid, Known<'a>>,
+        first_position: u64,
+        recorded_at: DateTime<Utc>,
+        stop_at_error: bool,
+    ) -> Self {
+        let events = batch.iter().map(|r| r.events.len()).sum();
+        let mut plan = Plan {
+            batch,
+            streams,
+            known,
+            rows: Vec::with_capacity(events),
+            next_position: first_position,
+            recorded_at,
+            results: Vec::with_capacity(batch.len()),
+            failed: false,
+        };
+        for (index, request) in batch.iter().enumerate() {
+            let result = plan.request(index, request);
+            plan.failed |= result.is_err();
+            plan.results.push(result);
+            if plan.failed && stop_at_error {
+                break;
+            }
+        }
+        plan
+    }
+
     /// Decides one request: an idempotent retry (its original result), an
     /// error (nothing planned for it), or new rows.
-    fn request(&mut self, index: usize, request: &'a AppendRequest) -> Result<AppendResult, StoreError> {
+    fn request(
+        &mut self,
+        index: usize,
+        request: &'a AppendRequest,
+    ) -> Result<AppendResult, StoreError> {
         let events = &request.events;
         if events.is_empty() {
             return Err(StoreError::EmptyAppend);
@@ -195,7 +254,9 @@ impl<'a> Plan<'a> {
         if events.len() > 1 {
             let mut seen = HashSet::with_capacity(events.len());
             if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
-                return Err(StoreError::DuplicateEventId { event_id: dup.event_id });
+                return Err(StoreError::DuplicateEventId {
+                    event_id: dup.event_id,
+                });
             }
         }
 
@@ -252,12 +313,19 @@ impl<'a> Plan<'a> {
                 .events
                 .iter()
                 .find(|e| self.known.contains_key(&e.event_id))
-                .map(|e| Err(StoreError::DuplicateEventId { event_id: e.event_id }));
+                .map(|e| {
+                    Err(StoreError::DuplicateEventId {
+                        event_id: e.event_id,
+                    })
+                });
         };
         let mut last = origin;
         for (offset, event) in request.events.iter().enumerate() {
             match self.known.get(&event.event_id) {
-                Some(k) if k.stream == request.stream.as_str() && k.version == origin.version + offset as u64 => {
+                Some(k)
+                    if k.stream == request.stream.as_str()
+                        && k.version == origin.version + offset as u64 =>
+                {
                     last = k;
                 }
                 _ => {
@@ -274,41 +342,50 @@ impl<'a> Plan<'a> {
         }))
     }
 
-    /// Inserts the planned rows with multi-row `INSERT`s.
+    /// Inserts the planned rows with multi-row `INSERT`s, building each
+    /// statement while SQLite runs the previous one.
     async fn insert_events(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
-        let recorded_at = self.recorded_at.timestamp_micros();
-        for chunk in self.rows.chunks(INSERT_CHUNK) {
-            let tb = std::time::Instant::now();
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
-                 schema_version, data, metadata, recorded_at, prev_hash, hash) ",
-            );
-            qb.push_values(chunk, |mut row, planned| {
-                let request = &self.batch[planned.request];
-                let event = &request.events[planned.event];
-                row.push_bind(to_i64(planned.position))
-                    .push_bind(request.stream.as_str())
-                    .push_bind(to_i64(planned.version))
-                    .push_bind(event.event_id.as_bytes().as_slice())
-                    .push_bind(event.event_type.as_str())
-                    .push_bind(i64::from(event.schema_version))
-                    .push_bind(event.data.as_str())
-                    .push_bind(event.metadata.as_str())
-                    .push_bind(recorded_at)
-                    .push_bind(planned.prev_hash.as_slice())
-                    .push_bind(planned.hash.as_slice());
-            });
-            let q = qb.build();
-            let tb1 = tb.elapsed();
-            q
-                // Full chunks share one SQL text: keep that statement prepared.
-                .persistent(chunk.len() == INSERT_CHUNK || chunk.len() <= PERSISTENT_LOOKUP)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("inserting events"))?;
-            if std::env::var_os("TRACE").is_some() { eprintln!("build {tb1:?} total {:?}", tb.elapsed()); }
+        let mut chunks = self.rows.chunks(INSERT_CHUNK);
+        let mut next = chunks.next().map(|chunk| self.insert_statement(chunk));
+        while let Some((mut statement, persistent)) = next.take() {
+            let execute = statement.build().persistent(persistent).execute(&mut *tx);
+            let (result, following) = join(execute, async {
+                chunks.next().map(|chunk| self.insert_statement(chunk))
+            })
+            .await;
+            result.map_err(backend("inserting events"))?;
+            next = following;
         }
         Ok(())
+    }
+
+    /// One multi-row `INSERT` for `chunk`, and whether to keep it prepared
+    /// (full chunks all share one SQL text).
+    fn insert_statement<'s>(&'s self, chunk: &'s [PlannedRow]) -> (QueryBuilder<'s, Sqlite>, bool) {
+        let recorded_at = self.recorded_at.timestamp_micros();
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
+             schema_version, data, metadata, recorded_at, prev_hash, hash) ",
+        );
+        qb.push_values(chunk, |mut row, planned| {
+            let request = &self.batch[planned.request];
+            let event = &request.events[planned.event];
+            row.push_bind(to_i64(planned.position))
+                .push_bind(request.stream.as_str())
+                .push_bind(to_i64(planned.version))
+                .push_bind(event.event_id.as_bytes().as_slice())
+                .push_bind(event.event_type.as_str())
+                .push_bind(i64::from(event.schema_version))
+                .push_bind(event.data.as_str())
+                .push_bind(event.metadata.as_str())
+                .push_bind(recorded_at)
+                .push_bind(planned.prev_hash.as_slice())
+                .push_bind(planned.hash.as_slice());
+        });
+        (
+            qb,
+            chunk.len() == INSERT_CHUNK || chunk.len() <= PERSISTENT_LOOKUP,
+        )
     }
 
     /// Writes the new version and last hash of every stream appended to.
@@ -320,7 +397,8 @@ impl<'a> Plan<'a> {
             .map(|(name, s)| (*name, s))
             .collect();
         for chunk in dirty.chunks(LOOKUP_CHUNK / 3) {
-            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO streams (stream_id, version, last_hash) ");
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("INSERT INTO streams (stream_id, version, last_hash) ");
             qb.push_values(chunk, |mut row, (name, state)| {
                 row.push_bind(*name)
                     .push_bind(to_i64(state.version))
@@ -353,9 +431,22 @@ async fn load_streams<'a>(
     names.sort_unstable();
     names.dedup();
 
-    let mut streams = HashMap::with_capacity(names.len());
+    // Streams without a row have no events yet.
+    let mut streams: HashMap<&'a str, StreamState> = names
+        .iter()
+        .map(|name| {
+            let state = StreamState {
+                version: 0,
+                last_hash: GENESIS_HASH,
+                dirty: false,
+            };
+            (*name, state)
+        })
+        .collect();
     for chunk in names.chunks(LOOKUP_CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN (");
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN (",
+        );
         let mut list = qb.separated(", ");
         for name in chunk {
             list.push_bind(*name);
@@ -368,22 +459,13 @@ async fn load_streams<'a>(
             .await
             .map_err(backend("reading stream versions"))?;
         for row in rows {
-            let decode = backend("decoding a stream row");
-            let name: &str = row.try_get(0).map_err(decode)?;
-            // Borrow the name from the batch, not the row.
-            let Some(name) = chunk.iter().find(|n| **n == name) else {
-                continue;
-            };
-            let version: i64 = row.try_get(1).map_err(backend("decoding a stream row"))?;
-            let last_hash: &[u8] = row.try_get(2).map_err(backend("decoding a stream row"))?;
-            streams.insert(
-                *name,
-                StreamState {
-                    version: from_i64(version),
-                    last_hash: hash_from(last_hash, "streams.last_hash")?,
-                    dirty: false,
-                },
-            );
+            let name: &str = row.try_get(0).map_err(decode_error)?;
+            let version: i64 = row.try_get(1).map_err(decode_error)?;
+            let last_hash: &[u8] = row.try_get(2).map_err(decode_error)?;
+            if let Some(state) = streams.get_mut(name) {
+                state.version = from_i64(version);
+                state.last_hash = hash_from(last_hash, "streams.last_hash")?;
+            }
         }
     }
     Ok(streams)
@@ -394,7 +476,10 @@ async fn load_known<'a>(
     tx: &mut SqliteConnection,
     batch: &'a [AppendRequest],
 ) -> Result<HashMap<Uuid, Known<'a>>, StoreError> {
-    let ids: Vec<&Uuid> = batch.iter().flat_map(|r| r.events.iter().map(|e| &e.event_id)).collect();
+    let ids: Vec<&Uuid> = batch
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| &e.event_id))
+        .collect();
     let mut known = HashMap::new();
     for chunk in ids.chunks(LOOKUP_CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
@@ -412,11 +497,10 @@ async fn load_known<'a>(
             .await
             .map_err(backend("looking up event ids"))?;
         for row in rows {
-            let decode = |e| backend("decoding an event id row")(e);
-            let id = uuid_from(row.try_get::<&[u8], _>(0).map_err(decode)?)?;
-            let stream: String = row.try_get(1).map_err(decode)?;
-            let version: i64 = row.try_get(2).map_err(decode)?;
-            let position: i64 = row.try_get(3).map_err(decode)?;
+            let id = uuid_from(row.try_get::<&[u8], _>(0).map_err(decode_error)?)?;
+            let stream: String = row.try_get(1).map_err(decode_error)?;
+            let version: i64 = row.try_get(2).map_err(decode_error)?;
+            let position: i64 = row.try_get(3).map_err(decode_error)?;
             known.insert(
                 id,
                 Known {
@@ -428,4 +512,8 @@ async fn load_known<'a>(
         }
     }
     Ok(known)
+}
+
+fn decode_error(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("sqlite: decoding a row: {e}"))
 }

@@ -8,14 +8,19 @@
 
 mod append;
 
+use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::DateTime;
 use domain::hash::Hash;
 use domain::store::{AppendRequest, AppendResult, EventStore, RecordedEvent, StoreError, StreamId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::Row as _;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -60,7 +65,7 @@ pub struct SqliteEventStore {
     writer: SqlitePool,
     reader: SqlitePool,
     /// The highest committed global position, for [`EventStore::wait_for`].
-    head: watch::Sender<u64>,
+    head: Arc<watch::Sender<u64>>,
 }
 
 impl SqliteEventStore {
@@ -82,7 +87,11 @@ impl SqliteEventStore {
             .synchronous(SqliteSynchronous::Full)
             // 64 MiB of page cache: the indexes of a large store stay hot.
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "MEMORY");
+            .pragma("temp_store", "MEMORY")
+            // Events are ~0.5 KiB: 8 KiB pages mean fewer B-tree pages to
+            // touch per batch (~10% faster appends than 4 KiB). Takes effect
+            // only when the file is created.
+            .page_size(8192);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -121,7 +130,7 @@ impl SqliteEventStore {
         Ok(SqliteEventStore {
             writer,
             reader,
-            head: watch::Sender::new(u64::try_from(head).unwrap_or(0)),
+            head: Arc::new(watch::Sender::new(u64::try_from(head).unwrap_or(0))),
         })
     }
 
@@ -143,36 +152,66 @@ impl SqliteEventStore {
         self.reader.close().await;
     }
 
-    /// Raises the in-memory head (never lowers it: appends finishing out of
-    /// order must not move it back) and wakes `wait_for` callers.
-    fn advance_head(&self, position: u64) {
-        self.head.send_if_modified(|head| {
-            if position > *head {
-                *head = position;
-                true
-            } else {
-                false
+    /// Runs a write on its own task: once started, an append completes (and
+    /// wakes `wait_for` callers) even if the caller stops waiting for it, so
+    /// a commit never goes unannounced. A panic in the write path resumes in
+    /// the caller.
+    async fn write<T, Fut>(&self, write: impl FnOnce(SqlitePool) -> Fut) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        Fut: Future<Output = (T, Option<u64>)> + Send + 'static,
+    {
+        let head = Arc::clone(&self.head);
+        let write = write(self.writer.clone());
+        let task = tokio::spawn(async move {
+            let (outcome, new_head) = write.await;
+            if let Some(position) = new_head {
+                advance_head(&head, position);
             }
+            outcome
         });
+        match task.await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Backend(format!("sqlite: append task: {e}"))),
+        }
     }
+}
+
+/// Raises the in-memory head (never lowers it: appends finishing out of order
+/// must not move it back) and wakes `wait_for` callers.
+fn advance_head(head: &watch::Sender<u64>, position: u64) {
+    head.send_if_modified(|head| {
+        if position > *head {
+            *head = position;
+            true
+        } else {
+            false
+        }
+    });
 }
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
-    async fn append_each(&self, batch: Vec<AppendRequest>) -> Vec<Result<AppendResult, StoreError>> {
-        let (results, head) = append::append_each(&self.writer, &batch).await;
-        if let Some(head) = head {
-            self.advance_head(head);
-        }
-        results
+    async fn append_each(
+        &self,
+        batch: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendResult, StoreError>> {
+        let requests = batch.len();
+        let outcome = self
+            .write(|writer| async move { append::append_each(&writer, &batch).await })
+            .await;
+        outcome.unwrap_or_else(|e| vec![Err(e); requests])
     }
 
     async fn append_all(&self, batch: Vec<AppendRequest>) -> Result<Vec<AppendResult>, StoreError> {
-        let (results, head) = append::append_all(&self.writer, &batch).await?;
-        if let Some(head) = head {
-            self.advance_head(head);
-        }
-        Ok(results)
+        self.write(|writer| async move {
+            match append::append_all(&writer, &batch).await {
+                Ok((results, head)) => (Ok(results), head),
+                Err(e) => (Err(e), None),
+            }
+        })
+        .await?
     }
 
     async fn read_stream(
@@ -198,7 +237,11 @@ impl EventStore for SqliteEventStore {
         rows.iter().map(decode_event).collect()
     }
 
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -216,11 +259,12 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = ?")
-            .bind(stream.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend(&format!("reading the version of {stream}")))?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = ?")
+                .bind(stream.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend(&format!("reading the version of {stream}")))?;
         Ok(version.map_or(0, from_i64))
     }
 
@@ -231,7 +275,7 @@ impl EventStore for SqliteEventStore {
             .map_err(backend("reading the head position"))?;
         let head = from_i64(head);
         // Another process may have appended to the same file.
-        self.advance_head(head);
+        advance_head(&self.head, head);
         Ok(head)
     }
 
@@ -239,7 +283,9 @@ impl EventStore for SqliteEventStore {
         let mut rx = self.head.subscribe();
         // Subscribing before the check means no commit can slip in between.
         let reached = tokio::time::timeout(timeout, async {
-            rx.wait_for(|head| *head >= position).await.map(|head| *head)
+            rx.wait_for(|head| *head >= position)
+                .await
+                .map(|head| *head)
         })
         .await;
         match reached {
@@ -268,15 +314,22 @@ pub(crate) fn from_i64(v: i64) -> u64 {
 
 /// Reads a 32-byte hash column.
 pub(crate) fn hash_from(bytes: &[u8], column: &str) -> Result<Hash, StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Backend(format!("sqlite: corrupt {column}: {} bytes, not 32", bytes.len())))
+    bytes.try_into().map_err(|_| {
+        StoreError::Backend(format!(
+            "sqlite: corrupt {column}: {} bytes, not 32",
+            bytes.len()
+        ))
+    })
 }
 
 /// Reads a 16-byte event id column.
 pub(crate) fn uuid_from(bytes: &[u8]) -> Result<Uuid, StoreError> {
-    Uuid::from_slice(bytes)
-        .map_err(|_| StoreError::Backend(format!("sqlite: corrupt event_id: {} bytes, not 16", bytes.len())))
+    Uuid::from_slice(bytes).map_err(|_| {
+        StoreError::Backend(format!(
+            "sqlite: corrupt event_id: {} bytes, not 16",
+            bytes.len()
+        ))
+    })
 }
 
 /// Decodes one row selected with [`EVENT_COLUMNS`].
@@ -290,12 +343,14 @@ fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         stream_version: from_i64(row.try_get(2).map_err(get)?),
         event_id: uuid_from(row.try_get::<&[u8], _>(3).map_err(get)?)?,
         event_type: row.try_get(4).map_err(get)?,
-        schema_version: u32::try_from(schema_version)
-            .map_err(|_| StoreError::Backend(format!("sqlite: corrupt schema_version {schema_version}")))?,
+        schema_version: u32::try_from(schema_version).map_err(|_| {
+            StoreError::Backend(format!("sqlite: corrupt schema_version {schema_version}"))
+        })?,
         data: row.try_get(6).map_err(get)?,
         metadata: row.try_get(7).map_err(get)?,
-        recorded_at: DateTime::from_timestamp_micros(recorded_micros)
-            .ok_or_else(|| StoreError::Backend(format!("sqlite: corrupt recorded_at {recorded_micros}")))?,
+        recorded_at: DateTime::from_timestamp_micros(recorded_micros).ok_or_else(|| {
+            StoreError::Backend(format!("sqlite: corrupt recorded_at {recorded_micros}"))
+        })?,
         prev_hash: hash_from(row.try_get::<&[u8], _>(9).map_err(get)?, "prev_hash")?,
         hash: hash_from(row.try_get::<&[u8], _>(10).map_err(get)?, "hash")?,
     })
