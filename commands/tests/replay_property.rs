@@ -93,7 +93,7 @@ fn command(state: &Organization, op: &Op, n: usize) -> Option<(UserId, Command)>
         .map(|r| r.id)
         .collect();
     custom.sort();
-    let user = |i: u8| pick(&users, i).unwrap_or_else(UserId::new);
+    let user = |i: u8| pick(&users, i).unwrap_or_default();
     let caller = |i: u8| pick(&users, i);
     let cmd = match *op {
         Op::Invite(a, r) => (

@@ -392,3 +392,86 @@ async fn state_survives_a_restart_and_metadata_names_the_actor() {
     assert_eq!(last.request_id.as_deref(), Some("req-42"));
     assert_eq!(last.ip.as_deref(), Some("10.1.2.3"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_store_never_act_on_stale_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = service_in(dir.path()).await;
+    let (org, owner) = org(&a, "shared").await;
+    let ctx = as_user(owner, "owner");
+    a.service.state(org).await.unwrap(); // a's worker holds the state now
+    let b = service_in(dir.path()).await; // a second process on the same files
+
+    // b invites dave; a has never seen him. a must not refuse a command about
+    // him on its stale state: the refusal is checked against the store.
+    let dave = UserId::new();
+    b.service
+        .execute(
+            org,
+            Command::InvitePeople {
+                people: vec![NewPerson {
+                    user_id: dave,
+                    email: "dave@x.io".into(),
+                    username: None,
+                }],
+                role: None,
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let group = GroupId::new();
+    a.service
+        .execute(
+            org,
+            Command::CreateGroup {
+                group_id: group,
+                name: "ops".into(),
+                description: "operators".into(),
+                members: vec![dave],
+            },
+            &ctx,
+        )
+        .await
+        .expect("a catches up instead of refusing");
+
+    // An accepted command decided on a stale state conflicts and is decided
+    // again: b's project name is taken by a's project created meanwhile.
+    a.service
+        .execute(
+            org,
+            Command::CreateProject {
+                project_id: ProjectId::new(),
+                name: "web".into(),
+                owner: None,
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let err = b
+        .service
+        .execute(
+            org,
+            Command::CreateProject {
+                project_id: ProjectId::new(),
+                name: "web".into(),
+                owner: None,
+            },
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Domain(DomainError::ProjectNameTaken(_))),
+        "{err:?}"
+    );
+
+    let (sa, _) = a.service.state(org).await.unwrap();
+    let (sb, _) = b.service.state(org).await.unwrap();
+    assert_eq!(sa, sb);
+    assert_eq!(sa.projects.len(), 1);
+    assert!(sa.groups[&group].members.contains(&dave));
+    let (_, versions) = all_positions_and_versions(&a, org).await;
+    assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
+}

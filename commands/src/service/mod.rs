@@ -172,7 +172,7 @@ impl CommandService {
             reply,
         };
         self.worker(org)
-            .send(worker::Msg::Execute(job))
+            .send(worker::Msg::Execute(Box::new(job)))
             .await
             .map_err(|_| ServiceError::Stopped)?;
         answer.await.map_err(|_| ServiceError::Stopped)?

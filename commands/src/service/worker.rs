@@ -1,8 +1,13 @@
-//! One task per organization: it owns the organization's state, catches up
-//! from the store, decides queued commands one after another against the
-//! state each previous one left, and appends all their events with one
-//! expected version. A conflict (another writer got there first) reloads the
-//! state and decides again, a bounded number of times.
+//! One task per organization: it owns the organization's state, decides
+//! queued commands one after another against the state each previous one
+//! left, and appends all their events with one expected version.
+//!
+//! Catching up is optimistic: the expected version proves that an accepted
+//! command was decided on the current state (another writer's append makes
+//! it a conflict: reload, decide again, a bounded number of times), and a
+//! refusal is only reported after checking the stream's version, so no
+//! command is accepted or refused on a stale state, and the hot path does not
+//! read the stream before every batch.
 
 use std::sync::Arc;
 
@@ -30,7 +35,7 @@ pub(crate) struct Job {
 }
 
 pub(crate) enum Msg {
-    Execute(Job),
+    Execute(Box<Job>),
     /// A copy of the current state (after catching up).
     Snapshot(oneshot::Sender<Result<(Organization, u64), ServiceError>>),
 }
@@ -90,7 +95,7 @@ pub(crate) fn spawn(
             let mut next = Some(msg);
             while let Some(msg) = next.take() {
                 match msg {
-                    Msg::Execute(job) => pending.push(job),
+                    Msg::Execute(job) => pending.push(*job),
                     Msg::Snapshot(reply) => {
                         // Commands queued before the snapshot go first.
                         run_batch(org, &*store, &committer, &mut loaded, &mut pending).await;
@@ -108,6 +113,19 @@ pub(crate) fn spawn(
         }
     });
     tx
+}
+
+/// Loads the state if needed (it is kept current by the worker's own
+/// appends and by conflicts).
+async fn loaded_state<'a>(
+    store: &dyn EventStore,
+    org: OrgId,
+    loaded: &'a mut Option<Loaded>,
+) -> Result<&'a mut Loaded, ServiceError> {
+    if loaded.is_none() {
+        return ensure(store, org, loaded).await;
+    }
+    Ok(loaded.as_mut().expect("checked"))
 }
 
 /// Loads the state if needed and catches it up with the store.
@@ -143,7 +161,7 @@ async fn run_batch(
     }
     let jobs: Vec<Job> = std::mem::take(pending);
     for attempt in 1..=MAX_ATTEMPTS {
-        let l = match ensure(store, org, loaded).await {
+        let l = match loaded_state(store, org, loaded).await {
             Ok(l) => l,
             Err(e) => return fail_all(jobs, e),
         };
@@ -162,6 +180,30 @@ async fn run_batch(
                     decided.push(Ok(events));
                 }
                 Err(e) => decided.push(Err(e)),
+            }
+        }
+        if decided.iter().any(Result::is_err) {
+            // Confirm refusals against the store: if another writer moved the
+            // stream, the state was stale; reload and decide again.
+            match store.stream_version(&org.stream()).await {
+                Ok(v) if v == base_version => {}
+                Ok(_) if attempt < MAX_ATTEMPTS => {
+                    *loaded = None;
+                    continue;
+                }
+                Ok(_) => {
+                    *loaded = None;
+                    return fail_all(
+                        jobs,
+                        ServiceError::Conflict {
+                            attempts: MAX_ATTEMPTS,
+                        },
+                    );
+                }
+                Err(e) => {
+                    *loaded = None;
+                    return fail_all(jobs, e.into());
+                }
             }
         }
         if new_events.is_empty() {

@@ -7,6 +7,7 @@
 //! `schema/*.sql` beside this file and is applied (idempotently) at open.
 
 mod append;
+mod reader;
 
 use std::future::Future;
 use std::path::Path;
@@ -14,14 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::DateTime;
 use domain::hash::Hash;
 use domain::store::{AppendRequest, AppendResult, EventStore, RecordedEvent, StoreError, StreamId};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row as _;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -44,10 +42,6 @@ const SCHEMA: &[(&str, &str)] = &[
     ("streams", include_str!("schema/streams.sql")),
 ];
 
-/// The columns of `events`, in the order [`decode_event`] reads them.
-const EVENT_COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, \
-     schema_version, data, metadata, recorded_at, prev_hash, hash";
-
 /// An [`EventStore`] kept in one SQLite file (WAL journal, `synchronous=FULL`,
 /// so a returned append has reached the disk).
 ///
@@ -66,6 +60,8 @@ pub struct SqliteEventStore {
     reader: SqlitePool,
     /// The highest committed global position, for [`EventStore::wait_for`].
     head: Arc<watch::Sender<u64>>,
+    /// Event pages are read through rusqlite (see `reader`).
+    pages: reader::Reader,
 }
 
 impl SqliteEventStore {
@@ -130,6 +126,7 @@ impl SqliteEventStore {
         Ok(SqliteEventStore {
             writer,
             reader,
+            pages: reader::Reader::new(path),
             head: Arc::new(watch::Sender::new(u64::try_from(head).unwrap_or(0))),
         })
     }
@@ -223,18 +220,7 @@ impl EventStore for SqliteEventStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? \
-             ORDER BY stream_version LIMIT ?"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(stream.as_str())
-            .bind(to_i64(from_version))
-            .bind(to_i64(limit as u64))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend(&format!("reading stream {stream}")))?;
-        rows.iter().map(decode_event).collect()
+        self.pages.read_stream(stream, from_version, limit).await
     }
 
     async fn read_all(
@@ -245,17 +231,7 @@ impl EventStore for SqliteEventStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position >= ? \
-             ORDER BY global_position LIMIT ?"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(to_i64(from_position))
-            .bind(to_i64(limit as u64))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend("reading all events"))?;
-        rows.iter().map(decode_event).collect()
+        self.pages.read_all(from_position, limit).await
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
@@ -329,29 +305,5 @@ pub(crate) fn uuid_from(bytes: &[u8]) -> Result<Uuid, StoreError> {
             "sqlite: corrupt event_id: {} bytes, not 16",
             bytes.len()
         ))
-    })
-}
-
-/// Decodes one row selected with [`EVENT_COLUMNS`].
-fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let get = |e: sqlx::Error| StoreError::Backend(format!("sqlite: decoding an event: {e}"));
-    let recorded_micros: i64 = row.try_get(8).map_err(get)?;
-    let schema_version: i64 = row.try_get(5).map_err(get)?;
-    Ok(RecordedEvent {
-        global_position: from_i64(row.try_get(0).map_err(get)?),
-        stream_id: StreamId(row.try_get(1).map_err(get)?),
-        stream_version: from_i64(row.try_get(2).map_err(get)?),
-        event_id: uuid_from(row.try_get::<&[u8], _>(3).map_err(get)?)?,
-        event_type: row.try_get(4).map_err(get)?,
-        schema_version: u32::try_from(schema_version).map_err(|_| {
-            StoreError::Backend(format!("sqlite: corrupt schema_version {schema_version}"))
-        })?,
-        data: row.try_get(6).map_err(get)?,
-        metadata: row.try_get(7).map_err(get)?,
-        recorded_at: DateTime::from_timestamp_micros(recorded_micros).ok_or_else(|| {
-            StoreError::Backend(format!("sqlite: corrupt recorded_at {recorded_micros}"))
-        })?,
-        prev_hash: hash_from(row.try_get::<&[u8], _>(9).map_err(get)?, "prev_hash")?,
-        hash: hash_from(row.try_get::<&[u8], _>(10).map_err(get)?, "hash")?,
     })
 }
