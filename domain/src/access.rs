@@ -161,6 +161,23 @@ impl Organization {
         project: ProjectId,
         mut f: impl FnMut(BindingSource),
     ) {
+        if !self.projects.contains_key(&project) {
+            return;
+        }
+        self.for_each_bound_grant(user, project, &mut f);
+        self.for_each_every_project_grant(user, &mut f);
+        if let Some(source) = self.repository_grant(user, project) {
+            f(source);
+        }
+    }
+
+    /// Direct and group bindings on one project.
+    fn for_each_bound_grant(
+        &self,
+        user: UserId,
+        project: ProjectId,
+        mut f: impl FnMut(BindingSource),
+    ) {
         let Some(p) = self.projects.get(&project) else {
             return;
         };
@@ -175,9 +192,36 @@ impl Organization {
                 });
             }
         }
-        let mut has_org_role = false;
+    }
+
+    /// Repository access counts only for users with an organization role.
+    fn repository_grant(&self, user: UserId, project: ProjectId) -> Option<BindingSource> {
+        let p = self.projects.get(&project)?;
+        let access = p.repo_access.get(&user)?;
+        self.has_org_role(user).then(|| BindingSource::Repository {
+            role: p.repo_mapping.role_for(*access),
+            access: *access,
+        })
+    }
+
+    /// The sources bound to one project: direct, group and repository
+    /// access, without the every-project ones.
+    fn for_each_project_specific_grant(
+        &self,
+        user: UserId,
+        project: ProjectId,
+        mut f: impl FnMut(BindingSource),
+    ) {
+        self.for_each_bound_grant(user, project, &mut f);
+        if let Some(source) = self.repository_grant(user, project) {
+            f(source);
+        }
+    }
+
+    /// The project roles the user's organization roles grant on every
+    /// project.
+    fn for_each_every_project_grant(&self, user: UserId, mut f: impl FnMut(BindingSource)) {
         self.for_each_org_role(user, |org_role| {
-            has_org_role = true;
             for role in self.mapped_project_roles(org_role) {
                 f(BindingSource::OrganizationRole {
                     role: *role,
@@ -185,14 +229,26 @@ impl Organization {
                 });
             }
         });
-        if has_org_role {
-            if let Some(access) = p.repo_access.get(&user) {
-                f(BindingSource::Repository {
-                    role: p.repo_mapping.role_for(*access),
-                    access: *access,
-                });
-            }
-        }
+    }
+
+    /// The permissions the user holds on every project through their
+    /// organization roles.
+    pub fn every_project_permissions(&self, user: UserId) -> PermissionSet {
+        let mut set = PermissionSet::EMPTY;
+        self.for_each_every_project_grant(user, |s| {
+            set = set.union(self.role_permissions(s.role()))
+        });
+        set
+    }
+
+    /// The permissions the user holds on one project from the sources bound
+    /// to it (direct, group, repository), without the every-project ones.
+    pub fn project_specific_permissions(&self, user: UserId, project: ProjectId) -> PermissionSet {
+        let mut set = PermissionSet::EMPTY;
+        self.for_each_project_specific_grant(user, project, |s| {
+            set = set.union(self.role_permissions(s.role()))
+        });
+        set
     }
 
     /// The user's permissions on a project (project scope only).

@@ -317,3 +317,227 @@ impl Workload {
         &mut self.rng
     }
 }
+
+impl Workload {
+    /// Runs `steps` random commands (role, group, binding, repository,
+    /// mapping, custom-role, project and removal changes) from random
+    /// callers through `decide`; refused ones leave no events. For oracle
+    /// tests: every kind of event, in odd orders.
+    pub fn random_history(&mut self, steps: usize) {
+        use domain::roles::RepoRoleMapping;
+        for step in 0..steps {
+            let state = &self.state;
+            let mut users: Vec<UserId> = state.users.keys().copied().collect();
+            users.sort();
+            let mut groups: Vec<GroupId> = state.groups.keys().copied().collect();
+            groups.sort();
+            let mut projects: Vec<ProjectId> = state.projects.keys().copied().collect();
+            projects.sort();
+            let mut roles: Vec<&domain::roles::Role> = state.roles.values().collect();
+            roles.sort_by_key(|r| r.id);
+            let org_roles: Vec<RoleId> = roles
+                .iter()
+                .filter(|r| r.scope == Scope::Organization)
+                .map(|r| r.id)
+                .collect();
+            let project_roles: Vec<RoleId> = roles
+                .iter()
+                .filter(|r| r.scope == Scope::Project)
+                .map(|r| r.id)
+                .collect();
+            let custom: Vec<RoleId> = roles
+                .iter()
+                .filter(|r| !r.predefined)
+                .map(|r| r.id)
+                .collect();
+            let rng = &mut self.rng;
+            let user = |rng: &mut StdRng| users[rng.gen_range(0..users.len())];
+            let caller = if rng.gen_bool(0.8) {
+                self.owner
+            } else {
+                user(rng)
+            };
+            let subject = |rng: &mut StdRng| {
+                if !groups.is_empty() && rng.gen_bool(0.3) {
+                    Subject::Group(groups[rng.gen_range(0..groups.len())])
+                } else {
+                    Subject::User(users[rng.gen_range(0..users.len())])
+                }
+            };
+            let command = match rng.gen_range(0..17) {
+                0 => Command::InvitePeople {
+                    people: vec![NewPerson {
+                        user_id: UserId::new(),
+                        email: format!("r{step}@random.example"),
+                        username: None,
+                    }],
+                    role: Some(*org_roles.choose(rng).unwrap()),
+                },
+                1 => Command::AssignOrgRole {
+                    subject: subject(rng),
+                    role: *org_roles.choose(rng).unwrap(),
+                },
+                2 => Command::RetractOrgRole {
+                    subject: subject(rng),
+                },
+                3 => Command::CreateGroup {
+                    group_id: GroupId::new(),
+                    name: format!("rg{step}"),
+                    description: "random".into(),
+                    members: vec![user(rng), user(rng)]
+                        .into_iter()
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
+                },
+                4 | 5 if !groups.is_empty() => {
+                    let add = rng.gen_bool(0.6);
+                    Command::ChangeGroup {
+                        group: groups[rng.gen_range(0..groups.len())],
+                        name: None,
+                        description: None,
+                        add_members: if add { vec![user(rng)] } else { vec![] },
+                        remove_members: if add { vec![] } else { vec![user(rng)] },
+                    }
+                }
+                6 if !groups.is_empty() => Command::DeleteGroup {
+                    group: groups[rng.gen_range(0..groups.len())],
+                },
+                7 | 8 if !projects.is_empty() => Command::BindProjectRole {
+                    project: projects[rng.gen_range(0..projects.len())],
+                    subject: subject(rng),
+                    role: *project_roles.choose(rng).unwrap(),
+                },
+                9 if !projects.is_empty() => Command::UnbindProjectRole {
+                    project: projects[rng.gen_range(0..projects.len())],
+                    subject: subject(rng),
+                },
+                10 if !projects.is_empty() => Command::SetRepositoryAccess {
+                    project: projects[rng.gen_range(0..projects.len())],
+                    user: user(rng),
+                    access: [
+                        None,
+                        Some(RepoAccess::Read),
+                        Some(RepoAccess::Write),
+                        Some(RepoAccess::Admin),
+                    ][rng.gen_range(0..4)],
+                },
+                11 if !projects.is_empty() => Command::SetRepositoryRoleMapping {
+                    project: projects[rng.gen_range(0..projects.len())],
+                    mapping: RepoRoleMapping {
+                        admin: *project_roles.choose(rng).unwrap(),
+                        write: *project_roles.choose(rng).unwrap(),
+                        read: *project_roles.choose(rng).unwrap(),
+                    },
+                },
+                12 => {
+                    let org = rng.gen_bool(0.5);
+                    let scope = if org {
+                        Scope::Organization
+                    } else {
+                        Scope::Project
+                    };
+                    let pool: Vec<&str> = Permission::all()
+                        .filter(|p| p.scope() == scope)
+                        .map(|p| p.name())
+                        .collect();
+                    let same_scope: Vec<RoleId> = if org {
+                        org_roles.clone()
+                    } else {
+                        project_roles.clone()
+                    };
+                    Command::CreateRole {
+                        role_id: RoleId::new(),
+                        spec: RoleSpec {
+                            name: format!("rr{step}"),
+                            scope,
+                            description: String::new(),
+                            permissions: pool
+                                .choose_multiple(rng, 4)
+                                .map(|s| s.to_string())
+                                .collect(),
+                            inherits: if rng.gen_bool(0.3) {
+                                vec![*same_scope.choose(rng).unwrap()]
+                            } else {
+                                vec![]
+                            },
+                            project_role: if org && rng.gen_bool(0.5) {
+                                Some(*project_roles.choose(rng).unwrap())
+                            } else {
+                                None
+                            },
+                        },
+                    }
+                }
+                13 if !custom.is_empty() => {
+                    let id = *custom.choose(rng).unwrap();
+                    let role = state.roles[&id].clone();
+                    let pool: Vec<&str> = Permission::all()
+                        .filter(|p| p.scope() == role.scope)
+                        .map(|p| p.name())
+                        .collect();
+                    let same_scope: Vec<RoleId> = roles
+                        .iter()
+                        .filter(|r| r.scope == role.scope && r.id != id)
+                        .map(|r| r.id)
+                        .collect();
+                    Command::ChangeRole {
+                        role: id,
+                        spec: RoleSpec {
+                            name: role.name.clone(),
+                            scope: role.scope,
+                            description: role.description.clone(),
+                            permissions: pool
+                                .choose_multiple(rng, 5)
+                                .map(|s| s.to_string())
+                                .collect(),
+                            inherits: if rng.gen_bool(0.4) {
+                                same_scope.choose(rng).into_iter().copied().collect()
+                            } else {
+                                vec![]
+                            },
+                            project_role: if role.scope == Scope::Organization && rng.gen_bool(0.5)
+                            {
+                                Some(*project_roles.choose(rng).unwrap())
+                            } else {
+                                None
+                            },
+                        },
+                    }
+                }
+                14 if !custom.is_empty() => Command::DeleteRole {
+                    role: *custom.choose(rng).unwrap(),
+                },
+                15 => Command::CreateProject {
+                    project_id: ProjectId::new(),
+                    name: format!("rp{step}"),
+                    owner: Some(user(rng)),
+                },
+                16 if !projects.is_empty() && rng.gen_bool(0.3) => Command::DeleteProject {
+                    project: projects[rng.gen_range(0..projects.len())],
+                },
+                _ => {
+                    let u = user(rng);
+                    if u == self.owner || rng.gen_bool(0.5) {
+                        continue;
+                    }
+                    if let Some(p) = projects.iter().find(|p| state.projects[*p].owner == u) {
+                        Command::TransferProject {
+                            project: *p,
+                            to: self.owner,
+                        }
+                    } else {
+                        Command::RemoveUser { user: u }
+                    }
+                }
+            };
+            let actor = Actor::user(caller, state.username(caller));
+            if let Ok(events) = decide(&self.state, &command, &actor) {
+                for e in events {
+                    self.state.evolve(&e);
+                    self.events.push(e);
+                }
+            }
+        }
+    }
+}

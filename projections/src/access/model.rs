@@ -1,0 +1,392 @@
+//! The access model's state and its incremental update.
+//!
+//! For each organization it keeps the domain's `Organization` (folded by the
+//! domain's own `evolve`) and, per user, the permissions that answer `check`
+//! in a few hash lookups: organization scope, every project (from
+//! organization roles), and each project where a direct, group or
+//! repository source applies. An event recomputes only the users it can
+//! affect, with the domain's access rules, and reports what changed so the
+//! SQL read model can write just that.
+
+use domain::events::Event;
+use domain::ids::{GroupId, OrgId, ProjectId, RoleId, Subject, UserId};
+use domain::permissions::PermissionSet;
+use domain::Organization;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// One user's permissions, precomputed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAccess {
+    pub org: PermissionSet,
+    /// Granted on every project by organization roles.
+    pub every_project: PermissionSet,
+    /// Granted on one project by direct, group or repository sources
+    /// (non-empty sets only).
+    pub projects: FxHashMap<ProjectId, PermissionSet>,
+}
+
+/// Where a user's permissions changed (for the SQL read model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Organization,
+    EveryProject,
+    Project(ProjectId),
+}
+
+/// A changed row of the effective permissions: `None` removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveChange {
+    pub org: OrgId,
+    pub user: UserId,
+    pub scope: Scope,
+    pub permissions: Option<PermissionSet>,
+}
+
+/// One organization in the model.
+#[derive(Debug, Default)]
+pub struct OrgAccess {
+    pub state: Organization,
+    pub users: FxHashMap<UserId, UserAccess>,
+    pub projects: FxHashSet<ProjectId>,
+    /// Projects where a user has a direct binding or repository access.
+    user_projects: FxHashMap<UserId, FxHashSet<ProjectId>>,
+    /// Projects where a group has a binding.
+    group_projects: FxHashMap<GroupId, FxHashSet<ProjectId>>,
+}
+
+impl OrgAccess {
+    fn new() -> Self {
+        OrgAccess {
+            state: Organization::new(),
+            ..Default::default()
+        }
+    }
+
+    /// The projects whose specific sources may apply to `user`.
+    fn relevant_projects(&self, user: UserId) -> FxHashSet<ProjectId> {
+        let mut projects = self.user_projects.get(&user).cloned().unwrap_or_default();
+        for g in self.state.groups_of(user) {
+            if let Some(ps) = self.group_projects.get(g) {
+                projects.extend(ps.iter().copied());
+            }
+        }
+        projects
+    }
+
+    /// Computes a user's access from the state (the domain's rules).
+    fn compute(&self, user: UserId) -> UserAccess {
+        let s = &self.state;
+        let mut access = UserAccess {
+            org: s.org_permissions(user),
+            every_project: s.every_project_permissions(user),
+            projects: FxHashMap::default(),
+        };
+        for p in self.relevant_projects(user) {
+            let set = s.project_specific_permissions(user, p);
+            if !set.is_empty() {
+                access.projects.insert(p, set);
+            }
+        }
+        access
+    }
+
+    /// Recomputes `user` and reports the differences.
+    fn refresh(&mut self, org: OrgId, user: UserId, changes: &mut Vec<EffectiveChange>) {
+        let new = if self.state.users.contains_key(&user) {
+            Some(self.compute(user))
+        } else {
+            None
+        };
+        let old = match &new {
+            Some(n) => self.users.insert(user, n.clone()),
+            None => self.users.remove(&user),
+        }
+        .unwrap_or_default();
+        let new = new.unwrap_or_default();
+        let mut change = |scope, before: PermissionSet, after: PermissionSet| {
+            if before != after {
+                changes.push(EffectiveChange {
+                    org,
+                    user,
+                    scope,
+                    permissions: (!after.is_empty()).then_some(after),
+                });
+            }
+        };
+        change(Scope::Organization, old.org, new.org);
+        change(Scope::EveryProject, old.every_project, new.every_project);
+        for (p, before) in &old.projects {
+            change(
+                Scope::Project(*p),
+                *before,
+                new.projects.get(p).copied().unwrap_or_default(),
+            );
+        }
+        for (p, after) in &new.projects {
+            if !old.projects.contains_key(p) {
+                change(Scope::Project(*p), PermissionSet::EMPTY, *after);
+            }
+        }
+    }
+
+    fn members(&self, group: GroupId) -> Vec<UserId> {
+        self.state
+            .groups
+            .get(&group)
+            .map(|g| g.members.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn subject_users(&self, subject: Subject) -> Vec<UserId> {
+        match subject {
+            Subject::User(u) => vec![u],
+            Subject::Group(g) => self.members(g),
+        }
+    }
+
+    /// Users who hold a role whose permissions or every-project roles are in
+    /// `roles`, from any source.
+    fn holders_of(&self, roles: &FxHashSet<RoleId>) -> FxHashSet<UserId> {
+        let s = &self.state;
+        let mut users: FxHashSet<UserId> = s
+            .org_roles
+            .iter()
+            .filter(|(_, r)| roles.contains(r))
+            .map(|(u, _)| *u)
+            .collect();
+        for g in s.groups.values() {
+            let group_role = g.role.is_some_and(|r| roles.contains(&r));
+            let bound = s.projects.values().any(|p| {
+                p.group_bindings
+                    .get(&g.id)
+                    .is_some_and(|r| roles.contains(r))
+            });
+            if group_role || bound {
+                users.extend(g.members.iter().copied());
+            }
+        }
+        for p in s.projects.values() {
+            users.extend(
+                p.user_bindings
+                    .iter()
+                    .filter(|(_, r)| roles.contains(r))
+                    .map(|(u, _)| *u),
+            );
+            if p.repo_mapping.roles().iter().any(|r| roles.contains(r)) {
+                users.extend(p.repo_access.keys().copied());
+            }
+        }
+        users
+    }
+
+    fn index_user_project(&mut self, user: UserId, project: ProjectId) {
+        let p = self.state.projects.get(&project);
+        let still = p.is_some_and(|p| {
+            p.user_bindings.contains_key(&user) || p.repo_access.contains_key(&user)
+        });
+        let entry = self.user_projects.entry(user).or_default();
+        if still {
+            entry.insert(project);
+        } else {
+            entry.remove(&project);
+        }
+    }
+
+    fn index_group_project(&mut self, group: GroupId, project: ProjectId) {
+        let still = self
+            .state
+            .projects
+            .get(&project)
+            .is_some_and(|p| p.group_bindings.contains_key(&group));
+        let entry = self.group_projects.entry(group).or_default();
+        if still {
+            entry.insert(project);
+        } else {
+            entry.remove(&project);
+        }
+    }
+
+    /// Folds one event and recomputes the users it can affect.
+    pub fn apply(&mut self, org: OrgId, event: &Event, changes: &mut Vec<EffectiveChange>) {
+        // Who is affected, as far as it must be known before the event.
+        let mut affected: Vec<UserId> = match event {
+            Event::GroupDeleted(e) => self.members(e.group_id),
+            Event::ProjectDeleted(e) => match self.state.projects.get(&e.project_id) {
+                Some(p) => {
+                    let mut users: Vec<UserId> = p
+                        .user_bindings
+                        .keys()
+                        .chain(p.repo_access.keys())
+                        .copied()
+                        .collect();
+                    for g in p.group_bindings.keys() {
+                        users.extend(self.members(*g));
+                    }
+                    users
+                }
+                None => vec![],
+            },
+            Event::RepositoryRoleMappingChanged(e) => self
+                .state
+                .projects
+                .get(&e.project_id)
+                .map(|p| p.repo_access.keys().copied().collect())
+                .unwrap_or_default(),
+            _ => vec![],
+        };
+        let roles_before = match event {
+            Event::CustomRoleChanged(_) | Event::CustomRoleDeleted(_) => {
+                Some(self.role_fingerprint())
+            }
+            _ => None,
+        };
+
+        self.state.evolve(event);
+
+        match event {
+            Event::UserInvited(e) => affected.push(e.user_id),
+            Event::ServiceAccountCreated(e) => affected.push(e.user_id),
+            Event::UserRemoved(domain::events::UserRemoved { user_id, .. })
+            | Event::ServiceAccountRemoved(domain::events::ServiceAccountRemoved {
+                user_id, ..
+            }) => {
+                self.user_projects.remove(user_id);
+                affected.push(*user_id);
+            }
+            Event::OrgRoleAssigned(domain::events::OrgRoleAssigned { subject, .. })
+            | Event::OrgRoleRetracted(domain::events::OrgRoleRetracted { subject, .. }) => {
+                affected.extend(self.subject_users(*subject))
+            }
+            Event::GroupCreated(e) => affected.extend(e.members.iter().copied()),
+            Event::GroupMemberAdded(domain::events::GroupMemberAdded { user_id, .. })
+            | Event::GroupMemberRemoved(domain::events::GroupMemberRemoved { user_id, .. }) => {
+                affected.push(*user_id)
+            }
+            Event::GroupDeleted(e) => {
+                self.group_projects.remove(&e.group_id);
+            }
+            Event::ProjectCreated(e) => {
+                self.projects.insert(e.project_id);
+            }
+            Event::ProjectDeleted(e) => {
+                self.projects.remove(&e.project_id);
+                for ps in self.user_projects.values_mut() {
+                    ps.remove(&e.project_id);
+                }
+                for ps in self.group_projects.values_mut() {
+                    ps.remove(&e.project_id);
+                }
+            }
+            Event::ProjectRoleBound(domain::events::ProjectRoleBound {
+                project_id,
+                subject,
+                ..
+            })
+            | Event::ProjectRoleUnbound(domain::events::ProjectRoleUnbound {
+                project_id,
+                subject,
+                ..
+            }) => {
+                match subject {
+                    Subject::User(u) => self.index_user_project(*u, *project_id),
+                    Subject::Group(g) => self.index_group_project(*g, *project_id),
+                }
+                affected.extend(self.subject_users(*subject));
+            }
+            Event::RepositoryAccessGranted(domain::events::RepositoryAccessGranted {
+                project_id,
+                user_id,
+                ..
+            })
+            | Event::RepositoryAccessChanged(domain::events::RepositoryAccessChanged {
+                project_id,
+                user_id,
+                ..
+            })
+            | Event::RepositoryAccessRevoked(domain::events::RepositoryAccessRevoked {
+                project_id,
+                user_id,
+                ..
+            }) => {
+                self.index_user_project(*user_id, *project_id);
+                affected.push(*user_id);
+            }
+            Event::CustomRoleChanged(_) | Event::CustomRoleDeleted(_) => {
+                let before = roles_before.unwrap_or_default();
+                let after = self.role_fingerprint();
+                let changed: FxHashSet<RoleId> = before
+                    .iter()
+                    .filter(|(r, f)| after.get(r) != Some(f))
+                    .map(|(r, _)| *r)
+                    .chain(after.keys().filter(|r| !before.contains_key(r)).copied())
+                    .collect();
+                // Org roles that grant a changed project role on every project.
+                let mut roles = changed.clone();
+                for r in self.state.roles.values() {
+                    if self
+                        .state
+                        .mapped_project_roles(r.id)
+                        .iter()
+                        .any(|m| changed.contains(m))
+                    {
+                        roles.insert(r.id);
+                    }
+                }
+                affected.extend(self.holders_of(&roles));
+            }
+            _ => {}
+        }
+        affected.sort();
+        affected.dedup();
+        for user in affected {
+            self.refresh(org, user, changes);
+        }
+    }
+
+    /// Each role's effective permissions and every-project roles, to see
+    /// which ones a role edit changed.
+    fn role_fingerprint(&self) -> FxHashMap<RoleId, (PermissionSet, Vec<RoleId>)> {
+        self.state
+            .roles
+            .keys()
+            .map(|r| {
+                (
+                    *r,
+                    (
+                        self.state.role_permissions(*r),
+                        self.state.mapped_project_roles(*r).to_vec(),
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Every organization's access, kept current event by event.
+#[derive(Debug, Default)]
+pub struct AccessModel {
+    pub orgs: FxHashMap<OrgId, OrgAccess>,
+}
+
+/// The organization a stream belongs to (`org-<uuid>`).
+pub fn org_of(stream: &domain::store::StreamId) -> Option<OrgId> {
+    stream.as_str().strip_prefix("org-")?.parse().ok()
+}
+
+impl AccessModel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds one event of `org`'s stream; appends what changed to `changes`.
+    pub fn apply(&mut self, org: OrgId, event: &Event, changes: &mut Vec<EffectiveChange>) {
+        self.orgs
+            .entry(org)
+            .or_insert_with(OrgAccess::new)
+            .apply(org, event, changes);
+    }
+
+    pub fn org(&self, org: OrgId) -> Option<&OrgAccess> {
+        self.orgs.get(&org)
+    }
+}

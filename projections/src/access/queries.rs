@@ -1,0 +1,130 @@
+//! The questions the access model answers: `check` (the hot path),
+//! `explain`, `who_can` and `permissions_of`. The sources come from the
+//! domain's access rules over the same state, so an explanation always
+//! matches the decision.
+
+use domain::access::BindingSource;
+use domain::ids::{OrgId, ProjectId, UserId};
+use domain::permissions::{Permission, Scope};
+use serde::Serialize;
+
+use super::model::{AccessModel, OrgAccess};
+
+/// Who may do something, and through which sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Holder {
+    pub user_id: UserId,
+    pub sources: Vec<BindingSource>,
+}
+
+/// A permission with every source that grants it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Granted {
+    pub permission: Permission,
+    pub sources: Vec<BindingSource>,
+}
+
+impl OrgAccess {
+    /// May `user` do `permission` (on `project` for project permissions)?
+    #[inline]
+    pub fn check(&self, user: UserId, permission: Permission, project: Option<ProjectId>) -> bool {
+        let Some(u) = self.users.get(&user) else {
+            return false;
+        };
+        match permission.scope() {
+            Scope::Organization => u.org.contains(permission),
+            Scope::Project => match project {
+                Some(p) if self.projects.contains(&p) => {
+                    u.every_project.contains(permission)
+                        || u.projects.get(&p).is_some_and(|s| s.contains(permission))
+                }
+                _ => false,
+            },
+        }
+    }
+
+    /// Every path that grants `permission` to `user`; empty when denied.
+    pub fn explain(
+        &self,
+        user: UserId,
+        permission: Permission,
+        project: Option<ProjectId>,
+    ) -> Vec<BindingSource> {
+        if !self.check(user, permission, project) {
+            return Vec::new();
+        }
+        let grants = match (permission.scope(), project) {
+            (Scope::Organization, _) => self.state.org_grants(user),
+            (Scope::Project, Some(p)) => self.state.project_grants(user, p),
+            (Scope::Project, None) => return Vec::new(),
+        };
+        grants
+            .into_iter()
+            .filter(|g| self.state.role_permissions(g.role()).contains(permission))
+            .collect()
+    }
+
+    /// The users who may do `permission` (on `project`), each with sources,
+    /// ordered by user id.
+    pub fn who_can(&self, permission: Permission, project: Option<ProjectId>) -> Vec<Holder> {
+        let mut holders: Vec<Holder> = self
+            .users
+            .keys()
+            .filter(|u| self.check(**u, permission, project))
+            .map(|u| Holder {
+                user_id: *u,
+                sources: self.explain(*u, permission, project),
+            })
+            .collect();
+        holders.sort_by_key(|h| h.user_id);
+        holders
+    }
+
+    /// The user's permissions at organization scope (no project) or on a
+    /// project, each with its sources, in catalog order.
+    pub fn permissions_of(&self, user: UserId, project: Option<ProjectId>) -> Vec<Granted> {
+        if !self.users.contains_key(&user) {
+            return Vec::new();
+        }
+        let grants = match project {
+            None => self.state.org_grants(user),
+            Some(p) if self.projects.contains(&p) => self.state.project_grants(user, p),
+            Some(_) => return Vec::new(),
+        };
+        let scope = if project.is_some() {
+            Scope::Project
+        } else {
+            Scope::Organization
+        };
+        Permission::all()
+            .filter(|p| p.scope() == scope)
+            .filter_map(|permission| {
+                let sources: Vec<BindingSource> = grants
+                    .iter()
+                    .filter(|g| self.state.role_permissions(g.role()).contains(permission))
+                    .copied()
+                    .collect();
+                (!sources.is_empty()).then_some(Granted {
+                    permission,
+                    sources,
+                })
+            })
+            .collect()
+    }
+}
+
+impl AccessModel {
+    /// `check` across organizations: false for an unknown organization.
+    #[inline]
+    pub fn check(
+        &self,
+        org: OrgId,
+        user: UserId,
+        permission: Permission,
+        project: Option<ProjectId>,
+    ) -> bool {
+        self.orgs
+            .get(&org)
+            .is_some_and(|o| o.check(user, permission, project))
+    }
+}

@@ -1,0 +1,40 @@
+//! Connections to the read-model database (`rolebook.db` in the data dir),
+//! for the projections' writes and the queries over them.
+//!
+//! Projections write through rusqlite on a blocking thread: a batch is one
+//! transaction of many prepared-statement executions, which sqlx would pay
+//! for with a worker-thread round trip each. WAL with `synchronous=NORMAL`:
+//! a crash may lose the last committed batches, but rows and checkpoint are
+//! lost together, so the projection simply applies them again.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// Opens a read-write connection (creating the file if needed).
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection for queries.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "cache_size", -32_768)?;
+    Ok(conn)
+}
+
+/// The read-model database file in a data dir.
+pub fn path_in(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join(infra::readmodel::FILE_NAME)
+}

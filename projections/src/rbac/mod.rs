@@ -1,0 +1,438 @@
+//! The RBAC tables in SQL (`tables/*.sql`): users, groups and members, roles
+//! with their permissions and inheritance, projects, recorded role bindings
+//! with their source, and each user's effective permissions per scope.
+//!
+//! The projection also keeps the shared in-memory access model current: the
+//! model decides which effective permissions changed, and only those rows
+//! are written.
+
+use domain::events::Event;
+use domain::ids::{OrgId, RoleId, Subject, UserId};
+use domain::permissions::PermissionSet;
+use domain::roles::predefined_roles;
+use rusqlite::{params, Connection, Transaction};
+
+use crate::access::{org_of, EffectiveChange, Scope, SharedAccessModel};
+use crate::runner::{Decoded, Projection, ProjectionError};
+
+const TABLES: &[&str] = &[
+    include_str!("tables/users.sql"),
+    include_str!("tables/groups.sql"),
+    include_str!("tables/group_members.sql"),
+    include_str!("tables/roles.sql"),
+    include_str!("tables/projects.sql"),
+    include_str!("tables/role_bindings.sql"),
+    include_str!("tables/effective_permissions.sql"),
+];
+
+/// Events applied to the shared model per write lock, so that queries are
+/// never blocked for a whole batch.
+const LOCK_CHUNK: usize = 256;
+
+/// The RBAC projection. Fails (stops) on an event of an unknown stream.
+pub struct RbacProjection {
+    model: SharedAccessModel,
+}
+
+impl RbacProjection {
+    pub fn new(model: SharedAccessModel) -> Self {
+        RbacProjection { model }
+    }
+}
+
+fn org_id(d: &Decoded) -> Result<OrgId, ProjectionError> {
+    org_of(&d.record.stream_id).ok_or_else(|| ProjectionError::Event {
+        position: d.record.global_position,
+        reason: format!("stream {} is not an organization's", d.record.stream_id),
+    })
+}
+
+/// A permission set as the JSON array the tables store.
+pub fn permissions_json(set: PermissionSet) -> String {
+    serde_json::to_string(&set).expect("permission sets serialize")
+}
+
+fn subject_key(s: &Subject) -> String {
+    s.to_string()
+}
+
+impl Projection for RbacProjection {
+    fn name(&self) -> &'static str {
+        "rbac"
+    }
+
+    fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        for sql in TABLES {
+            conn.execute_batch(sql)?;
+        }
+        Ok(())
+    }
+
+    fn needs_warm_up(&self) -> bool {
+        true
+    }
+
+    fn warm(&mut self, events: &[Decoded]) -> Result<(), ProjectionError> {
+        let mut discard = Vec::new();
+        for chunk in events.chunks(LOCK_CHUNK) {
+            let mut model = self.model.write();
+            for d in chunk {
+                model.apply(org_id(d)?, &d.event, &mut discard);
+                discard.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError> {
+        let mut changes = Vec::new();
+        for chunk in events.chunks(LOCK_CHUNK) {
+            // Rows that need the state as it was before the event are
+            // written first; then the model folds the chunk.
+            let mut model = self.model.write();
+            for d in chunk {
+                let org = org_id(d)?;
+                let before = model.org(org).map(|o| &o.state);
+                write_event(tx, org, &d.event, before).map_err(|e| ProjectionError::Event {
+                    position: d.record.global_position,
+                    reason: e.to_string(),
+                })?;
+                model.apply(org, &d.event, &mut changes);
+            }
+            drop(model);
+            write_effective(tx, &changes)?;
+            changes.clear();
+        }
+        Ok(())
+    }
+}
+
+fn write_effective(tx: &Transaction, changes: &[EffectiveChange]) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, permissions)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (org_id, user_id, scope, project_id) DO UPDATE SET permissions = excluded.permissions",
+    )?;
+    let mut delete = tx.prepare_cached(
+        "DELETE FROM rbac_effective_permissions WHERE org_id = ?1 AND user_id = ?2 AND scope = ?3 AND project_id = ?4",
+    )?;
+    for c in changes {
+        let (scope, project) = match c.scope {
+            Scope::Organization => ("organization", String::new()),
+            Scope::EveryProject => ("every_project", String::new()),
+            Scope::Project(p) => ("project", p.to_string()),
+        };
+        let (org, user) = (c.org.to_string(), c.user.to_string());
+        match c.permissions {
+            Some(set) => {
+                upsert.execute(params![org, user, scope, project, permissions_json(set)])?
+            }
+            None => delete.execute(params![org, user, scope, project])?,
+        };
+    }
+    Ok(())
+}
+
+fn put_role(tx: &Transaction, org: &str, role: &domain::roles::Role) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO rbac_roles (org_id, role_id, name, scope, description, predefined, project_role_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (org_id, role_id) DO UPDATE SET name = excluded.name, description = excluded.description,
+             project_role_id = excluded.project_role_id",
+    )?
+    .execute(params![
+        org,
+        role.id.to_string(),
+        role.name,
+        role.scope.as_str(),
+        role.description,
+        role.predefined,
+        role.project_role.map(|r| r.to_string())
+    ])?;
+    let id = role.id.to_string();
+    tx.prepare_cached("DELETE FROM rbac_role_permissions WHERE org_id = ?1 AND role_id = ?2")?
+        .execute(params![org, id])?;
+    tx.prepare_cached("DELETE FROM rbac_role_inherits WHERE org_id = ?1 AND role_id = ?2")?
+        .execute(params![org, id])?;
+    let mut perm = tx.prepare_cached(
+        "INSERT INTO rbac_role_permissions (org_id, role_id, permission) VALUES (?1, ?2, ?3)",
+    )?;
+    for p in role.permissions.iter() {
+        perm.execute(params![org, id, p.name()])?;
+    }
+    let mut inherit = tx.prepare_cached(
+        "INSERT INTO rbac_role_inherits (org_id, role_id, inherits_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for r in &role.inherits {
+        inherit.execute(params![org, id, r.to_string()])?;
+    }
+    Ok(())
+}
+
+fn put_binding(
+    tx: &Transaction,
+    org: &str,
+    subject: &Subject,
+    project: &str,
+    source: &str,
+    role: RoleId,
+    access: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO rbac_role_bindings (org_id, subject, project_id, source, role_id, access)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (org_id, subject, project_id, source) DO UPDATE SET role_id = excluded.role_id, access = excluded.access",
+    )?
+    .execute(params![org, subject_key(subject), project, source, role.to_string(), access])?;
+    Ok(())
+}
+
+fn delete_binding(
+    tx: &Transaction,
+    org: &str,
+    subject: &Subject,
+    project: &str,
+    source: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2 AND project_id = ?3 AND source = ?4",
+    )?
+    .execute(params![org, subject_key(subject), project, source])?;
+    Ok(())
+}
+
+fn delete_user(tx: &Transaction, org: &str, user: UserId) -> rusqlite::Result<()> {
+    let id = user.to_string();
+    tx.prepare_cached("DELETE FROM rbac_users WHERE org_id = ?1 AND user_id = ?2")?
+        .execute(params![org, id])?;
+    tx.prepare_cached("DELETE FROM rbac_group_members WHERE org_id = ?1 AND user_id = ?2")?
+        .execute(params![org, id])?;
+    tx.prepare_cached("DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2")?
+        .execute(params![org, subject_key(&Subject::User(user))])?;
+    Ok(())
+}
+
+/// Writes the recorded rows one event changes. `before` is the state before
+/// the event (for roles that repository bindings map to).
+fn write_event(
+    tx: &Transaction,
+    org: OrgId,
+    event: &Event,
+    before: Option<&domain::Organization>,
+) -> rusqlite::Result<()> {
+    let o = org.to_string();
+    let org = o.as_str();
+    match event {
+        Event::OrganizationCreated(_) => {
+            for role in predefined_roles() {
+                put_role(tx, org, &role)?;
+            }
+        }
+        Event::OrganizationSettingsChanged(_)
+        | Event::UserPasswordSet(_)
+        | Event::UserPasswordReset(_)
+        | Event::ServiceAccountTokenIssued(_)
+        | Event::ServiceAccountTokenRevoked(_)
+        | Event::ApiTokenIssued(_)
+        | Event::ApiTokenRevoked(_)
+        | Event::AuditStreamingConfigured(_)
+        | Event::AuditStreamingRemoved(_) => {}
+        Event::UserInvited(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rbac_users (org_id, user_id, username, email, kind) VALUES (?1, ?2, ?3, ?4, 'person')",
+            )?
+            .execute(params![org, e.user_id.to_string(), e.username, e.email])?;
+        }
+        Event::ServiceAccountCreated(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rbac_users (org_id, user_id, username, email, kind) VALUES (?1, ?2, ?3, NULL, 'service_account')",
+            )?
+            .execute(params![org, e.user_id.to_string(), e.name])?;
+        }
+        Event::UserRemoved(e) => delete_user(tx, org, e.user_id)?,
+        Event::ServiceAccountRemoved(e) => delete_user(tx, org, e.user_id)?,
+        Event::OrgRoleAssigned(e) => {
+            put_binding(tx, org, &e.subject, "", "direct", e.role_id, None)?;
+            if let Subject::Group(g) = e.subject {
+                tx.prepare_cached(
+                    "UPDATE rbac_groups SET role_id = ?3 WHERE org_id = ?1 AND group_id = ?2",
+                )?
+                .execute(params![org, g.to_string(), e.role_id.to_string()])?;
+            }
+        }
+        Event::OrgRoleRetracted(e) => {
+            delete_binding(tx, org, &e.subject, "", "direct")?;
+            if let Subject::Group(g) = e.subject {
+                tx.prepare_cached(
+                    "UPDATE rbac_groups SET role_id = NULL WHERE org_id = ?1 AND group_id = ?2",
+                )?
+                .execute(params![org, g.to_string()])?;
+            }
+        }
+        Event::GroupCreated(e) => {
+            let g = e.group_id.to_string();
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rbac_groups (org_id, group_id, name, description, role_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![org, g, e.name, e.description, e.role_id.to_string()])?;
+            put_binding(
+                tx,
+                org,
+                &Subject::Group(e.group_id),
+                "",
+                "direct",
+                e.role_id,
+                None,
+            )?;
+            let mut member = tx.prepare_cached(
+                "INSERT OR IGNORE INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for m in &e.members {
+                member.execute(params![org, g, m.to_string()])?;
+            }
+        }
+        Event::GroupChanged(e) => {
+            tx.prepare_cached(
+                "UPDATE rbac_groups SET name = COALESCE(?3, name), description = COALESCE(?4, description)
+                 WHERE org_id = ?1 AND group_id = ?2",
+            )?
+            .execute(params![org, e.group_id.to_string(), e.name, e.description])?;
+        }
+        Event::GroupMemberAdded(e) => {
+            tx.prepare_cached("INSERT OR IGNORE INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)")?
+                .execute(params![org, e.group_id.to_string(), e.user_id.to_string()])?;
+        }
+        Event::GroupMemberRemoved(e) => {
+            tx.prepare_cached("DELETE FROM rbac_group_members WHERE org_id = ?1 AND group_id = ?2 AND user_id = ?3")?
+                .execute(params![org, e.group_id.to_string(), e.user_id.to_string()])?;
+        }
+        Event::GroupDeleted(e) => {
+            let g = e.group_id.to_string();
+            tx.prepare_cached("DELETE FROM rbac_groups WHERE org_id = ?1 AND group_id = ?2")?
+                .execute(params![org, g])?;
+            tx.prepare_cached(
+                "DELETE FROM rbac_group_members WHERE org_id = ?1 AND group_id = ?2",
+            )?
+            .execute(params![org, g])?;
+            tx.prepare_cached("DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2")?
+                .execute(params![org, subject_key(&Subject::Group(e.group_id))])?;
+        }
+        Event::CustomRoleCreated(e) => put_role(
+            tx,
+            org,
+            &domain::roles::Role {
+                id: e.role_id,
+                name: e.definition.name.clone(),
+                scope: e.definition.scope,
+                description: e.definition.description.clone(),
+                permissions: e.definition.permissions,
+                inherits: e.definition.inherits.clone(),
+                project_role: e.definition.project_role,
+                predefined: false,
+            },
+        )?,
+        Event::CustomRoleChanged(e) => put_role(
+            tx,
+            org,
+            &domain::roles::Role {
+                id: e.role_id,
+                name: e.definition.name.clone(),
+                scope: e.definition.scope,
+                description: e.definition.description.clone(),
+                permissions: e.definition.permissions,
+                inherits: e.definition.inherits.clone(),
+                project_role: e.definition.project_role,
+                predefined: false,
+            },
+        )?,
+        Event::CustomRoleDeleted(e) => {
+            let r = e.role_id.to_string();
+            for table in ["rbac_roles", "rbac_role_permissions", "rbac_role_inherits"] {
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE org_id = ?1 AND role_id = ?2"
+                ))?
+                .execute(params![org, r])?;
+            }
+        }
+        Event::ProjectCreated(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rbac_projects (org_id, project_id, name, owner_id) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![org, e.project_id.to_string(), e.name, e.owner.to_string()])?;
+        }
+        Event::ProjectOwnershipTransferred(e) => {
+            tx.prepare_cached(
+                "UPDATE rbac_projects SET owner_id = ?3 WHERE org_id = ?1 AND project_id = ?2",
+            )?
+            .execute(params![org, e.project_id.to_string(), e.to.to_string()])?;
+        }
+        Event::ProjectDeleted(e) => {
+            let p = e.project_id.to_string();
+            tx.prepare_cached("DELETE FROM rbac_projects WHERE org_id = ?1 AND project_id = ?2")?
+                .execute(params![org, p])?;
+            tx.prepare_cached(
+                "DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND project_id = ?2",
+            )?
+            .execute(params![org, p])?;
+        }
+        Event::ProjectRoleBound(e) => put_binding(
+            tx,
+            org,
+            &e.subject,
+            &e.project_id.to_string(),
+            "direct",
+            e.role_id,
+            None,
+        )?,
+        Event::ProjectRoleUnbound(e) => {
+            delete_binding(tx, org, &e.subject, &e.project_id.to_string(), "direct")?
+        }
+        Event::RepositoryAccessGranted(domain::events::RepositoryAccessGranted {
+            project_id,
+            user_id,
+            access,
+        })
+        | Event::RepositoryAccessChanged(domain::events::RepositoryAccessChanged {
+            project_id,
+            user_id,
+            to: access,
+            ..
+        }) => {
+            let mapping = before
+                .and_then(|s| s.projects.get(project_id))
+                .map(|p| p.repo_mapping)
+                .unwrap_or_default();
+            put_binding(
+                tx,
+                org,
+                &Subject::User(*user_id),
+                &project_id.to_string(),
+                "repository",
+                mapping.role_for(*access),
+                Some(access.as_str()),
+            )?
+        }
+        Event::RepositoryAccessRevoked(e) => delete_binding(
+            tx,
+            org,
+            &Subject::User(e.user_id),
+            &e.project_id.to_string(),
+            "repository",
+        )?,
+        Event::RepositoryRoleMappingChanged(e) => {
+            let p = e.project_id.to_string();
+            let mut update = tx.prepare_cached(
+                "UPDATE rbac_role_bindings SET role_id = ?3
+                 WHERE org_id = ?1 AND project_id = ?2 AND source = 'repository' AND access = ?4",
+            )?;
+            for (access, role) in [
+                ("admin", e.mapping.admin),
+                ("write", e.mapping.write),
+                ("read", e.mapping.read),
+            ] {
+                update.execute(params![org, p, role.to_string(), access])?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! The projection runner: feeds each projection the log from its checkpoint,
+//! applying every batch and the new checkpoint in one transaction (exactly
+//! once, also across a crash), follows new events as they commit, and
+//! publishes each projection's position for read-your-writes.
+//!
+//! A projection that fails on an event stops there: its status names the
+//! event's position and the reason, and it never skips the event.
+
+mod positions;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::store::{EventStore, RecordedEvent, StoreError};
+use domain::Event;
+use rusqlite::{Connection, OptionalExtension, Transaction};
+
+pub use positions::{Lagging, Positions, ProjectionStatus};
+
+/// Events read and applied per transaction.
+pub const BATCH: usize = 5_000;
+
+/// A decoded event with its envelope.
+pub struct Decoded {
+    pub record: RecordedEvent,
+    pub event: Event,
+}
+
+/// Why a projection stopped.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("event at position {position} cannot be applied: {reason}")]
+    Event { position: u64, reason: String },
+    #[error("read-model database: {0}")]
+    Database(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ProjectionError {
+    fn from(e: rusqlite::Error) -> Self {
+        ProjectionError::Database(e.to_string())
+    }
+}
+
+/// A read model fed by the log. Its methods run on a blocking thread.
+pub trait Projection: Send + 'static {
+    /// The checkpoint's name (stable: renaming it rebuilds the projection).
+    fn name(&self) -> &'static str;
+
+    /// Creates its tables if missing.
+    fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError>;
+
+    /// Brings in-memory state (if the projection keeps any) up to the
+    /// checkpoint without writing: called with the events up to the
+    /// checkpoint at start-up.
+    fn warm(&mut self, _events: &[Decoded]) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
+    /// Whether [`Projection::warm`] needs the events before the checkpoint.
+    fn needs_warm_up(&self) -> bool {
+        false
+    }
+
+    /// Applies a batch (global order) inside `tx`; the runner stores the
+    /// checkpoint in the same transaction and commits.
+    fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError>;
+}
+
+/// Decodes a page of the log; fails on the first event it cannot read.
+pub fn decode(page: Vec<RecordedEvent>) -> Result<Vec<Decoded>, ProjectionError> {
+    page.into_iter()
+        .map(|record| {
+            let event = if record.stream_id.as_str().starts_with("org-") {
+                Event::decode(&record.event_type, record.schema_version, &record.data).map_err(
+                    |e| ProjectionError::Event {
+                        position: record.global_position,
+                        reason: e.to_string(),
+                    },
+                )?
+            } else {
+                // Registry events are not organization events; projections
+                // that care read them from `record`.
+                return Ok(None);
+            };
+            Ok(Some(Decoded { record, event }))
+        })
+        .filter_map(Result::transpose)
+        .collect()
+}
+
+/// Reads a projection's checkpoint (0 if it never ran).
+pub fn checkpoint(conn: &Connection, name: &str) -> Result<u64, ProjectionError> {
+    conn.execute_batch(include_str!("checkpoints.sql"))?;
+    let position: Option<i64> = conn
+        .query_row(
+            "SELECT position FROM projection_checkpoints WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(position.unwrap_or(0) as u64)
+}
+
+fn save_checkpoint(tx: &Transaction, name: &str, position: u64) -> Result<(), ProjectionError> {
+    tx.execute(
+        "INSERT INTO projection_checkpoints (name, position) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        rusqlite::params![name, position as i64],
+    )?;
+    Ok(())
+}
+
+/// One projection bound to its database connection.
+pub struct Runner<P: Projection> {
+    projection: P,
+    conn: Connection,
+    position: u64,
+}
+
+impl<P: Projection> Runner<P> {
+    /// Opens the projection on the read-model database: migrates, reads the
+    /// checkpoint. Warm-up happens in [`Runner::catch_up`].
+    pub fn open(mut projection: P, db: &std::path::Path) -> Result<Self, ProjectionError> {
+        let conn = crate::db::open(db)?;
+        projection.migrate(&conn)?;
+        let position = checkpoint(&conn, projection.name())?;
+        Ok(Runner {
+            projection,
+            conn,
+            position,
+        })
+    }
+
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// Applies one page in one transaction with the new checkpoint.
+    pub fn apply_page(
+        &mut self,
+        events: &[Decoded],
+        last_position: u64,
+    ) -> Result<(), ProjectionError> {
+        let tx = self.conn.transaction()?;
+        self.projection.apply(&tx, events)?;
+        save_checkpoint(&tx, self.projection.name(), last_position)?;
+        tx.commit()?;
+        self.position = last_position;
+        Ok(())
+    }
+}
+
+/// Runs a projection until the store is exhausted, then follows it: returns
+/// only on failure (the status says where) or when `stop` fires.
+pub async fn run<P: Projection>(
+    projection: P,
+    db: PathBuf,
+    store: Arc<dyn EventStore>,
+    positions: Positions,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    let name = projection.name();
+    let result = follow(projection, db, store, positions.clone(), &mut stop).await;
+    if let Err(e) = &result {
+        tracing::error!(projection = name, error = %e, "projection stopped");
+        positions.fail(name, e);
+    }
+    result
+}
+
+async fn follow<P: Projection>(
+    projection: P,
+    db: PathBuf,
+    store: Arc<dyn EventStore>,
+    positions: Positions,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    let name = projection.name();
+    let mut runner = blocking(move || Runner::open(projection, &db)).await?;
+    // Warm in-memory state up to the checkpoint, without writing.
+    if runner.projection.needs_warm_up() {
+        let mut from = 1;
+        while from <= runner.position {
+            let page = store.read_all(from, BATCH).await?;
+            let Some(last) = page.last().map(|e| e.global_position) else {
+                break;
+            };
+            let page: Vec<RecordedEvent> = page
+                .into_iter()
+                .filter(|e| e.global_position <= runner.position)
+                .collect();
+            let decoded = decode(page)?;
+            runner = blocking(move || {
+                runner.projection.warm(&decoded)?;
+                Ok(runner)
+            })
+            .await?;
+            from = last + 1;
+        }
+    }
+    positions.advance(name, runner.position);
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let page = store.read_all(runner.position + 1, BATCH).await?;
+        let Some(last) = page.last().map(|e| e.global_position) else {
+            tokio::select! {
+                _ = store.wait_for(runner.position + 1, Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        };
+        let decoded = decode(page)?;
+        runner = blocking(move || {
+            runner.apply_page(&decoded, last)?;
+            Ok(runner)
+        })
+        .await?;
+        positions.advance(name, last);
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ProjectionError> + Send + 'static,
+) -> Result<T, ProjectionError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ProjectionError::Database(format!("projection task: {e}")))?
+}
