@@ -3,6 +3,7 @@
 
 mod app;
 mod cli;
+mod http;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,9 @@
 //! The command line (API.md's command-line table): one file per command
 //! group, each parsing its arguments and running its effect.
 
+mod audit;
 mod org;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -26,15 +28,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP API (bootstraps organization `default` on an empty store).
+    Serve(serve::Serve),
     /// Organizations: create.
     Org {
         #[command(subcommand)]
         command: org::OrgCommand,
     },
+    /// The audit log: export as CSV.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(&cli.data_dir, args).await,
         Command::Org { command } => org::run(&cli.data_dir, command).await,
+        Command::Audit { command } => audit::run(&cli.data_dir, command).await,
     }
 }

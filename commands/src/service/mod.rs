@@ -189,6 +189,24 @@ impl CommandService {
         answer.await.map_err(|_| ServiceError::Stopped)?
     }
 
+    /// Answers a question from the organization's current state (caught up
+    /// with the store) without copying it: resolving names, logins.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        org: OrgId,
+        question: impl FnOnce(&Organization) -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let (reply, answer) = oneshot::channel();
+        let ask = move |state: Result<&Organization, ServiceError>| {
+            let _ = reply.send(state.map(question));
+        };
+        self.worker(org)
+            .send(worker::Msg::Read(Box::new(ask)))
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        answer.await.map_err(|_| ServiceError::Stopped)?
+    }
+
     /// Catches the registry of organization names up with the store.
     async fn refresh_registry(&self, reg: &mut Registry) -> Result<(), ServiceError> {
         let stream = registry::stream();

@@ -38,6 +38,8 @@ pub(crate) enum Msg {
     Execute(Box<Job>),
     /// A copy of the current state (after catching up).
     Snapshot(oneshot::Sender<Result<(Organization, u64), ServiceError>>),
+    /// A question answered from the current state (after catching up).
+    Read(Box<dyn FnOnce(Result<&Organization, ServiceError>) + Send>),
 }
 
 /// The state of one organization and the global position of its last event.
@@ -103,6 +105,13 @@ pub(crate) fn spawn(
                             .await
                             .map(|l| (l.state.clone(), l.position));
                         let _ = reply.send(result);
+                    }
+                    Msg::Read(question) => {
+                        run_batch(org, &*store, &committer, &mut loaded, &mut pending).await;
+                        match ensure(&*store, org, &mut loaded).await {
+                            Ok(l) => question(Ok(&l.state)),
+                            Err(e) => question(Err(e)),
+                        }
                     }
                 }
                 if pending.len() < MAX_BATCH {

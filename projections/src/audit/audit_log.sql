@@ -1,0 +1,35 @@
+-- The audit-log view: one row per organization event (audit/projection.rs
+-- writes it, audit/query.rs and audit/csv.rs read it).
+--
+-- org_id and actor_id are the UUIDs' 16 bytes; occurred_at is microseconds
+-- since the Unix epoch (UTC); metadata is JSON text. Every index ends with
+-- position, so each filter reads its rows newest first (or oldest first for
+-- the export) straight from the index, with keyset paging on position.
+CREATE TABLE IF NOT EXISTS audit_log (
+    org_id          BLOB    NOT NULL,
+    position        INTEGER NOT NULL,
+    occurred_at     INTEGER NOT NULL,
+    actor_id        BLOB,
+    actor_username  TEXT    NOT NULL,
+    resource_type   TEXT    NOT NULL,
+    operation       TEXT    NOT NULL,
+    resource_id     TEXT    NOT NULL,
+    resource_name   TEXT    NOT NULL,
+    description     TEXT    NOT NULL,
+    medium          TEXT    NOT NULL,
+    ip              TEXT,
+    user_agent      TEXT,
+    request_id      TEXT,
+    metadata        TEXT    NOT NULL,
+    -- Also the index of the unfiltered listing: (org, position).
+    PRIMARY KEY (org_id, position)
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS audit_by_actor
+    ON audit_log (org_id, actor_id, position);
+CREATE INDEX IF NOT EXISTS audit_by_resource
+    ON audit_log (org_id, resource_type, resource_id, position);
+CREATE INDEX IF NOT EXISTS audit_by_operation
+    ON audit_log (org_id, operation, position);
+CREATE INDEX IF NOT EXISTS audit_by_time
+    ON audit_log (org_id, occurred_at, position);

@@ -1,0 +1,119 @@
+//! The audit projection: one `audit_log` row per organization event, written
+//! by the projection runner in the same transaction as its checkpoint.
+
+use domain::events::EventMetadata;
+use rusqlite::{Connection, Transaction};
+
+use super::entry::{describe, metadata_json, org_of};
+use super::names::Names;
+use crate::runner::{Decoded, Projection, ProjectionError};
+
+/// The schema of the audit-log view.
+pub const SCHEMA: &str = include_str!("audit_log.sql");
+
+/// Ignores a row already written: two runners (the server and a CLI export
+/// catching up) may apply the same page; the rows are the same.
+const INSERT: &str = "INSERT INTO audit_log (org_id, position, occurred_at, actor_id, \
+    actor_username, resource_type, operation, resource_id, resource_name, description, \
+    medium, ip, user_agent, request_id, metadata) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+    ON CONFLICT (org_id, position) DO NOTHING";
+
+/// Folds the log into the `audit_log` table (checkpoint name `audit`).
+///
+/// Keeps a [`Names`] registry in memory, so it needs warming up with the
+/// events before its checkpoint. `apply` fails (and the runner stops the
+/// projection at that event) when an event is outside an organization's
+/// stream, when its metadata is not valid `EventMetadata` JSON, or when
+/// SQLite fails. After a failed `apply` the registry may be ahead of the
+/// table: drop the projection and open a new one (the runner does).
+#[derive(Debug, Default)]
+pub struct AuditProjection {
+    names: Names,
+}
+
+impl AuditProjection {
+    pub fn new() -> Self {
+        AuditProjection::default()
+    }
+
+    /// The names registry as of the last applied (or warmed) event.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+}
+
+fn event_error(position: u64, reason: impl std::fmt::Display) -> ProjectionError {
+    ProjectionError::Event {
+        position,
+        reason: reason.to_string(),
+    }
+}
+
+impl Projection for AuditProjection {
+    fn name(&self) -> &'static str {
+        "audit"
+    }
+
+    fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        conn.execute_batch(SCHEMA)?;
+        Ok(())
+    }
+
+    fn needs_warm_up(&self) -> bool {
+        true
+    }
+
+    fn warm(&mut self, events: &[Decoded]) -> Result<(), ProjectionError> {
+        for d in events {
+            let org = org_of(&d.record.stream_id).ok_or_else(|| {
+                event_error(
+                    d.record.global_position,
+                    format!("{} is not an organization stream", d.record.stream_id),
+                )
+            })?;
+            self.names.apply(org, &d.event);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError> {
+        let mut insert = tx.prepare_cached(INSERT)?;
+        for d in events {
+            let record = &d.record;
+            let position = record.global_position;
+            let org = org_of(&record.stream_id).ok_or_else(|| {
+                event_error(
+                    position,
+                    format!("{} is not an organization stream", record.stream_id),
+                )
+            })?;
+            let meta: EventMetadata = serde_json::from_str(&record.metadata)
+                .map_err(|e| event_error(position, format!("event metadata: {e}")))?;
+            let described = describe(self.names.org_or_empty(org), org, &d.event);
+            let metadata = metadata_json(record, &d.event, &meta);
+            let position_i64 = i64::try_from(position)
+                .map_err(|_| event_error(position, "position beyond 2^63"))?;
+            insert.execute(rusqlite::params![
+                &org.0.as_bytes()[..],
+                position_i64,
+                meta.occurred_at.timestamp_micros(),
+                meta.actor.user_id.as_ref().map(|u| &u.0.as_bytes()[..]),
+                meta.actor.username,
+                described.resource_type.as_str(),
+                described.operation.as_str(),
+                described.resource_id,
+                described.resource_name,
+                described.description,
+                meta.medium.as_str(),
+                meta.ip,
+                meta.user_agent,
+                meta.request_id,
+                metadata,
+            ])?;
+            // Named after describing, so a removal still names what went.
+            self.names.apply(org, &d.event);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! `rolebook serve`: runs the HTTP API on the embedded store. On an empty
+//! store it first creates organization `default` with Owner
+//! `admin@localhost` and prints that Owner's temporary password once (JSON on
+//! stdout). Stops gracefully on Ctrl-C / SIGTERM: in-flight requests finish.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Args;
+use commands::CommandContext;
+use domain::events::{Actor, Medium};
+use projections::access::SharedAccessModel;
+use projections::rbac::RbacProjection;
+use projections::runner::Positions;
+
+use crate::http::{router, AppState};
+
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// Address to listen on.
+    #[arg(long, env = "ROLEBOOK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
+    let service = crate::app::open_command_service(data_dir).await?;
+    if service.organizations().await?.is_empty() {
+        let ctx = CommandContext::new(Actor::system(), Medium::Cli);
+        let created = service
+            .create_organization(
+                "default",
+                None,
+                "admin@localhost",
+                Some("admin".into()),
+                &ctx,
+            )
+            .await
+            .context("cannot create the default organization")?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "org": "default",
+                "org_id": created.org_id,
+                "owner": {
+                    "user_id": created.owner.user_id,
+                    "username": created.owner.username,
+                    "login": "admin@localhost",
+                    "temporary_password": created.owner.temporary_password,
+                },
+                "note": "shown once: log in with it and set your own password (POST /api/v1/orgs/default/sessions/password)",
+            })
+        );
+    }
+
+    let db = projections::db::path_in(data_dir);
+    let model = SharedAccessModel::default();
+    let positions = Positions::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let store = service.store().clone();
+    let rbac = tokio::spawn(projections::runner::run(
+        RbacProjection::new(model.clone()),
+        db.clone(),
+        store.clone(),
+        positions.clone(),
+        stopped.clone(),
+    ));
+    let audit = tokio::spawn(projections::runner::run(
+        projections::audit::AuditProjection::new(),
+        db.clone(),
+        store.clone(),
+        positions.clone(),
+        stopped.clone(),
+    ));
+
+    let state = AppState::new(service, model, positions, db);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    eprintln!("rolebook listening on http://{}", listener.local_addr()?);
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the HTTP server failed")?;
+    let _ = stop.send(true);
+    let _ = rbac.await;
+    let _ = audit.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,186 @@
+//! Errors as `application/problem+json` (RFC 9457) with a stable `code`,
+//! and the mapping from the write side's errors to HTTP statuses.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use commands::ServiceError;
+use domain::DomainError;
+use serde_json::{json, Map, Value};
+
+/// A problem answer. Build one with [`Problem::new`] and add fields with
+/// [`Problem::with`].
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            code,
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        self.extra.insert(
+            key.to_string(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+
+    pub fn not_found(code: &'static str, what: impl Into<String>) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, code, what)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(permission: &str) -> Self {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("missing permission {permission}"),
+        )
+        .with("permission", permission)
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone()).with(
+            "errors",
+            json!([{"field": field, "code": code, "detail": detail}]),
+        )
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert(
+            "type".into(),
+            json!(format!("https://rolebook.dev/problems/{}", self.code)),
+        );
+        body.insert(
+            "title".into(),
+            json!(self.status.canonical_reason().unwrap_or("Error")),
+        );
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("code".into(), json!(self.code));
+        body.insert("detail".into(), json!(self.detail));
+        body.extend(self.extra);
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            Value::Object(body).to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<DomainError> for Problem {
+    fn from(e: DomainError) -> Self {
+        use DomainError::*;
+        let code = e.code();
+        let detail = e.to_string();
+        match e {
+            Forbidden { permission } => Problem::forbidden(permission),
+            Escalation { missing, role } => Problem::new(StatusCode::FORBIDDEN, code, detail)
+                .with("role", role)
+                .with("missing", missing),
+            UnknownActor => Problem::unauthorized(detail),
+            Invalid(errors) => {
+                let status = if errors.iter().any(|f| f.code == "invalid_credentials") {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                Problem::new(status, code, detail).with("errors", errors)
+            }
+            OrgNotFound
+            | UserNotFound(_)
+            | GroupNotFound(_)
+            | RoleNotFound(_)
+            | ProjectNotFound(_)
+            | TokenNotFound(_)
+            | StreamingNotConfigured => Problem::new(StatusCode::NOT_FOUND, code, detail),
+            RoleScopeMismatch { .. } | UnknownPermission(_) | NotAMember(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+            }
+            NotDirectlyAssigned { sources } => {
+                Problem::new(StatusCode::CONFLICT, code, detail).with("sources", sources)
+            }
+            UserOwnsProjects { projects } => {
+                Problem::new(StatusCode::CONFLICT, code, detail).with("projects", projects)
+            }
+            RoleInUse { uses, .. } => {
+                Problem::new(StatusCode::CONFLICT, code, detail).with("uses", uses)
+            }
+            InheritanceCycle { path } => {
+                Problem::new(StatusCode::CONFLICT, code, detail).with("path", path)
+            }
+            OrgExists
+            | EmailTaken(_)
+            | UsernameTaken(_)
+            | RoleNameTaken { .. }
+            | RoleIsPredefined(_)
+            | GroupNameTaken(_)
+            | ProjectNameTaken(_)
+            | LastOwner
+            | AlreadyMember(_) => Problem::new(StatusCode::CONFLICT, code, detail),
+        }
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Domain(d) => d.into(),
+            ServiceError::Conflict { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "concurrent_modification",
+                e.to_string(),
+            ),
+            ServiceError::Stopped => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
+            other => Problem::internal(other),
+        }
+    }
+}
+
+impl From<projections::runner::Lagging> for Problem {
+    fn from(e: projections::runner::Lagging) -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "projection_lagging",
+            e.to_string(),
+        )
+        .with("reached", e.reached)
+        .with("wanted", e.wanted)
+    }
+}
+
+pub type ApiResult<T> = Result<T, Problem>;

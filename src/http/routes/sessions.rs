@@ -1,0 +1,281 @@
+//! Sessions and API tokens: login (temporary passwords must be changed
+//! first), password change, logout, API tokens shown once.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use commands::credentials::{PasswordCheck, TokenKind};
+use commands::CommandContext;
+use domain::events::{Actor, Medium};
+use domain::ids::{TokenId, UserId};
+use domain::Command;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{committed, committed_empty};
+use crate::http::auth::{Bearer, Origin};
+use crate::http::problem::{ApiResult, Problem};
+use crate::http::state::AppState;
+
+/// How long a session lasts.
+const SESSION_HOURS: i64 = 12;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    login: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    login: String,
+    current_password: String,
+    new_password: String,
+}
+
+fn invalid_credentials() -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "wrong login or password",
+    )
+}
+
+/// Finds the user behind a login (email or username) and checks the
+/// password; an unknown login costs the same argon2id work as a wrong
+/// password, so failures do not reveal which logins exist.
+async fn authenticate(
+    state: &AppState,
+    org: domain::ids::OrgId,
+    login: &str,
+    password: &str,
+) -> ApiResult<(UserId, String, PasswordCheck)> {
+    let key = login.to_string();
+    let found = state
+        .service
+        .read(org, move |s| {
+            s.user_by_email(&key)
+                .or_else(|| s.user_by_username(&key))
+                .filter(|u| u.kind == domain::state::UserKind::Person)
+                .map(|u| (u.id, u.username.clone()))
+        })
+        .await?;
+    let Some((user, username)) = found else {
+        let password = password.to_string();
+        let _ = tokio::task::spawn_blocking(move || {
+            commands::secrets::verify_password(&password, &DUMMY_HASH)
+        })
+        .await;
+        return Err(invalid_credentials());
+    };
+    let check = state
+        .service
+        .credentials()
+        .check_password(user, password)
+        .await
+        .map_err(Problem::internal)?;
+    Ok((user, username, check))
+}
+
+/// An argon2id hash of a random password nobody knows, verified against
+/// when the login does not exist.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    commands::secrets::hash_password(&commands::secrets::temporary_password())
+});
+
+async fn new_session(
+    state: &AppState,
+    org: domain::ids::OrgId,
+    user: UserId,
+) -> ApiResult<(String, DateTime<Utc>)> {
+    let expires_at = Utc::now() + Duration::hours(SESSION_HOURS);
+    let token = state
+        .service
+        .credentials()
+        .issue_token(
+            org,
+            user,
+            TokenId::new(),
+            TokenKind::Session,
+            Some(expires_at),
+        )
+        .await
+        .map_err(Problem::internal)?;
+    Ok((token, expires_at))
+}
+
+/// `POST /sessions`: 201 `{token, user_id, expires_at}`; 401
+/// `invalid_credentials`; 403 `password_change_required`; 429.
+pub async fn login(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    origin: Origin,
+    Json(body): Json<Login>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let org = state.org(&org).await?;
+    state.limiter.attempt(&[
+        format!("login:{org}:{}", body.login.to_lowercase()),
+        format!("ip:{}", origin.ip.unwrap_or_default()),
+    ])?;
+    let (user, _, check) = authenticate(&state, org, &body.login, &body.password).await?;
+    match check {
+        PasswordCheck::Invalid => Err(invalid_credentials()),
+        PasswordCheck::MustChange => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "password_change_required",
+            "this is a temporary password: set your own with POST /sessions/password",
+        )),
+        PasswordCheck::Valid => {
+            let (token, expires_at) = new_session(&state, org, user).await?;
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({"token": token, "user_id": user, "expires_at": expires_at})),
+            ))
+        }
+    }
+}
+
+/// `POST /sessions/password`: replaces the (temporary) password and opens a
+/// session; 401 `invalid_credentials`; 422 `weak_password`.
+pub async fn change_password(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    origin: Origin,
+    Json(body): Json<PasswordChange>,
+) -> ApiResult<Response> {
+    let org = state.org(&org).await?;
+    state.limiter.attempt(&[
+        format!("login:{org}:{}", body.login.to_lowercase()),
+        format!("ip:{}", origin.ip.clone().unwrap_or_default()),
+    ])?;
+    let (user, username, check) =
+        authenticate(&state, org, &body.login, &body.current_password).await?;
+    if check == PasswordCheck::Invalid {
+        return Err(invalid_credentials());
+    }
+    let mut ctx = CommandContext::new(Actor::user(user, username), Medium::Api);
+    ctx.ip = origin.ip;
+    ctx.user_agent = origin.user_agent;
+    ctx.request_id = origin.request_id;
+    let position = state
+        .service
+        .change_password(org, user, &body.current_password, &body.new_password, &ctx)
+        .await?;
+    let (token, expires_at) = new_session(&state, org, user).await?;
+    Ok(committed(
+        StatusCode::CREATED,
+        position,
+        json!({"token": token, "user_id": user, "expires_at": expires_at}),
+    ))
+}
+
+/// `DELETE /sessions/current`: ends the caller's session.
+pub async fn logout(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    bearer: Bearer,
+    origin: Origin,
+) -> ApiResult<StatusCode> {
+    let caller = state.caller(&org, &bearer, origin).await?;
+    let token = state
+        .token(&bearer.0)
+        .await?
+        .ok_or_else(|| Problem::unauthorized("invalid token"))?;
+    let _ = caller;
+    state
+        .service
+        .credentials()
+        .revoke_token(token.token_id)
+        .await
+        .map_err(Problem::internal)?;
+    state.forget_token(token.token_id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiToken {
+    name: String,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api-tokens`: 201 `{id, token}`, the secret shown once.
+pub async fn issue_api_token(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    bearer: Bearer,
+    origin: Origin,
+    Json(body): Json<NewApiToken>,
+) -> ApiResult<Response> {
+    let caller = state.caller(&org, &bearer, origin).await?;
+    if body.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Err(Problem::invalid(
+            "expires_at",
+            "in_the_past",
+            "expires_at must be in the future",
+        ));
+    }
+    let token_id = TokenId::new();
+    let outcome = state
+        .service
+        .execute(
+            caller.org,
+            Command::IssueApiToken {
+                token_id,
+                name: body.name,
+                expires_at: body.expires_at,
+            },
+            &caller.context(),
+        )
+        .await?;
+    let token = state
+        .service
+        .credentials()
+        .issue_token(
+            caller.org,
+            caller.user,
+            token_id,
+            TokenKind::Api,
+            body.expires_at,
+        )
+        .await
+        .map_err(Problem::internal)?;
+    Ok(committed(
+        StatusCode::CREATED,
+        outcome.position,
+        json!({"id": token_id, "token": token}),
+    ))
+}
+
+/// `DELETE /api-tokens/{id}`: 204; 404 for an unknown token.
+pub async fn revoke_api_token(
+    State(state): State<AppState>,
+    Path((org, id)): Path<(String, String)>,
+    bearer: Bearer,
+    origin: Origin,
+) -> ApiResult<Response> {
+    let caller = state.caller(&org, &bearer, origin).await?;
+    let token_id: TokenId = id
+        .parse()
+        .map_err(|_| Problem::not_found("token_not_found", format!("token {id} not found")))?;
+    let outcome = state
+        .service
+        .execute(
+            caller.org,
+            Command::RevokeApiToken { token_id },
+            &caller.context(),
+        )
+        .await?;
+    state
+        .service
+        .credentials()
+        .revoke_token(token_id)
+        .await
+        .map_err(Problem::internal)?;
+    state.forget_token(token_id);
+    Ok(committed_empty(outcome.position))
+}

@@ -1,0 +1,112 @@
+//! What every handler shares: the command service (write side), the access
+//! model and projection positions (read side), the read-model database for
+//! audit queries, and small caches for organization names and tokens.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use commands::credentials::TokenRecord;
+use commands::CommandService;
+use domain::ids::{OrgId, UserId};
+use parking_lot::RwLock;
+use projections::access::SharedAccessModel;
+use projections::runner::Positions;
+
+use super::problem::{ApiResult, Problem};
+
+/// How long a query waits for `at_least` before answering 503.
+pub const CONSISTENCY_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: CommandService,
+    pub model: SharedAccessModel,
+    pub positions: Positions,
+    /// The read-model database (audit queries open read-only connections).
+    pub read_db: PathBuf,
+    pub limiter: super::auth::LoginLimiter,
+    orgs: Arc<RwLock<HashMap<String, OrgId>>>,
+    tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
+}
+
+impl AppState {
+    pub fn new(
+        service: CommandService,
+        model: SharedAccessModel,
+        positions: Positions,
+        read_db: PathBuf,
+    ) -> Self {
+        AppState {
+            service,
+            model,
+            positions,
+            read_db,
+            limiter: super::auth::LoginLimiter::new(20, Duration::from_secs(300)),
+            orgs: Arc::default(),
+            tokens: Arc::default(),
+        }
+    }
+
+    /// Resolves `{org}` (id or name) or answers 404 `org_not_found`.
+    pub async fn org(&self, id_or_name: &str) -> ApiResult<OrgId> {
+        let key = id_or_name.to_lowercase();
+        if let Some(id) = self.orgs.read().get(&key) {
+            return Ok(*id);
+        }
+        match self.service.find_org(id_or_name).await? {
+            Some(id) => {
+                self.orgs.write().insert(key, id);
+                Ok(id)
+            }
+            None => Err(Problem::not_found(
+                "org_not_found",
+                format!("organization {id_or_name} not found"),
+            )),
+        }
+    }
+
+    /// Finds a live token by its secret (cached; the cache forgets a token
+    /// when it is revoked or its user removed through this process).
+    pub async fn token(&self, secret: &str) -> ApiResult<Option<TokenRecord>> {
+        if let Some(t) = self.tokens.read().get(secret) {
+            if t.expires_at.is_none_or(|e| e > chrono::Utc::now()) {
+                return Ok(Some(t.clone()));
+            }
+        }
+        let found = self
+            .service
+            .credentials()
+            .resolve_token(secret)
+            .await
+            .map_err(Problem::internal)?;
+        if let Some(t) = &found {
+            let mut cache = self.tokens.write();
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(secret.to_string(), t.clone());
+        }
+        Ok(found)
+    }
+
+    pub fn forget_token(&self, token_id: domain::ids::TokenId) {
+        self.tokens.write().retain(|_, t| t.token_id != token_id);
+    }
+
+    pub fn forget_tokens_of(&self, user: UserId) {
+        self.tokens.write().retain(|_, t| t.user_id != user);
+    }
+
+    /// Waits until the RBAC projection has reached `at_least` (a command's
+    /// position), or answers 503 `projection_lagging`.
+    pub async fn consistent(&self, at_least: Option<u64>) -> ApiResult<()> {
+        if let Some(position) = at_least {
+            self.positions
+                .wait("rbac", position, CONSISTENCY_WAIT)
+                .await?;
+        }
+        Ok(())
+    }
+}
