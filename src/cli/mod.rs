@@ -3,6 +3,7 @@
 
 mod audit;
 mod org;
+mod replay;
 mod serve;
 
 use std::path::PathBuf;
@@ -40,6 +41,12 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// The operator tool: verify the hash chain, the access state as of a
+    /// moment, rebuild projections.
+    Replay {
+        #[command(subcommand)]
+        command: replay::ReplayCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,5 +54,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.data_dir, args).await,
         Command::Org { command } => org::run(&cli.data_dir, command).await,
         Command::Audit { command } => audit::run(&cli.data_dir, command).await,
+        Command::Replay { command } => replay::run(&cli.data_dir, command).await,
     }
 }

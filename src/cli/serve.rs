@@ -2,6 +2,12 @@
 //! store it first creates organization `default` with Owner
 //! `admin@localhost` and prints that Owner's temporary password once (JSON on
 //! stdout). Stops gracefully on Ctrl-C / SIGTERM: in-flight requests finish.
+//!
+//! `ROLEBOOK_ADMIN_TOKEN` (environment only, never a flag, so it does not
+//! show in `ps`; at least 16 characters) is the instance admin token that
+//! opens `POST /api/v1/orgs`. Unset or empty: that route answers 403 and
+//! organizations are created with `rolebook org create`. Nothing about it
+//! is printed.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,7 +29,26 @@ pub struct Serve {
     pub listen: SocketAddr,
 }
 
+/// The shortest admin token accepted.
+const MIN_ADMIN_TOKEN: usize = 16;
+
+/// Reads `ROLEBOOK_ADMIN_TOKEN`; refuses a short one rather than serve with
+/// a guessable token.
+fn admin_token() -> anyhow::Result<Option<String>> {
+    let token = std::env::var("ROLEBOOK_ADMIN_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if let Some(t) = &token {
+        if t.chars().count() < MIN_ADMIN_TOKEN {
+            anyhow::bail!("ROLEBOOK_ADMIN_TOKEN must have at least {MIN_ADMIN_TOKEN} characters");
+        }
+    }
+    Ok(token)
+}
+
 pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
+    let admin_token = admin_token()?;
     let service = crate::app::open_command_service(data_dir).await?;
     if service.organizations().await?.is_empty() {
         let ctx = CommandContext::new(Actor::system(), Medium::Cli);
@@ -73,7 +98,7 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
         stopped.clone(),
     ));
 
-    let state = AppState::new(service, model, positions, db);
+    let state = AppState::new(service, model, positions, db).with_admin_token(admin_token);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -2,8 +2,13 @@
 //! ids, tracing spans, body limit, timeouts, panics caught), and
 //! problem+json for every error, including the framework's own (unknown
 //! route, wrong method, malformed or oversized body).
+//!
+//! [`routes()`] is the one table of (method, path, summary, handler): the
+//! router is built from it and so is the OpenAPI document
+//! ([`openapi`]), so the two cannot disagree.
 
 pub mod auth;
+pub mod openapi;
 pub mod problem;
 pub mod resolve;
 pub mod routes;
@@ -12,10 +17,11 @@ pub mod state;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderName, StatusCode};
+use axum::handler::Handler;
+use axum::http::{header, HeaderName, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -23,7 +29,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use problem::Problem;
-use routes::{access, health, people, sessions};
+use routes::{access, audit, groups, health, orgs, people, projects, roles, sessions};
 pub use state::AppState;
 
 /// Bodies over this are refused with 413.
@@ -31,32 +37,192 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// Requests taking longer are answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Every route of the API.
+/// One route of the API: what the router serves and what the OpenAPI
+/// document describes, from the same value, so the two cannot disagree.
+pub struct Route {
+    pub method: Method,
+    /// The full path, with `{param}` placeholders.
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// The status of a successful answer.
+    pub status: StatusCode,
+    /// The query parameters it reads.
+    pub query: &'static [&'static str],
+    /// Whether the route needs no bearer token.
+    pub public: bool,
+    handler: MethodRouter<AppState>,
+}
+
+impl Route {
+    /// `method` on `path`, answering the method's usual success status.
+    fn new<H, T>(method: Method, path: &'static str, summary: &'static str, handler: H) -> Route
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+        let status = match method {
+            Method::POST => StatusCode::CREATED,
+            Method::DELETE => StatusCode::NO_CONTENT,
+            _ => StatusCode::OK,
+        };
+        Route {
+            method,
+            path,
+            summary,
+            status,
+            query: &[],
+            public: false,
+            handler: axum::routing::on(filter, handler),
+        }
+    }
+
+    /// The success status when it is not the method's usual one (GET, PUT,
+    /// PATCH: 200; POST: 201; DELETE: 204).
+    fn status(mut self, status: StatusCode) -> Route {
+        self.status = status;
+        self
+    }
+
+    fn query(mut self, names: &'static [&'static str]) -> Route {
+        self.query = names;
+        self
+    }
+
+    fn public(mut self) -> Route {
+        self.public = true;
+        self
+    }
+}
+
+fn get<H: Handler<T, AppState>, T: 'static>(
+    path: &'static str,
+    summary: &'static str,
+    h: H,
+) -> Route {
+    Route::new(Method::GET, path, summary, h)
+}
+fn post<H: Handler<T, AppState>, T: 'static>(
+    path: &'static str,
+    summary: &'static str,
+    h: H,
+) -> Route {
+    Route::new(Method::POST, path, summary, h)
+}
+fn put<H: Handler<T, AppState>, T: 'static>(
+    path: &'static str,
+    summary: &'static str,
+    h: H,
+) -> Route {
+    Route::new(Method::PUT, path, summary, h)
+}
+fn patch<H: Handler<T, AppState>, T: 'static>(
+    path: &'static str,
+    summary: &'static str,
+    h: H,
+) -> Route {
+    Route::new(Method::PATCH, path, summary, h)
+}
+fn delete<H: Handler<T, AppState>, T: 'static>(
+    path: &'static str,
+    summary: &'static str,
+    h: H,
+) -> Route {
+    Route::new(Method::DELETE, path, summary, h)
+}
+
+/// An organization's path: `/api/v1/orgs/{org}` + the route's.
+macro_rules! org {
+    ($path:literal) => {
+        concat!("/api/v1/orgs/{org}", $path)
+    };
+}
+
+/// Every route of the API (API.md), in the order of its tables.
+#[rustfmt::skip]
+pub fn routes() -> Vec<Route> {
+    const READ: &[&str] = &["at_least"];
+    const AUDIT: &[&str] = &[
+        "from", "to", "actor", "resource_type", "resource_id", "action", "limit", "cursor",
+        "at_least",
+    ];
+    vec![
+        get("/api/v1/health", "The store's head position and each projection's", health::health).public(),
+        get("/api/v1/openapi.json", "This OpenAPI document", openapi::serve).public(),
+        post("/api/v1/orgs", "Create an organization and its first Owner (instance admin token)", orgs::create),
+        // Sessions and tokens.
+        post(org!("/sessions"), "Log in", sessions::login).public(),
+        post(org!("/sessions/password"), "Set one's own password and log in", sessions::change_password).public(),
+        delete(org!("/sessions/current"), "Log out", sessions::logout),
+        post(org!("/api-tokens"), "Issue an API token (shown once)", sessions::issue_api_token),
+        delete(org!("/api-tokens/{id}"), "Revoke an API token", sessions::revoke_api_token),
+        // People.
+        get(org!("/people"), "List people", people::list).query(&["role", "group", "q", "at_least"]),
+        post(org!("/people"), "Invite people (all or nothing)", people::invite),
+        delete(org!("/people/{user}"), "Remove a user", people::remove),
+        put(org!("/people/{user}/role"), "Assign a user's organization role", people::assign_role),
+        delete(org!("/people/{user}/role"), "Retract a user's direct organization role", people::retract_role)
+            .status(StatusCode::OK),
+        post(org!("/people/{user}/password-reset"), "Issue a new temporary password", people::reset_password),
+        get(org!("/people/{user}/permissions"), "A user's permissions with their sources", people::permissions)
+            .query(&["project", "at_least"]),
+        // Groups.
+        get(org!("/groups"), "List groups", groups::list).query(READ),
+        post(org!("/groups"), "Create a group (role Member)", groups::create),
+        patch(org!("/groups/{group}"), "Rename, describe, add or remove members", groups::change),
+        put(org!("/groups/{group}/role"), "Set a group's organization role", groups::assign_role),
+        delete(org!("/groups/{group}"), "Delete a group", groups::delete),
+        // Roles and permissions.
+        get(org!("/permissions"), "The permission catalog", roles::permissions).query(&["scope", "at_least"]),
+        get(org!("/roles"), "List roles", roles::list).query(&["scope", "at_least"]),
+        post(org!("/roles"), "Create a custom role", roles::create),
+        put(org!("/roles/{role}"), "Change a custom role", roles::change).query(&["scope"]),
+        delete(org!("/roles/{role}"), "Delete a custom role", roles::delete).query(&["scope"]),
+        // Projects.
+        get(org!("/projects"), "List the projects the caller may view", projects::list).query(READ),
+        post(org!("/projects"), "Create a project", projects::create),
+        delete(org!("/projects/{project}"), "Delete a project", projects::delete),
+        put(org!("/projects/{project}/owner"), "Transfer a project's ownership", projects::transfer),
+        get(org!("/projects/{project}/members"), "A project's members, each role with its source", projects::members)
+            .query(READ),
+        put(org!("/projects/{project}/members/{subject}"), "Bind a project role directly", projects::bind),
+        delete(org!("/projects/{project}/members/{subject}"), "Retract a direct project binding", projects::unbind)
+            .status(StatusCode::OK),
+        put(org!("/projects/{project}/repository-access/{user}"), "Set or revoke a user's repository access",
+            projects::repository_access),
+        get(org!("/projects/{project}/repository-role-mapping"), "The project role of each repository access",
+            projects::mapping).query(READ),
+        put(org!("/projects/{project}/repository-role-mapping"), "Change the repository role mapping",
+            projects::set_mapping),
+        // Access queries.
+        get(org!("/check"), "May a user do something, and why?", access::check)
+            .query(&["user", "permission", "project", "as_of", "at_least"]),
+        post(org!("/check"), "Many checks, answered in order", access::check_many)
+            .status(StatusCode::OK).query(READ),
+        get(org!("/who-can"), "Who holds a permission, and through what", access::who_can)
+            .query(&["permission", "project", "at_least"]),
+        // Audit log and settings.
+        get(org!("/audit-logs"), "The audit log, newest first", audit::list).query(AUDIT),
+        get(org!("/audit-logs/export.csv"), "The audit log as CSV, oldest first, streamed", audit::export_csv)
+            .query(AUDIT),
+        get(org!("/audit-logs/streaming"), "The audit streaming target (secrets masked)", audit::streaming)
+            .query(READ),
+        put(org!("/audit-logs/streaming"), "Set the audit streaming target", audit::set_streaming),
+        delete(org!("/audit-logs/streaming"), "Remove the audit streaming target", audit::remove_streaming),
+        get(org!("/settings"), "The organization's name and URL", audit::settings).query(READ),
+        patch(org!("/settings"), "Change the organization's name or URL", audit::change_settings),
+    ]
+}
+
+/// Every route of the API, with the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let org = Router::new()
-        .route("/sessions", post(sessions::login))
-        .route("/sessions/password", post(sessions::change_password))
-        .route("/sessions/current", delete(sessions::logout))
-        .route("/api-tokens", post(sessions::issue_api_token))
-        .route("/api-tokens/{id}", delete(sessions::revoke_api_token))
-        .route("/people", get(people::list).post(people::invite))
-        .route("/people/{user}", delete(people::remove))
-        .route(
-            "/people/{user}/role",
-            put(people::assign_role).delete(people::retract_role),
-        )
-        .route(
-            "/people/{user}/password-reset",
-            post(people::reset_password),
-        )
-        .route("/people/{user}/permissions", get(people::permissions))
-        .route("/check", get(access::check).post(access::check_many))
-        .route("/who-can", get(access::who_can));
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/api/v1/health", get(health::health))
-        .nest("/api/v1/orgs/{org}", org)
-        .fallback(|| async { Problem::not_found("not_found", "no such route") })
+    let mut app = Router::new();
+    for r in routes() {
+        // Routes of one path merge their methods.
+        app = app.route(r.path, r.handler);
+    }
+    app.fallback(|| async { Problem::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })

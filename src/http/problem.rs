@@ -52,10 +52,6 @@ impl Problem {
         .with("permission", permission)
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Problem::new(StatusCode::BAD_REQUEST, code, detail)
-    }
-
     pub fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> Self {
         let detail = detail.into();
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone()).with(

@@ -27,6 +27,9 @@ pub struct AppState {
     /// The read-model database (audit queries open read-only connections).
     pub read_db: PathBuf,
     pub limiter: super::auth::LoginLimiter,
+    /// The instance admin token (`ROLEBOOK_ADMIN_TOKEN`): opens
+    /// `POST /api/v1/orgs`. `None`: that route is closed.
+    pub admin_token: Option<Arc<str>>,
     orgs: Arc<RwLock<HashMap<String, OrgId>>>,
     tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
 }
@@ -44,9 +47,16 @@ impl AppState {
             positions,
             read_db,
             limiter: super::auth::LoginLimiter::new(20, Duration::from_secs(300)),
+            admin_token: None,
             orgs: Arc::default(),
             tokens: Arc::default(),
         }
+    }
+
+    /// Opens `POST /api/v1/orgs` to callers presenting `token`.
+    pub fn with_admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token.map(Arc::from);
+        self
     }
 
     /// Resolves `{org}` (id or name) or answers 404 `org_not_found`.

@@ -12,6 +12,7 @@ use projections::access::OrgAccess;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::AtLeast;
 use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::resolve;
@@ -126,12 +127,6 @@ pub struct OneCheck {
 #[serde(deny_unknown_fields)]
 pub struct Checks {
     checks: Vec<OneCheck>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AtLeast {
-    at_least: Option<u64>,
 }
 
 /// `POST /check`: `{results: [{allowed}]}` in order (at most 1,000 checks).

@@ -3,14 +3,43 @@
 //! read side.
 
 pub mod access;
+pub mod audit;
+pub mod groups;
 pub mod health;
+pub mod orgs;
 pub mod people;
+pub mod projects;
+pub mod roles;
 pub mod sessions;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::Value;
+use domain::ids::{RoleId, UserId};
+use domain::Organization;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The query of a read that takes nothing but `at_least`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtLeast {
+    pub at_least: Option<u64>,
+}
+
+/// A role inside another object: `{role_id, name, scope}` (name and scope
+/// null for a role that no longer exists).
+pub fn role_ref(s: &Organization, role: RoleId) -> Value {
+    match s.roles.get(&role) {
+        Some(r) => json!({"role_id": r.id, "name": r.name, "scope": r.scope}),
+        None => json!({"role_id": role, "name": null, "scope": null}),
+    }
+}
+
+/// A user inside another object: `{user_id, username}`.
+pub fn user_ref(s: &Organization, user: UserId) -> Value {
+    json!({"user_id": user, "username": s.username(user)})
+}
 
 /// A command's answer: its body (with `position`) and the
 /// `Rolebook-Position` header.

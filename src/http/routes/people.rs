@@ -11,7 +11,7 @@ use domain::Command;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{committed, committed_empty};
+use super::{committed, committed_empty, role_ref};
 use crate::http::auth::{Bearer, Origin};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::resolve;
@@ -24,11 +24,6 @@ pub struct ListQuery {
     group: Option<String>,
     q: Option<String>,
     at_least: Option<u64>,
-}
-
-fn role_ref(state: &domain::Organization, role: domain::ids::RoleId) -> Value {
-    let r = &state.roles[&role];
-    json!({"role_id": r.id, "name": r.name, "scope": r.scope})
 }
 
 /// `GET /people`: needs `organization.people.view`.

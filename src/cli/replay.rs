@@ -1,0 +1,328 @@
+//! `rolebook replay ...`: the operator tool (API.md's `replay` rows).
+//!
+//! - `verify [--org ORG]`: recomputes the hash chain; exit 0 and
+//!   `{"ok": true, "streams": n, "events": n}` when intact, else exit 1 with
+//!   the report (`first`: stream, version, position and kind of the first
+//!   broken link) on stdout;
+//! - `state --org ORG --as-of TIME [--user U]`: the access state as of TIME
+//!   (events that occurred at or before it), from snapshots;
+//! - `snapshot [--org ORG]`: takes the snapshots `state` uses, up to now;
+//! - `rebuild [--projection rbac|audit|all]`: rebuilds projections into a
+//!   new generation, then switches over; resumes when run again.
+//!
+//! JSON on stdout, progress bars and logs on stderr.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use domain::ids::OrgId;
+use domain::store::EventStore;
+use infra::sqlite::EVENTS_FILE;
+use infra::SqliteEventStore;
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// Recompute every stream's hash chain (or one organization's) and check
+    /// that the log is contiguous; exit 1 naming the first broken link.
+    Verify {
+        /// Only this organization's stream (name or id).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// The access state of an organization as of a moment (its events that
+    /// occurred at or before it): roles, bindings and effective permissions
+    /// with their sources, as JSON.
+    State {
+        /// The organization's name or id.
+        #[arg(long)]
+        org: String,
+        /// The moment: RFC 3339 (2026-01-31T12:00:00Z) or `now`.
+        #[arg(long)]
+        as_of: String,
+        /// Only this user's permissions (id, username or email).
+        #[arg(long)]
+        user: Option<String>,
+        /// Fold the whole stream, neither reading nor storing snapshots.
+        #[arg(long)]
+        no_snapshots: bool,
+        /// Events between two snapshots of a stream.
+        #[arg(long, default_value_t = replay::Snapshots::DEFAULT_INTERVAL)]
+        snapshot_every: u64,
+    },
+    /// Take the snapshots `replay state` starts from, up to now, for one
+    /// organization or all.
+    Snapshot {
+        /// Only this organization (name or id).
+        #[arg(long)]
+        org: Option<String>,
+        /// Events between two snapshots of a stream.
+        #[arg(long, default_value_t = replay::Snapshots::DEFAULT_INTERVAL)]
+        every: u64,
+    },
+    /// Rebuild projections from position 0 into a new generation, then
+    /// switch over in one transaction (the API keeps answering meanwhile).
+    /// Ctrl-C stops after the current page; running again resumes.
+    Rebuild {
+        /// rbac, audit or all.
+        #[arg(long, default_value = "all")]
+        projection: String,
+        /// Discard an unfinished generation and start from position 0.
+        #[arg(long)]
+        fresh: bool,
+        /// Build up to the head of the log rather than to the live
+        /// projection's checkpoint. Only when no `rolebook serve` is running
+        /// on this data dir.
+        #[arg(long)]
+        to_head: bool,
+    },
+}
+
+pub async fn run(data_dir: &Path, command: ReplayCommand) -> anyhow::Result<()> {
+    match command {
+        ReplayCommand::Verify { org } => verify(data_dir, org.as_deref()).await,
+        ReplayCommand::State {
+            org,
+            as_of,
+            user,
+            no_snapshots,
+            snapshot_every,
+        } => {
+            let snapshots = (!no_snapshots).then_some(snapshot_every);
+            state(data_dir, &org, &as_of, user.as_deref(), snapshots).await
+        }
+        ReplayCommand::Snapshot { org, every } => snapshot(data_dir, org.as_deref(), every).await,
+        ReplayCommand::Rebuild {
+            projection,
+            fresh,
+            to_head,
+        } => rebuild(data_dir, &projection, fresh, to_head).await,
+    }
+}
+
+/// Opens the event store of an existing data dir (never creates one).
+async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
+    let path = data_dir.join(EVENTS_FILE);
+    if !path.is_file() {
+        bail!("no event store at {}", path.display());
+    }
+    let store = SqliteEventStore::open(&path)
+        .await
+        .with_context(|| format!("cannot open the event store {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+async fn resolve_org(store: &dyn EventStore, org: &str) -> anyhow::Result<OrgId> {
+    replay::registry::find_org(store, org)
+        .await
+        .context("cannot read the organization registry")?
+        .ok_or_else(|| anyhow!("unknown organization {org:?}"))
+}
+
+async fn verify(data_dir: &Path, org: Option<&str>) -> anyhow::Result<()> {
+    let store = open_store(data_dir).await?;
+    let stream = match org {
+        Some(org) => Some(resolve_org(store.as_ref(), org).await?.stream()),
+        None => None,
+    };
+    let events_db = data_dir.join(EVENTS_FILE);
+    let options = replay::VerifyOptions::sqlite(&events_db, stream)?;
+    let bar = replay::progress::events_bar(0, "verifying");
+    let started = std::time::Instant::now();
+    let report = replay::verify(store, options, &bar).await?;
+    tracing::info!(
+        events = report.events,
+        seconds = started.elapsed().as_secs_f64(),
+        "verified"
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    match &report.first {
+        None if report.ok => Ok(()),
+        Some(first) => bail!(
+            "the log is broken: {} version {}{}: {}",
+            first.stream,
+            first.version,
+            first
+                .position
+                .map(|p| format!(" (position {p})"))
+                .unwrap_or_default(),
+            first.detail
+        ),
+        None => bail!(
+            "the log is broken: {} global positions are missing (first {:?})",
+            report.missing_position_count,
+            report.missing_positions.first()
+        ),
+    }
+}
+
+async fn state(
+    data_dir: &Path,
+    org: &str,
+    at: &str,
+    user: Option<&str>,
+    snapshot_every: Option<u64>,
+) -> anyhow::Result<()> {
+    let at = parse_time(at)?;
+    let store = open_store(data_dir).await?;
+    let org_id = resolve_org(store.as_ref(), org).await?;
+    let snapshots = match snapshot_every {
+        Some(every) => Some(replay::Snapshots::in_dir(data_dir)?.with_interval(every)),
+        None => None,
+    };
+    let total = store.stream_version(&org_id.stream()).await?;
+    let bar = replay::progress::events_bar(total, "replaying");
+    let found =
+        replay::asof::as_of_with_progress(store.as_ref(), snapshots.as_ref(), org_id, at, &bar)
+            .await?;
+    bar.finish_and_clear();
+    tracing::info!(
+        version = found.version,
+        folded = found.events_folded,
+        snapshot = ?found.snapshot.as_ref().map(|s| s.version),
+        "state rebuilt"
+    );
+    let s = &found.state;
+    let mut out = serde_json::json!({
+        "org_id": org_id,
+        "name": s.name,
+        "as_of": at,
+        "exists": s.exists(),
+        "version": found.version,
+        "position": found.position,
+        "hash": domain::hash::to_hex(&found.hash),
+        "occurred_at": found.occurred_at,
+        "replay": {
+            "snapshot": found.snapshot.as_ref().map(|m| serde_json::json!({
+                "version": m.version,
+                "position": m.position,
+            })),
+            "events_folded": found.events_folded,
+            "snapshots_written": found.snapshots_written,
+            "snapshots_discarded": found.snapshots_discarded,
+        },
+    });
+    let extra = match user {
+        Some(u) => {
+            let user_id = resolve_user(s, u).ok_or_else(|| {
+                anyhow!("no user {u:?} in {org} as of {at} (give an id to ask about a user that did not exist then)")
+            })?;
+            serde_json::json!({
+                "user": replay::access::user_view(s, user_id),
+                "permissions": replay::access::permissions_of(s, user_id),
+            })
+        }
+        None => serde_json::to_value(replay::access::access_state(s))?,
+    };
+    if let (Some(out), serde_json::Value::Object(extra)) = (out.as_object_mut(), extra) {
+        out.extend(extra);
+    }
+    println!("{out}");
+    Ok(())
+}
+
+/// A user by id, username or email in a state; an id is accepted even if
+/// the state does not hold that user (not yet invited, or removed).
+fn resolve_user(state: &domain::Organization, user: &str) -> Option<domain::ids::UserId> {
+    if let Ok(id) = user.parse::<domain::ids::UserId>() {
+        return Some(id);
+    }
+    state
+        .user_by_username(user)
+        .or_else(|| state.user_by_email(user))
+        .map(|u| u.id)
+}
+
+async fn snapshot(data_dir: &Path, org: Option<&str>, every: u64) -> anyhow::Result<()> {
+    let store = open_store(data_dir).await?;
+    let orgs = match org {
+        Some(org) => vec![resolve_org(store.as_ref(), org).await?],
+        None => replay::registry::organizations(store.as_ref())
+            .await?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect(),
+    };
+    let snapshots = replay::Snapshots::in_dir(data_dir)?.with_interval(every);
+    let mut report = Vec::new();
+    for org_id in orgs {
+        let total = store.stream_version(&org_id.stream()).await?;
+        let bar = replay::progress::events_bar(total, "snapshotting");
+        let found = replay::asof::as_of_with_progress(
+            store.as_ref(),
+            Some(&snapshots),
+            org_id,
+            DateTime::<Utc>::MAX_UTC,
+            &bar,
+        )
+        .await?;
+        bar.finish_and_clear();
+        report.push(serde_json::json!({
+            "org_id": org_id,
+            "version": found.version,
+            "snapshots": snapshots.list(&org_id.stream()).await?.len(),
+            "snapshots_written": found.snapshots_written,
+            "snapshots_discarded": found.snapshots_discarded,
+        }));
+    }
+    println!("{}", serde_json::json!({ "every": every, "organizations": report }));
+    Ok(())
+}
+
+async fn rebuild(
+    data_dir: &Path,
+    projection: &str,
+    fresh: bool,
+    to_head: bool,
+) -> anyhow::Result<()> {
+    use replay::rebuild::{Options, Target, Which};
+    let which = Which::parse(projection).ok_or_else(|| {
+        anyhow!("unknown projection {projection:?}: expected rbac, audit or all")
+    })?;
+    let store = open_store(data_dir).await?;
+    let options = Options {
+        target: if to_head {
+            Target::Head
+        } else {
+            Target::LiveCheckpoint
+        },
+        fresh,
+        ..Options::default()
+    };
+    // Ctrl-C: finish the page in flight (its checkpoint commits with it).
+    let stop = options.stop.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("rolebook: stopping after the current page (run again to resume)");
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let bar = replay::progress::events_bar(0, "rebuilding");
+    let report = replay::rebuild::rebuild(store, data_dir, &which, options, &bar).await;
+    watcher.abort();
+    let report = report?;
+    println!("{}", serde_json::to_string(&report)?);
+    if report.interrupted {
+        let at: Vec<String> = report
+            .projections
+            .iter()
+            .map(|p| format!("{} at position {}", p.projection.name(), p.position))
+            .collect();
+        bail!("interrupted ({}): run it again to resume", at.join(", "));
+    }
+    Ok(())
+}
+
+/// Reads `--as-of`: RFC 3339 (`2026-01-31T12:00:00Z`) or `now`.
+fn parse_time(value: &str) -> anyhow::Result<DateTime<Utc>> {
+    if value == "now" {
+        return Ok(Utc::now());
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            anyhow!("invalid time {value:?} for --as-of: expected RFC 3339 (2026-01-31T12:00:00Z) or `now`")
+        })
+}

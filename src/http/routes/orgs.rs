@@ -1,0 +1,91 @@
+//! `POST /api/v1/orgs`: creates an organization and its first Owner.
+//!
+//! It needs the instance admin token: the value of `ROLEBOOK_ADMIN_TOKEN`
+//! in `rolebook serve`'s environment, sent as `Authorization: Bearer`.
+//! The token is never printed nor stored; when the variable is unset the
+//! route is closed (403 `forbidden`, saying how to open it) and
+//! organizations are created with `rolebook org create` on the server.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use commands::CommandContext;
+use domain::events::{Actor, Medium};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::committed;
+use crate::http::auth::{Bearer, Origin};
+use crate::http::problem::{ApiResult, Problem};
+use crate::http::state::AppState;
+
+/// The permission named when the route is closed or the token is wrong.
+const PERMISSION: &str = "instance.organizations.create";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    name: String,
+    owner_email: String,
+    owner_username: Option<String>,
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// does not tell how much of a guess was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// 201 `{org_id, name, owner: {user_id, username, email,
+/// temporary_password}}`; 409 `org_exists`; 401 without the admin token;
+/// 403 `forbidden` when the server has none configured.
+pub async fn create(
+    State(state): State<AppState>,
+    bearer: Result<Bearer, Problem>,
+    origin: Origin,
+    Json(body): Json<NewOrg>,
+) -> ApiResult<Response> {
+    let Some(admin) = state.admin_token.as_deref() else {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "creating organizations over HTTP is disabled: start `rolebook serve` with \
+             ROLEBOOK_ADMIN_TOKEN set and send it as the bearer token, or run \
+             `rolebook org create` on the server",
+        )
+        .with("permission", PERMISSION));
+    };
+    let bearer = bearer?;
+    if !same(bearer.0.as_bytes(), admin.as_bytes()) {
+        return Err(Problem::unauthorized("not the instance admin token"));
+    }
+    let mut ctx = CommandContext::new(Actor::system(), Medium::Api);
+    ctx.ip = origin.ip;
+    ctx.user_agent = origin.user_agent;
+    ctx.request_id = origin.request_id;
+    let created = state
+        .service
+        .create_organization(
+            &body.name,
+            None,
+            &body.owner_email,
+            body.owner_username,
+            &ctx,
+        )
+        .await?;
+    Ok(committed(
+        StatusCode::CREATED,
+        created.position,
+        json!({
+            "org_id": created.org_id,
+            "name": body.name,
+            "owner": {
+                "user_id": created.owner.user_id,
+                "username": created.owner.username,
+                "email": created.owner.email,
+                "temporary_password": created.owner.temporary_password,
+            },
+        }),
+    ))
+}

@@ -1,0 +1,333 @@
+//! Shared helpers of the HTTP end-to-end tests: start the real binary on a
+//! free port over a temporary data dir, read its bootstrap line, and call
+//! the API with reqwest.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A password that passes the strength rules.
+pub const PASSWORD: &str = "Correct-Horse-42";
+
+/// A running `rolebook serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The bootstrap line printed on stdout.
+    pub bootstrap: Value,
+    /// Everything the server wrote on stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One answer: status, headers, the body as JSON (Null if not JSON) and as
+/// text.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// The problem's `code` (empty when there is none).
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// The command's position, from the body and the header (which must
+    /// agree).
+    pub fn position(&self) -> u64 {
+        let header: u64 = self
+            .headers
+            .get("rolebook-position")
+            .unwrap_or_else(|| panic!("no Rolebook-Position header: {self:?}"))
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if let Some(p) = self.body["position"].as_u64() {
+            assert_eq!(p, header, "position field and header differ");
+        }
+        header
+    }
+
+    /// Panics with the whole answer unless the status is `status`.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Resp {
+        assert_eq!(self.status, status, "unexpected answer: {self:#?}");
+        self
+    }
+
+    /// Panics unless this is a problem+json answer with `status` and `code`.
+    #[track_caller]
+    pub fn problem(self, status: u16, code: &str) -> Resp {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer: {self:#?}"
+        );
+        let ct = self
+            .headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        assert!(
+            ct.starts_with("application/problem+json"),
+            "not problem+json: {ct}"
+        );
+        self
+    }
+}
+
+impl Server {
+    /// Starts a server with no admin token.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rolebook"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("ROLEBOOK_ADMIN_TOKEN")
+            .env_remove("ROLEBOOK_LISTEN")
+            .env_remove("ROLEBOOK_DATA_DIR")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start rolebook serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::new(Mutex::new(String::new()));
+        // The listening line (port 0: the OS picks a free port, the server
+        // says which).
+        let mut address = None;
+        let mut line = String::new();
+        while address.is_none() {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                let mut rest = String::new();
+                let _ = stdout.read_to_string(&mut rest);
+                panic!(
+                    "rolebook serve stopped before listening: {}{line}{rest}",
+                    log.lock().unwrap()
+                );
+            }
+            log.lock().unwrap().push_str(&line);
+            if let Some(a) = line.trim().strip_prefix("rolebook listening on ") {
+                address = Some(a.to_string());
+            }
+        }
+        let drain = log.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+                drain.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("bootstrap line");
+        let bootstrap: Value = serde_json::from_str(&first)
+            .unwrap_or_else(|e| panic!("bootstrap line {first:?} is not JSON: {e}"));
+        Server {
+            child,
+            base: address.unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            bootstrap,
+            stderr: log,
+            dir,
+        }
+    }
+
+    /// A path under `/api/v1/orgs/default` unless it starts with `/api/`.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("/api/") {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/api/v1/orgs/default{path}", self.base)
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let r = request.send().await.expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut r = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        self.send(r).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// The bootstrap Owner's login and temporary password.
+    pub fn owner_login(&self) -> (String, String) {
+        (
+            self.bootstrap["owner"]["login"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            self.bootstrap["owner"]["temporary_password"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    }
+
+    /// Sets `login`'s own password (from the temporary one) and returns the
+    /// session token.
+    pub async fn first_login(&self, login: &str, temporary: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/sessions/password",
+                None,
+                Some(json!({"login": login, "current_password": temporary, "new_password": PASSWORD})),
+            )
+            .await
+            .expect(201);
+        let token = r.body["token"].as_str().unwrap().to_string();
+        // Wait until the read side knows the user, so that reads made with
+        // the token see their permissions.
+        let user = r.body["user_id"].as_str().unwrap();
+        self.get(
+            &format!("/people/{user}/permissions?at_least={}", r.position()),
+            &token,
+        )
+        .await
+        .expect(200);
+        token
+    }
+
+    /// The bootstrap Owner's session token (sets their password).
+    pub async fn owner(&self) -> String {
+        let (login, temporary) = self.owner_login();
+        self.first_login(&login, &temporary).await
+    }
+
+    /// Invites one person with an organization role (`Member` when `None`);
+    /// returns their `created` entry (user_id, username, temporary_password)
+    /// and the position.
+    pub async fn invite(&self, token: &str, email: &str, role: Option<&str>) -> (Value, u64) {
+        let mut body = json!({"people": [{"email": email}]});
+        if let Some(r) = role {
+            body["role"] = json!(r);
+        }
+        let r = self.post("/people", token, body).await.expect(201);
+        let position = r.position();
+        (r.body["created"][0].clone(), position)
+    }
+
+    /// Invites someone and logs them in: `(user_id, username, token)`.
+    pub async fn member(
+        &self,
+        token: &str,
+        email: &str,
+        role: Option<&str>,
+    ) -> (String, String, String) {
+        let (created, _) = self.invite(token, email, role).await;
+        let t = self
+            .first_login(email, created["temporary_password"].as_str().unwrap())
+            .await;
+        (
+            created["user_id"].as_str().unwrap().to_string(),
+            created["username"].as_str().unwrap().to_string(),
+            t,
+        )
+    }
+
+    /// The audit entries matching `query` (newest first), waiting for the
+    /// audit projection to reach `at_least`.
+    pub async fn audit(&self, token: &str, at_least: u64, query: &str) -> Vec<Value> {
+        let sep = if query.is_empty() { "" } else { "&" };
+        let r = self
+            .get(
+                &format!("/audit-logs?at_least={at_least}&limit=1000{sep}{query}"),
+                token,
+            )
+            .await
+            .expect(200);
+        r.body["events"].as_array().unwrap().clone()
+    }
+
+    /// The newest audit entry at `position` (the command's last event).
+    pub async fn audit_at(&self, token: &str, position: u64) -> Value {
+        self.audit(token, position, "")
+            .await
+            .into_iter()
+            .find(|e| e["position"] == position)
+            .unwrap_or_else(|| panic!("no audit entry at position {position}"))
+    }
+
+    /// The head position of the store, from the health route.
+    pub async fn head(&self) -> u64 {
+        let r = self
+            .call(Method::GET, "/api/v1/health", None, None)
+            .await
+            .expect(200);
+        r.body["position"].as_u64().unwrap()
+    }
+}
