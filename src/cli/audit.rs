@@ -16,6 +16,13 @@ use domain::store::EventStore;
 use projections::audit::{self, AuditFilter, AuditProjection};
 use projections::runner::{self, Projection, Runner};
 
+/// Events per catch-up transaction. Larger than the runner's page: a commit
+/// writes every page the batch dirtied, and the actor and resource indexes
+/// dirty about one page per distinct actor and resource, so fewer, larger
+/// transactions roughly halve the commit cost (measured by the audit bench).
+/// A page of 50,000 events holds some tens of MiB while it is applied.
+const CATCH_UP_PAGE: usize = 50_000;
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Write an organization's audit log as CSV on stdout, oldest first.
@@ -118,7 +125,7 @@ async fn catch_up(store: Arc<dyn EventStore>, db: &Path) -> anyhow::Result<u64> 
         })?;
         let mut from = 1;
         while from <= checkpoint {
-            let page = store.read_all(from, runner::BATCH).await?;
+            let page = store.read_all(from, CATCH_UP_PAGE).await?;
             let Some(last) = page.last().map(|e| e.global_position) else {
                 break;
             };
@@ -137,7 +144,7 @@ async fn catch_up(store: Arc<dyn EventStore>, db: &Path) -> anyhow::Result<u64> 
     };
     let mut read = 0u64;
     loop {
-        let page = store.read_all(runner.position() + 1, runner::BATCH).await?;
+        let page = store.read_all(runner.position() + 1, CATCH_UP_PAGE).await?;
         let Some(last) = page.last().map(|e| e.global_position) else {
             return Ok(read);
         };

@@ -8,6 +8,7 @@
 //! ([`openapi`]), so the two cannot disagree.
 
 pub mod auth;
+pub mod idempotency;
 pub mod openapi;
 pub mod problem;
 pub mod resolve;
@@ -228,6 +229,7 @@ pub fn router(state: AppState) -> Router {
         })
         // The last layer added is the outermost.
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(problems_everywhere))

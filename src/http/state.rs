@@ -27,6 +27,7 @@ pub struct AppState {
     /// The read-model database (audit queries open read-only connections).
     pub read_db: PathBuf,
     pub limiter: super::auth::LoginLimiter,
+    pub idempotency: super::idempotency::KeyLocks,
     /// The instance admin token (`ROLEBOOK_ADMIN_TOKEN`): opens
     /// `POST /api/v1/orgs`. `None`: that route is closed.
     pub admin_token: Option<Arc<str>>,
@@ -47,6 +48,7 @@ impl AppState {
             positions,
             read_db,
             limiter: super::auth::LoginLimiter::new(20, Duration::from_secs(300)),
+            idempotency: Default::default(),
             admin_token: None,
             orgs: Arc::default(),
             tokens: Arc::default(),
