@@ -60,3 +60,43 @@ async fn concurrent_requests_with_one_key_append_once() {
         .count();
     assert_eq!(named, 1);
 }
+
+#[tokio::test]
+async fn lists_are_keyset_paged_without_repeats_or_gaps() {
+    let s = Server::start();
+    let token = s.owner().await;
+    let people: Vec<serde_json::Value> = (0..23).map(|i| json!({"email": format!("p{i:02}@x.io")})).collect();
+    let invited = s.post("/people", &token, json!({"people": people})).await.expect(201);
+    let at_least = invited.position();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/people?limit=5&at_least={at_least}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = s.get(&path, &token).await.expect(200);
+        let names: Vec<String> = page.body["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["username"].as_str().unwrap().to_string())
+            .collect();
+        assert!(names.len() <= 5);
+        seen.extend(names);
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 24, "23 invited and the owner, each once");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 24);
+    s.get("/people?limit=0", &token).await.problem(422, "invalid_limit");
+    s.get("/people?limit=1001", &token).await.problem(422, "invalid_limit");
+    s.get("/people?cursor=zz", &token).await.problem(400, "invalid_cursor");
+    let groups = s.get("/groups?limit=1", &token).await.expect(200);
+    assert!(groups.body["next_cursor"].is_null());
+}

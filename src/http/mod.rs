@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod idempotency;
 pub mod openapi;
+pub mod paging;
 pub mod problem;
 pub mod resolve;
 pub mod routes;
@@ -158,7 +159,7 @@ pub fn routes() -> Vec<Route> {
         post(org!("/api-tokens"), "Issue an API token (shown once)", sessions::issue_api_token),
         delete(org!("/api-tokens/{id}"), "Revoke an API token", sessions::revoke_api_token),
         // People.
-        get(org!("/people"), "List people", people::list).query(&["role", "group", "q", "at_least"]),
+        get(org!("/people"), "List people (paged)", people::list).query(&["role", "group", "q", "at_least", "limit", "cursor"]),
         post(org!("/people"), "Invite people (all or nothing)", people::invite),
         delete(org!("/people/{user}"), "Remove a user", people::remove),
         put(org!("/people/{user}/role"), "Assign a user's organization role", people::assign_role),
@@ -168,7 +169,7 @@ pub fn routes() -> Vec<Route> {
         get(org!("/people/{user}/permissions"), "A user's permissions with their sources", people::permissions)
             .query(&["project", "at_least"]),
         // Groups.
-        get(org!("/groups"), "List groups", groups::list).query(READ),
+        get(org!("/groups"), "List groups (paged)", groups::list).query(&["at_least", "limit", "cursor"]),
         post(org!("/groups"), "Create a group (role Member)", groups::create),
         patch(org!("/groups/{group}"), "Rename, describe, add or remove members", groups::change),
         put(org!("/groups/{group}/role"), "Set a group's organization role", groups::assign_role),

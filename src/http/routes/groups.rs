@@ -13,7 +13,7 @@ use domain::{Command, Organization};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{committed, committed_empty, role_ref, user_ref, AtLeast};
+use super::{committed, committed_empty, role_ref, user_ref};
 use crate::http::auth::{Bearer, Origin};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::resolve;
@@ -40,7 +40,7 @@ fn users(s: &Organization, refs: &[String]) -> ApiResult<Vec<UserId>> {
 pub async fn list(
     State(state): State<AppState>,
     Path(org): Path<String>,
-    Query(q): Query<AtLeast>,
+    Query(q): Query<ListQuery>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<Json<Value>> {
@@ -52,10 +52,20 @@ pub async fn list(
         return Ok(Json(json!({"groups": []})));
     };
     let s = &o.state;
+    let key = |g: &&domain::state::Group| format!("{}\u{0}{}", g.name.to_lowercase(), g.id);
     let mut groups: Vec<&domain::state::Group> = s.groups.values().collect();
-    groups.sort_by_key(|g| g.name.to_lowercase());
+    groups.sort_by_key(|g| key(g));
+    let (groups, next_cursor) = crate::http::paging::page(groups, key, q.limit, q.cursor.as_deref())?;
     let groups: Vec<Value> = groups.iter().map(|g| group_json(s, g.id)).collect();
-    Ok(Json(json!({ "groups": groups })))
+    Ok(Json(json!({ "groups": groups, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    at_least: Option<u64>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,8 @@ pub struct ListQuery {
     group: Option<String>,
     q: Option<String>,
     at_least: Option<u64>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 /// `GET /people`: needs `organization.people.view`.
@@ -67,7 +69,9 @@ pub async fn list(
             })
         })
         .collect();
-    people.sort_by(|a, b| a.username.cmp(&b.username));
+    let key = |u: &&domain::state::User| format!("{}\u{0}{}", u.username.to_lowercase(), u.id);
+    people.sort_by_key(|u| key(u));
+    let (people, next_cursor) = crate::http::paging::page(people, key, query.limit, query.cursor.as_deref())?;
     let people: Vec<Value> = people
         .into_iter()
         .map(|u| {
@@ -82,7 +86,7 @@ pub async fn list(
             })
         })
         .collect();
-    Ok(Json(json!({"people": people})))
+    Ok(Json(json!({"people": people, "next_cursor": next_cursor})))
 }
 
 #[derive(Deserialize)]
