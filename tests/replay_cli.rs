@@ -174,7 +174,10 @@ fn state_shows_the_access_state_as_of_a_moment_and_one_users_permissions() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert!(roles.contains(&"Owner") && roles.contains(&"Reader"), "{roles:?}");
+    assert!(
+        roles.contains(&"Owner") && roles.contains(&"Reader"),
+        "{roles:?}"
+    );
     assert_eq!(now["users"][0]["username"], "ada");
     let binding = &now["bindings"][0];
     assert_eq!(binding["role"]["name"], "Owner");
@@ -263,7 +266,9 @@ fn snapshot_takes_the_snapshots_state_starts_from() {
     let out = json(&out);
     let orgs = out["organizations"].as_array().unwrap();
     assert_eq!(orgs.len(), 2);
-    assert!(orgs.iter().all(|o| o["snapshots"] == 1 && o["version"] == 3));
+    assert!(orgs
+        .iter()
+        .all(|o| o["snapshots"] == 1 && o["version"] == 3));
     let state = rolebook(
         dir.path(),
         &[

@@ -267,7 +267,10 @@ async fn snapshot(data_dir: &Path, org: Option<&str>, every: u64) -> anyhow::Res
             "snapshots_discarded": found.snapshots_discarded,
         }));
     }
-    println!("{}", serde_json::json!({ "every": every, "organizations": report }));
+    println!(
+        "{}",
+        serde_json::json!({ "every": every, "organizations": report })
+    );
     Ok(())
 }
 
@@ -278,9 +281,8 @@ async fn rebuild(
     to_head: bool,
 ) -> anyhow::Result<()> {
     use replay::rebuild::{Options, Target, Which};
-    let which = Which::parse(projection).ok_or_else(|| {
-        anyhow!("unknown projection {projection:?}: expected rbac, audit or all")
-    })?;
+    let which = Which::parse(projection)
+        .ok_or_else(|| anyhow!("unknown projection {projection:?}: expected rbac, audit or all"))?;
     let store = open_store(data_dir).await?;
     let options = Options {
         target: if to_head {

@@ -28,7 +28,9 @@ const KEEP_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// One lock per (caller, key) in flight.
 #[derive(Clone, Default)]
-pub struct KeyLocks(Arc<parking_lot::Mutex<HashMap<(Vec<u8>, String), Arc<tokio::sync::Mutex<()>>>>>);
+pub struct KeyLocks(
+    Arc<parking_lot::Mutex<HashMap<(Vec<u8>, String), Arc<tokio::sync::Mutex<()>>>>>,
+);
 
 struct Stored {
     request_hash: Vec<u8>,
@@ -48,7 +50,10 @@ async fn find(db: PathBuf, principal: Vec<u8>, key: String) -> Result<Option<Sto
     tokio::task::spawn_blocking(move || {
         let conn = open(&db)?;
         let now = chrono::Utc::now().timestamp_micros();
-        conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?1", [now - KEEP_MICROS])?;
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?1",
+            [now - KEEP_MICROS],
+        )?;
         conn.query_row(
             "SELECT request_hash, status, position, content_type, body FROM idempotency_keys
              WHERE principal = ?1 AND key = ?2",
@@ -98,7 +103,10 @@ fn replay(stored: Stored) -> Response {
     let mut response = Response::new(Body::from(stored.body));
     *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
-    if let Some(ct) = stored.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(ct) = stored
+        .content_type
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
         headers.insert(header::CONTENT_TYPE, ct);
     }
     if let Some(p) = stored.position.and_then(|p| HeaderValue::from_str(&p).ok()) {
@@ -110,7 +118,10 @@ fn replay(stored: Stored) -> Response {
 
 /// The middleware.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let is_command = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let is_command = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     let Some(key) = request.headers().get("idempotency-key").cloned() else {
         return next.run(request).await;
     };
@@ -118,7 +129,9 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let key = match key.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_string(),
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            k.to_string()
+        }
         _ => {
             return Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -140,8 +153,12 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "bodies are limited to 1 MiB")
-                .into_response()
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "bodies are limited to 1 MiB",
+            )
+            .into_response()
         }
     };
     let mut h = Sha256::new();
@@ -173,13 +190,23 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             }
             return Ok(replay(stored));
         }
-        let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        let response = next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
         if !response.status().is_success() {
             return Ok(response);
         }
         let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.map_err(Problem::internal)?;
-        let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
+        let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
+            .await
+            .map_err(Problem::internal)?;
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
         keep(
             db,
             principal.clone(),

@@ -17,14 +17,24 @@ pub fn page<T>(
 ) -> ApiResult<(Vec<T>, Option<String>)> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(Problem::invalid("limit", "invalid_limit", format!("limit must be 1 to {MAX_LIMIT}")));
+        return Err(Problem::invalid(
+            "limit",
+            "invalid_limit",
+            format!("limit must be 1 to {MAX_LIMIT}"),
+        ));
     }
     let after = cursor
         .map(|c| {
             hex::decode(c)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| Problem::new(axum::http::StatusCode::BAD_REQUEST, "invalid_cursor", "malformed cursor"))
+                .ok_or_else(|| {
+                    Problem::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "invalid_cursor",
+                        "malformed cursor",
+                    )
+                })
         })
         .transpose()?;
     let mut rest: Vec<T> = items

@@ -111,6 +111,21 @@ impl AppState {
         self.tokens.write().retain(|_, t| t.user_id != user);
     }
 
+    /// Resolves references (names, emails, ids) against the read model,
+    /// and against the write side's current state when the read model does
+    /// not know them yet (created a moment ago): a command never waits for a
+    /// commit cycle just to look up an id.
+    pub async fn resolve<T: Send + 'static>(
+        &self,
+        org: OrgId,
+        f: impl Fn(&domain::Organization) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        if let Some(Ok(found)) = self.model.read().org(org).map(|o| f(&o.state)) {
+            return Ok(found);
+        }
+        self.service.read(org, move |s| f(s)).await?
+    }
+
     /// Waits until the RBAC projection has reached `at_least` (a command's
     /// position), or answers 503 `projection_lagging`.
     pub async fn consistent(&self, at_least: Option<u64>) -> ApiResult<()> {

@@ -55,9 +55,12 @@ pub async fn list(
     let key = |g: &&domain::state::Group| format!("{}\u{0}{}", g.name.to_lowercase(), g.id);
     let mut groups: Vec<&domain::state::Group> = s.groups.values().collect();
     groups.sort_by_key(|g| key(g));
-    let (groups, next_cursor) = crate::http::paging::page(groups, key, q.limit, q.cursor.as_deref())?;
+    let (groups, next_cursor) =
+        crate::http::paging::page(groups, key, q.limit, q.cursor.as_deref())?;
     let groups: Vec<Value> = groups.iter().map(|g| group_json(s, g.id)).collect();
-    Ok(Json(json!({ "groups": groups, "next_cursor": next_cursor })))
+    Ok(Json(
+        json!({ "groups": groups, "next_cursor": next_cursor }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -88,10 +91,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let refs = body.members;
-    let members = state
-        .service
-        .read(caller.org, move |s| users(s, &refs))
-        .await??;
+    let members = state.resolve(caller.org, move |s| users(s, &refs)).await?;
     let group_id = GroupId::new();
     let outcome = state
         .service
@@ -141,15 +141,14 @@ pub async fn change(
     let caller = state.caller(&org, &bearer, origin).await?;
     let (add, remove) = (body.add_members, body.remove_members);
     let (group, add_members, remove_members) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
                 resolve::group(s, &group)?,
                 users(s, &add)?,
                 users(s, &remove)?,
             ))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -191,14 +190,13 @@ pub async fn assign_role(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let (group, role) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
                 resolve::group(s, &group)?,
                 resolve::role(s, &body.role, Scope::Organization)?,
             ))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -229,9 +227,8 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let group = state
-        .service
-        .read(caller.org, move |s| resolve::group(s, &group))
-        .await??;
+        .resolve(caller.org, move |s| resolve::group(s, &group))
+        .await?;
     let outcome = state
         .service
         .execute(

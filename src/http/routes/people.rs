@@ -71,7 +71,8 @@ pub async fn list(
         .collect();
     let key = |u: &&domain::state::User| format!("{}\u{0}{}", u.username.to_lowercase(), u.id);
     people.sort_by_key(|u| key(u));
-    let (people, next_cursor) = crate::http::paging::page(people, key, query.limit, query.cursor.as_deref())?;
+    let (people, next_cursor) =
+        crate::http::paging::page(people, key, query.limit, query.cursor.as_deref())?;
     let people: Vec<Value> = people
         .into_iter()
         .map(|u| {
@@ -115,11 +116,10 @@ pub async fn invite(
     let role = match body.role {
         Some(r) => Some(
             state
-                .service
-                .read(caller.org, move |s| {
+                .resolve(caller.org, move |s| {
                     resolve::role(s, &r, Scope::Organization)
                 })
-                .await??,
+                .await?,
         ),
         None => None,
     };
@@ -148,9 +148,8 @@ pub async fn remove(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let user = state
-        .service
-        .read(caller.org, move |s| resolve::user(s, &user))
-        .await??;
+        .resolve(caller.org, move |s| resolve::user(s, &user))
+        .await?;
     let outcome = state
         .service
         .remove_user(caller.org, user, &caller.context())
@@ -176,14 +175,13 @@ pub async fn assign_role(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let (user, role) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
                 resolve::user(s, &user)?,
                 resolve::role(s, &body.role, Scope::Organization)?,
             ))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -211,9 +209,8 @@ pub async fn retract_role(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let user = state
-        .service
-        .read(caller.org, move |s| resolve::user(s, &user))
-        .await??;
+        .resolve(caller.org, move |s| resolve::user(s, &user))
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -240,9 +237,8 @@ pub async fn reset_password(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let user = state
-        .service
-        .read(caller.org, move |s| resolve::user(s, &user))
-        .await??;
+        .resolve(caller.org, move |s| resolve::user(s, &user))
+        .await?;
     let (password, position) = state
         .service
         .reset_password(caller.org, user, &caller.context())

@@ -111,12 +111,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let owner = match body.owner {
-        Some(o) => Some(
-            state
-                .service
-                .read(caller.org, move |s| member(s, &o))
-                .await??,
-        ),
+        Some(o) => Some(state.resolve(caller.org, move |s| member(s, &o)).await?),
         None => None,
     };
     let project_id = ProjectId::new();
@@ -193,11 +188,10 @@ pub async fn transfer(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let (project, to) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             Ok::<_, Problem>((resolve::project(s, &project)?, member(s, &body.user)?))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -289,15 +283,14 @@ pub async fn bind(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let (project, subject, role) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
                 resolve::project(s, &project)?,
                 subject_of(s, &subject)?,
                 resolve::role(s, &body.role, Scope::Project)?,
             ))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -333,14 +326,13 @@ pub async fn unbind(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let (project, subject) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
                 resolve::project(s, &project)?,
                 resolve::subject(s, &subject)?,
             ))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -383,11 +375,10 @@ pub async fn repository_access(
         })?),
     };
     let (project, user) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             Ok::<_, Problem>((resolve::project(s, &project)?, resolve::user(s, &user)?))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(
@@ -461,8 +452,7 @@ pub async fn set_mapping(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let (project, mapping) = state
-        .service
-        .read(caller.org, move |s| {
+        .resolve(caller.org, move |s| {
             let role = |r: &str| resolve::role(s, r, Scope::Project);
             Ok::<_, Problem>((
                 resolve::project(s, &project)?,
@@ -473,7 +463,7 @@ pub async fn set_mapping(
                 },
             ))
         })
-        .await??;
+        .await?;
     let outcome = state
         .service
         .execute(

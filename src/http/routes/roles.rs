@@ -122,7 +122,7 @@ pub async fn list(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     name: String,
@@ -187,9 +187,8 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let spec = state
-        .service
-        .read(caller.org, move |s| body.spec(s))
-        .await??;
+        .resolve(caller.org, move |s| body.clone().spec(s))
+        .await?;
     let role_id = RoleId::new();
     let outcome = state
         .service
@@ -242,9 +241,8 @@ pub async fn change(
     let caller = state.caller(&org, &bearer, origin).await?;
     let role = role_of(&state, caller.org, role, &q).await?;
     let spec = state
-        .service
-        .read(caller.org, move |s| body.spec(s))
-        .await??;
+        .resolve(caller.org, move |s| body.clone().spec(s))
+        .await?;
     let outcome = state
         .service
         .execute(
