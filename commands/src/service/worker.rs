@@ -34,12 +34,15 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<Outcome, ServiceError>>,
 }
 
+/// A question about the state, answered on the worker.
+pub(crate) type Question = Box<dyn FnOnce(Result<&Organization, ServiceError>) + Send>;
+
 pub(crate) enum Msg {
     Execute(Box<Job>),
     /// A copy of the current state (after catching up).
     Snapshot(oneshot::Sender<Result<(Organization, u64), ServiceError>>),
     /// A question answered from the current state (after catching up).
-    Read(Box<dyn FnOnce(Result<&Organization, ServiceError>) + Send>),
+    Read(Question),
 }
 
 /// The state of one organization and the global position of its last event.

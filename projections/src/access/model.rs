@@ -42,6 +42,19 @@ pub struct EffectiveChange {
     pub permissions: Option<PermissionSet>,
 }
 
+/// The scopes of some users that one event can change, so that only those
+/// are recomputed (a full recompute costs one lookup per group of the user
+/// on every project where one of their sources applies).
+#[derive(Debug, Default)]
+struct Partial {
+    /// The users' organization roles changed: organization and every-project
+    /// scopes, and the projects where they have repository access (which
+    /// counts only for users with an organization role).
+    org_roles: bool,
+    /// Projects whose specific sources changed for the users.
+    projects: Vec<ProjectId>,
+}
+
 /// One organization in the model.
 #[derive(Debug, Default)]
 pub struct OrgAccess {
@@ -52,6 +65,8 @@ pub struct OrgAccess {
     user_projects: FxHashMap<UserId, FxHashSet<ProjectId>>,
     /// Projects where a group has a binding.
     group_projects: FxHashMap<GroupId, FxHashSet<ProjectId>>,
+    /// Users who hold something on every project (for `who_can`).
+    pub(super) every_project_users: FxHashSet<UserId>,
 }
 
 impl OrgAccess {
@@ -103,6 +118,7 @@ impl OrgAccess {
         }
         .unwrap_or_default();
         let new = new.unwrap_or_default();
+        self.index_every_project(user, new.every_project);
         let mut change = |scope, before: PermissionSet, after: PermissionSet| {
             if before != after {
                 changes.push(EffectiveChange {
@@ -126,6 +142,74 @@ impl OrgAccess {
             if !old.projects.contains_key(p) {
                 change(Scope::Project(*p), PermissionSet::EMPTY, *after);
             }
+        }
+    }
+
+    /// Recomputes only the scopes of `user` that `partial` names, and reports
+    /// the differences: the same result as [`OrgAccess::refresh`] when the
+    /// event could change nothing else.
+    fn refresh_partial(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        partial: &Partial,
+        changes: &mut Vec<EffectiveChange>,
+    ) {
+        let s = &self.state;
+        let access = match self.users.get_mut(&user) {
+            Some(access) if s.users.contains_key(&user) => access,
+            _ => return self.refresh(org, user, changes),
+        };
+        let mut change = |scope, before: PermissionSet, after: PermissionSet| {
+            if before != after {
+                changes.push(EffectiveChange {
+                    org,
+                    user,
+                    scope,
+                    permissions: (!after.is_empty()).then_some(after),
+                });
+            }
+        };
+        let mut repository = Vec::new();
+        if partial.org_roles {
+            let after = s.org_permissions(user);
+            change(Scope::Organization, access.org, after);
+            access.org = after;
+            let after = s.every_project_permissions(user);
+            change(Scope::EveryProject, access.every_project, after);
+            access.every_project = after;
+            if after.is_empty() {
+                self.every_project_users.remove(&user);
+            } else {
+                self.every_project_users.insert(user);
+            }
+            if let Some(ps) = self.user_projects.get(&user) {
+                repository.extend(ps.iter().copied().filter(|p| {
+                    s.projects
+                        .get(p)
+                        .is_some_and(|p| p.repo_access.contains_key(&user))
+                }));
+            }
+        }
+        for p in partial.projects.iter().chain(&repository) {
+            let after = s.project_specific_permissions(user, *p);
+            let before = access.projects.get(p).copied().unwrap_or_default();
+            if before != after {
+                if after.is_empty() {
+                    access.projects.remove(p);
+                } else {
+                    access.projects.insert(*p, after);
+                }
+                change(Scope::Project(*p), before, after);
+            }
+        }
+    }
+
+    fn index_every_project(&mut self, user: UserId, every_project: PermissionSet) {
+        if every_project.is_empty() {
+            self.every_project_users.remove(&user);
+        } else {
+            self.every_project_users.insert(user);
         }
     }
 
@@ -226,12 +310,6 @@ impl OrgAccess {
                 }
                 None => vec![],
             },
-            Event::RepositoryRoleMappingChanged(e) => self
-                .state
-                .projects
-                .get(&e.project_id)
-                .map(|p| p.repo_access.keys().copied().collect())
-                .unwrap_or_default(),
             _ => vec![],
         };
         let roles_before = match event {
@@ -243,6 +321,9 @@ impl OrgAccess {
 
         self.state.evolve(event);
 
+        // Users of whom only some scopes can change, and which.
+        let mut partial_users: Vec<UserId> = Vec::new();
+        let mut partial = Partial::default();
         match event {
             Event::UserInvited(e) => affected.push(e.user_id),
             Event::ServiceAccountCreated(e) => affected.push(e.user_id),
@@ -255,12 +336,18 @@ impl OrgAccess {
             }
             Event::OrgRoleAssigned(domain::events::OrgRoleAssigned { subject, .. })
             | Event::OrgRoleRetracted(domain::events::OrgRoleRetracted { subject, .. }) => {
-                affected.extend(self.subject_users(*subject))
+                partial_users.extend(self.subject_users(*subject));
+                partial.org_roles = true;
             }
             Event::GroupCreated(e) => affected.extend(e.members.iter().copied()),
-            Event::GroupMemberAdded(domain::events::GroupMemberAdded { user_id, .. })
-            | Event::GroupMemberRemoved(domain::events::GroupMemberRemoved { user_id, .. }) => {
-                affected.push(*user_id)
+            Event::GroupMemberAdded(domain::events::GroupMemberAdded { group_id, user_id })
+            | Event::GroupMemberRemoved(domain::events::GroupMemberRemoved { group_id, user_id }) =>
+            {
+                partial_users.push(*user_id);
+                partial.org_roles = true;
+                if let Some(ps) = self.group_projects.get(group_id) {
+                    partial.projects.extend(ps.iter().copied());
+                }
             }
             Event::GroupDeleted(e) => {
                 self.group_projects.remove(&e.group_id);
@@ -291,7 +378,8 @@ impl OrgAccess {
                     Subject::User(u) => self.index_user_project(*u, *project_id),
                     Subject::Group(g) => self.index_group_project(*g, *project_id),
                 }
-                affected.extend(self.subject_users(*subject));
+                partial_users.extend(self.subject_users(*subject));
+                partial.projects.push(*project_id);
             }
             Event::RepositoryAccessGranted(domain::events::RepositoryAccessGranted {
                 project_id,
@@ -309,7 +397,14 @@ impl OrgAccess {
                 ..
             }) => {
                 self.index_user_project(*user_id, *project_id);
-                affected.push(*user_id);
+                partial_users.push(*user_id);
+                partial.projects.push(*project_id);
+            }
+            Event::RepositoryRoleMappingChanged(e) => {
+                if let Some(p) = self.state.projects.get(&e.project_id) {
+                    partial_users.extend(p.repo_access.keys().copied());
+                }
+                partial.projects.push(e.project_id);
             }
             Event::CustomRoleChanged(_) | Event::CustomRoleDeleted(_) => {
                 let before = roles_before.unwrap_or_default();
@@ -340,6 +435,11 @@ impl OrgAccess {
         affected.dedup();
         for user in affected {
             self.refresh(org, user, changes);
+        }
+        partial_users.sort();
+        partial_users.dedup();
+        for user in partial_users {
+            self.refresh_partial(org, user, &partial, changes);
         }
     }
 
@@ -379,6 +479,8 @@ impl AccessModel {
     }
 
     /// Folds one event of `org`'s stream; appends what changed to `changes`.
+    // `OrgAccess::new` is not `Default`: its state holds the predefined roles.
+    #[allow(clippy::unwrap_or_default)]
     pub fn apply(&mut self, org: OrgId, event: &Event, changes: &mut Vec<EffectiveChange>) {
         self.orgs
             .entry(org)

@@ -67,17 +67,39 @@ impl OrgAccess {
     /// The users who may do `permission` (on `project`), each with sources,
     /// ordered by user id.
     pub fn who_can(&self, permission: Permission, project: Option<ProjectId>) -> Vec<Holder> {
-        let mut holders: Vec<Holder> = self
-            .users
-            .keys()
-            .filter(|u| self.check(**u, permission, project))
+        let mut users: Vec<UserId> = match (permission.scope(), project) {
+            (Scope::Organization, _) => self.users.keys().copied().collect(),
+            (Scope::Project, Some(p)) => self.project_candidates(p),
+            (Scope::Project, None) => return Vec::new(),
+        };
+        users.sort_unstable();
+        users.dedup();
+        users
+            .into_iter()
+            .filter(|u| self.check(*u, permission, project))
             .map(|u| Holder {
-                user_id: *u,
-                sources: self.explain(*u, permission, project),
+                user_id: u,
+                sources: self.explain(u, permission, project),
             })
-            .collect();
-        holders.sort_by_key(|h| h.user_id);
-        holders
+            .collect()
+    }
+
+    /// Every user who may hold something on `project` (a superset, in any
+    /// order, with repeats): those with permissions on every project, and
+    /// those of the project's own sources (direct, group and repository
+    /// bindings), rather than every user of the organization.
+    fn project_candidates(&self, project: ProjectId) -> Vec<UserId> {
+        let mut users: Vec<UserId> = self.every_project_users.iter().copied().collect();
+        if let Some(p) = self.state.projects.get(&project) {
+            users.extend(p.user_bindings.keys().copied());
+            users.extend(p.repo_access.keys().copied());
+            for g in p.group_bindings.keys() {
+                if let Some(group) = self.state.groups.get(g) {
+                    users.extend(group.members.iter().copied());
+                }
+            }
+        }
+        users
     }
 
     /// The user's permissions at organization scope (no project) or on a

@@ -7,7 +7,7 @@
 //! are written.
 
 use domain::events::Event;
-use domain::ids::{OrgId, RoleId, Subject, UserId};
+use domain::ids::{OrgId, ProjectId, RoleId, Subject, UserId};
 use domain::permissions::PermissionSet;
 use domain::roles::predefined_roles;
 use rusqlite::{params, Connection, Transaction};
@@ -99,15 +99,38 @@ impl Projection for RbacProjection {
                 })?;
                 model.apply(org, &d.event, &mut changes);
             }
-            drop(model);
-            write_effective(tx, &changes)?;
-            changes.clear();
         }
+        // The effective rows are written once for the whole batch (same
+        // transaction, so the same result): each row once, with its last
+        // value, in key order (neighbouring rows share B-tree pages).
+        write_effective(tx, changes)?;
         Ok(())
     }
 }
 
-fn write_effective(tx: &Transaction, changes: &[EffectiveChange]) -> rusqlite::Result<()> {
+/// The primary-key order of `rbac_effective_permissions` (org, user, then
+/// scope as text: 'every_project' < 'organization' < 'project', then project).
+fn effective_key(c: &EffectiveChange) -> (OrgId, UserId, u8, Option<ProjectId>) {
+    let (rank, project) = match c.scope {
+        Scope::EveryProject => (0, None),
+        Scope::Organization => (1, None),
+        Scope::Project(p) => (2, Some(p)),
+    };
+    (c.org, c.user, rank, project)
+}
+
+fn write_effective(tx: &Transaction, mut changes: Vec<EffectiveChange>) -> rusqlite::Result<()> {
+    // Stable: the changes of one row stay in event order, the last one wins.
+    changes.sort_by_key(effective_key);
+    let last_of_each = changes
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            changes
+                .get(i + 1)
+                .is_none_or(|next| effective_key(next) != effective_key(c))
+        })
+        .map(|(_, c)| c);
     let mut upsert = tx.prepare_cached(
         "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, permissions)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -116,7 +139,7 @@ fn write_effective(tx: &Transaction, changes: &[EffectiveChange]) -> rusqlite::R
     let mut delete = tx.prepare_cached(
         "DELETE FROM rbac_effective_permissions WHERE org_id = ?1 AND user_id = ?2 AND scope = ?3 AND project_id = ?4",
     )?;
-    for c in changes {
+    for c in last_of_each {
         let (scope, project) = match c.scope {
             Scope::Organization => ("organization", String::new()),
             Scope::EveryProject => ("every_project", String::new()),
