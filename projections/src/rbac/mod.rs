@@ -84,6 +84,23 @@ impl Projection for RbacProjection {
         Ok(())
     }
 
+    fn backlog(&self) -> crate::runner::Backlog {
+        crate::runner::Backlog::Rewrite
+    }
+
+    /// Writes every table of every organization from the model (a long
+    /// backlog was folded by `warm`): the same rows the event-by-event path
+    /// writes, each once, in key order.
+    fn rewrite(&mut self, tx: &Transaction) -> Result<(), ProjectionError> {
+        let model = self.model.read();
+        let mut orgs: Vec<&OrgId> = model.orgs.keys().collect();
+        orgs.sort();
+        for org in orgs {
+            rewrite_org(tx, *org, model.org(*org).expect("listed"))?;
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError> {
         let mut changes = Vec::new();
         for chunk in events.chunks(LOCK_CHUNK) {
@@ -106,6 +123,108 @@ impl Projection for RbacProjection {
         write_effective(tx, changes)?;
         Ok(())
     }
+}
+
+const ORG_TABLES: &[&str] = &[
+    "rbac_users",
+    "rbac_groups",
+    "rbac_group_members",
+    "rbac_roles",
+    "rbac_role_permissions",
+    "rbac_role_inherits",
+    "rbac_projects",
+    "rbac_role_bindings",
+    "rbac_effective_permissions",
+];
+
+/// Replaces all of one organization's rows with its state in the model.
+fn rewrite_org(tx: &Transaction, org: OrgId, access: &crate::access::OrgAccess) -> rusqlite::Result<()> {
+    let o = org.to_string();
+    let org_key = o.as_str();
+    for table in ORG_TABLES {
+        tx.execute(&format!("DELETE FROM {table} WHERE org_id = ?1"), [org_key])?;
+    }
+    let s = &access.state;
+    if !s.exists() {
+        return Ok(());
+    }
+    let mut users: Vec<_> = s.users.values().collect();
+    users.sort_by_key(|u| u.id);
+    for u in users {
+        let kind = match u.kind {
+            domain::state::UserKind::Person => "person",
+            domain::state::UserKind::ServiceAccount => "service_account",
+        };
+        tx.prepare_cached("INSERT INTO rbac_users (org_id, user_id, username, email, kind) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![org_key, u.id.to_string(), u.username, u.email, kind])?;
+        if let Some(role) = s.org_roles.get(&u.id) {
+            put_binding(tx, org_key, &Subject::User(u.id), "", "direct", *role, None)?;
+        }
+    }
+    let mut groups: Vec<_> = s.groups.values().collect();
+    groups.sort_by_key(|g| g.id);
+    for g in groups {
+        let id = g.id.to_string();
+        tx.prepare_cached(
+            "INSERT INTO rbac_groups (org_id, group_id, name, description, role_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![org_key, id, g.name, g.description, g.role.map(|r| r.to_string())])?;
+        if let Some(role) = g.role {
+            put_binding(tx, org_key, &Subject::Group(g.id), "", "direct", role, None)?;
+        }
+        let mut member = tx.prepare_cached("INSERT INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)")?;
+        for m in &g.members {
+            member.execute(params![org_key, id, m.to_string()])?;
+        }
+    }
+    let mut roles: Vec<_> = s.roles.values().collect();
+    roles.sort_by_key(|r| r.id);
+    for r in roles {
+        put_role(tx, org_key, r)?;
+    }
+    let mut projects: Vec<_> = s.projects.values().collect();
+    projects.sort_by_key(|p| p.id);
+    for p in projects {
+        let pid = p.id.to_string();
+        tx.prepare_cached("INSERT INTO rbac_projects (org_id, project_id, name, owner_id) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![org_key, pid, p.name, p.owner.to_string()])?;
+        for (u, role) in &p.user_bindings {
+            put_binding(tx, org_key, &Subject::User(*u), &pid, "direct", *role, None)?;
+        }
+        for (g, role) in &p.group_bindings {
+            put_binding(tx, org_key, &Subject::Group(*g), &pid, "direct", *role, None)?;
+        }
+        for (u, access) in &p.repo_access {
+            put_binding(
+                tx,
+                org_key,
+                &Subject::User(*u),
+                &pid,
+                "repository",
+                p.repo_mapping.role_for(*access),
+                Some(access.as_str()),
+            )?;
+        }
+    }
+    let mut changes = Vec::new();
+    for (user, a) in &access.users {
+        let mut push = |scope, set: PermissionSet| {
+            if !set.is_empty() {
+                changes.push(EffectiveChange {
+                    org,
+                    user: *user,
+                    scope,
+                    permissions: Some(set),
+                });
+            }
+        };
+        push(Scope::Organization, a.org);
+        push(Scope::EveryProject, a.every_project);
+        for (p, set) in &a.projects {
+            push(Scope::Project(*p), *set);
+        }
+    }
+    write_effective(tx, changes)
 }
 
 /// The primary-key order of `rbac_effective_permissions` (org, user, then

@@ -70,6 +70,47 @@ pub trait Projection: Send + 'static {
     /// Applies a batch (global order) inside `tx`; the runner stores the
     /// checkpoint in the same transaction and commits.
     fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError>;
+
+    /// How the projection catches up when it is at least [`BULK_GAP`]
+    /// events behind (first start, rebuild, long downtime).
+    fn backlog(&self) -> Backlog {
+        Backlog::Pages
+    }
+
+    /// [`Backlog::Rewrite`]: after [`Projection::warm`] has folded the whole
+    /// backlog in memory, writes every table from that state inside `tx`.
+    fn rewrite(&mut self, _tx: &Transaction) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
+    /// [`Backlog::Indexed`]: before applying the backlog page by page (drop
+    /// the indexes that make each insert expensive).
+    fn before_backlog(&mut self, _conn: &Connection) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
+    /// [`Backlog::Indexed`]: after the backlog (build those indexes again;
+    /// `migrate` also does at every start, so a crash in between heals).
+    fn after_backlog(&mut self, _conn: &Connection) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+/// A projection this far behind the log catches up in bulk.
+pub const BULK_GAP: u64 = 100_000;
+
+/// How a projection catches up a long backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// Page by page, like when following.
+    Pages,
+    /// Page by page, with [`Projection::before_backlog`] and
+    /// [`Projection::after_backlog`] around it.
+    Indexed,
+    /// Fold everything in memory, then write all tables and the checkpoint
+    /// in one transaction ([`Projection::rewrite`]): exactly once, and each
+    /// row written once however often it changed.
+    Rewrite,
 }
 
 /// Decodes a page of the log; fails on the first event it cannot read.
@@ -145,6 +186,67 @@ impl<P: Projection> Runner<P> {
         &self.projection
     }
 
+    /// Catches up a backlog of at least `min_gap` events the projection's
+    /// way ([`Backlog`]), up to the store's head. Smaller gaps are left to
+    /// the caller's page-by-page loop.
+    pub async fn catch_up_backlog(mut self, store: &dyn EventStore, min_gap: u64) -> Result<Self, ProjectionError> {
+        let head = store.head_position().await?;
+        if head == self.position || head.saturating_sub(self.position) < min_gap {
+            return Ok(self);
+        }
+        match self.projection.backlog() {
+            Backlog::Pages => Ok(self),
+            Backlog::Indexed => {
+                self = blocking(move || {
+                    self.projection.before_backlog(&self.conn)?;
+                    Ok(self)
+                })
+                .await?;
+                while self.position < head {
+                    let page = store.read_all(self.position + 1, BATCH).await?;
+                    let Some(last) = page.last().map(|e| e.global_position) else { break };
+                    let decoded = decode(page)?;
+                    self = blocking(move || {
+                        self.apply_page(&decoded, last)?;
+                        Ok(self)
+                    })
+                    .await?;
+                }
+                blocking(move || {
+                    self.projection.after_backlog(&self.conn)?;
+                    Ok(self)
+                })
+                .await
+            }
+            Backlog::Rewrite => {
+                let mut from = self.position + 1;
+                let mut reached = self.position;
+                while from <= head {
+                    let page = store.read_all(from, BATCH).await?;
+                    let Some(last) = page.last().map(|e| e.global_position) else { break };
+                    let page: Vec<RecordedEvent> = page.into_iter().filter(|e| e.global_position <= head).collect();
+                    reached = page.last().map_or(reached, |e| e.global_position);
+                    let decoded = decode(page)?;
+                    self = blocking(move || {
+                        self.projection.warm(&decoded)?;
+                        Ok(self)
+                    })
+                    .await?;
+                    from = last + 1;
+                }
+                blocking(move || {
+                    let tx = self.conn.transaction()?;
+                    self.projection.rewrite(&tx)?;
+                    save_checkpoint(&tx, self.projection.name(), reached)?;
+                    tx.commit()?;
+                    self.position = reached;
+                    Ok(self)
+                })
+                .await
+            }
+        }
+    }
+
     /// Applies one page in one transaction with the new checkpoint.
     pub fn apply_page(
         &mut self,
@@ -208,6 +310,7 @@ async fn follow<P: Projection>(
             from = last + 1;
         }
     }
+    runner = runner.catch_up_backlog(&*store, BULK_GAP).await?;
     positions.advance(name, runner.position);
     loop {
         if *stop.borrow() {
