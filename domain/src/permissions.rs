@@ -317,6 +317,16 @@ pub struct PermissionSet(u128);
 impl PermissionSet {
     pub const EMPTY: PermissionSet = PermissionSet(0);
 
+    /// The set as a bit mask: bit n is permission n of [`CATALOG`].
+    pub fn bits(self) -> u128 {
+        self.0
+    }
+
+    /// A set from a bit mask; bits past the catalog are dropped.
+    pub fn from_bits(bits: u128) -> PermissionSet {
+        PermissionSet(bits & ((1u128 << CATALOG.len()) - 1))
+    }
+
     pub fn contains(self, p: Permission) -> bool {
         self.0 & (1u128 << p.0) != 0
     }
@@ -373,7 +383,13 @@ impl FromIterator<Permission> for PermissionSet {
 
 impl Serialize for PermissionSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
+        use serde::ser::SerializeSeq;
+        // The length up front: binary formats need it.
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for p in self.iter() {
+            seq.serialize_element(&p)?;
+        }
+        seq.end()
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use domain::events::Event;
-use domain::ids::{ProjectId, UserId};
+use domain::ids::{OrgId, ProjectId, UserId};
 use domain::permissions::{Permission, PermissionSet};
 use domain::store::{EventStore, ExpectedVersion};
 use domain::Organization;
@@ -53,39 +53,46 @@ async fn catch_up<P: Projection>(
     }
 }
 
-fn sql_effective(
-    db: &Path,
-    org: &str,
-) -> (
-    HashMap<(String, String, String), PermissionSet>,
-    HashSet<String>,
-) {
+fn sql_effective(db: &Path, org: OrgId) -> (HashMap<(String, String, String), PermissionSet>, HashSet<String>) {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn
-        .prepare("SELECT user_id, scope, project_id, permissions FROM rbac_effective_permissions WHERE org_id = ?1")
+        .prepare("SELECT user_id, scope, project_id, mask_lo, mask_hi FROM rbac_effective_permissions WHERE org_id = ?1")
         .unwrap();
+    let uuid = |b: Vec<u8>| if b.is_empty() { String::new() } else { uuid::Uuid::from_slice(&b).unwrap().to_string() };
     let rows = stmt
-        .query_map([org], |r| {
+        .query_map([&org.0.as_bytes()[..]], |r| {
+            let scope = match r.get::<_, i64>(1)? {
+                0 => "organization",
+                1 => "every_project",
+                _ => "project",
+            };
             Ok((
-                (
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ),
-                r.get::<_, String>(3)?,
+                (uuid(r.get(0)?), scope.to_string(), uuid(r.get(2)?)),
+                projections::rbac::mask_set(r.get(3)?, r.get(4)?),
             ))
         })
         .unwrap()
-        .map(|r| {
-            let (k, v) = r.unwrap();
-            (k, serde_json::from_str::<PermissionSet>(&v).unwrap())
-        })
+        .map(Result::unwrap)
         .collect();
-    let mut stmt = conn
-        .prepare("SELECT project_id FROM rbac_projects WHERE org_id = ?1")
+    // The readable view agrees with the masks.
+    let named: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM rbac_effective_permission_names WHERE org_hex = lower(hex(?1))",
+            [&org.0.as_bytes()[..]],
+            |r| r.get(0),
+        )
         .unwrap();
+    let total: usize = {
+        let mut stmt = conn.prepare("SELECT mask_lo, mask_hi FROM rbac_effective_permissions WHERE org_id = ?1").unwrap();
+        stmt.query_map([&org.0.as_bytes()[..]], |r| Ok(projections::rbac::mask_set(r.get(0)?, r.get(1)?).len()))
+            .unwrap()
+            .map(Result::unwrap)
+            .sum()
+    };
+    assert_eq!(named as usize, total, "rbac_effective_permission_names lists every bit");
+    let mut stmt = conn.prepare("SELECT project_id FROM rbac_projects WHERE org_id = ?1").unwrap();
     let projects = stmt
-        .query_map([org], |r| r.get::<_, String>(0))
+        .query_map([org.to_string()], |r| r.get::<_, String>(0))
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -160,7 +167,7 @@ fn agree(seed: u64, steps: usize) {
         naive, w.state,
         "the workload's live state is the fold of its events"
     );
-    let (eff, sql_projects) = sql_effective(&db, &w.org_id.to_string());
+    let (eff, sql_projects) = sql_effective(&db, w.org_id);
     let (users, projects) = everyone_ever(&w.events);
     let model = model.read();
     let mut checked = 0;

@@ -47,10 +47,6 @@ fn org_id(d: &Decoded) -> Result<OrgId, ProjectionError> {
     })
 }
 
-/// A permission set as the JSON array the tables store.
-pub fn permissions_json(set: PermissionSet) -> String {
-    serde_json::to_string(&set).expect("permission sets serialize")
-}
 
 fn subject_key(s: &Subject) -> String {
     s.to_string()
@@ -64,6 +60,10 @@ impl Projection for RbacProjection {
     fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
         for sql in TABLES {
             conn.execute_batch(sql)?;
+        }
+        let mut catalog = conn.prepare("INSERT OR REPLACE INTO rbac_permission_catalog (bit, name, scope) VALUES (?1, ?2, ?3)")?;
+        for p in domain::permissions::Permission::all() {
+            catalog.execute(params![p.index() as i64, p.name(), p.scope().as_str()])?;
         }
         Ok(())
     }
@@ -142,7 +142,11 @@ fn rewrite_org(tx: &Transaction, org: OrgId, access: &crate::access::OrgAccess) 
     let o = org.to_string();
     let org_key = o.as_str();
     for table in ORG_TABLES {
-        tx.execute(&format!("DELETE FROM {table} WHERE org_id = ?1"), [org_key])?;
+        if *table == "rbac_effective_permissions" {
+            tx.execute("DELETE FROM rbac_effective_permissions WHERE org_id = ?1", [&org.0.as_bytes()[..]])?;
+        } else {
+            tx.execute(&format!("DELETE FROM {table} WHERE org_id = ?1"), [org_key])?;
+        }
     }
     let s = &access.state;
     if !s.exists() {
@@ -227,12 +231,12 @@ fn rewrite_org(tx: &Transaction, org: OrgId, access: &crate::access::OrgAccess) 
     write_effective(tx, changes)
 }
 
-/// The primary-key order of `rbac_effective_permissions` (org, user, then
-/// scope as text: 'every_project' < 'organization' < 'project', then project).
+/// The primary-key order of `rbac_effective_permissions` (org, user, scope,
+/// project: UUID bytes compare like the ids).
 fn effective_key(c: &EffectiveChange) -> (OrgId, UserId, u8, Option<ProjectId>) {
     let (rank, project) = match c.scope {
-        Scope::EveryProject => (0, None),
-        Scope::Organization => (1, None),
+        Scope::Organization => (0, None),
+        Scope::EveryProject => (1, None),
         Scope::Project(p) => (2, Some(p)),
     };
     (c.org, c.user, rank, project)
@@ -251,28 +255,41 @@ fn write_effective(tx: &Transaction, mut changes: Vec<EffectiveChange>) -> rusql
         })
         .map(|(_, c)| c);
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, permissions)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (org_id, user_id, scope, project_id) DO UPDATE SET permissions = excluded.permissions",
+        "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (org_id, user_id, scope, project_id)
+         DO UPDATE SET mask_lo = excluded.mask_lo, mask_hi = excluded.mask_hi",
     )?;
     let mut delete = tx.prepare_cached(
         "DELETE FROM rbac_effective_permissions WHERE org_id = ?1 AND user_id = ?2 AND scope = ?3 AND project_id = ?4",
     )?;
     for c in last_of_each {
-        let (scope, project) = match c.scope {
-            Scope::Organization => ("organization", String::new()),
-            Scope::EveryProject => ("every_project", String::new()),
-            Scope::Project(p) => ("project", p.to_string()),
+        let (scope, project): (i64, &[u8]) = match &c.scope {
+            Scope::Organization => (0, &[]),
+            Scope::EveryProject => (1, &[]),
+            Scope::Project(p) => (2, p.0.as_bytes()),
         };
-        let (org, user) = (c.org.to_string(), c.user.to_string());
+        let (org, user) = (c.org.0.as_bytes(), c.user.0.as_bytes());
         match c.permissions {
             Some(set) => {
-                upsert.execute(params![org, user, scope, project, permissions_json(set)])?
+                let (lo, hi) = mask_columns(set);
+                upsert.execute(params![&org[..], &user[..], scope, project, lo, hi])?
             }
-            None => delete.execute(params![org, user, scope, project])?,
+            None => delete.execute(params![&org[..], &user[..], scope, project])?,
         };
     }
     Ok(())
+}
+
+/// A permission set as the table's two 64-bit columns.
+pub fn mask_columns(set: PermissionSet) -> (i64, i64) {
+    let bits = set.bits();
+    (bits as u64 as i64, (bits >> 64) as u64 as i64)
+}
+
+/// The set stored in the table's two 64-bit columns.
+pub fn mask_set(lo: i64, hi: i64) -> PermissionSet {
+    PermissionSet::from_bits((lo as u64 as u128) | ((hi as u64 as u128) << 64))
 }
 
 fn put_role(tx: &Transaction, org: &str, role: &domain::roles::Role) -> rusqlite::Result<()> {
