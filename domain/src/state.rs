@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::events::*;
 use crate::ids::{GroupId, OrgId, ProjectId, RoleId, Subject, TokenId, UserId};
@@ -14,7 +14,7 @@ use crate::permissions::{PermissionSet, Scope};
 use crate::roles::{predefined_roles, RepoAccess, RepoRoleMapping, Role};
 
 /// A person or a service account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     /// `None` for service accounts.
@@ -24,14 +24,14 @@ pub struct User {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserKind {
     Person,
     ServiceAccount,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub id: GroupId,
     pub name: String,
@@ -40,7 +40,7 @@ pub struct Group {
     pub role: Option<RoleId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     pub id: ProjectId,
     pub name: String,
@@ -53,7 +53,7 @@ pub struct Project {
     pub repo_mapping: RepoRoleMapping,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub id: TokenId,
     pub user_id: UserId,
@@ -62,7 +62,10 @@ pub struct Token {
 }
 
 /// One organization, as folded from its stream.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+///
+/// Serializes with every field, the private indexes included, so that a
+/// deserialized copy (a snapshot) is equal to the state it was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Organization {
     pub id: Option<OrgId>,
     pub name: String,
@@ -79,6 +82,7 @@ pub struct Organization {
     /// The groups each user is in.
     pub user_groups: HashMap<UserId, Vec<GroupId>>,
     pub roles: HashMap<RoleId, Role>,
+    #[serde(with = "entries")]
     role_names: HashMap<(Scope, String), RoleId>,
     /// Each role's permissions including everything it inherits.
     effective: HashMap<RoleId, PermissionSet>,
@@ -89,6 +93,33 @@ pub struct Organization {
     project_names: HashMap<String, ProjectId>,
     pub tokens: HashMap<TokenId, Token>,
     pub audit_streaming: Option<AuditStreamingConfigured>,
+}
+
+/// A map whose keys are not strings, (de)serialized as a list of
+/// `[key, value]` pairs (JSON objects only have string keys).
+mod entries {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K, V, S>(map: &HashMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+    where
+        K: Serialize,
+        V: Serialize,
+        S: Serializer,
+    {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// Names are compared case-insensitively.

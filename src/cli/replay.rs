@@ -34,7 +34,9 @@ pub enum ReplayCommand {
     },
     /// The access state of an organization as of a moment (its events that
     /// occurred at or before it): roles, bindings and effective permissions
-    /// with their sources, as JSON.
+    /// with their sources, as JSON. Starts from the latest snapshot before
+    /// the moment (checked against the hash chain) and stores the snapshots
+    /// it passes on the way.
     State {
         /// The organization's name or id.
         #[arg(long)]
@@ -169,7 +171,12 @@ async fn state(
     let store = open_store(data_dir).await?;
     let org_id = resolve_org(store.as_ref(), org).await?;
     let snapshots = match snapshot_every {
-        Some(every) => Some(replay::Snapshots::in_dir(data_dir)?.with_interval(every)),
+        // One answer per process: decoded snapshots are not worth keeping.
+        Some(every) => Some(
+            replay::Snapshots::in_dir(data_dir)?
+                .with_interval(every)
+                .with_cache(0),
+        ),
         None => None,
     };
     let total = store.stream_version(&org_id.stream()).await?;
@@ -245,7 +252,9 @@ async fn snapshot(data_dir: &Path, org: Option<&str>, every: u64) -> anyhow::Res
             .map(|(_, id)| id)
             .collect(),
     };
-    let snapshots = replay::Snapshots::in_dir(data_dir)?.with_interval(every);
+    let snapshots = replay::Snapshots::in_dir(data_dir)?
+        .with_interval(every)
+        .with_cache(0);
     let mut report = Vec::new();
     for org_id in orgs {
         let total = store.stream_version(&org_id.stream()).await?;

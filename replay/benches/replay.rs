@@ -1,0 +1,323 @@
+//! The replay tool's figures, on the benchmark organization (testkit:
+//! 10,000 users, 1,000 projects, 200 groups, 50 custom roles) churned to
+//! 1,000,000 events, one second apart, in the durable SQLite store:
+//!
+//! - verify: events/s to recompute the whole log's hash chain and check its
+//!   contiguity (target >= 500,000 events/s);
+//! - as-of: time to answer the state as of a moment in the middle of the log
+//!   from snapshots (target < 50 ms), after taking them; also without;
+//! - rebuild: events/s to rebuild the projections from position 0 into a new
+//!   generation (target >= 100,000 events/s), and the switch-over time.
+//!
+//! Run: `cargo bench -p rolebook-replay --bench replay`
+//! (`ROLEBOOK_BENCH_EVENTS` shrinks it for a smoke run, `ROLEBOOK_BENCH_DIR`
+//! moves the data dir, `ROLEBOOK_BENCH_ONLY=verify,asof,rebuild` picks parts).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use domain::events::{Actor, EventMetadata, Medium};
+use domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent};
+use infra::SqliteEventStore;
+use replay::{Snapshots, VerifyOptions};
+use testkit::{Size, Workload};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn wants(part: &str) -> bool {
+    std::env::var("ROLEBOOK_BENCH_ONLY")
+        .map(|only| only.split(',').any(|p| p.trim() == part))
+        .unwrap_or(true)
+}
+
+fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// Event `i` occurred at `base + i seconds`.
+fn at(i: usize) -> DateTime<Utc> {
+    base() + chrono::Duration::seconds(i as i64)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let total = env_usize("ROLEBOOK_BENCH_EVENTS", 1_000_000);
+    let dir =
+        tempfile::tempdir_in(std::env::var("ROLEBOOK_BENCH_DIR").unwrap_or_else(|_| ".".into()))
+            .unwrap();
+    println!("# rolebook replay benchmark");
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+
+    // ---- the log: the benchmark organization churned to `total` events ---
+    let started = Instant::now();
+    let mut w = Workload::organization("bench", Size::BENCHMARK, 1);
+    let built = w.events.len();
+    w.churn_to(total);
+    let store = Arc::new(SqliteEventStore::open_in_dir(dir.path()).await.unwrap());
+    let stream = w.org_id.stream();
+    let mut version = 0u64;
+    for (c, chunk) in w.events.chunks(1_000).enumerate() {
+        let events: Vec<NewEvent> = chunk
+            .iter()
+            .enumerate()
+            .map(|(k, e)| NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: e.event_type().to_string(),
+                schema_version: e.schema_version(),
+                data: e.to_json(),
+                metadata: serde_json::to_string(&EventMetadata::new(
+                    Actor::system(),
+                    Medium::Api,
+                    at(c * 1_000 + k),
+                ))
+                .unwrap(),
+            })
+            .collect();
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        let r = store
+            .append_each(vec![AppendRequest {
+                stream: stream.clone(),
+                expected,
+                events,
+            }])
+            .await;
+        version = r.into_iter().next().unwrap().unwrap().stream_version;
+    }
+    let events_db = dir.path().join(infra::sqlite::EVENTS_FILE);
+    println!(
+        "log: {total} events ({built} building the organization, the rest churn), {:.0} MiB, written in {:.1} s",
+        std::fs::metadata(&events_db).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
+    let store: Arc<dyn EventStore> = store;
+
+    if wants("verify") {
+        println!("\n## verify (whole log, hash chain + contiguity + stream records)");
+        // The floor: reading the log through the store, and hashing it.
+        let started = Instant::now();
+        let mut from = 1;
+        let mut sample = Vec::new();
+        loop {
+            let page = store.read_all(from, 10_000).await.unwrap();
+            let Some(last) = page.last() else { break };
+            from = last.global_position + 1;
+            if sample.is_empty() {
+                sample = page;
+            }
+        }
+        let read = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let ok = sample
+            .iter()
+            .filter(|e| e.computed_hash() == e.hash)
+            .count();
+        let hash = started.elapsed().as_secs_f64() / sample.len() as f64;
+        assert_eq!(ok, sample.len());
+        println!(
+            "floor: reading the log (one reader, no checks) {:.0} events/s; SHA-256 of one event (one core) {:.2} us",
+            total as f64 / read,
+            hash * 1e6
+        );
+        for run in 1..=2 {
+            let options = VerifyOptions::sqlite(&events_db, None).unwrap();
+            let started = Instant::now();
+            let report = replay::verify(store.clone(), options, &replay::progress::hidden())
+                .await
+                .unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            assert!(report.ok, "{report:?}");
+            println!(
+                "run {run}: {} events in {:.2} s: {:.0} events/s (target >= 500,000)",
+                report.events,
+                secs,
+                report.events as f64 / secs
+            );
+        }
+    }
+
+    if wants("asof") {
+        println!("\n## as-of (state of the organization at a moment in the middle)");
+        let every = env_usize(
+            "ROLEBOOK_BENCH_SNAPSHOT_EVERY",
+            Snapshots::DEFAULT_INTERVAL as usize,
+        ) as u64;
+        let snaps = Snapshots::in_dir(dir.path()).unwrap().with_interval(every);
+        let started = Instant::now();
+        let all = replay::as_of(
+            store.as_ref(),
+            Some(&snaps),
+            w.org_id,
+            DateTime::<Utc>::MAX_UTC,
+        )
+        .await
+        .unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(all.state, w.state);
+        let size: i64 = rusqlite::Connection::open(projections::db::path_in(dir.path()))
+            .unwrap()
+            .query_row(
+                "SELECT COALESCE(SUM(length(state)), 0) FROM snapshots",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        println!(
+            "taking snapshots every {every} events: {} snapshots in {:.1} s ({:.0} events/s), {:.1} MiB ({:.2} MiB each)",
+            all.snapshots_written,
+            secs,
+            total as f64 / secs,
+            size as f64 / 1048576.0,
+            size as f64 / 1048576.0 / all.snapshots_written.max(1) as f64
+        );
+        let middle = total / 2;
+        // Middle of an interval (average) and just before the next snapshot
+        // (worst case: every - 1 events to fold); cold (a new process, as the
+        // CLI: the snapshot decoded from the table) and warm (a long-running
+        // caller such as the API: decoded snapshots kept in memory).
+        for (label, i) in [
+            (
+                "middle of the log, half an interval after a snapshot",
+                middle + every as usize / 2,
+            ),
+            (
+                "worst case: just before the next snapshot",
+                middle + every as usize - 2,
+            ),
+        ] {
+            let i = i.min(total - 1);
+            for warm in [false, true] {
+                let shared = Snapshots::in_dir(dir.path())
+                    .unwrap()
+                    .with_interval(every)
+                    .writing(false);
+                let mut times = Vec::new();
+                let mut folded = 0;
+                for _ in 0..21 {
+                    let snaps = if warm {
+                        shared.clone()
+                    } else {
+                        Snapshots::in_dir(dir.path())
+                            .unwrap()
+                            .with_interval(every)
+                            .writing(false)
+                            .with_cache(0)
+                    };
+                    let started = Instant::now();
+                    let got = replay::as_of(store.as_ref(), Some(&snaps), w.org_id, at(i))
+                        .await
+                        .unwrap();
+                    times.push(started.elapsed());
+                    assert_eq!(got.version, i as u64 + 1);
+                    folded = got.events_folded;
+                }
+                times.sort();
+                println!(
+                    "{label}, {} (event {}, {folded} events folded after the snapshot): median {:.1} ms, p90 {:.1} ms, max {:.1} ms (target < 50 ms)",
+                    if warm { "warm" } else { "cold" },
+                    i + 1,
+                    ms(percentile(&times, 0.5)),
+                    ms(percentile(&times, 0.9)),
+                    ms(*times.last().unwrap())
+                );
+            }
+        }
+        let mut state = all.state.clone();
+        let started = Instant::now();
+        let copy = state.clone();
+        let clone_ms = ms(started.elapsed());
+        drop(copy);
+        let bytes = replay::snapshots::encode(&mut state);
+        let started = Instant::now();
+        let decoded = replay::snapshots::decode(&bytes).unwrap();
+        println!(
+            "parts: copying the final state {clone_ms:.1} ms, decoding its snapshot ({:.1} MiB) {:.1} ms",
+            bytes.len() as f64 / 1048576.0,
+            ms(started.elapsed())
+        );
+        drop(decoded);
+        let started = Instant::now();
+        let got = replay::as_of(store.as_ref(), None, w.org_id, at(middle))
+            .await
+            .unwrap();
+        println!(
+            "without snapshots (fold {} events): {:.0} ms",
+            got.events_folded,
+            ms(started.elapsed())
+        );
+    }
+
+    if wants("rebuild") {
+        println!("\n## rebuild (from position 0 into a new generation, then the switch)");
+        use replay::rebuild::{Options, Target, Which};
+        for which in [
+            vec![Which::Rbac],
+            vec![Which::Audit],
+            vec![Which::Rbac, Which::Audit],
+        ] {
+            let names: Vec<&str> = which.iter().map(|w| w.name()).collect();
+            let report = replay::rebuild::rebuild(
+                store.clone(),
+                dir.path(),
+                &which,
+                Options {
+                    target: Target::Head,
+                    fresh: true,
+                    ..Options::default()
+                },
+                &replay::progress::hidden(),
+            )
+            .await
+            .unwrap();
+            let switch: Vec<String> = report
+                .projections
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {} rows in {:.0} ms",
+                        p.projection.name(),
+                        p.rows,
+                        p.switch_ms
+                    )
+                })
+                .collect();
+            println!(
+                "{}: {} events in {:.1} s: {:.0} events/s (target >= 100,000); switch: {}",
+                names.join(" + "),
+                report.read,
+                report.seconds,
+                report.events_per_second,
+                switch.join(", ")
+            );
+        }
+    }
+}
