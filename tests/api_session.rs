@@ -365,3 +365,58 @@ async fn organizations_are_created_with_the_instance_admin_token() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ROLEBOOK_ADMIN_TOKEN"));
 }
+
+/// `GET /check?as_of=`: the answer at a past moment, rebuilt from the log,
+/// also about someone removed since.
+#[tokio::test]
+async fn check_as_of_a_past_moment() {
+    let s = Server::start();
+    let token = s.owner().await;
+    let (_, position) = s.invite(&token, "carol@example.com", Some("Admin")).await;
+    s.get(&format!("/people?at_least={position}"), &token)
+        .await
+        .expect(200);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let while_admin = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let demoted = s
+        .put("/people/carol/role", &token, json!({"role": "Member"}))
+        .await
+        .expect(200);
+    let removed = s.delete("/people/carol", &token).await;
+    assert_eq!(removed.status, 204);
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .replace('+', "%2B")
+    };
+
+    let then = s
+        .get(
+            &format!(
+                "/check?user=carol&permission=organization.people.manage&as_of={}",
+                at(while_admin)
+            ),
+            &token,
+        )
+        .await
+        .expect(200);
+    assert_eq!(then.body["allowed"], true, "{}", then.text);
+    assert_eq!(then.body["sources"][0]["via"], "direct");
+    assert_eq!(then.body["sources"][0]["role"]["name"], "Admin");
+
+    let now = at(chrono::Utc::now());
+    let after = s
+        .get(
+            &format!("/check?user=carol&permission=organization.view&as_of={now}"),
+            &token,
+        )
+        .await;
+    after.problem(404, "user_not_found");
+    assert!(demoted.position() > 0);
+    s.get(
+        "/check?user=admin&permission=organization.view&as_of=yesterday",
+        &token,
+    )
+    .await
+    .problem(422, "invalid_as_of");
+}

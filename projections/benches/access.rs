@@ -707,7 +707,9 @@ fn main() {
     // The runner's own path: a long backlog is folded in memory and written
     // in one transaction; anything left goes page by page.
     let t = Instant::now();
-    runner = rt.block_on(runner.catch_up_backlog(&store, projections::runner::BULK_GAP)).unwrap();
+    runner = rt
+        .block_on(runner.catch_up_backlog(&store, projections::runner::BULK_GAP))
+        .unwrap();
     applying += t.elapsed();
     loop {
         let t = Instant::now();

@@ -53,12 +53,24 @@ async fn catch_up<P: Projection>(
     }
 }
 
-fn sql_effective(db: &Path, org: OrgId) -> (HashMap<(String, String, String), PermissionSet>, HashSet<String>) {
+fn sql_effective(
+    db: &Path,
+    org: OrgId,
+) -> (
+    HashMap<(String, String, String), PermissionSet>,
+    HashSet<String>,
+) {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn
         .prepare("SELECT user_id, scope, project_id, mask_lo, mask_hi FROM rbac_effective_permissions WHERE org_id = ?1")
         .unwrap();
-    let uuid = |b: Vec<u8>| if b.is_empty() { String::new() } else { uuid::Uuid::from_slice(&b).unwrap().to_string() };
+    let uuid = |b: Vec<u8>| {
+        if b.is_empty() {
+            String::new()
+        } else {
+            uuid::Uuid::from_slice(&b).unwrap().to_string()
+        }
+    };
     let rows = stmt
         .query_map([&org.0.as_bytes()[..]], |r| {
             let scope = match r.get::<_, i64>(1)? {
@@ -83,14 +95,23 @@ fn sql_effective(db: &Path, org: OrgId) -> (HashMap<(String, String, String), Pe
         )
         .unwrap();
     let total: usize = {
-        let mut stmt = conn.prepare("SELECT mask_lo, mask_hi FROM rbac_effective_permissions WHERE org_id = ?1").unwrap();
-        stmt.query_map([&org.0.as_bytes()[..]], |r| Ok(projections::rbac::mask_set(r.get(0)?, r.get(1)?).len()))
-            .unwrap()
-            .map(Result::unwrap)
-            .sum()
+        let mut stmt = conn
+            .prepare("SELECT mask_lo, mask_hi FROM rbac_effective_permissions WHERE org_id = ?1")
+            .unwrap();
+        stmt.query_map([&org.0.as_bytes()[..]], |r| {
+            Ok(projections::rbac::mask_set(r.get(0)?, r.get(1)?).len())
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .sum()
     };
-    assert_eq!(named as usize, total, "rbac_effective_permission_names lists every bit");
-    let mut stmt = conn.prepare("SELECT project_id FROM rbac_projects WHERE org_id = ?1").unwrap();
+    assert_eq!(
+        named as usize, total,
+        "rbac_effective_permission_names lists every bit"
+    );
+    let mut stmt = conn
+        .prepare("SELECT project_id FROM rbac_projects WHERE org_id = ?1")
+        .unwrap();
     let projects = stmt
         .query_map([org.to_string()], |r| r.get::<_, String>(0))
         .unwrap()
@@ -359,7 +380,10 @@ fn a_crash_in_the_middle_of_a_batch_resumes_into_a_fresh_rebuild() {
 fn a_bulk_rewrite_equals_the_event_by_event_tables() {
     let mut w = Workload::organization("bulk", TINY, 11);
     w.random_history(500);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = rt.block_on(store_with(dir.path(), &w));
 
@@ -377,7 +401,8 @@ fn a_bulk_rewrite_equals_the_event_by_event_tables() {
     w.random_history(200);
     let more: Vec<_> = w.envelopes().split_off(bulk.position() as usize);
     assert!(!more.is_empty());
-    rt.block_on(store.append(&w.org_id.stream(), ExpectedVersion::Any, more)).unwrap();
+    rt.block_on(store.append(&w.org_id.stream(), ExpectedVersion::Any, more))
+        .unwrap();
     rt.block_on(catch_up(&mut paged, &store, 50)).unwrap();
     rt.block_on(catch_up(&mut bulk, &store, 50)).unwrap();
     assert_eq!(dump(&bulk_db), dump(&paged_db));

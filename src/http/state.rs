@@ -28,6 +28,9 @@ pub struct AppState {
     pub read_db: PathBuf,
     pub limiter: super::auth::LoginLimiter,
     pub idempotency: super::idempotency::KeyLocks,
+    /// Snapshots for `as_of` queries (their decoded-state cache makes
+    /// repeated questions about one period fast).
+    pub snapshots: Option<replay::Snapshots>,
     /// The instance admin token (`ROLEBOOK_ADMIN_TOKEN`): opens
     /// `POST /api/v1/orgs`. `None`: that route is closed.
     pub admin_token: Option<Arc<str>>,
@@ -49,6 +52,7 @@ impl AppState {
             read_db,
             limiter: super::auth::LoginLimiter::new(20, Duration::from_secs(300)),
             idempotency: Default::default(),
+            snapshots: None,
             admin_token: None,
             orgs: Arc::default(),
             tokens: Arc::default(),

@@ -76,7 +76,9 @@ impl Projection for AuditProjection {
     /// afterwards by sorting, which is much cheaper. `migrate` rebuilds them
     /// at the next start if the process dies in between.
     fn before_backlog(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        conn.execute_batch("DROP INDEX IF EXISTS audit_by_actor; DROP INDEX IF EXISTS audit_by_resource;")?;
+        conn.execute_batch(
+            "DROP INDEX IF EXISTS audit_by_actor; DROP INDEX IF EXISTS audit_by_resource;",
+        )?;
         Ok(())
     }
 

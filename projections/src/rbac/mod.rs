@@ -47,7 +47,6 @@ fn org_id(d: &Decoded) -> Result<OrgId, ProjectionError> {
     })
 }
 
-
 fn subject_key(s: &Subject) -> String {
     s.to_string()
 }
@@ -61,7 +60,9 @@ impl Projection for RbacProjection {
         for sql in TABLES {
             conn.execute_batch(sql)?;
         }
-        let mut catalog = conn.prepare("INSERT OR REPLACE INTO rbac_permission_catalog (bit, name, scope) VALUES (?1, ?2, ?3)")?;
+        let mut catalog = conn.prepare(
+            "INSERT OR REPLACE INTO rbac_permission_catalog (bit, name, scope) VALUES (?1, ?2, ?3)",
+        )?;
         for p in domain::permissions::Permission::all() {
             catalog.execute(params![p.index() as i64, p.name(), p.scope().as_str()])?;
         }
@@ -138,12 +139,19 @@ const ORG_TABLES: &[&str] = &[
 ];
 
 /// Replaces all of one organization's rows with its state in the model.
-fn rewrite_org(tx: &Transaction, org: OrgId, access: &crate::access::OrgAccess) -> rusqlite::Result<()> {
+fn rewrite_org(
+    tx: &Transaction,
+    org: OrgId,
+    access: &crate::access::OrgAccess,
+) -> rusqlite::Result<()> {
     let o = org.to_string();
     let org_key = o.as_str();
     for table in ORG_TABLES {
         if *table == "rbac_effective_permissions" {
-            tx.execute("DELETE FROM rbac_effective_permissions WHERE org_id = ?1", [&org.0.as_bytes()[..]])?;
+            tx.execute(
+                "DELETE FROM rbac_effective_permissions WHERE org_id = ?1",
+                [&org.0.as_bytes()[..]],
+            )?;
         } else {
             tx.execute(&format!("DELETE FROM {table} WHERE org_id = ?1"), [org_key])?;
         }
@@ -176,7 +184,9 @@ fn rewrite_org(tx: &Transaction, org: OrgId, access: &crate::access::OrgAccess) 
         if let Some(role) = g.role {
             put_binding(tx, org_key, &Subject::Group(g.id), "", "direct", role, None)?;
         }
-        let mut member = tx.prepare_cached("INSERT INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)")?;
+        let mut member = tx.prepare_cached(
+            "INSERT INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)",
+        )?;
         for m in &g.members {
             member.execute(params![org_key, id, m.to_string()])?;
         }
@@ -196,7 +206,15 @@ fn rewrite_org(tx: &Transaction, org: OrgId, access: &crate::access::OrgAccess) 
             put_binding(tx, org_key, &Subject::User(*u), &pid, "direct", *role, None)?;
         }
         for (g, role) in &p.group_bindings {
-            put_binding(tx, org_key, &Subject::Group(*g), &pid, "direct", *role, None)?;
+            put_binding(
+                tx,
+                org_key,
+                &Subject::Group(*g),
+                &pid,
+                "direct",
+                *role,
+                None,
+            )?;
         }
         for (u, access) in &p.repo_access {
             put_binding(

@@ -189,7 +189,11 @@ impl<P: Projection> Runner<P> {
     /// Catches up a backlog of at least `min_gap` events the projection's
     /// way ([`Backlog`]), up to the store's head. Smaller gaps are left to
     /// the caller's page-by-page loop.
-    pub async fn catch_up_backlog(mut self, store: &dyn EventStore, min_gap: u64) -> Result<Self, ProjectionError> {
+    pub async fn catch_up_backlog(
+        mut self,
+        store: &dyn EventStore,
+        min_gap: u64,
+    ) -> Result<Self, ProjectionError> {
         let head = store.head_position().await?;
         if head == self.position || head.saturating_sub(self.position) < min_gap {
             return Ok(self);
@@ -204,7 +208,9 @@ impl<P: Projection> Runner<P> {
                 .await?;
                 while self.position < head {
                     let page = store.read_all(self.position + 1, BATCH).await?;
-                    let Some(last) = page.last().map(|e| e.global_position) else { break };
+                    let Some(last) = page.last().map(|e| e.global_position) else {
+                        break;
+                    };
                     let decoded = decode(page)?;
                     self = blocking(move || {
                         self.apply_page(&decoded, last)?;
@@ -223,8 +229,13 @@ impl<P: Projection> Runner<P> {
                 let mut reached = self.position;
                 while from <= head {
                     let page = store.read_all(from, BATCH).await?;
-                    let Some(last) = page.last().map(|e| e.global_position) else { break };
-                    let page: Vec<RecordedEvent> = page.into_iter().filter(|e| e.global_position <= head).collect();
+                    let Some(last) = page.last().map(|e| e.global_position) else {
+                        break;
+                    };
+                    let page: Vec<RecordedEvent> = page
+                        .into_iter()
+                        .filter(|e| e.global_position <= head)
+                        .collect();
                     reached = page.last().map_or(reached, |e| e.global_position);
                     let decoded = decode(page)?;
                     self = blocking(move || {

@@ -93,15 +93,19 @@ pub async fn check(
     origin: Origin,
 ) -> ApiResult<Json<Value>> {
     let caller = state.caller(&org, &bearer, origin).await?;
-    if q.as_of.is_some() {
-        return Err(Problem::new(
-            axum::http::StatusCode::NOT_IMPLEMENTED,
-            "as_of_not_available",
-            "answers as of a past time come with the replay tool; not in this build",
-        ));
+    let permission = permission(&q.permission)?;
+    if let Some(at) = &q.as_of {
+        return check_as_of(
+            &state,
+            &caller,
+            at,
+            &q.user,
+            permission,
+            q.project.as_deref(),
+        )
+        .await;
     }
     state.consistent(q.at_least).await?;
-    let permission = permission(&q.permission)?;
     let model = state.model.read();
     let o = model
         .org(caller.org)
@@ -112,6 +116,54 @@ pub async fn check(
     Ok(Json(json!({
         "allowed": !sources.is_empty(),
         "sources": sources.iter().map(|s| source_json(&o.state, s)).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /check?as_of=`: the answer from the state at that moment, rebuilt
+/// from the log (from the nearest verified snapshot). The user and project
+/// are resolved in that past state, so someone removed since can still be
+/// asked about; asking about others needs `organization.people.view` now.
+async fn check_as_of(
+    state: &AppState,
+    caller: &Caller,
+    at: &str,
+    user: &str,
+    permission: Permission,
+    project: Option<&str>,
+) -> ApiResult<Json<Value>> {
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .map_err(|e| {
+            Problem::invalid(
+                "as_of",
+                "invalid_as_of",
+                format!("as_of must be an RFC 3339 time: {e}"),
+            )
+        })?
+        .with_timezone(&chrono::Utc);
+    let past = replay::as_of(
+        &**state.service.store(),
+        state.snapshots.as_ref(),
+        caller.org,
+        at,
+    )
+    .await
+    .map_err(Problem::internal)?;
+    let s = &past.state;
+    let user = resolve::user(s, user)?;
+    let project = project.map(|p| resolve::project(s, p)).transpose()?;
+    {
+        let model = state.model.read();
+        let now = model
+            .org(caller.org)
+            .ok_or_else(|| Problem::not_found("org_not_found", "no such organization"))?;
+        may_ask_about(now, caller, user)?;
+    }
+    let sources = replay::access::explain(s, user, permission, project);
+    Ok(Json(json!({
+        "allowed": !sources.is_empty(),
+        "sources": sources.iter().map(|src| source_json(s, src)).collect::<Vec<_>>(),
+        "as_of": at,
+        "position": past.position,
     })))
 }
 
