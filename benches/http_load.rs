@@ -7,6 +7,8 @@
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
+//! `ROLEBOOK_BENCH_CHECK_CONNECTIONS` (64) and
+//! `ROLEBOOK_BENCH_COMMAND_CONNECTIONS` (32) set wrk's connections.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -24,6 +26,13 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn wrk(url: &str, script: &std::path::Path, seconds: u64, connections: u32) -> String {
@@ -206,8 +215,12 @@ end
         ),
     )
     .unwrap();
-    let out = wrk(&base, &check, seconds, 64);
-    summary("GET /check (64 connections)", &out);
+    let check_connections = env_u32("ROLEBOOK_BENCH_CHECK_CONNECTIONS", 64);
+    let out = wrk(&base, &check, seconds, check_connections);
+    summary(
+        &format!("GET /check ({check_connections} connections)"),
+        &out,
+    );
     let peak_after_checks = rss_kib(pid, "VmHWM");
 
     // Commands: organization role changes (durable).
@@ -227,8 +240,12 @@ end
         ),
     )
     .unwrap();
-    let out = wrk(&base, &cmd, seconds, 32);
-    summary("PUT /people/{user}/role (32 connections)", &out);
+    let command_connections = env_u32("ROLEBOOK_BENCH_COMMAND_CONNECTIONS", 32);
+    let out = wrk(&base, &cmd, seconds, command_connections);
+    summary(
+        &format!("PUT /people/{{user}}/role ({command_connections} connections)"),
+        &out,
+    );
     println!(
         "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",
         rss_kib(pid, "VmRSS") / 1024,

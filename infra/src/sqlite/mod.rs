@@ -7,6 +7,7 @@
 //! `schema/*.sql` beside this file and is applied (idempotently) at open.
 
 mod append;
+mod checkpointer;
 mod reader;
 
 use std::future::Future;
@@ -62,6 +63,8 @@ pub struct SqliteEventStore {
     head: Arc<watch::Sender<u64>>,
     /// Event pages are read through rusqlite (see `reader`).
     pages: reader::Reader,
+    /// Keeps the checkpoint thread running while the store lives.
+    _checkpoints: Arc<()>,
 }
 
 impl SqliteEventStore {
@@ -87,7 +90,9 @@ impl SqliteEventStore {
             // Events are ~0.5 KiB: 8 KiB pages mean fewer B-tree pages to
             // touch per batch (~10% faster appends than 4 KiB). Takes effect
             // only when the file is created.
-            .page_size(8192);
+            .page_size(8192)
+            // Checkpoints run off the commit path (see `checkpointer`).
+            .pragma("wal_autocheckpoint", "0");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -123,9 +128,12 @@ impl SqliteEventStore {
             .await
             .map_err(backend(&format!("opening {} for reading", path.display())))?;
 
+        let checkpoints = Arc::new(());
+        checkpointer::spawn(path, Arc::downgrade(&checkpoints));
         Ok(SqliteEventStore {
             writer,
             reader,
+            _checkpoints: checkpoints,
             pages: reader::Reader::new(path),
             head: Arc::new(watch::Sender::new(u64::try_from(head).unwrap_or(0))),
         })
