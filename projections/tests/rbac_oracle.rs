@@ -53,13 +53,10 @@ async fn catch_up<P: Projection>(
     }
 }
 
-fn sql_effective(
-    db: &Path,
-    org: OrgId,
-) -> (
-    HashMap<(String, String, String), PermissionSet>,
-    HashSet<String>,
-) {
+/// Effective rows by (user, scope, project), as the oracle reads them.
+type Effective = HashMap<(String, String, String), PermissionSet>;
+
+fn sql_effective(db: &Path, org: OrgId) -> (Effective, HashSet<String>) {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn
         .prepare("SELECT user_id, scope, project_id, mask_lo, mask_hi FROM rbac_effective_permissions WHERE org_id = ?1")
@@ -121,7 +118,7 @@ fn sql_effective(
 }
 
 fn sql_check(
-    eff: &HashMap<(String, String, String), PermissionSet>,
+    eff: &Effective,
     projects: &HashSet<String>,
     user: UserId,
     permission: Permission,

@@ -26,11 +26,15 @@ use super::MAX_BODY;
 /// How long a key is remembered.
 const KEEP_MICROS: i64 = 24 * 3600 * 1_000_000;
 
+/// The lock of one (caller, key) in flight.
+type KeyLock = Arc<tokio::sync::Mutex<()>>;
+
+/// (caller, key) -> its lock.
+type KeyLockMap = HashMap<(Vec<u8>, String), KeyLock>;
+
 /// One lock per (caller, key) in flight.
 #[derive(Clone, Default)]
-pub struct KeyLocks(
-    Arc<parking_lot::Mutex<HashMap<(Vec<u8>, String), Arc<tokio::sync::Mutex<()>>>>>,
-);
+pub struct KeyLocks(Arc<parking_lot::Mutex<KeyLockMap>>);
 
 struct Stored {
     request_hash: Vec<u8>,
@@ -40,7 +44,7 @@ struct Stored {
     body: Vec<u8>,
 }
 
-fn open(db: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
+fn open(db: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = projections::db::open(db)?;
     conn.execute_batch(include_str!("idempotency.sql"))?;
     Ok(conn)
