@@ -13,8 +13,7 @@
 //! Run: `cargo bench -p rolebook-commands --bench write_side`
 //! (`ROLEBOOK_BENCH_EVENTS`, `ROLEBOOK_BENCH_SECONDS` shrink it for a smoke run).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,29 +25,8 @@ use domain::{decide, Command};
 use infra::SqliteEventStore;
 use testkit::{Size, Workload};
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: testkit::alloc::Counting = testkit::alloc::Counting;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -139,11 +117,11 @@ async fn run() {
     );
 
     // ---- cold start ----------------------------------------------------------
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = testkit::alloc::live();
     let started = Instant::now();
     let (state, _) = commands::service::load(&store, big.org_id).await.unwrap();
     let took = started.elapsed();
-    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    let bytes = testkit::alloc::live() - before;
     assert_eq!(
         state, big.state,
         "the rebuilt state equals the generated one"

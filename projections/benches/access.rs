@@ -20,10 +20,9 @@
 //! temporary store; `ROLEBOOK_BENCH_PAGE` changes the events per catch-up
 //! transaction, 5,000 as the runner by default).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,29 +39,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use testkit::{Size, Workload};
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: testkit::alloc::Counting = testkit::alloc::Counting;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -455,11 +433,11 @@ fn main() {
     );
 
     // ---- 4. memory (built first, so the figure is not disturbed) ------------
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = testkit::alloc::live();
     let state_only = Organization::from_events(&w.events);
-    let state_bytes = LIVE.load(Ordering::Relaxed) - before;
+    let state_bytes = testkit::alloc::live() - before;
     drop(state_only);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = testkit::alloc::live();
     let started = Instant::now();
     let mut model = AccessModel::new();
     let mut changes = Vec::new();
@@ -469,7 +447,7 @@ fn main() {
     }
     let took = started.elapsed();
     drop(changes);
-    let model_bytes = LIVE.load(Ordering::Relaxed) - before;
+    let model_bytes = testkit::alloc::live() - before;
     assert_eq!(model.org(org).unwrap().state, w.state);
     println!(
         "access model: built from {} events in {:.2?} = {:.0} events/s; holds {:.1} MiB \

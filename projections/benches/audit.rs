@@ -19,9 +19,8 @@
 //! (`ROLEBOOK_BENCH_EVENTS` shrinks it for a smoke run; `ROLEBOOK_BENCH_DIR`
 //! moves the temp files, default ".").
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicIsize, Ordering};
+
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -35,34 +34,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use testkit::{Size, Workload};
 
-// ---- a counting allocator: live and peak Rust heap ---------------------------
-
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn grew(by: isize) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size() as isize);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        grew(new_size as isize - layout.size() as isize);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: testkit::alloc::Counting = testkit::alloc::Counting;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -139,13 +112,13 @@ fn export_child(args: &str) {
     let conn = projections::db::open_read_only(Path::new(db)).unwrap();
     let filter = AuditFilter::new(org);
     let hwm_before = status_kib("VmHWM");
-    let heap_before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(heap_before, Ordering::Relaxed);
+    let heap_before = testkit::alloc::live();
+    testkit::alloc::reset_peak();
     let started = Instant::now();
     let rows = audit::export(&conn, &filter, std::io::sink()).unwrap();
     let took = started.elapsed();
     let hwm_after = status_kib("VmHWM");
-    let heap_peak = PEAK.load(Ordering::Relaxed) - heap_before;
+    let heap_peak = testkit::alloc::peak() - heap_before;
     println!(
         "CSV export: {rows} rows into io::sink() in {took:.2?} = {:.0} rows/s",
         rows as f64 / took.as_secs_f64()

@@ -10,6 +10,8 @@ use domain::ids::{GroupId, OrgId, ProjectId, RoleId, Subject, UserId};
 use domain::permissions::{Permission, Scope};
 use domain::roles::{RepoAccess, CONTRIBUTOR, MEMBER, PROJECT_ADMIN, READER};
 use domain::store::NewEvent;
+pub mod alloc;
+
 use domain::{decide, Command, Event, Organization};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
