@@ -104,18 +104,31 @@ impl Projection for RbacProjection {
 
     fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError> {
         let mut changes = Vec::new();
+        let mut mappings = Vec::with_capacity(LOCK_CHUNK);
         for chunk in events.chunks(LOCK_CHUNK) {
-            // Rows that need the state as it was before the event are
-            // written first; then the model folds the chunk.
-            let mut model = self.model.write();
-            for d in chunk {
-                let org = org_id(d)?;
-                let before = model.org(org).map(|o| &o.state);
-                write_event(tx, org, &d.event, before).map_err(|e| ProjectionError::Event {
-                    position: d.record.global_position,
-                    reason: e.to_string(),
+            // The model folds the chunk under its lock, noting the one thing
+            // the rows need from the state before each event (the project's
+            // repository mapping); the rows are written after the lock is
+            // released, so SQLite never holds up the queries.
+            mappings.clear();
+            {
+                let mut model = self.model.write();
+                for d in chunk {
+                    let org = org_id(d)?;
+                    mappings.push(repository_mapping_before(
+                        model.org(org).map(|o| &o.state),
+                        &d.event,
+                    ));
+                    model.apply(org, &d.event, &mut changes);
+                }
+            }
+            for (d, mapping) in chunk.iter().zip(&mappings) {
+                write_event(tx, org_id(d)?, &d.event, *mapping).map_err(|e| {
+                    ProjectionError::Event {
+                        position: d.record.global_position,
+                        reason: e.to_string(),
+                    }
                 })?;
-                model.apply(org, &d.event, &mut changes);
             }
         }
         // The effective rows are written once for the whole batch (same
@@ -389,13 +402,28 @@ fn delete_user(tx: &Transaction, org: &str, user: UserId) -> rusqlite::Result<()
     Ok(())
 }
 
-/// Writes the recorded rows one event changes. `before` is the state before
-/// the event (for roles that repository bindings map to).
+/// For repository-access events: the project's mapping before the event.
+fn repository_mapping_before(
+    before: Option<&domain::Organization>,
+    event: &Event,
+) -> Option<domain::roles::RepoRoleMapping> {
+    let project = match event {
+        Event::RepositoryAccessGranted(e) => e.project_id,
+        Event::RepositoryAccessChanged(e) => e.project_id,
+        _ => return None,
+    };
+    before
+        .and_then(|s| s.projects.get(&project))
+        .map(|p| p.repo_mapping)
+}
+
+/// Writes the recorded rows one event changes. `mapping_before` is the
+/// project's repository mapping before a repository-access event.
 fn write_event(
     tx: &Transaction,
     org: OrgId,
     event: &Event,
-    before: Option<&domain::Organization>,
+    mapping_before: Option<domain::roles::RepoRoleMapping>,
 ) -> rusqlite::Result<()> {
     let o = org.to_string();
     let org = o.as_str();
@@ -575,10 +603,7 @@ fn write_event(
             to: access,
             ..
         }) => {
-            let mapping = before
-                .and_then(|s| s.projects.get(project_id))
-                .map(|p| p.repo_mapping)
-                .unwrap_or_default();
+            let mapping = mapping_before.unwrap_or_default();
             put_binding(
                 tx,
                 org,
