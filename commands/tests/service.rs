@@ -467,9 +467,31 @@ async fn two_processes_on_one_store_never_act_on_stale_state() {
         "{err:?}"
     );
 
+    // A command that is a no-op on a's stale state is not: b made dave an
+    // Admin, so a's "make dave a Member" must still happen.
+    let dave_role = |role| Command::AssignOrgRole {
+        subject: domain::ids::Subject::User(dave),
+        role,
+    };
+    a.service
+        .execute(org, dave_role(domain::roles::MEMBER), &ctx)
+        .await
+        .unwrap();
+    b.service
+        .execute(org, dave_role(domain::roles::ORG_ADMIN), &ctx)
+        .await
+        .unwrap();
+    let out = a
+        .service
+        .execute(org, dave_role(domain::roles::MEMBER), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(out.events.len(), 1, "decided again on the current state");
+
     let (sa, _) = a.service.state(org).await.unwrap();
     let (sb, _) = b.service.state(org).await.unwrap();
     assert_eq!(sa, sb);
+    assert_eq!(sa.org_roles[&dave], domain::roles::MEMBER);
     assert_eq!(sa.projects.len(), 1);
     assert!(sa.groups[&group].members.contains(&dave));
     let (_, versions) = all_positions_and_versions(&a, org).await;

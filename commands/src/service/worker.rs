@@ -5,9 +5,9 @@
 //! Catching up is optimistic: the expected version proves that an accepted
 //! command was decided on the current state (another writer's append makes
 //! it a conflict: reload, decide again, a bounded number of times), and a
-//! refusal is only reported after checking the stream's version, so no
-//! command is accepted or refused on a stale state, and the hot path does not
-//! read the stream before every batch.
+//! refusal or a no-op is only reported after checking the stream's version,
+//! so no command is accepted, refused or skipped on a stale state, and the
+//! hot path does not read the stream before every batch.
 
 use std::sync::Arc;
 
@@ -194,9 +194,13 @@ async fn run_batch(
                 Err(e) => decided.push(Err(e)),
             }
         }
-        if decided.iter().any(Result::is_err) {
-            // Confirm refusals against the store: if another writer moved the
-            // stream, the state was stale; reload and decide again.
+        // Refusals and no-ops append nothing, so no expected version proves
+        // them: confirm them against the store. If another writer moved the
+        // stream, the state was stale; reload and decide again.
+        if decided
+            .iter()
+            .any(|d| d.as_ref().map_or(true, Vec::is_empty))
+        {
             match store.stream_version(&org.stream()).await {
                 Ok(v) if v == base_version => {}
                 Ok(_) if attempt < MAX_ATTEMPTS => {
