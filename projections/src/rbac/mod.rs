@@ -259,7 +259,52 @@ fn rewrite_org(
             push(Scope::Project(*p), *set);
         }
     }
-    write_effective(tx, changes)
+    insert_effective(tx, changes)
+}
+
+/// Rows per multi-row `INSERT` when a table is written whole (6 columns
+/// each; SQLite allows 32,766 parameters).
+const BULK_ROWS: usize = 500;
+
+/// Inserts effective rows into a table emptied for them: in key order, many
+/// rows per statement (the per-statement cost dominated row-by-row upserts).
+fn insert_effective(tx: &Transaction, mut rows: Vec<EffectiveChange>) -> rusqlite::Result<()> {
+    rows.sort_by_key(effective_key);
+    let sql = |n: usize| {
+        let mut sql = String::from(
+            "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi) VALUES ",
+        );
+        for i in 0..n {
+            sql.push_str(if i == 0 { "(?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?)" });
+        }
+        sql
+    };
+    let full = sql(BULK_ROWS);
+    for chunk in rows.chunks(BULK_ROWS) {
+        let mut stmt = if chunk.len() == BULK_ROWS {
+            tx.prepare_cached(&full)?
+        } else {
+            tx.prepare_cached(&sql(chunk.len()))?
+        };
+        let mut i = 1;
+        for c in chunk {
+            let (scope, project): (i64, &[u8]) = match &c.scope {
+                Scope::Organization => (0, &[]),
+                Scope::EveryProject => (1, &[]),
+                Scope::Project(p) => (2, p.0.as_bytes()),
+            };
+            let (lo, hi) = mask_columns(c.permissions.unwrap_or_default());
+            stmt.raw_bind_parameter(i, &c.org.0.as_bytes()[..])?;
+            stmt.raw_bind_parameter(i + 1, &c.user.0.as_bytes()[..])?;
+            stmt.raw_bind_parameter(i + 2, scope)?;
+            stmt.raw_bind_parameter(i + 3, project)?;
+            stmt.raw_bind_parameter(i + 4, lo)?;
+            stmt.raw_bind_parameter(i + 5, hi)?;
+            i += 6;
+        }
+        stmt.raw_execute()?;
+    }
+    Ok(())
 }
 
 /// The primary-key order of `rbac_effective_permissions` (org, user, scope,
