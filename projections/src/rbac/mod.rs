@@ -275,7 +275,11 @@ fn insert_effective(tx: &Transaction, mut rows: Vec<EffectiveChange>) -> rusqlit
             "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi) VALUES ",
         );
         for i in 0..n {
-            sql.push_str(if i == 0 { "(?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?)" });
+            sql.push_str(if i == 0 {
+                "(?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?)"
+            });
         }
         sql
     };
