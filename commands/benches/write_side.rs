@@ -16,6 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::bench::{env_usize, percentile};
 
 use commands::{CommandContext, CommandService, Credentials};
 use domain::events::{Actor, Medium};
@@ -27,17 +28,6 @@ use testkit::{Size, Workload};
 
 #[global_allocator]
 static ALLOC: testkit::alloc::Counting = testkit::alloc::Counting;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
-}
 
 async fn append_workload(
     store: &dyn EventStore,

@@ -195,6 +195,22 @@ pub struct CustomRoleDefinition {
     pub project_role: Option<RoleId>,
 }
 
+impl CustomRoleDefinition {
+    /// The custom role this definition describes, under `id`.
+    pub fn to_role(&self, id: crate::ids::RoleId) -> crate::roles::Role {
+        crate::roles::Role {
+            id,
+            name: self.name.clone(),
+            scope: self.scope,
+            description: self.description.clone(),
+            permissions: self.permissions,
+            inherits: self.inherits.clone(),
+            project_role: self.project_role,
+            predefined: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomRoleCreated {
     pub role_id: RoleId,

@@ -70,6 +70,11 @@ impl OrgId {
     pub fn stream(&self) -> crate::store::StreamId {
         crate::store::StreamId(format!("org-{}", self.0))
     }
+
+    /// The organization whose stream this is (`org-<uuid>`), if any.
+    pub fn of_stream(stream: &crate::store::StreamId) -> Option<OrgId> {
+        stream.as_str().strip_prefix("org-")?.parse().ok()
+    }
 }
 
 /// The subject of a role binding: a user or a group. Written `user:<id>` or

@@ -309,31 +309,18 @@ impl Organization {
                 }
             }
             Event::CustomRoleCreated(e) => {
-                self.insert_role(Role {
-                    id: e.role_id,
-                    name: e.definition.name.clone(),
-                    scope: e.definition.scope,
-                    description: e.definition.description.clone(),
-                    permissions: e.definition.permissions,
-                    inherits: e.definition.inherits.clone(),
-                    project_role: e.definition.project_role,
-                    predefined: false,
-                });
+                self.insert_role(e.definition.to_role(e.role_id));
                 self.recompute_effective();
             }
             Event::CustomRoleChanged(e) => {
                 if let Some(old) = self.roles.get(&e.role_id) {
                     self.role_names.remove(&(old.scope, key(&old.name)));
-                    self.insert_role(Role {
-                        id: e.role_id,
-                        name: e.definition.name.clone(),
+                    // A role's scope never changes.
+                    let role = Role {
                         scope: old.scope,
-                        description: e.definition.description.clone(),
-                        permissions: e.definition.permissions,
-                        inherits: e.definition.inherits.clone(),
-                        project_role: e.definition.project_role,
-                        predefined: false,
-                    });
+                        ..e.definition.to_role(e.role_id)
+                    };
+                    self.insert_role(role);
                     self.recompute_effective();
                 }
             }

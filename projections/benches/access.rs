@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use testkit::bench::env_usize;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,13 +42,6 @@ use testkit::{Size, Workload};
 
 #[global_allocator]
 static ALLOC: testkit::alloc::Counting = testkit::alloc::Counting;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn mib(bytes: isize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

@@ -20,6 +20,7 @@
 //! moves the temp files, default ".").
 
 use std::path::Path;
+use testkit::bench::{env_usize, percentile};
 
 use std::time::{Duration, Instant};
 
@@ -38,13 +39,6 @@ use testkit::{Size, Workload};
 static ALLOC: testkit::alloc::Counting = testkit::alloc::Counting;
 
 const MIB: f64 = 1024.0 * 1024.0;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A field of /proc/self/status in KiB (VmHWM: peak resident set).
 fn status_kib(field: &str) -> u64 {
@@ -84,10 +78,6 @@ fn load_average() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .unwrap_or_default()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
 /// The environment variable that turns this binary into the export child.

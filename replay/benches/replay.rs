@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::bench::{env_usize, percentile};
 
 use chrono::{DateTime, TimeZone, Utc};
 use domain::events::{Actor, EventMetadata, Medium};
@@ -22,13 +23,6 @@ use domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent};
 use infra::SqliteEventStore;
 use replay::{Snapshots, VerifyOptions};
 use testkit::{Size, Workload};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn wants(part: &str) -> bool {
     std::env::var("ROLEBOOK_BENCH_ONLY")
@@ -43,10 +37,6 @@ fn base() -> DateTime<Utc> {
 /// Event `i` occurred at `base + i seconds`.
 fn at(i: usize) -> DateTime<Utc> {
     base() + chrono::Duration::seconds(i as i64)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
 fn ms(d: Duration) -> f64 {

@@ -11,6 +11,7 @@ use domain::permissions::{Permission, Scope};
 use domain::roles::{RepoAccess, CONTRIBUTOR, MEMBER, PROJECT_ADMIN, READER};
 use domain::store::NewEvent;
 pub mod alloc;
+pub mod bench;
 
 use domain::{decide, Command, Event, Organization};
 use rand::rngs::StdRng;

@@ -7,7 +7,7 @@ mod queries;
 
 use std::sync::Arc;
 
-pub use model::{org_of, AccessModel, EffectiveChange, OrgAccess, Scope, UserAccess};
+pub use model::{AccessModel, EffectiveChange, OrgAccess, Scope, UserAccess};
 pub use queries::{Granted, Holder};
 
 /// The model shared between the projection that updates it and the queries

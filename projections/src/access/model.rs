@@ -468,11 +468,6 @@ pub struct AccessModel {
     pub orgs: FxHashMap<OrgId, OrgAccess>,
 }
 
-/// The organization a stream belongs to (`org-<uuid>`).
-pub fn org_of(stream: &domain::store::StreamId) -> Option<OrgId> {
-    stream.as_str().strip_prefix("org-")?.parse().ok()
-}
-
 impl AccessModel {
     pub fn new() -> Self {
         Self::default()

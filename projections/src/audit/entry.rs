@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::events::{Event, EventMetadata};
 use domain::ids::{OrgId, Subject, UserId};
-use domain::store::{RecordedEvent, StreamId};
+use domain::store::RecordedEvent;
 use serde::{Deserialize, Serialize};
 
 use super::error::AuditError;
@@ -157,11 +157,6 @@ pub struct Described {
     pub description: String,
 }
 
-/// The organization of an `org-<uuid>` stream.
-pub fn org_of(stream: &StreamId) -> Option<OrgId> {
-    stream.as_str().strip_prefix("org-")?.parse().ok()
-}
-
 /// Maps an event with its envelope and metadata to its audit entry, naming
 /// things as `names` knew them *before* this event (update `names` after).
 ///
@@ -173,7 +168,7 @@ pub fn audit_entry(
     event: &Event,
     meta: &EventMetadata,
 ) -> Result<AuditEntry, AuditError> {
-    let org_id = org_of(&record.stream_id)
+    let org_id = OrgId::of_stream(&record.stream_id)
         .ok_or_else(|| AuditError::NotAnOrganizationStream(record.stream_id.to_string()))?;
     let d = describe(names.org_or_empty(org_id), org_id, event);
     let metadata_text = metadata_json(record, event, meta);

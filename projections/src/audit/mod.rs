@@ -21,7 +21,7 @@ mod query;
 
 pub use self::csv::{explain_export, export, is_formula_like, HEADER};
 pub use entry::{
-    audit_entry, describe, metadata_json, org_of, AuditEntry, Described, Operation, ResourceType,
+    audit_entry, describe, metadata_json, AuditEntry, Described, Operation, ResourceType,
     UnknownWord,
 };
 pub use error::AuditError;

@@ -4,7 +4,7 @@
 use domain::events::EventMetadata;
 use rusqlite::{Connection, Transaction};
 
-use super::entry::{describe, metadata_json, org_of};
+use super::entry::{describe, metadata_json};
 use super::names::Names;
 use crate::runner::{Decoded, Projection, ProjectionError};
 
@@ -89,7 +89,7 @@ impl Projection for AuditProjection {
 
     fn warm(&mut self, events: &[Decoded]) -> Result<(), ProjectionError> {
         for d in events {
-            let org = org_of(&d.record.stream_id).ok_or_else(|| {
+            let org = domain::ids::OrgId::of_stream(&d.record.stream_id).ok_or_else(|| {
                 event_error(
                     d.record.global_position,
                     format!("{} is not an organization stream", d.record.stream_id),
@@ -105,7 +105,7 @@ impl Projection for AuditProjection {
         for d in events {
             let record = &d.record;
             let position = record.global_position;
-            let org = org_of(&record.stream_id).ok_or_else(|| {
+            let org = domain::ids::OrgId::of_stream(&record.stream_id).ok_or_else(|| {
                 event_error(
                     position,
                     format!("{} is not an organization stream", record.stream_id),

@@ -12,7 +12,7 @@ use domain::permissions::PermissionSet;
 use domain::roles::predefined_roles;
 use rusqlite::{params, Connection, Transaction};
 
-use crate::access::{org_of, EffectiveChange, Scope, SharedAccessModel};
+use crate::access::{EffectiveChange, Scope, SharedAccessModel};
 use crate::runner::{Decoded, Projection, ProjectionError};
 
 const TABLES: &[&str] = &[
@@ -41,7 +41,7 @@ impl RbacProjection {
 }
 
 fn org_id(d: &Decoded) -> Result<OrgId, ProjectionError> {
-    org_of(&d.record.stream_id).ok_or_else(|| ProjectionError::Event {
+    OrgId::of_stream(&d.record.stream_id).ok_or_else(|| ProjectionError::Event {
         position: d.record.global_position,
         reason: format!("stream {} is not an organization's", d.record.stream_id),
     })
@@ -292,11 +292,7 @@ fn insert_effective(tx: &Transaction, mut rows: Vec<EffectiveChange>) -> rusqlit
         };
         let mut i = 1;
         for c in chunk {
-            let (scope, project): (i64, &[u8]) = match &c.scope {
-                Scope::Organization => (0, &[]),
-                Scope::EveryProject => (1, &[]),
-                Scope::Project(p) => (2, p.0.as_bytes()),
-            };
+            let (scope, project) = scope_columns(&c.scope);
             let (lo, hi) = mask_columns(c.permissions.unwrap_or_default());
             stmt.raw_bind_parameter(i, &c.org.0.as_bytes()[..])?;
             stmt.raw_bind_parameter(i + 1, &c.user.0.as_bytes()[..])?;
@@ -344,11 +340,7 @@ fn write_effective(tx: &Transaction, mut changes: Vec<EffectiveChange>) -> rusql
         "DELETE FROM rbac_effective_permissions WHERE org_id = ?1 AND user_id = ?2 AND scope = ?3 AND project_id = ?4",
     )?;
     for c in last_of_each {
-        let (scope, project): (i64, &[u8]) = match &c.scope {
-            Scope::Organization => (0, &[]),
-            Scope::EveryProject => (1, &[]),
-            Scope::Project(p) => (2, p.0.as_bytes()),
-        };
+        let (scope, project) = scope_columns(&c.scope);
         let (org, user) = (c.org.0.as_bytes(), c.user.0.as_bytes());
         match c.permissions {
             Some(set) => {
@@ -359,6 +351,15 @@ fn write_effective(tx: &Transaction, mut changes: Vec<EffectiveChange>) -> rusql
         };
     }
     Ok(())
+}
+
+/// A scope as the table's `scope` and `project_id` columns.
+fn scope_columns(scope: &Scope) -> (i64, &[u8]) {
+    match scope {
+        Scope::Organization => (0, &[]),
+        Scope::EveryProject => (1, &[]),
+        Scope::Project(p) => (2, p.0.as_bytes()),
+    }
 }
 
 /// A permission set as the table's two 64-bit columns.
@@ -571,34 +572,14 @@ fn write_event(
             tx.prepare_cached("DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2")?
                 .execute(params![org, subject_key(&Subject::Group(e.group_id))])?;
         }
-        Event::CustomRoleCreated(e) => put_role(
-            tx,
-            org,
-            &domain::roles::Role {
-                id: e.role_id,
-                name: e.definition.name.clone(),
-                scope: e.definition.scope,
-                description: e.definition.description.clone(),
-                permissions: e.definition.permissions,
-                inherits: e.definition.inherits.clone(),
-                project_role: e.definition.project_role,
-                predefined: false,
-            },
-        )?,
-        Event::CustomRoleChanged(e) => put_role(
-            tx,
-            org,
-            &domain::roles::Role {
-                id: e.role_id,
-                name: e.definition.name.clone(),
-                scope: e.definition.scope,
-                description: e.definition.description.clone(),
-                permissions: e.definition.permissions,
-                inherits: e.definition.inherits.clone(),
-                project_role: e.definition.project_role,
-                predefined: false,
-            },
-        )?,
+        Event::CustomRoleCreated(domain::events::CustomRoleCreated {
+            role_id,
+            definition,
+        })
+        | Event::CustomRoleChanged(domain::events::CustomRoleChanged {
+            role_id,
+            definition,
+        }) => put_role(tx, org, &definition.to_role(*role_id))?,
         Event::CustomRoleDeleted(e) => {
             let r = e.role_id.to_string();
             for table in ["rbac_roles", "rbac_role_permissions", "rbac_role_inherits"] {

@@ -117,7 +117,7 @@ pub enum Backlog {
 pub fn decode(page: Vec<RecordedEvent>) -> Result<Vec<Decoded>, ProjectionError> {
     page.into_iter()
         .map(|record| {
-            let event = if record.stream_id.as_str().starts_with("org-") {
+            let event = if domain::ids::OrgId::of_stream(&record.stream_id).is_some() {
                 Event::decode(&record.event_type, record.schema_version, &record.data).map_err(
                     |e| ProjectionError::Event {
                         position: record.global_position,

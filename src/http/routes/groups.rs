@@ -13,7 +13,7 @@ use domain::{Command, Organization};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{committed, committed_empty, role_ref, user_ref};
+use super::{committed, committed_empty, role_ref, user_ref, RoleBody};
 use crate::http::auth::{Bearer, Origin};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::resolve;
@@ -171,12 +171,6 @@ pub async fn change(
         .await?
         .unwrap_or_else(|| json!({"group_id": group}));
     Ok(committed(StatusCode::OK, outcome.position, body))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleBody {
-    role: String,
 }
 
 /// `PUT /groups/{group}/role`: the group's organization role (replacing

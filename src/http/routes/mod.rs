@@ -27,6 +27,13 @@ pub struct AtLeast {
     pub at_least: Option<u64>,
 }
 
+/// The body that names a role: `{role}` (people, groups, project members).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    pub role: String,
+}
+
 /// A role inside another object: `{role_id, name, scope}` (name and scope
 /// null for a role that no longer exists).
 pub fn role_ref(s: &Organization, role: RoleId) -> Value {

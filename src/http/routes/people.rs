@@ -11,7 +11,7 @@ use domain::Command;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{committed, committed_empty, role_ref};
+use super::{committed, committed_empty, role_ref, RoleBody};
 use crate::http::auth::{Bearer, Origin};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::resolve;
@@ -156,12 +156,6 @@ pub async fn remove(
         .await?;
     state.forget_tokens_of(user);
     Ok(committed_empty(outcome.position))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleBody {
-    role: String,
 }
 
 /// `PUT /people/{user}/role`: 200; 404 `role_not_found`; 422

@@ -20,7 +20,7 @@ use projections::access::OrgAccess;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{committed, committed_empty, role_ref, user_ref, AtLeast};
+use super::{committed, committed_empty, role_ref, user_ref, AtLeast, RoleBody};
 use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::resolve;
@@ -263,12 +263,6 @@ pub async fn members(
         }));
     }
     Ok(Json(Value::Array(out)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleBody {
-    role: String,
 }
 
 /// `PUT /projects/{project}/members/{subject}`: binds a project role
