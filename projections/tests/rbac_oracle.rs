@@ -188,6 +188,26 @@ fn agree(seed: u64, steps: usize) {
     let (eff, sql_projects) = sql_effective(&db, w.org_id);
     let (users, projects) = everyone_ever(&w.events);
     let model = model.read();
+    // The bulk path: everything folded into the state, then recomputed once.
+    let mut folded = AccessModel::new();
+    for e in &w.events {
+        folded.fold(w.org_id, e);
+    }
+    assert!(folded.is_stale());
+    folded.settle();
+    assert!(!folded.is_stale());
+    // A warm-up followed by live events: the first part folded, the rest
+    // applied one by one (the first apply recomputes the folded part).
+    let split = (seed as usize) % (w.events.len() + 1);
+    let mut mixed = AccessModel::new();
+    let mut discard = Vec::new();
+    for e in &w.events[..split] {
+        mixed.fold(w.org_id, e);
+    }
+    for e in &w.events[split..] {
+        mixed.apply(w.org_id, e, &mut discard);
+    }
+    mixed.settle();
     let mut checked = 0;
     let mut allowed = 0;
     for user in &users {
@@ -196,6 +216,16 @@ fn agree(seed: u64, steps: usize) {
                 let expected = naive.check(*user, permission, project);
                 let in_memory = model.check(w.org_id, *user, permission, project);
                 let in_sql = sql_check(&eff, &sql_projects, *user, permission, project);
+                assert_eq!(
+                    folded.check(w.org_id, *user, permission, project),
+                    expected,
+                    "folded then settled: {user} {permission} {project:?} (seed {seed})"
+                );
+                assert_eq!(
+                    mixed.check(w.org_id, *user, permission, project),
+                    expected,
+                    "folded up to {split}, then applied: {user} {permission} {project:?} (seed {seed})"
+                );
                 assert_eq!(
                     in_memory, expected,
                     "model: {user} {permission} {project:?} (seed {seed})"
@@ -213,6 +243,26 @@ fn agree(seed: u64, steps: usize) {
         allowed > 0 && allowed < checked,
         "a meaningful mix: {allowed}/{checked}"
     );
+    // `who_can` (which reads the model's indexes) answers alike too.
+    let holders = |m: &AccessModel, permission, project| -> Vec<UserId> {
+        m.org(w.org_id)
+            .unwrap()
+            .who_can(permission, project)
+            .into_iter()
+            .map(|h| h.user_id)
+            .collect()
+    };
+    for permission in Permission::all() {
+        for project in projects.iter().map(|p| Some(*p)).chain([None]) {
+            let live = holders(&model, permission, project);
+            assert_eq!(
+                holders(&folded, permission, project),
+                live,
+                "who_can folded"
+            );
+            assert_eq!(holders(&mixed, permission, project), live, "who_can mixed");
+        }
+    }
     // The model's explanation matches its decision.
     let org = model.org(w.org_id).unwrap();
     for user in users.iter().take(8) {

@@ -290,6 +290,65 @@ impl OrgAccess {
         }
     }
 
+    /// Folds one event into the state alone: the users' access and the
+    /// indexes stay as they were until [`OrgAccess::recompute_all`]. For
+    /// long backlogs, where recomputing after every event costs far more
+    /// than recomputing everyone once at the end.
+    fn fold(&mut self, event: &Event) {
+        self.state.evolve(event);
+    }
+
+    /// Rebuilds the indexes and every user's access from the state: the same
+    /// model as folding every event with [`OrgAccess::apply`].
+    fn recompute_all(&mut self) {
+        let s = &self.state;
+        self.projects = s.projects.keys().copied().collect();
+        self.user_projects.clear();
+        self.group_projects.clear();
+        for p in s.projects.values() {
+            for u in p.user_bindings.keys().chain(p.repo_access.keys()) {
+                self.user_projects.entry(*u).or_default().insert(p.id);
+            }
+            for g in p.group_bindings.keys() {
+                self.group_projects.entry(*g).or_default().insert(p.id);
+            }
+        }
+        let users: Vec<UserId> = s.users.keys().copied().collect();
+        let computed = self.compute_many(&users);
+        self.every_project_users = computed
+            .iter()
+            .filter(|(_, a)| !a.every_project.is_empty())
+            .map(|(u, _)| *u)
+            .collect();
+        self.users = computed.into_iter().collect();
+    }
+
+    /// [`OrgAccess::compute`] for many users, split over the cores when
+    /// there are enough of them to pay for the threads.
+    fn compute_many(&self, users: &[UserId]) -> Vec<(UserId, UserAccess)> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || users.len() < 2_048 {
+            return users.iter().map(|u| (*u, self.compute(*u))).collect();
+        }
+        let chunk = users.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = users
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|u| (*u, self.compute(*u)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().expect("computing access"))
+                .collect()
+        })
+    }
+
     /// Folds one event and recomputes the users it can affect.
     pub fn apply(&mut self, org: OrgId, event: &Event, changes: &mut Vec<EffectiveChange>) {
         // Who is affected, as far as it must be known before the event.
@@ -462,10 +521,15 @@ impl OrgAccess {
     }
 }
 
-/// Every organization's access, kept current event by event.
+/// Every organization's access, kept current event by event
+/// ([`AccessModel::apply`]), or folded in bulk ([`AccessModel::fold`]) and
+/// then recomputed once ([`AccessModel::settle`]).
 #[derive(Debug, Default)]
 pub struct AccessModel {
     pub orgs: FxHashMap<OrgId, OrgAccess>,
+    /// Organizations folded since their last recompute: their users' access
+    /// is older than their state until [`AccessModel::settle`].
+    stale: FxHashSet<OrgId>,
 }
 
 impl AccessModel {
@@ -477,10 +541,40 @@ impl AccessModel {
     // `OrgAccess::new` is not `Default`: its state holds the predefined roles.
     #[allow(clippy::unwrap_or_default)]
     pub fn apply(&mut self, org: OrgId, event: &Event, changes: &mut Vec<EffectiveChange>) {
+        let access = self.orgs.entry(org).or_insert_with(OrgAccess::new);
+        if self.stale.remove(&org) {
+            access.recompute_all();
+        }
+        access.apply(org, event, changes);
+    }
+
+    /// Folds one event of `org`'s stream into its state without updating
+    /// the users' access (nothing is reported): a long backlog is folded
+    /// this way, then [`AccessModel::settle`] recomputes each organization
+    /// once. Until then queries on `org` answer from its access before the
+    /// fold; [`AccessModel::apply`] settles `org` first by itself.
+    #[allow(clippy::unwrap_or_default)]
+    pub fn fold(&mut self, org: OrgId, event: &Event) {
         self.orgs
             .entry(org)
             .or_insert_with(OrgAccess::new)
-            .apply(org, event, changes);
+            .fold(event);
+        self.stale.insert(org);
+    }
+
+    /// Recomputes the access of every organization folded since its last
+    /// recompute.
+    pub fn settle(&mut self) {
+        for org in std::mem::take(&mut self.stale) {
+            if let Some(access) = self.orgs.get_mut(&org) {
+                access.recompute_all();
+            }
+        }
+    }
+
+    /// Whether some organization was folded and not yet settled.
+    pub fn is_stale(&self) -> bool {
+        !self.stale.is_empty()
     }
 
     pub fn org(&self, org: OrgId) -> Option<&OrgAccess> {

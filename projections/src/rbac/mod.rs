@@ -73,15 +73,21 @@ impl Projection for RbacProjection {
         true
     }
 
+    /// Folds the events into the model's state alone (see
+    /// [`crate::access::AccessModel::fold`]); [`Projection::warmed`], or the
+    /// next `apply` or `rewrite`, recomputes the users' access once.
     fn warm(&mut self, events: &[Decoded]) -> Result<(), ProjectionError> {
-        let mut discard = Vec::new();
         for chunk in events.chunks(LOCK_CHUNK) {
             let mut model = self.model.write();
             for d in chunk {
-                model.apply(org_id(d)?, &d.event, &mut discard);
-                discard.clear();
+                model.fold(org_id(d)?, &d.event);
             }
         }
+        Ok(())
+    }
+
+    fn warmed(&mut self) -> Result<(), ProjectionError> {
+        self.model.write().settle();
         Ok(())
     }
 
@@ -93,6 +99,9 @@ impl Projection for RbacProjection {
     /// backlog was folded by `warm`): the same rows the event-by-event path
     /// writes, each once, in key order.
     fn rewrite(&mut self, tx: &Transaction) -> Result<(), ProjectionError> {
+        if self.model.read().is_stale() {
+            self.model.write().settle();
+        }
         let model = self.model.read();
         let mut orgs: Vec<&OrgId> = model.orgs.keys().collect();
         orgs.sort();

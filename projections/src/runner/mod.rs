@@ -62,6 +62,13 @@ pub trait Projection: Send + 'static {
         Ok(())
     }
 
+    /// Called once after the last [`Projection::warm`] of a warm-up or a
+    /// bulk fold: state that warming leaves half-done (recomputed once at
+    /// the end rather than after every event) is finished here.
+    fn warmed(&mut self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
     /// Whether [`Projection::warm`] needs the events before the checkpoint.
     fn needs_warm_up(&self) -> bool {
         false
@@ -206,18 +213,21 @@ impl<P: Projection> Runner<P> {
                     Ok(self)
                 })
                 .await?;
-                while self.position < head {
-                    let page = store.read_all(self.position + 1, BATCH).await?;
-                    let Some(last) = page.last().map(|e| e.global_position) else {
-                        break;
-                    };
-                    let decoded = decode(page)?;
-                    self = blocking(move || {
-                        self.apply_page(&decoded, last)?;
-                        Ok(self)
-                    })
-                    .await?;
-                }
+                let (pages, mut next) = tokio::sync::mpsc::channel(READ_AHEAD);
+                let from = self.position + 1;
+                let applying = async move {
+                    while let Some(page) = next.recv().await {
+                        let Page { events, last } = page?;
+                        self = blocking(move || {
+                            self.apply_page(&events, last)?;
+                            Ok(self)
+                        })
+                        .await?;
+                    }
+                    Ok::<_, ProjectionError>(self)
+                };
+                let ((), applied) = tokio::join!(read_pages(store, from, head, pages), applying);
+                self = applied?;
                 blocking(move || {
                     self.projection.after_backlog(&self.conn)?;
                     Ok(self)
@@ -225,27 +235,17 @@ impl<P: Projection> Runner<P> {
                 .await
             }
             Backlog::Rewrite => {
-                let mut from = self.position + 1;
-                let mut reached = self.position;
-                while from <= head {
-                    let page = store.read_all(from, BATCH).await?;
-                    let Some(last) = page.last().map(|e| e.global_position) else {
-                        break;
-                    };
-                    let page: Vec<RecordedEvent> = page
-                        .into_iter()
-                        .filter(|e| e.global_position <= head)
-                        .collect();
-                    reached = page.last().map_or(reached, |e| e.global_position);
-                    let decoded = decode(page)?;
-                    self = blocking(move || {
-                        self.projection.warm(&decoded)?;
-                        Ok(self)
-                    })
-                    .await?;
-                    from = last + 1;
-                }
+                let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
+                let from = self.position + 1;
+                let reached = self.position;
+                let ((), warmed) = tokio::join!(
+                    read_pages(store, from, head, pages),
+                    warm_from(self.projection, next, reached)
+                );
+                let (projection, reached) = warmed?;
+                self.projection = projection;
                 blocking(move || {
+                    self.projection.warmed()?;
                     let tx = self.conn.transaction()?;
                     self.projection.rewrite(&tx)?;
                     save_checkpoint(&tx, self.projection.name(), reached)?;
@@ -271,6 +271,74 @@ impl<P: Projection> Runner<P> {
         self.position = last_position;
         Ok(())
     }
+}
+
+/// Pages read ahead of the projection that consumes them: the next page is
+/// read and decoded (on another core) while the last one is applied.
+const READ_AHEAD: usize = 2;
+
+/// A decoded page of the log and the position of its last event.
+struct Page {
+    events: Vec<Decoded>,
+    last: u64,
+}
+
+/// Reads and decodes the log from `from` up to `to` (inclusive) into
+/// `pages`; stops at the end of the log, at `to`, at the first error (sent
+/// on), or when the consumer hangs up.
+async fn read_pages(
+    store: &dyn EventStore,
+    mut from: u64,
+    to: u64,
+    pages: tokio::sync::mpsc::Sender<Result<Page, ProjectionError>>,
+) {
+    while from <= to {
+        let page = match store.read_all(from, BATCH).await {
+            Ok(page) => page,
+            Err(e) => {
+                let _ = pages.send(Err(e.into())).await;
+                return;
+            }
+        };
+        let Some(next) = page.last().map(|e| e.global_position + 1) else {
+            return;
+        };
+        let page: Vec<RecordedEvent> = page
+            .into_iter()
+            .filter(|e| e.global_position <= to)
+            .collect();
+        let Some(last) = page.last().map(|e| e.global_position) else {
+            return;
+        };
+        let decoded = blocking(move || decode(page)).await;
+        if pages
+            .send(decoded.map(|events| Page { events, last }))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        from = next;
+    }
+}
+
+/// Warms `projection` with every page that arrives; answers it with the
+/// position of the last event it saw (`reached` if none came).
+async fn warm_from<P: Projection>(
+    mut projection: P,
+    mut pages: tokio::sync::mpsc::Receiver<Result<Page, ProjectionError>>,
+    mut reached: u64,
+) -> Result<(P, u64), ProjectionError> {
+    while let Some(page) = pages.recv().await {
+        let Page { events, last } = page?;
+        projection = blocking(move || {
+            projection.warm(&events)?;
+            Ok(projection)
+        })
+        .await?;
+        reached = last;
+    }
+    Ok((projection, reached))
 }
 
 /// Runs a projection until the store is exhausted, then follows it: returns
@@ -301,25 +369,29 @@ async fn follow<P: Projection>(
     let name = projection.name();
     let mut runner = blocking(move || Runner::open(projection, &db)).await?;
     // Warm in-memory state up to the checkpoint, without writing.
-    if runner.projection.needs_warm_up() {
-        let mut from = 1;
-        while from <= runner.position {
-            let page = store.read_all(from, BATCH).await?;
-            let Some(last) = page.last().map(|e| e.global_position) else {
-                break;
-            };
-            let page: Vec<RecordedEvent> = page
-                .into_iter()
-                .filter(|e| e.global_position <= runner.position)
-                .collect();
-            let decoded = decode(page)?;
-            runner = blocking(move || {
-                runner.projection.warm(&decoded)?;
-                Ok(runner)
-            })
-            .await?;
-            from = last + 1;
-        }
+    if runner.projection.needs_warm_up() && runner.position > 0 {
+        let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let Runner {
+            projection,
+            conn,
+            position,
+        } = runner;
+        let ((), warmed) = tokio::join!(
+            read_pages(&*store, 1, position, pages),
+            warm_from(projection, next, 0)
+        );
+        let (projection, _) = warmed?;
+        let projection = blocking(move || {
+            let mut projection = projection;
+            projection.warmed()?;
+            Ok(projection)
+        })
+        .await?;
+        runner = Runner {
+            projection,
+            conn,
+            position,
+        };
     }
     runner = runner.catch_up_backlog(&*store, BULK_GAP).await?;
     positions.advance(name, runner.position);
