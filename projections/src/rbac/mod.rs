@@ -12,10 +12,12 @@ use domain::permissions::PermissionSet;
 use domain::roles::predefined_roles;
 use rusqlite::{params, Connection, Transaction};
 
+mod rewrite;
+
 use crate::access::{EffectiveChange, Scope, SharedAccessModel};
 use crate::runner::{Decoded, Projection, ProjectionError};
 
-const TABLES: &[&str] = &[
+pub(crate) const TABLES: &[&str] = &[
     include_str!("tables/users.sql"),
     include_str!("tables/groups.sql"),
     include_str!("tables/group_members.sql"),
@@ -47,7 +49,7 @@ fn org_id(d: &Decoded) -> Result<OrgId, ProjectionError> {
     })
 }
 
-fn subject_key(s: &Subject) -> String {
+pub(crate) fn subject_key(s: &Subject) -> String {
     s.to_string()
 }
 
@@ -103,11 +105,7 @@ impl Projection for RbacProjection {
             self.model.write().settle();
         }
         let model = self.model.read();
-        let mut orgs: Vec<&OrgId> = model.orgs.keys().collect();
-        orgs.sort();
-        for org in orgs {
-            rewrite_org(tx, *org, model.org(*org).expect("listed"))?;
-        }
+        rewrite::rewrite_all(tx, &model)?;
         Ok(())
     }
 
@@ -148,177 +146,9 @@ impl Projection for RbacProjection {
     }
 }
 
-const ORG_TABLES: &[&str] = &[
-    "rbac_users",
-    "rbac_groups",
-    "rbac_group_members",
-    "rbac_roles",
-    "rbac_role_permissions",
-    "rbac_role_inherits",
-    "rbac_projects",
-    "rbac_role_bindings",
-    "rbac_effective_permissions",
-];
-
-/// Replaces all of one organization's rows with its state in the model.
-fn rewrite_org(
-    tx: &Transaction,
-    org: OrgId,
-    access: &crate::access::OrgAccess,
-) -> rusqlite::Result<()> {
-    let o = org.to_string();
-    let org_key = o.as_str();
-    for table in ORG_TABLES {
-        if *table == "rbac_effective_permissions" {
-            tx.execute(
-                "DELETE FROM rbac_effective_permissions WHERE org_id = ?1",
-                [&org.0.as_bytes()[..]],
-            )?;
-        } else {
-            tx.execute(&format!("DELETE FROM {table} WHERE org_id = ?1"), [org_key])?;
-        }
-    }
-    let s = &access.state;
-    if !s.exists() {
-        return Ok(());
-    }
-    let mut users: Vec<_> = s.users.values().collect();
-    users.sort_by_key(|u| u.id);
-    for u in users {
-        let kind = match u.kind {
-            domain::state::UserKind::Person => "person",
-            domain::state::UserKind::ServiceAccount => "service_account",
-        };
-        tx.prepare_cached("INSERT INTO rbac_users (org_id, user_id, username, email, kind) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![org_key, u.id.to_string(), u.username, u.email, kind])?;
-        if let Some(role) = s.org_roles.get(&u.id) {
-            put_binding(tx, org_key, &Subject::User(u.id), "", "direct", *role, None)?;
-        }
-    }
-    let mut groups: Vec<_> = s.groups.values().collect();
-    groups.sort_by_key(|g| g.id);
-    for g in groups {
-        let id = g.id.to_string();
-        tx.prepare_cached(
-            "INSERT INTO rbac_groups (org_id, group_id, name, description, role_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![org_key, id, g.name, g.description, g.role.map(|r| r.to_string())])?;
-        if let Some(role) = g.role {
-            put_binding(tx, org_key, &Subject::Group(g.id), "", "direct", role, None)?;
-        }
-        let mut member = tx.prepare_cached(
-            "INSERT INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)",
-        )?;
-        for m in &g.members {
-            member.execute(params![org_key, id, m.to_string()])?;
-        }
-    }
-    let mut roles: Vec<_> = s.roles.values().collect();
-    roles.sort_by_key(|r| r.id);
-    for r in roles {
-        put_role(tx, org_key, r)?;
-    }
-    let mut projects: Vec<_> = s.projects.values().collect();
-    projects.sort_by_key(|p| p.id);
-    for p in projects {
-        let pid = p.id.to_string();
-        tx.prepare_cached("INSERT INTO rbac_projects (org_id, project_id, name, owner_id) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![org_key, pid, p.name, p.owner.to_string()])?;
-        for (u, role) in &p.user_bindings {
-            put_binding(tx, org_key, &Subject::User(*u), &pid, "direct", *role, None)?;
-        }
-        for (g, role) in &p.group_bindings {
-            put_binding(
-                tx,
-                org_key,
-                &Subject::Group(*g),
-                &pid,
-                "direct",
-                *role,
-                None,
-            )?;
-        }
-        for (u, access) in &p.repo_access {
-            put_binding(
-                tx,
-                org_key,
-                &Subject::User(*u),
-                &pid,
-                "repository",
-                p.repo_mapping.role_for(*access),
-                Some(access.as_str()),
-            )?;
-        }
-    }
-    let mut changes = Vec::new();
-    for (user, a) in &access.users {
-        let mut push = |scope, set: PermissionSet| {
-            if !set.is_empty() {
-                changes.push(EffectiveChange {
-                    org,
-                    user: *user,
-                    scope,
-                    permissions: Some(set),
-                });
-            }
-        };
-        push(Scope::Organization, a.org);
-        push(Scope::EveryProject, a.every_project);
-        for (p, set) in &a.projects {
-            push(Scope::Project(*p), *set);
-        }
-    }
-    insert_effective(tx, changes)
-}
-
-/// Rows per multi-row `INSERT` when a table is written whole (6 columns
-/// each; SQLite allows 32,766 parameters).
-const BULK_ROWS: usize = 500;
-
-/// Inserts effective rows into a table emptied for them: in key order, many
-/// rows per statement (the per-statement cost dominated row-by-row upserts).
-fn insert_effective(tx: &Transaction, mut rows: Vec<EffectiveChange>) -> rusqlite::Result<()> {
-    rows.sort_by_key(effective_key);
-    let sql = |n: usize| {
-        let mut sql = String::from(
-            "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi) VALUES ",
-        );
-        for i in 0..n {
-            sql.push_str(if i == 0 {
-                "(?,?,?,?,?,?)"
-            } else {
-                ",(?,?,?,?,?,?)"
-            });
-        }
-        sql
-    };
-    let full = sql(BULK_ROWS);
-    for chunk in rows.chunks(BULK_ROWS) {
-        let mut stmt = if chunk.len() == BULK_ROWS {
-            tx.prepare_cached(&full)?
-        } else {
-            tx.prepare_cached(&sql(chunk.len()))?
-        };
-        let mut i = 1;
-        for c in chunk {
-            let (scope, project) = scope_columns(&c.scope);
-            let (lo, hi) = mask_columns(c.permissions.unwrap_or_default());
-            stmt.raw_bind_parameter(i, &c.org.0.as_bytes()[..])?;
-            stmt.raw_bind_parameter(i + 1, &c.user.0.as_bytes()[..])?;
-            stmt.raw_bind_parameter(i + 2, scope)?;
-            stmt.raw_bind_parameter(i + 3, project)?;
-            stmt.raw_bind_parameter(i + 4, lo)?;
-            stmt.raw_bind_parameter(i + 5, hi)?;
-            i += 6;
-        }
-        stmt.raw_execute()?;
-    }
-    Ok(())
-}
-
 /// The primary-key order of `rbac_effective_permissions` (org, user, scope,
 /// project: UUID bytes compare like the ids).
-fn effective_key(c: &EffectiveChange) -> (OrgId, UserId, u8, Option<ProjectId>) {
+pub(crate) fn effective_key(c: &EffectiveChange) -> (OrgId, UserId, u8, Option<ProjectId>) {
     let (rank, project) = match c.scope {
         Scope::Organization => (0, None),
         Scope::EveryProject => (1, None),
@@ -382,7 +212,11 @@ pub fn mask_set(lo: i64, hi: i64) -> PermissionSet {
     PermissionSet::from_bits((lo as u64 as u128) | ((hi as u64 as u128) << 64))
 }
 
-fn put_role(tx: &Transaction, org: &str, role: &domain::roles::Role) -> rusqlite::Result<()> {
+pub(crate) fn put_role(
+    tx: &Transaction,
+    org: &str,
+    role: &domain::roles::Role,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO rbac_roles (org_id, role_id, name, scope, description, predefined, project_role_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)

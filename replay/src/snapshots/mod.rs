@@ -90,9 +90,8 @@ pub fn decode(bytes: &[u8]) -> Result<Organization, String> {
     }
     let (rest, projects) = body.split_at(len);
     let (state, projects) = std::thread::scope(|scope| {
-        let projects = scope.spawn(|| {
-            postcard::from_bytes::<domain::state::IdMap<ProjectId, Project>>(projects)
-        });
+        let projects = scope
+            .spawn(|| postcard::from_bytes::<domain::state::IdMap<ProjectId, Project>>(projects));
         let state = postcard::from_bytes::<Organization>(rest);
         (
             state,

@@ -1,0 +1,322 @@
+//! The RBAC tables written whole from the access model, after a long backlog
+//! was folded in memory (`Backlog::Rewrite`): the same rows the
+//! event-by-event path leaves, each written once.
+//!
+//! Written for speed, because a first start or a rebuild writes millions of
+//! rows: every table's rows are sorted into primary-key order and inserted
+//! many per statement (B-tree pages are filled once, left to right), and the
+//! secondary indexes are dropped first and built again at the end by one
+//! sort each. All of it inside the caller's transaction: a crash leaves the
+//! old tables and the old checkpoint.
+
+use domain::ids::{OrgId, Subject};
+use domain::state::UserKind;
+use rusqlite::types::ToSql;
+use rusqlite::{Statement, Transaction};
+
+use super::{
+    effective_key, mask_columns, put_role, scope_columns, subject_key, EffectiveChange, TABLES,
+};
+use crate::access::{AccessModel, OrgAccess, Scope};
+
+/// The tables holding an organization's rows.
+const ORG_TABLES: &[&str] = &[
+    "rbac_users",
+    "rbac_groups",
+    "rbac_group_members",
+    "rbac_roles",
+    "rbac_role_permissions",
+    "rbac_role_inherits",
+    "rbac_projects",
+    "rbac_role_bindings",
+];
+
+/// The secondary indexes, dropped during the rewrite (`TABLES` creates them
+/// again).
+const SECONDARY_INDEXES: &[&str] = &[
+    "rbac_group_members_by_user",
+    "rbac_role_bindings_by_project",
+];
+
+/// SQLite's limit on parameters in one statement.
+const MAX_PARAMETERS: usize = 32_766;
+
+/// Rows per multi-row `INSERT` at most.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Replaces every organization's rows with the model's state.
+pub(crate) fn rewrite_all(tx: &Transaction, model: &AccessModel) -> rusqlite::Result<()> {
+    for index in SECONDARY_INDEXES {
+        tx.execute_batch(&format!("DROP INDEX IF EXISTS {index}"))?;
+    }
+    let mut orgs: Vec<&OrgId> = model.orgs.keys().collect();
+    orgs.sort();
+    for org in orgs {
+        rewrite_org(tx, *org, model.org(*org).expect("listed"))?;
+    }
+    for sql in TABLES {
+        tx.execute_batch(sql)?;
+    }
+    Ok(())
+}
+
+/// A binding row: subject, project ('' for organization scope), source,
+/// role, repository access level.
+type BindingRow = (String, String, &'static str, String, Option<&'static str>);
+
+/// Replaces all of one organization's rows with its state in the model.
+fn rewrite_org(tx: &Transaction, org: OrgId, access: &OrgAccess) -> rusqlite::Result<()> {
+    let org_text = org.to_string();
+    let org_key = org_text.as_str();
+    for table in ORG_TABLES {
+        tx.execute(&format!("DELETE FROM {table} WHERE org_id = ?1"), [org_key])?;
+    }
+    tx.execute(
+        "DELETE FROM rbac_effective_permissions WHERE org_id = ?1",
+        [&org.0.as_bytes()[..]],
+    )?;
+    let s = &access.state;
+    if !s.exists() {
+        return Ok(());
+    }
+
+    let mut bindings: Vec<BindingRow> = Vec::new();
+    let mut users: Vec<_> = s.users.values().collect();
+    users.sort_unstable_by_key(|u| u.id);
+    insert_many(
+        tx,
+        "rbac_users (org_id, user_id, username, email, kind)",
+        5,
+        &users,
+        |stmt, at, u| {
+            let kind = match u.kind {
+                UserKind::Person => "person",
+                UserKind::ServiceAccount => "service_account",
+            };
+            bind(
+                stmt,
+                at,
+                &[&org_key, &u.id.to_string(), &u.username, &u.email, &kind],
+            )
+        },
+    )?;
+    for u in &users {
+        if let Some(role) = s.org_roles.get(&u.id) {
+            bindings.push(binding(
+                Subject::User(u.id),
+                String::new(),
+                "direct",
+                role,
+                None,
+            ));
+        }
+    }
+
+    let mut groups: Vec<_> = s.groups.values().collect();
+    groups.sort_unstable_by_key(|g| g.id);
+    insert_many(
+        tx,
+        "rbac_groups (org_id, group_id, name, description, role_id)",
+        5,
+        &groups,
+        |stmt, at, g| {
+            let role = g.role.map(|r| r.to_string());
+            bind(
+                stmt,
+                at,
+                &[&org_key, &g.id.to_string(), &g.name, &g.description, &role],
+            )
+        },
+    )?;
+    // Groups by id, each group's members by id: primary-key order.
+    let members: Vec<(String, String)> = groups
+        .iter()
+        .flat_map(|g| {
+            let group = g.id.to_string();
+            g.members
+                .iter()
+                .map(move |m| (group.clone(), m.to_string()))
+        })
+        .collect();
+    insert_many(
+        tx,
+        "rbac_group_members (org_id, group_id, user_id)",
+        3,
+        &members,
+        |stmt, at, (g, u)| bind(stmt, at, &[&org_key, g, u]),
+    )?;
+    for g in &groups {
+        if let Some(role) = g.role {
+            bindings.push(binding(
+                Subject::Group(g.id),
+                String::new(),
+                "direct",
+                &role,
+                None,
+            ));
+        }
+    }
+
+    let mut roles: Vec<_> = s.roles.values().collect();
+    roles.sort_unstable_by_key(|r| r.id);
+    for r in roles {
+        put_role(tx, org_key, r)?;
+    }
+
+    let mut projects: Vec<_> = s.projects.values().collect();
+    projects.sort_unstable_by_key(|p| p.id);
+    insert_many(
+        tx,
+        "rbac_projects (org_id, project_id, name, owner_id)",
+        4,
+        &projects,
+        |stmt, at, p| {
+            bind(
+                stmt,
+                at,
+                &[&org_key, &p.id.to_string(), &p.name, &p.owner.to_string()],
+            )
+        },
+    )?;
+    for p in &projects {
+        let pid = p.id.to_string();
+        for (u, role) in &p.user_bindings {
+            bindings.push(binding(
+                Subject::User(*u),
+                pid.clone(),
+                "direct",
+                role,
+                None,
+            ));
+        }
+        for (g, role) in &p.group_bindings {
+            bindings.push(binding(
+                Subject::Group(*g),
+                pid.clone(),
+                "direct",
+                role,
+                None,
+            ));
+        }
+        for (u, level) in &p.repo_access {
+            let role = p.repo_mapping.role_for(*level);
+            bindings.push(binding(
+                Subject::User(*u),
+                pid.clone(),
+                "repository",
+                &role,
+                Some(level.as_str()),
+            ));
+        }
+    }
+    bindings.sort_unstable_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    insert_many(
+        tx,
+        "rbac_role_bindings (org_id, subject, project_id, source, role_id, access)",
+        6,
+        &bindings,
+        |stmt, at, (subject, project, source, role, level)| {
+            bind(stmt, at, &[&org_key, subject, project, source, role, level])
+        },
+    )?;
+    drop(bindings);
+
+    let mut effective = Vec::new();
+    for (user, a) in &access.users {
+        let mut push = |scope, set: domain::permissions::PermissionSet| {
+            if !set.is_empty() {
+                effective.push(EffectiveChange {
+                    org,
+                    user: *user,
+                    scope,
+                    permissions: Some(set),
+                });
+            }
+        };
+        push(Scope::Organization, a.org);
+        push(Scope::EveryProject, a.every_project);
+        for (p, set) in &a.projects {
+            push(Scope::Project(*p), *set);
+        }
+    }
+    effective.sort_unstable_by_key(effective_key);
+    insert_many(
+        tx,
+        "rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi)",
+        6,
+        &effective,
+        |stmt, at, c| {
+            let (scope, project) = scope_columns(&c.scope);
+            let (lo, hi) = mask_columns(c.permissions.unwrap_or_default());
+            bind(
+                stmt,
+                at,
+                &[
+                    &&c.org.0.as_bytes()[..],
+                    &&c.user.0.as_bytes()[..],
+                    &scope,
+                    &project,
+                    &lo,
+                    &hi,
+                ],
+            )
+        },
+    )
+}
+
+fn binding(
+    subject: Subject,
+    project: String,
+    source: &'static str,
+    role: &domain::ids::RoleId,
+    access: Option<&'static str>,
+) -> BindingRow {
+    (
+        subject_key(&subject),
+        project,
+        source,
+        role.to_string(),
+        access,
+    )
+}
+
+/// Binds one row's values from parameter `at` (1-based) on.
+fn bind(stmt: &mut Statement, at: usize, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(at + i, v)?;
+    }
+    Ok(())
+}
+
+/// Inserts `rows` into `table_and_columns` (`"t (a, b)"`), many per
+/// statement; `bind_row` binds one row's `columns` values from a given
+/// parameter index on.
+fn insert_many<T>(
+    tx: &Transaction,
+    table_and_columns: &str,
+    columns: usize,
+    rows: &[T],
+    mut bind_row: impl FnMut(&mut Statement, usize, &T) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let per_statement = ROWS_PER_STATEMENT.min(MAX_PARAMETERS / columns);
+    let row = format!("({})", vec!["?"; columns].join(","));
+    let sql = |n: usize| {
+        format!(
+            "INSERT INTO {table_and_columns} VALUES {}",
+            vec![row.as_str(); n].join(",")
+        )
+    };
+    let full = sql(per_statement);
+    for chunk in rows.chunks(per_statement) {
+        let mut stmt = if chunk.len() == per_statement {
+            tx.prepare_cached(&full)?
+        } else {
+            tx.prepare_cached(&sql(chunk.len()))?
+        };
+        for (i, r) in chunk.iter().enumerate() {
+            bind_row(&mut stmt, 1 + i * columns, r)?;
+        }
+        stmt.raw_execute()?;
+    }
+    Ok(())
+}
