@@ -100,43 +100,107 @@ impl Projection for AuditProjection {
         Ok(())
     }
 
+    /// Long pages (a backlog) are written on two cores: one thread
+    /// describes the events (names, metadata) in order while this one
+    /// inserts the rows described before.
     fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError> {
         let mut insert = tx.prepare_cached(INSERT)?;
-        for d in events {
-            let record = &d.record;
-            let position = record.global_position;
-            let org = domain::ids::OrgId::of_stream(&record.stream_id).ok_or_else(|| {
-                event_error(
-                    position,
-                    format!("{} is not an organization stream", record.stream_id),
-                )
-            })?;
-            let meta: EventMetadata = serde_json::from_str(&record.metadata)
-                .map_err(|e| event_error(position, format!("event metadata: {e}")))?;
-            let described = describe(self.names.org_or_empty(org), org, &d.event);
-            let metadata = metadata_json(record, &d.event, &meta);
-            let position_i64 = i64::try_from(position)
-                .map_err(|_| event_error(position, "position beyond 2^63"))?;
-            insert.execute(rusqlite::params![
-                org.0.as_bytes(),
-                position_i64,
-                meta.occurred_at.timestamp_micros(),
-                meta.actor.user_id.as_ref().map(|u| u.0.as_bytes()),
-                meta.actor.username,
-                described.resource_type.as_str(),
-                described.operation.as_str(),
-                described.resource_id,
-                described.resource_name,
-                described.description,
-                meta.medium.as_str(),
-                meta.ip,
-                meta.user_agent,
-                meta.request_id,
-                metadata,
-            ])?;
-            // Named after describing, so a removal still names what went.
-            self.names.apply(org, &d.event);
+        if events.len() < PIPELINE_FROM {
+            for d in events {
+                let row = describe_row(&mut self.names, d)?;
+                insert_row(&mut insert, &row)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        let names = &mut self.names;
+        std::thread::scope(|scope| {
+            let (rows, described) = std::sync::mpsc::sync_channel(4);
+            let describing = scope.spawn(move || {
+                for chunk in events.chunks(PIPELINE_CHUNK) {
+                    let batch: Result<Vec<Row>, ProjectionError> =
+                        chunk.iter().map(|d| describe_row(names, d)).collect();
+                    let failed = batch.is_err();
+                    if rows.send(batch).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let inserted = (|| {
+                for batch in described {
+                    for row in batch? {
+                        insert_row(&mut insert, &row)?;
+                    }
+                }
+                Ok(())
+            })();
+            // On an insert error the channel closes and the describing
+            // thread stops at its next send.
+            describing.join().expect("describing audit rows");
+            inserted
+        })
     }
+}
+
+/// Pages at least this long are described and inserted on two threads.
+const PIPELINE_FROM: usize = 2_048;
+
+/// Rows handed from the describing thread to the inserting one at a time.
+const PIPELINE_CHUNK: usize = 512;
+
+/// One `audit_log` row, ready to insert.
+struct Row {
+    org: domain::ids::OrgId,
+    position: i64,
+    meta: EventMetadata,
+    described: super::entry::Described,
+    metadata: String,
+}
+
+/// Describes one event as its audit row, then records the names it
+/// introduces (so that a removal still names what went).
+fn describe_row(names: &mut Names, d: &Decoded) -> Result<Row, ProjectionError> {
+    let record = &d.record;
+    let position = record.global_position;
+    let org = domain::ids::OrgId::of_stream(&record.stream_id).ok_or_else(|| {
+        event_error(
+            position,
+            format!("{} is not an organization stream", record.stream_id),
+        )
+    })?;
+    let meta: EventMetadata = serde_json::from_str(&record.metadata)
+        .map_err(|e| event_error(position, format!("event metadata: {e}")))?;
+    let described = describe(names.org_or_empty(org), org, &d.event);
+    let metadata = metadata_json(record, &d.event, &meta);
+    let position_i64 =
+        i64::try_from(position).map_err(|_| event_error(position, "position beyond 2^63"))?;
+    names.apply(org, &d.event);
+    Ok(Row {
+        org,
+        position: position_i64,
+        meta,
+        described,
+        metadata,
+    })
+}
+
+fn insert_row(insert: &mut rusqlite::CachedStatement, row: &Row) -> Result<(), ProjectionError> {
+    let (meta, described) = (&row.meta, &row.described);
+    insert.execute(rusqlite::params![
+        row.org.0.as_bytes(),
+        row.position,
+        meta.occurred_at.timestamp_micros(),
+        meta.actor.user_id.as_ref().map(|u| u.0.as_bytes()),
+        meta.actor.username,
+        described.resource_type.as_str(),
+        described.operation.as_str(),
+        described.resource_id,
+        described.resource_name,
+        described.description,
+        meta.medium.as_str(),
+        meta.ip,
+        meta.user_agent,
+        meta.request_id,
+        row.metadata,
+    ])?;
+    Ok(())
 }
