@@ -301,6 +301,34 @@ impl OrgAccess {
     /// Rebuilds the indexes and every user's access from the state: the same
     /// model as folding every event with [`OrgAccess::apply`].
     fn recompute_all(&mut self) {
+        self.rebuild_indexes();
+        let users: Vec<UserId> = self.state.users.keys().copied().collect();
+        let computed = self.compute_many(&users);
+        self.install(computed);
+    }
+
+    /// [`OrgAccess::recompute_all`] on another thread, while `alongside`
+    /// runs on this one with the state (which neither changes).
+    fn recompute_all_while<R>(&mut self, alongside: impl FnOnce(&Organization) -> R) -> R {
+        self.rebuild_indexes();
+        let users: Vec<UserId> = self.state.users.keys().copied().collect();
+        let this = &*self;
+        let (computed, result) = std::thread::scope(|scope| {
+            let computing = scope.spawn(move || {
+                users
+                    .iter()
+                    .map(|u| (*u, this.compute(*u)))
+                    .collect::<Vec<_>>()
+            });
+            let result = alongside(&this.state);
+            (computing.join().expect("computing access"), result)
+        });
+        self.install(computed);
+        result
+    }
+
+    /// The indexes of projects by user and group, from the state.
+    fn rebuild_indexes(&mut self) {
         let s = &self.state;
         self.projects = s.projects.keys().copied().collect();
         self.user_projects.clear();
@@ -313,8 +341,10 @@ impl OrgAccess {
                 self.group_projects.entry(*g).or_default().insert(p.id);
             }
         }
-        let users: Vec<UserId> = s.users.keys().copied().collect();
-        let computed = self.compute_many(&users);
+    }
+
+    /// Replaces every user's access with `computed`.
+    fn install(&mut self, computed: Vec<(UserId, UserAccess)>) {
         self.every_project_users = computed
             .iter()
             .filter(|(_, a)| !a.every_project.is_empty())
@@ -570,6 +600,23 @@ impl AccessModel {
                 access.recompute_all();
             }
         }
+    }
+
+    /// Settles `org` like [`AccessModel::settle`], its users' access
+    /// computed on another thread while `alongside` runs on this one with
+    /// the organization's state; `None` for an unknown organization.
+    pub fn settle_org_while<R>(
+        &mut self,
+        org: OrgId,
+        alongside: impl FnOnce(&Organization) -> R,
+    ) -> Option<R> {
+        let stale = self.stale.remove(&org);
+        let access = self.orgs.get_mut(&org)?;
+        Some(if stale {
+            access.recompute_all_while(alongside)
+        } else {
+            alongside(&access.state)
+        })
     }
 
     /// Whether some organization was folded and not yet settled.

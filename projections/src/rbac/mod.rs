@@ -98,14 +98,10 @@ impl Projection for RbacProjection {
     }
 
     /// Writes every table of every organization from the model (a long
-    /// backlog was folded by `warm`): the same rows the event-by-event path
-    /// writes, each once, in key order.
+    /// backlog was folded by `warm`, and is settled here): the same rows the
+    /// event-by-event path writes, each once, in key order.
     fn rewrite(&mut self, tx: &Transaction) -> Result<(), ProjectionError> {
-        if self.model.read().is_stale() {
-            self.model.write().settle();
-        }
-        let model = self.model.read();
-        rewrite::rewrite_all(tx, &model)?;
+        rewrite::rewrite_all(tx, &self.model)?;
         Ok(())
     }
 

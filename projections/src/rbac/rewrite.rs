@@ -17,7 +17,8 @@ use rusqlite::{Statement, Transaction};
 use super::{
     effective_key, mask_columns, put_role, scope_columns, subject_key, EffectiveChange, TABLES,
 };
-use crate::access::{AccessModel, OrgAccess, Scope};
+use crate::access::{OrgAccess, Scope, SharedAccessModel};
+use domain::Organization;
 
 /// The tables holding an organization's rows.
 const ORG_TABLES: &[&str] = &[
@@ -44,19 +45,48 @@ const MAX_PARAMETERS: usize = 32_766;
 /// Rows per multi-row `INSERT` at most.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Replaces every organization's rows with the model's state.
-pub(crate) fn rewrite_all(tx: &Transaction, model: &AccessModel) -> rusqlite::Result<()> {
+/// Replaces every organization's rows with the model's state. An
+/// organization folded since its last recompute is settled on another core
+/// while its state's tables are written; the model is locked for writing
+/// only that long, and for reading while the effective permissions are
+/// written.
+pub(crate) fn rewrite_all(tx: &Transaction, model: &SharedAccessModel) -> rusqlite::Result<()> {
     for index in SECONDARY_INDEXES {
         tx.execute_batch(&format!("DROP INDEX IF EXISTS {index}"))?;
     }
-    let mut orgs: Vec<&OrgId> = model.orgs.keys().collect();
+    let mut writing = model.write();
+    let mut orgs: Vec<OrgId> = writing.orgs.keys().copied().collect();
     orgs.sort();
-    for org in orgs {
-        rewrite_org(tx, *org, model.org(*org).expect("listed"))?;
+    for org in &orgs {
+        delete_org(tx, *org)?;
+        writing
+            .settle_org_while(*org, |state| write_state(tx, *org, state))
+            .expect("listed")?;
     }
+    let reading = parking_lot::RwLockWriteGuard::downgrade(writing);
+    for org in &orgs {
+        write_effective(tx, *org, reading.org(*org).expect("listed"))?;
+    }
+    drop(reading);
     for sql in TABLES {
         tx.execute_batch(sql)?;
     }
+    Ok(())
+}
+
+/// Deletes all of one organization's rows.
+fn delete_org(tx: &Transaction, org: OrgId) -> rusqlite::Result<()> {
+    let org_text = org.to_string();
+    for table in ORG_TABLES {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE org_id = ?1"),
+            [org_text.as_str()],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM rbac_effective_permissions WHERE org_id = ?1",
+        [&org.0.as_bytes()[..]],
+    )?;
     Ok(())
 }
 
@@ -64,22 +94,14 @@ pub(crate) fn rewrite_all(tx: &Transaction, model: &AccessModel) -> rusqlite::Re
 /// role, repository access level.
 type BindingRow = (String, String, &'static str, String, Option<&'static str>);
 
-/// Replaces all of one organization's rows with its state in the model.
-fn rewrite_org(tx: &Transaction, org: OrgId, access: &OrgAccess) -> rusqlite::Result<()> {
-    let org_text = org.to_string();
-    let org_key = org_text.as_str();
-    for table in ORG_TABLES {
-        tx.execute(&format!("DELETE FROM {table} WHERE org_id = ?1"), [org_key])?;
-    }
-    tx.execute(
-        "DELETE FROM rbac_effective_permissions WHERE org_id = ?1",
-        [&org.0.as_bytes()[..]],
-    )?;
-    let s = &access.state;
+/// Writes one organization's users, groups and members, roles, projects
+/// and recorded bindings from its state (tables emptied for them).
+fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Result<()> {
     if !s.exists() {
         return Ok(());
     }
-
+    let org_text = org.to_string();
+    let org_key = org_text.as_str();
     let mut bindings: Vec<BindingRow> = Vec::new();
     let mut users: Vec<_> = s.users.values().collect();
     users.sort_unstable_by_key(|u| u.id);
@@ -219,8 +241,11 @@ fn rewrite_org(tx: &Transaction, org: OrgId, access: &OrgAccess) -> rusqlite::Re
             bind(stmt, at, &[&org_key, subject, project, source, role, level])
         },
     )?;
-    drop(bindings);
+    Ok(())
+}
 
+/// Writes one organization's effective permissions from its users' access.
+fn write_effective(tx: &Transaction, org: OrgId, access: &OrgAccess) -> rusqlite::Result<()> {
     let mut effective = Vec::new();
     for (user, a) in &access.users {
         let mut push = |scope, set: domain::permissions::PermissionSet| {

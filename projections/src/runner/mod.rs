@@ -85,7 +85,8 @@ pub trait Projection: Send + 'static {
     }
 
     /// [`Backlog::Rewrite`]: after [`Projection::warm`] has folded the whole
-    /// backlog in memory, writes every table from that state inside `tx`.
+    /// backlog in memory, writes every table from that state inside `tx`
+    /// (and finishes what [`Projection::warmed`] would: it is not called).
     fn rewrite(&mut self, _tx: &Transaction) -> Result<(), ProjectionError> {
         Ok(())
     }
@@ -245,7 +246,6 @@ impl<P: Projection> Runner<P> {
                 let (projection, reached) = warmed?;
                 self.projection = projection;
                 blocking(move || {
-                    self.projection.warmed()?;
                     let tx = self.conn.transaction()?;
                     self.projection.rewrite(&tx)?;
                     save_checkpoint(&tx, self.projection.name(), reached)?;
@@ -285,40 +285,60 @@ struct Page {
 
 /// Reads and decodes the log from `from` up to `to` (inclusive) into
 /// `pages`; stops at the end of the log, at `to`, at the first error (sent
-/// on), or when the consumer hangs up.
+/// on), or when the consumer hangs up. A page is decoded on a blocking
+/// thread while the next one is read, so reading, decoding and applying
+/// overlap.
 async fn read_pages(
     store: &dyn EventStore,
     mut from: u64,
     to: u64,
     pages: tokio::sync::mpsc::Sender<Result<Page, ProjectionError>>,
 ) {
+    type Decoding = tokio::task::JoinHandle<Result<Page, ProjectionError>>;
+    async fn hand_over(
+        decoding: Decoding,
+        pages: &tokio::sync::mpsc::Sender<Result<Page, ProjectionError>>,
+    ) -> bool {
+        let page = decoding
+            .await
+            .unwrap_or_else(|e| Err(ProjectionError::Database(format!("decoding task: {e}"))));
+        pages.send(page).await.is_ok()
+    }
+    let mut decoding: Option<Decoding> = None;
     while from <= to {
         let page = match store.read_all(from, BATCH).await {
             Ok(page) => page,
             Err(e) => {
+                if let Some(d) = decoding.take() {
+                    if !hand_over(d, &pages).await {
+                        return;
+                    }
+                }
                 let _ = pages.send(Err(e.into())).await;
                 return;
             }
         };
         let Some(next) = page.last().map(|e| e.global_position + 1) else {
-            return;
+            break;
         };
         let page: Vec<RecordedEvent> = page
             .into_iter()
             .filter(|e| e.global_position <= to)
             .collect();
         let Some(last) = page.last().map(|e| e.global_position) else {
-            return;
+            break;
         };
-        let decoded = blocking(move || decode(page)).await;
-        if pages
-            .send(decoded.map(|events| Page { events, last }))
-            .await
-            .is_err()
-        {
-            return;
+        let started =
+            tokio::task::spawn_blocking(move || decode(page).map(|events| Page { events, last }));
+        if let Some(d) = decoding.replace(started) {
+            if !hand_over(d, &pages).await {
+                return;
+            }
         }
         from = next;
+    }
+    if let Some(d) = decoding {
+        hand_over(d, &pages).await;
     }
 }
 
