@@ -244,49 +244,63 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
     Ok(())
 }
 
-/// Writes one organization's effective permissions from its users' access.
+/// Writes one organization's effective permissions from its users' access:
+/// users by id, each user's rows in scope and project order (the primary
+/// key's), so the rows stream into the table without a sort of them all.
 fn write_effective(tx: &Transaction, org: OrgId, access: &OrgAccess) -> rusqlite::Result<()> {
-    let mut effective = Vec::new();
-    for (user, a) in &access.users {
-        let mut push = |scope, set: domain::permissions::PermissionSet| {
-            if !set.is_empty() {
-                effective.push(EffectiveChange {
-                    org,
-                    user: *user,
-                    scope,
-                    permissions: Some(set),
-                });
-            }
-        };
-        push(Scope::Organization, a.org);
-        push(Scope::EveryProject, a.every_project);
-        for (p, set) in &a.projects {
-            push(Scope::Project(*p), *set);
-        }
+    let mut users: Vec<_> = access.users.iter().collect();
+    users.sort_unstable_by_key(|(u, _)| **u);
+    let rows = users.into_iter().flat_map(|(user, a)| {
+        let mut projects: Vec<_> = a.projects.iter().map(|(p, set)| (*p, *set)).collect();
+        projects.sort_unstable_by_key(|(p, _)| *p);
+        [
+            (Scope::Organization, a.org),
+            (Scope::EveryProject, a.every_project),
+        ]
+        .into_iter()
+        .chain(
+            projects
+                .into_iter()
+                .map(|(p, set)| (Scope::Project(p), set)),
+        )
+        .filter(|(_, set)| !set.is_empty())
+        .map(move |(scope, set)| EffectiveChange {
+            org,
+            user: *user,
+            scope,
+            permissions: Some(set),
+        })
+    });
+    let mut chunk = Vec::with_capacity(ROWS_PER_STATEMENT);
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        chunk.clear();
+        chunk.extend(rows.by_ref().take(ROWS_PER_STATEMENT));
+        debug_assert!(chunk.is_sorted_by_key(effective_key));
+        insert_many(
+            tx,
+            "rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi)",
+            6,
+            &chunk,
+            |stmt, at, c| {
+                let (scope, project) = scope_columns(&c.scope);
+                let (lo, hi) = mask_columns(c.permissions.unwrap_or_default());
+                bind(
+                    stmt,
+                    at,
+                    &[
+                        &&c.org.0.as_bytes()[..],
+                        &&c.user.0.as_bytes()[..],
+                        &scope,
+                        &project,
+                        &lo,
+                        &hi,
+                    ],
+                )
+            },
+        )?;
     }
-    effective.sort_unstable_by_key(effective_key);
-    insert_many(
-        tx,
-        "rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi)",
-        6,
-        &effective,
-        |stmt, at, c| {
-            let (scope, project) = scope_columns(&c.scope);
-            let (lo, hi) = mask_columns(c.permissions.unwrap_or_default());
-            bind(
-                stmt,
-                at,
-                &[
-                    &&c.org.0.as_bytes()[..],
-                    &&c.user.0.as_bytes()[..],
-                    &scope,
-                    &project,
-                    &lo,
-                    &hi,
-                ],
-            )
-        },
-    )
+    Ok(())
 }
 
 fn binding(
