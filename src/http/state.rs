@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use commands::credentials::TokenRecord;
 use commands::CommandService;
@@ -18,6 +18,10 @@ use super::problem::{ApiResult, Problem};
 
 /// How long a query waits for `at_least` before answering 503.
 pub const CONSISTENCY_WAIT: Duration = Duration::from_secs(5);
+/// How long a resolved `{org}` handle is trusted without asking the
+/// registry again: a rename through this process forgets it at once, one
+/// through another process is seen within this time.
+pub const ORG_HANDLE_TTL: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,7 +38,7 @@ pub struct AppState {
     /// The instance admin token (`ROLEBOOK_ADMIN_TOKEN`): opens
     /// `POST /api/v1/orgs`. `None`: that route is closed.
     pub admin_token: Option<Arc<str>>,
-    orgs: Arc<RwLock<HashMap<String, OrgId>>>,
+    orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
     tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
 }
 
@@ -68,12 +72,14 @@ impl AppState {
     /// Resolves `{org}` (id or name) or answers 404 `org_not_found`.
     pub async fn org(&self, id_or_name: &str) -> ApiResult<OrgId> {
         let key = id_or_name.to_lowercase();
-        if let Some(id) = self.orgs.read().get(&key) {
-            return Ok(*id);
+        if let Some((id, at)) = self.orgs.read().get(&key) {
+            if at.elapsed() < ORG_HANDLE_TTL {
+                return Ok(*id);
+            }
         }
         match self.service.find_org(id_or_name).await? {
             Some(id) => {
-                self.orgs.write().insert(key, id);
+                self.orgs.write().insert(key, (id, Instant::now()));
                 Ok(id)
             }
             None => Err(Problem::not_found(
@@ -105,6 +111,11 @@ impl AppState {
             cache.insert(secret.to_string(), t.clone());
         }
         Ok(found)
+    }
+
+    /// Forgets the handles cached for `org` (it was renamed).
+    pub fn forget_org(&self, org: OrgId) {
+        self.orgs.write().retain(|_, (id, _)| *id != org);
     }
 
     pub fn forget_token(&self, token_id: domain::ids::TokenId) {
