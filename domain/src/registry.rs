@@ -95,3 +95,65 @@ impl Handles {
         &self.orgs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(org: OrgId, name: &str) -> String {
+        serde_json::to_string(&OrganizationRegistered {
+            org_id: org,
+            name: name.into(),
+        })
+        .unwrap()
+    }
+
+    fn renamed(org: OrgId, name: &str) -> String {
+        serde_json::to_string(&OrganizationRenamed {
+            org_id: org,
+            name: name.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_rename_moves_the_handle_and_frees_the_old_one() {
+        let (a, b) = (OrgId::new(), OrgId::new());
+        let mut h = Handles::default();
+        h.apply(
+            OrganizationRegistered::EVENT_TYPE,
+            &registered(a, "Default"),
+        )
+        .unwrap();
+        h.apply(OrganizationRegistered::EVENT_TYPE, &registered(b, "globex"))
+            .unwrap();
+        assert_eq!(h.find("default"), Some(a));
+        assert_eq!(h.holder("GLOBEX"), Some(b));
+
+        h.apply(OrganizationRenamed::EVENT_TYPE, &renamed(a, "Acme"))
+            .unwrap();
+        assert_eq!(h.find("acme"), Some(a));
+        assert_eq!(h.find("default"), None);
+        assert_eq!(h.holder("default"), None);
+        assert_eq!(h.find(&a.to_string()), Some(a));
+        assert_eq!(
+            h.all(),
+            [("Acme".to_string(), a), ("globex".to_string(), b)]
+        );
+        // A change of case keeps the one handle.
+        h.apply(OrganizationRenamed::EVENT_TYPE, &renamed(a, "ACME"))
+            .unwrap();
+        assert_eq!(h.find("acme"), Some(a));
+        assert_eq!(h.all()[0].0, "ACME");
+    }
+
+    #[test]
+    fn unknown_or_undecodable_events_are_errors() {
+        let mut h = Handles::default();
+        assert!(h.apply("Something", "{}").is_err());
+        assert!(h
+            .apply(OrganizationRegistered::EVENT_TYPE, "not json")
+            .is_err());
+        assert!(h.all().is_empty());
+    }
+}

@@ -374,8 +374,13 @@ impl CommandService {
         for _ in 0..worker::MAX_ATTEMPTS {
             let mut reg = self.registry.lock().await;
             self.refresh_registry(&mut reg).await?;
-            let (state, _) = self.state(org).await?;
-            let events = decide(&state, &command, &ctx.actor)?;
+            // Decided on the worker, against its state caught up with the
+            // store, without copying that state.
+            let (asked, actor) = (command.clone(), ctx.actor.clone());
+            let (decided, version) = self
+                .read(org, move |s| (decide(s, &asked, &actor), s.version))
+                .await?;
+            let events = decided?;
             let new_name = events.iter().find_map(|e| match e {
                 Event::OrganizationSettingsChanged(c) => c.name.clone(),
                 _ => None,
@@ -411,7 +416,7 @@ impl CommandService {
                 },
                 AppendRequest {
                     stream: org.stream(),
-                    expected: ExpectedVersion::Exact(state.version),
+                    expected: ExpectedVersion::Exact(version),
                     events: events
                         .iter()
                         .map(|e| envelope::envelope(e, &meta_json))
