@@ -72,9 +72,20 @@ impl AppState {
     /// Resolves `{org}` (id or name) or answers 404 `org_not_found`.
     pub async fn org(&self, id_or_name: &str) -> ApiResult<OrgId> {
         let key = id_or_name.to_lowercase();
-        if let Some((id, at)) = self.orgs.read().get(&key) {
+        // The read guard is dropped at the end of this statement (the
+        // stale branch below takes the write lock).
+        let cached = self.orgs.read().get(&key).copied();
+        if let Some((id, at)) = cached {
             if at.elapsed() < ORG_HANDLE_TTL {
-                return Ok(*id);
+                return Ok(id);
+            }
+            // Stale: this request asks the registry again; the others keep
+            // the cached answer meanwhile (no stampede on the registry).
+            let mut orgs = self.orgs.write();
+            match orgs.get_mut(&key) {
+                Some(entry) if entry.1.elapsed() >= ORG_HANDLE_TTL => entry.1 = Instant::now(),
+                Some(entry) => return Ok(entry.0),
+                None => {}
             }
         }
         match self.service.find_org(id_or_name).await? {
@@ -82,10 +93,13 @@ impl AppState {
                 self.orgs.write().insert(key, (id, Instant::now()));
                 Ok(id)
             }
-            None => Err(Problem::not_found(
-                "org_not_found",
-                format!("organization {id_or_name} not found"),
-            )),
+            None => {
+                self.orgs.write().remove(&key);
+                Err(Problem::not_found(
+                    "org_not_found",
+                    format!("organization {id_or_name} not found"),
+                ))
+            }
         }
     }
 
