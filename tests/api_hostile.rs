@@ -476,15 +476,22 @@ fn full_path(p: &str) -> String {
     }
 }
 
-/// The `code`s an answer's description names (each written `` `code` ``).
+/// The `code`s an error answer lists in `x-problem-codes` (each also
+/// written `` `code` `` in its description).
 fn codes(response: &Value) -> Vec<String> {
+    let listed: Vec<String> = response["x-problem-codes"]
+        .as_array()
+        .map(|cs| cs.iter().map(|c| c.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
     let d = response["description"].as_str().unwrap_or("");
-    d.split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
-        .map(str::to_string)
-        .collect()
+    for c in &listed {
+        assert!(
+            !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+            "not a code: {c:?}"
+        );
+        assert!(d.contains(&format!("`{c}`")), "{c} not in {d:?}");
+    }
+    listed
 }
 
 /// Whether `schema` is a schema: a `$ref` into the components, or an
@@ -662,9 +669,14 @@ async fn openapi_describes_bodies_answers_and_error_codes() {
         );
         assert!(headers["Link"].is_object(), "GET {path}: {headers}");
     }
-    // Commands say where their position is.
+    // Commands say where their position is; queries by POST do not.
     let r = &op("POST", "/groups")["responses"]["201"];
     assert!(r["headers"]["Rolebook-Position"].is_object(), "{r}");
+    let r = &op("DELETE", "/groups/{group}")["responses"]["204"];
+    assert!(r["headers"]["Rolebook-Position"].is_object(), "{r}");
+    let check = op("POST", "/check");
+    assert!(check["responses"]["200"]["headers"].is_null(), "{check}");
+    assert!(!codes(&check["responses"]["409"]).contains(&"concurrent_modification".to_string()));
 }
 
 /// The OpenAPI document lists exactly API.md's routes, and the server

@@ -10,7 +10,8 @@
 //! body errors (400, 413, 415, 422) where a body is read, 503
 //! `projection_lagging` where `at_least` is read, `Idempotency-Key` and
 //! `Rolebook-Position` on commands. Error responses name their stable
-//! codes in their description, each written `` `code` ``.
+//! codes in their description, each written `` `code` `` (and nothing
+//! else is written so there), and list them in `x-problem-codes`.
 
 use std::sync::LazyLock;
 
@@ -59,7 +60,18 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
         .as_array()
         .is_some_and(|ps| ps.iter().any(|p| p["name"] == "at_least"));
     let has_body = op.get("requestBody").is_some();
-    let command = method != "get" && !(public && path.ends_with("/sessions"));
+    // Every method but GET goes through the Idempotency-Key layer; the
+    // commands (an answer with `position`, or a 204 that appended) also
+    // answer Rolebook-Position and may meet a concurrent writer.
+    let idempotent = method != "get";
+    let command = op["responses"].as_object().is_some_and(|rs| {
+        rs.iter().any(|(status, r)| {
+            let committed = r["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("#/components/schemas/Committed_"));
+            committed || (status == "204" && !path.ends_with("/sessions/current"))
+        })
+    });
     let responses = op["responses"].as_object_mut().expect("responses");
 
     if !public {
@@ -68,7 +80,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
             responses,
             "403",
             "forbidden",
-            "a permission is missing (named in `permission`)",
+            "a permission is missing (named in field permission)",
         );
     }
     if path.starts_with("/api/v1/orgs/{org}") {
@@ -95,10 +107,10 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
             responses,
             "503",
             "projection_lagging",
-            "the read side did not reach `at_least` in time",
+            "the read side did not reach at_least in time",
         );
     }
-    if command {
+    if idempotent {
         add_problem(
             responses,
             "400",
@@ -107,27 +119,33 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
         );
         add_problem(
             responses,
-            "409",
-            "concurrent_modification",
-            "the organization kept changing; try again",
-        );
-        add_problem(
-            responses,
             "422",
             "idempotency_key_reused",
             "this Idempotency-Key came with another request",
+        );
+    }
+    if command {
+        add_problem(
+            responses,
+            "409",
+            "concurrent_modification",
+            "the organization kept changing; try again",
         );
         let position = json!({
             "description": "The global position of the command's last event: pass it as `at_least`",
             "schema": {"type": "integer", "minimum": 0},
         });
         for (status, answer) in responses.iter_mut() {
-            if status.starts_with('2') && !(path.ends_with("/sessions/current")) {
+            if status.starts_with('2') {
                 answer["headers"]["Rolebook-Position"] = position.clone();
             }
         }
-        let params = op["parameters"].as_array_mut().map(std::mem::take);
-        let mut params = params.unwrap_or_default();
+    }
+    if idempotent {
+        let mut params = op["parameters"]
+            .as_array_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
         params.push(json!({
             "name": "Idempotency-Key",
             "in": "header",
@@ -142,6 +160,17 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
         "default".into(),
         problem("`timeout` (408), `internal` (500), `shutting_down` (503)".into()),
     );
+    for (status, r) in responses.iter_mut() {
+        if !status.starts_with('2') {
+            let codes = codes_of(r["description"].as_str().unwrap_or_default());
+            r["x-problem-codes"] = json!(codes);
+        }
+    }
+}
+
+/// The codes a description names: its `` `code` `` spans.
+fn codes_of(description: &str) -> Vec<&str> {
+    description.split('`').skip(1).step_by(2).collect()
 }
 
 /// Adds the conventions shared by every route to the document `utoipa`

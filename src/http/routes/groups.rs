@@ -241,7 +241,7 @@ pub async fn change(
     request_body = RoleBody,
     responses(
         (status = 200, description = "The group", body = Committed<GroupItem>),
-        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (+ `role`, `missing`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (with fields role and missing)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "`group_not_found`, `role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`role_scope_mismatch`", body = ProblemBody, content_type = "application/problem+json"),
     )

@@ -253,7 +253,7 @@ pub async fn invite(
     responses(
         (status = 204, description = "Removed; `Rolebook-Position` header"),
         (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "`user_owns_projects` (+ `projects`), `last_owner`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`user_owns_projects` (with field projects), `last_owner`", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn remove(
@@ -292,7 +292,7 @@ pub struct RoleAssigned {
     request_body = RoleBody,
     responses(
         (status = 200, description = "Assigned", body = Committed<RoleAssigned>),
-        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (+ `role`, `missing`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (with fields role and missing)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "`role_not_found`, `user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "`last_owner`", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`role_scope_mismatch`", body = ProblemBody, content_type = "application/problem+json"),
@@ -350,7 +350,7 @@ pub struct RoleRetracted {
     responses(
         (status = 200, description = "Retracted", body = Committed<RoleRetracted>),
         (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "`not_directly_assigned` (+ `sources`), `last_owner`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`not_directly_assigned` (with field sources), `last_owner`", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn retract_role(

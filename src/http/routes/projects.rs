@@ -443,7 +443,7 @@ pub struct Unbound {
     request_body = RoleBody,
     responses(
         (status = 200, description = "The direct binding", body = Committed<Binding>),
-        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (+ `role`, `missing`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (with fields role and missing)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "`project_not_found`, `user_not_found`, `group_not_found`, `role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`role_scope_mismatch`, `not_a_member`", body = ProblemBody, content_type = "application/problem+json"),
     )
@@ -501,7 +501,7 @@ pub async fn bind(
     responses(
         (status = 200, description = "Retracted", body = Committed<Unbound>),
         (status = 404, description = "`project_not_found`, `user_not_found`, `group_not_found`", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "`not_directly_assigned` (+ the actual `sources`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`not_directly_assigned` (with the actual sources in field sources)", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn unbind(

@@ -381,7 +381,7 @@ pub async fn change(
 }
 
 /// `DELETE /roles/{role}`: 204; 409 `role_is_predefined`, `role_in_use`
-/// (+ `uses`).
+/// (with field uses).
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "delete_role",
     summary = "Delete a custom role",
@@ -389,7 +389,7 @@ pub async fn change(
     responses(
         (status = 204, description = "Deleted; `Rolebook-Position` header"),
         (status = 404, description = "`role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "`role_is_predefined`, `role_in_use` (+ `uses`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`role_is_predefined`, `role_in_use` (with field uses)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_scope`", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
