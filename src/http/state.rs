@@ -23,6 +23,8 @@ pub const CONSISTENCY_WAIT: Duration = Duration::from_secs(5);
 /// through another process is seen within this time.
 pub const ORG_HANDLE_TTL: Duration = Duration::from_secs(2);
 
+/// What every handler is given: the services and caches above. Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct AppState {
     pub service: CommandService,
