@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::Server;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Sends raw bytes and returns the status line of the answer.
 fn raw(s: &Server, request: &[u8]) -> String {
@@ -381,6 +381,303 @@ const API_MD: &[(&str, &str)] = &[
     ("GET", "/settings"),
     ("PATCH", "/settings"),
 ];
+
+/// The error codes API.md lists per route, as (method, path, status, code).
+const API_MD_CODES: &[(&str, &str, &str, &str)] = &[
+    ("POST", "/api/v1/orgs", "409", "org_exists"),
+    ("POST", "/sessions", "401", "invalid_credentials"),
+    ("POST", "/sessions", "403", "password_change_required"),
+    ("POST", "/sessions/password", "401", "invalid_credentials"),
+    ("POST", "/sessions/password", "422", "weak_password"),
+    ("DELETE", "/api-tokens/{id}", "404", "token_not_found"),
+    ("POST", "/people", "422", "invalid_email"),
+    ("POST", "/people", "409", "email_taken"),
+    ("POST", "/people", "409", "username_taken"),
+    ("DELETE", "/people/{user}", "409", "user_owns_projects"),
+    ("DELETE", "/people/{user}", "409", "last_owner"),
+    ("PUT", "/people/{user}/role", "404", "role_not_found"),
+    ("PUT", "/people/{user}/role", "422", "role_scope_mismatch"),
+    ("PUT", "/people/{user}/role", "409", "last_owner"),
+    (
+        "DELETE",
+        "/people/{user}/role",
+        "409",
+        "not_directly_assigned",
+    ),
+    ("POST", "/groups", "409", "group_name_taken"),
+    ("PATCH", "/groups/{group}", "404", "user_not_found"),
+    ("POST", "/roles", "422", "unknown_permission"),
+    ("POST", "/roles", "422", "role_scope_mismatch"),
+    ("POST", "/roles", "409", "role_name_taken"),
+    ("PUT", "/roles/{role}", "409", "role_is_predefined"),
+    ("DELETE", "/roles/{role}", "409", "role_is_predefined"),
+    ("DELETE", "/roles/{role}", "409", "role_in_use"),
+    ("POST", "/projects", "409", "project_name_taken"),
+    ("PUT", "/projects/{project}/owner", "422", "not_a_member"),
+    (
+        "PUT",
+        "/projects/{project}/members/{subject}",
+        "422",
+        "role_scope_mismatch",
+    ),
+    (
+        "DELETE",
+        "/projects/{project}/members/{subject}",
+        "409",
+        "not_directly_assigned",
+    ),
+    // Renaming moves the handle, which stays unique.
+    ("PATCH", "/settings", "409", "org_exists"),
+];
+
+/// The routes that read a JSON body (API.md's body column).
+const WITH_BODY: &[(&str, &str)] = &[
+    ("POST", "/api/v1/orgs"),
+    ("POST", "/sessions"),
+    ("POST", "/sessions/password"),
+    ("POST", "/api-tokens"),
+    ("POST", "/people"),
+    ("PUT", "/people/{user}/role"),
+    ("POST", "/groups"),
+    ("PATCH", "/groups/{group}"),
+    ("PUT", "/groups/{group}/role"),
+    ("POST", "/roles"),
+    ("PUT", "/roles/{role}"),
+    ("POST", "/projects"),
+    ("PUT", "/projects/{project}/owner"),
+    ("PUT", "/projects/{project}/members/{subject}"),
+    ("PUT", "/projects/{project}/repository-access/{user}"),
+    ("PUT", "/projects/{project}/repository-role-mapping"),
+    ("POST", "/check"),
+    ("PUT", "/audit-logs/streaming"),
+    ("PATCH", "/settings"),
+];
+
+/// The routes without a bearer token.
+const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/openapi.json"),
+    ("POST", "/sessions"),
+    ("POST", "/sessions/password"),
+];
+
+/// Lists API.md writes as bare arrays: paged on request, the next cursor
+/// in headers.
+const ARRAY_LISTS: &[&str] = &["/roles", "/projects", "/projects/{project}/members"];
+
+/// Lists API.md writes as objects: `next_cursor` in the body.
+const OBJECT_LISTS: &[&str] = &["/people", "/groups", "/who-can", "/audit-logs"];
+
+fn full_path(p: &str) -> String {
+    if p.starts_with("/api/") {
+        p.to_string()
+    } else {
+        format!("/api/v1/orgs/{{org}}{p}")
+    }
+}
+
+/// The `code`s an error answer lists in `x-problem-codes` (each also
+/// written `` `code` `` in its description).
+fn codes(response: &Value) -> Vec<String> {
+    let listed: Vec<String> = response["x-problem-codes"]
+        .as_array()
+        .map(|cs| cs.iter().map(|c| c.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    let d = response["description"].as_str().unwrap_or("");
+    for c in &listed {
+        assert!(
+            !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+            "not a code: {c:?}"
+        );
+        assert!(d.contains(&format!("`{c}`")), "{c} not in {d:?}");
+    }
+    listed
+}
+
+/// Whether `schema` is a schema: a `$ref` into the components, or an
+/// inline one with a type or a composition.
+fn is_schema(doc: &Value, schema: &Value) -> bool {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return doc["components"]["schemas"][name].is_object();
+    }
+    ["type", "allOf", "oneOf", "properties", "items"]
+        .iter()
+        .any(|k| schema.get(*k).is_some())
+}
+
+/// Every operation of the document describes its success answer with a
+/// schema (204 aside), its request body with one where API.md has a body,
+/// and names the error codes API.md lists for it, the conventions' codes
+/// (401/403 on authenticated routes, 404 `org_not_found`, 400
+/// `malformed_body` where a body is read, 503 `projection_lagging` where
+/// `at_least` is read) and the paging of lists.
+#[tokio::test]
+async fn openapi_describes_bodies_answers_and_error_codes() {
+    let s = Server::start();
+    let doc = s
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(200)
+        .body;
+    let op = |method: &str, path: &str| -> Value {
+        doc["paths"][full_path(path)][method.to_lowercase()].clone()
+    };
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, o) in item.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            let responses = o["responses"].as_object().unwrap();
+            let success: Vec<(&String, &Value)> = responses
+                .iter()
+                .filter(|(k, _)| k.starts_with('2'))
+                .collect();
+            assert_eq!(success.len(), 1, "{what}: one success answer");
+            let (status, answer) = success[0];
+            if status != "204" {
+                let content = answer["content"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{what}: no content"));
+                assert!(!content.is_empty(), "{what}: no content");
+                for (media, c) in content {
+                    assert!(
+                        is_schema(&doc, &c["schema"]),
+                        "{what} {media}: no schema: {c}"
+                    );
+                }
+            }
+            // Error answers are problem+json with their codes named.
+            for (status, r) in responses.iter().filter(|(k, _)| !k.starts_with('2')) {
+                assert!(
+                    r["content"]["application/problem+json"]["schema"]["$ref"]
+                        .as_str()
+                        .is_some_and(|r| r.ends_with("/ProblemBody")),
+                    "{what} {status}: not a problem"
+                );
+                assert!(!codes(r).is_empty(), "{what} {status}: names no code: {r}");
+            }
+            assert!(
+                responses.contains_key("default"),
+                "{what}: no default answer"
+            );
+            let has_body = o.get("requestBody").is_some();
+            let listed = WITH_BODY
+                .iter()
+                .any(|(m, p)| m.eq_ignore_ascii_case(method) && full_path(p) == *path);
+            assert_eq!(
+                has_body, listed,
+                "{what}: request body documented {has_body}, in API.md {listed}"
+            );
+            if has_body {
+                assert!(
+                    is_schema(
+                        &doc,
+                        &o["requestBody"]["content"]["application/json"]["schema"]
+                    ),
+                    "{what}: request body without a schema"
+                );
+                assert!(
+                    codes(&o["responses"]["400"]).contains(&"malformed_body".to_string()),
+                    "{what}"
+                );
+                assert!(
+                    codes(&o["responses"]["413"]).contains(&"body_too_large".to_string()),
+                    "{what}"
+                );
+            }
+            let public = PUBLIC
+                .iter()
+                .any(|(m, p)| m.eq_ignore_ascii_case(method) && full_path(p) == *path);
+            if public {
+                assert_eq!(
+                    o["security"],
+                    json!([]),
+                    "{what}: public route needs no token"
+                );
+            } else {
+                assert!(
+                    o.get("security").is_none(),
+                    "{what}: the bearer scheme applies"
+                );
+                assert!(
+                    codes(&o["responses"]["401"]).contains(&"unauthorized".to_string()),
+                    "{what}"
+                );
+                assert!(
+                    codes(&o["responses"]["403"]).contains(&"forbidden".to_string()),
+                    "{what}"
+                );
+            }
+            if path.starts_with("/api/v1/orgs/{org}") {
+                assert!(
+                    codes(&o["responses"]["404"]).contains(&"org_not_found".to_string()),
+                    "{what}"
+                );
+            }
+            let params: Vec<&str> = o["parameters"]
+                .as_array()
+                .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+                .unwrap_or_default();
+            for name in path
+                .split('/')
+                .filter_map(|p| p.strip_prefix('{')?.strip_suffix('}'))
+            {
+                assert!(
+                    params.contains(&name),
+                    "{what}: path parameter {name} undocumented"
+                );
+            }
+            if params.contains(&"at_least") {
+                assert!(
+                    codes(&o["responses"]["503"]).contains(&"projection_lagging".to_string()),
+                    "{what}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for (method, path, status, code) in API_MD_CODES {
+        let o = op(method, path);
+        assert!(
+            codes(&o["responses"][*status]).contains(&code.to_string()),
+            "{method} {path}: {status} {code} undocumented: {}",
+            o["responses"]
+        );
+    }
+    // Paging: every list takes limit and cursor; the object lists answer
+    // next_cursor, the bare arrays announce the next page in headers.
+    for path in ARRAY_LISTS.iter().chain(OBJECT_LISTS) {
+        let o = op("GET", path);
+        let params: Vec<&str> = o["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(
+            params.contains(&"limit") && params.contains(&"cursor"),
+            "GET {path}: {params:?}"
+        );
+    }
+    for path in ARRAY_LISTS {
+        let headers = &op("GET", path)["responses"]["200"]["headers"];
+        assert!(
+            headers["Rolebook-Next-Cursor"].is_object(),
+            "GET {path}: {headers}"
+        );
+        assert!(headers["Link"].is_object(), "GET {path}: {headers}");
+    }
+    // Commands say where their position is; queries by POST do not.
+    let r = &op("POST", "/groups")["responses"]["201"];
+    assert!(r["headers"]["Rolebook-Position"].is_object(), "{r}");
+    let r = &op("DELETE", "/groups/{group}")["responses"]["204"];
+    assert!(r["headers"]["Rolebook-Position"].is_object(), "{r}");
+    let check = op("POST", "/check");
+    assert!(check["responses"]["200"]["headers"].is_null(), "{check}");
+    assert!(!codes(&check["responses"]["409"]).contains(&"concurrent_modification".to_string()));
+}
 
 /// The OpenAPI document lists exactly API.md's routes, and the server
 /// serves exactly the documented methods on each documented path.

@@ -1215,14 +1215,28 @@ async fn rbac_rules_through_http() {
     s.patch("/settings", &alice, json!({"name": "not a valid name"}))
         .await
         .problem(422, "invalid_name");
-    // A new name shows in the settings; the organization stays reachable
-    // by the name it was created with and by its id.
+    // A new name shows in the settings and becomes the organization's
+    // handle (tests/api_org_rename.rs); the id keeps working.
     let r = s
         .patch("/settings", &alice, json!({"name": "acme"}))
         .await
         .expect(200);
     assert_eq!(r.body["name"], "acme");
-    let e = s.audit_at(&alice, r.position()).await;
+    let position = r.position();
+    let log = s
+        .get(
+            &format!("/api/v1/orgs/acme/audit-logs?at_least={position}&limit=1000"),
+            &alice,
+        )
+        .await
+        .expect(200);
+    let e = log.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["position"] == position)
+        .unwrap()
+        .clone();
     assert_entry(
         &e,
         "alice",
@@ -1242,7 +1256,8 @@ async fn rbac_rules_through_http() {
         .await
         .expect(200);
     assert_eq!(r.body["name"], "acme");
-    s.get("/settings", &bob).await.expect(200);
+    s.get("/settings", &bob).await.problem(404, "org_not_found");
+    s.get("/api/v1/orgs/acme/settings", &bob).await.expect(200);
 }
 
 #[tokio::test]

@@ -258,6 +258,87 @@ async fn organization_names_are_unique_across_the_instance() {
     assert!(matches!(err, ServiceError::Domain(DomainError::OrgExists)));
 }
 
+/// A rename moves the organization's handle atomically with its settings
+/// event; another organization's name is refused; two processes racing
+/// for one name get it once; the workers catch up with the rename.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renaming_moves_the_handle_and_keeps_names_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = service_in(dir.path()).await;
+    let (first, owner) = org(&h, "first").await;
+    let (second, owner2) = org(&h, "second").await;
+    let ctx = as_user(owner, "owner");
+    let rename = |name: &str| (Some(name.to_string()), None::<String>);
+
+    let (name, url) = rename("Second");
+    let err = h
+        .service
+        .change_settings(first, name, url, &ctx)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Domain(DomainError::OrgExists)),
+        "{err:?}"
+    );
+    let (name, url) = rename("acme");
+    let out = h
+        .service
+        .change_settings(first, name, url, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(out.events.len(), 1);
+    assert_eq!(h.service.find_org("acme").await.unwrap(), Some(first));
+    assert_eq!(h.service.find_org("first").await.unwrap(), None);
+    // The worker, which did not append the rename, decides on the new
+    // state: its next command commits after it.
+    let next = h
+        .service
+        .execute(first, invite("a@x.io"), &ctx)
+        .await
+        .unwrap();
+    assert!(next.position > out.position);
+    let (state, _) = h.service.state(first).await.unwrap();
+    assert_eq!(state.name, "acme");
+    // The old name is free; a URL change leaves the handle alone.
+    h.service
+        .create_organization("first", None, "f@x.io", None, &system())
+        .await
+        .unwrap();
+    h.service
+        .change_settings(first, None, Some("https://acme.example".into()), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(h.service.find_org("acme").await.unwrap(), Some(first));
+
+    // Two processes rename two organizations to one name at once.
+    let h2 = service_in(dir.path()).await;
+    let ctx2 = as_user(owner2, "owner");
+    let (a, b) = tokio::join!(
+        h.service
+            .change_settings(first, Some("taken".into()), None, &ctx),
+        h2.service
+            .change_settings(second, Some("TAKEN".into()), None, &ctx2),
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+    let loser = if a.is_ok() { b } else { a };
+    assert!(matches!(
+        loser,
+        Err(ServiceError::Domain(DomainError::OrgExists))
+    ));
+    let winner = if h.service.find_org("taken").await.unwrap() == Some(first) {
+        first
+    } else {
+        second
+    };
+    assert_eq!(h2.service.find_org("taken").await.unwrap(), Some(winner));
+    let orgs = h2.service.organizations().await.unwrap();
+    assert_eq!(orgs.iter().filter(|(n, _)| n == "taken").count(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
     use commands::credentials::PasswordCheck;

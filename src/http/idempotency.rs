@@ -36,6 +36,7 @@ type KeyLockMap = HashMap<(Vec<u8>, String), KeyLock>;
 #[derive(Clone, Default)]
 pub struct KeyLocks(Arc<parking_lot::Mutex<KeyLockMap>>);
 
+/// A kept answer, with the hash of the request that got it.
 struct Stored {
     request_hash: Vec<u8>,
     status: u16,

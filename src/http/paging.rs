@@ -2,11 +2,24 @@
 //! opaque `cursor`; answers carry `next_cursor`, null at the end). Items are
 //! ordered by a unique key; the cursor is the hex of the last key served, so
 //! a page never repeats or skips an item even while the list changes.
+//!
+//! Lists that API.md writes as a bare JSON array (`GET /roles`,
+//! `/projects`, `/projects/{project}/members`) keep that body: they are
+//! paged only when the client asks (`limit` or `cursor` given; without
+//! them the whole list, as before, so a client that knows only the array
+//! never loses items silently), and the next page is announced in headers:
+//! `Rolebook-Next-Cursor: <cursor>` and `Link: <url>; rel="next"` (RFC
+//! 8288), both absent on the last page.
+
+use axum::http::{HeaderMap, HeaderValue, Uri};
 
 use super::problem::{ApiResult, Problem};
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;
+
+/// The header that carries a bare-array list's next cursor.
+pub const NEXT_CURSOR_HEADER: &str = "rolebook-next-cursor";
 
 /// One page of `items` (already sorted by `key`) after `cursor`.
 pub fn page<T>(
@@ -44,4 +57,44 @@ pub fn page<T>(
     let next = (rest.len() > limit).then(|| hex::encode(key(&rest[limit - 1])));
     rest.truncate(limit);
     Ok((rest, next))
+}
+
+/// A bare-array list: the whole of `items` unless the client asked for a
+/// page (`limit` or `cursor`), then [`page`].
+pub fn page_if_asked<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> ApiResult<(Vec<T>, Option<String>)> {
+    if limit.is_none() && cursor.is_none() {
+        return Ok((items, None));
+    }
+    page(items, key, limit, cursor)
+}
+
+/// The headers announcing the next page of a bare-array list requested at
+/// `uri`: `Rolebook-Next-Cursor` and a `Link` to the same query with the
+/// new cursor. Empty at the end.
+pub fn next_page_headers(uri: &Uri, next: Option<&str>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let Some(next) = next else {
+        return headers;
+    };
+    // The cursor is hex: it needs no escaping, and neither does the rest
+    // of the query, which is passed on as the client sent it.
+    let mut query: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("cursor="))
+        .collect();
+    let cursor = format!("cursor={next}");
+    query.push(&cursor);
+    let link = format!("<{}?{}>; rel=\"next\"", uri.path(), query.join("&"));
+    if let (Ok(cursor), Ok(link)) = (HeaderValue::from_str(next), HeaderValue::from_str(&link)) {
+        headers.insert(NEXT_CURSOR_HEADER, cursor);
+        headers.insert(axum::http::header::LINK, link);
+    }
+    headers
 }

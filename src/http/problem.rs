@@ -5,7 +5,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use commands::ServiceError;
 use domain::DomainError;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 /// A problem answer. Build one with [`Problem::new`] and add fields with
 /// [`Problem::with`].
@@ -56,7 +58,11 @@ impl Problem {
         let detail = detail.into();
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone()).with(
             "errors",
-            json!([{"field": field, "code": code, "detail": detail}]),
+            [FieldErrorBody {
+                field: field.to_string(),
+                code: code.to_string(),
+                detail,
+            }],
         )
     }
 
@@ -70,25 +76,56 @@ impl Problem {
     }
 }
 
+/// An error answer as it is sent (`application/problem+json`, RFC 9457):
+/// a stable `code` and, depending on it, more fields (`permission` on 403
+/// `forbidden`, `errors` on 422, `sources`, `projects`, `uses`, ...).
+#[derive(Serialize, ToSchema)]
+pub struct ProblemBody {
+    /// `https://rolebook.dev/problems/<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The HTTP status's reason phrase.
+    pub title: &'static str,
+    pub status: u16,
+    /// A stable snake_case identifier of the error.
+    #[schema(example = "forbidden")]
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// On 422: what is wrong with which field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldErrorBody>>)]
+    pub errors: Option<Value>,
+    /// The fields some codes add.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: Map<String, Value>,
+}
+
+/// One invalid field of a 422 answer.
+#[derive(Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    pub field: String,
+    pub code: String,
+    pub detail: String,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let mut body = Map::new();
-        body.insert(
-            "type".into(),
-            json!(format!("https://rolebook.dev/problems/{}", self.code)),
-        );
-        body.insert(
-            "title".into(),
-            json!(self.status.canonical_reason().unwrap_or("Error")),
-        );
-        body.insert("status".into(), json!(self.status.as_u16()));
-        body.insert("code".into(), json!(self.code));
-        body.insert("detail".into(), json!(self.detail));
-        body.extend(self.extra);
+        let mut extra = self.extra;
+        let body = ProblemBody {
+            type_: format!("https://rolebook.dev/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: self.detail,
+            errors: extra.remove("errors"),
+            extra,
+        };
         (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
-            Value::Object(body).to_string(),
+            serde_json::to_string(&body).unwrap_or_default(),
         )
             .into_response()
     }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use commands::credentials::TokenRecord;
 use commands::CommandService;
@@ -18,7 +18,13 @@ use super::problem::{ApiResult, Problem};
 
 /// How long a query waits for `at_least` before answering 503.
 pub const CONSISTENCY_WAIT: Duration = Duration::from_secs(5);
+/// How long a resolved `{org}` handle is trusted without asking the
+/// registry again: a rename through this process forgets it at once, one
+/// through another process is seen within this time.
+pub const ORG_HANDLE_TTL: Duration = Duration::from_secs(2);
 
+/// What every handler is given: the services and caches above. Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct AppState {
     pub service: CommandService,
@@ -34,7 +40,7 @@ pub struct AppState {
     /// The instance admin token (`ROLEBOOK_ADMIN_TOKEN`): opens
     /// `POST /api/v1/orgs`. `None`: that route is closed.
     pub admin_token: Option<Arc<str>>,
-    orgs: Arc<RwLock<HashMap<String, OrgId>>>,
+    orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
     tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
 }
 
@@ -68,18 +74,34 @@ impl AppState {
     /// Resolves `{org}` (id or name) or answers 404 `org_not_found`.
     pub async fn org(&self, id_or_name: &str) -> ApiResult<OrgId> {
         let key = id_or_name.to_lowercase();
-        if let Some(id) = self.orgs.read().get(&key) {
-            return Ok(*id);
+        // The read guard is dropped at the end of this statement (the
+        // stale branch below takes the write lock).
+        let cached = self.orgs.read().get(&key).copied();
+        if let Some((id, at)) = cached {
+            if at.elapsed() < ORG_HANDLE_TTL {
+                return Ok(id);
+            }
+            // Stale: this request asks the registry again; the others keep
+            // the cached answer meanwhile (no stampede on the registry).
+            let mut orgs = self.orgs.write();
+            match orgs.get_mut(&key) {
+                Some(entry) if entry.1.elapsed() >= ORG_HANDLE_TTL => entry.1 = Instant::now(),
+                Some(entry) => return Ok(entry.0),
+                None => {}
+            }
         }
         match self.service.find_org(id_or_name).await? {
             Some(id) => {
-                self.orgs.write().insert(key, id);
+                self.orgs.write().insert(key, (id, Instant::now()));
                 Ok(id)
             }
-            None => Err(Problem::not_found(
-                "org_not_found",
-                format!("organization {id_or_name} not found"),
-            )),
+            None => {
+                self.orgs.write().remove(&key);
+                Err(Problem::not_found(
+                    "org_not_found",
+                    format!("organization {id_or_name} not found"),
+                ))
+            }
         }
     }
 
@@ -105,6 +127,11 @@ impl AppState {
             cache.insert(secret.to_string(), t.clone());
         }
         Ok(found)
+    }
+
+    /// Forgets the handles cached for `org` (it was renamed).
+    pub fn forget_org(&self, org: OrgId) {
+        self.orgs.write().retain(|_, (id, _)| *id != org);
     }
 
     pub fn forget_token(&self, token_id: domain::ids::TokenId) {

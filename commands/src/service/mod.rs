@@ -16,7 +16,7 @@ use chrono::Utc;
 use domain::commands::NewPerson;
 use domain::events::{Actor, EventMetadata, Medium};
 use domain::ids::{OrgId, UserId};
-use domain::registry::{self, OrganizationRegistered};
+use domain::registry::{self, Handles, OrganizationRegistered, OrganizationRenamed};
 use domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError};
 use domain::{decide, Command, DomainError, Event, Organization};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -114,7 +114,7 @@ pub struct CreatedUser {
 #[derive(Default)]
 struct Registry {
     version: u64,
-    by_name: HashMap<String, OrgId>,
+    handles: Handles,
 }
 
 /// The write side's entry point. Cheap to clone; safe to share.
@@ -219,9 +219,9 @@ impl CommandService {
                 return Ok(());
             }
             for e in events {
-                let r: OrganizationRegistered = serde_json::from_str(&e.data)
+                reg.handles
+                    .apply(&e.event_type, &e.data)
                     .map_err(|err| ServiceError::Corrupt(format!("registry: {err}")))?;
-                reg.by_name.insert(r.name.to_lowercase(), r.org_id);
                 reg.version = e.stream_version;
             }
         }
@@ -231,17 +231,19 @@ impl CommandService {
     pub async fn find_org(&self, id_or_name: &str) -> Result<Option<OrgId>, ServiceError> {
         let mut reg = self.registry.lock().await;
         self.refresh_registry(&mut reg).await?;
-        if let Ok(id) = id_or_name.parse::<OrgId>() {
-            return Ok(reg.by_name.values().find(|o| **o == id).copied());
-        }
-        Ok(reg.by_name.get(&id_or_name.to_lowercase()).copied())
+        Ok(reg.handles.find(id_or_name))
     }
 
     /// Every organization, by name.
     pub async fn organizations(&self) -> Result<Vec<(String, OrgId)>, ServiceError> {
         let mut reg = self.registry.lock().await;
         self.refresh_registry(&mut reg).await?;
-        let mut all: Vec<_> = reg.by_name.iter().map(|(n, o)| (n.clone(), *o)).collect();
+        let mut all: Vec<_> = reg
+            .handles
+            .all()
+            .iter()
+            .map(|(n, o)| (n.to_lowercase(), *o))
+            .collect();
         all.sort();
         Ok(all)
     }
@@ -285,7 +287,7 @@ impl CommandService {
             attempts += 1;
             let mut reg = self.registry.lock().await;
             self.refresh_registry(&mut reg).await?;
-            if reg.by_name.contains_key(&name.to_lowercase()) {
+            if reg.handles.holder(name).is_some() {
                 break Err(ServiceError::Domain(DomainError::OrgExists));
             }
             let registered = OrganizationRegistered {
@@ -352,6 +354,91 @@ impl CommandService {
                 Err(e)
             }
         }
+    }
+
+    /// Changes the organization's settings. A new name is also its new
+    /// handle in URLs: it must be free across the instance (`org_exists`),
+    /// and the registry's rename and the organization's
+    /// `OrganizationSettingsChanged` commit together or not at all, so the
+    /// old name stops resolving exactly when the new one starts.
+    pub async fn change_settings(
+        &self,
+        org: OrgId,
+        name: Option<String>,
+        url: Option<String>,
+        ctx: &CommandContext,
+    ) -> Result<Outcome, ServiceError> {
+        let command = Command::ChangeSettings { name, url };
+        let metadata = ctx.metadata();
+        let meta_json = envelope::metadata_json(&metadata);
+        for _ in 0..worker::MAX_ATTEMPTS {
+            let mut reg = self.registry.lock().await;
+            self.refresh_registry(&mut reg).await?;
+            // Decided on the worker, against its state caught up with the
+            // store, without copying that state.
+            let (asked, actor) = (command.clone(), ctx.actor.clone());
+            let (decided, version) = self
+                .read(org, move |s| (decide(s, &asked, &actor), s.version))
+                .await?;
+            let events = decided?;
+            let new_name = events.iter().find_map(|e| match e {
+                Event::OrganizationSettingsChanged(c) => c.name.clone(),
+                _ => None,
+            });
+            let Some(new_name) = new_name else {
+                // No new handle (a URL change, or nothing): the usual path.
+                drop(reg);
+                return self.execute(org, command, ctx).await;
+            };
+            if reg
+                .handles
+                .holder(&new_name)
+                .is_some_and(|holder| holder != org)
+            {
+                return Err(ServiceError::Domain(DomainError::OrgExists));
+            }
+            let renamed = OrganizationRenamed {
+                org_id: org,
+                name: new_name,
+            };
+            let registry_event = NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: OrganizationRenamed::EVENT_TYPE.to_string(),
+                schema_version: OrganizationRenamed::SCHEMA_VERSION,
+                data: serde_json::to_string(&renamed).expect("serializes"),
+                metadata: meta_json.clone(),
+            };
+            let batch = vec![
+                AppendRequest {
+                    stream: registry::stream(),
+                    expected: ExpectedVersion::Exact(reg.version),
+                    events: vec![registry_event],
+                },
+                AppendRequest {
+                    stream: org.stream(),
+                    expected: ExpectedVersion::Exact(version),
+                    events: events
+                        .iter()
+                        .map(|e| envelope::envelope(e, &meta_json))
+                        .collect(),
+                },
+            ];
+            match self.store.append_all(batch).await {
+                // The organization's worker finds out at its next append
+                // (a version conflict makes it reload).
+                Ok(results) => {
+                    return Ok(Outcome {
+                        position: results[1].last_position,
+                        events,
+                    })
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Conflict {
+            attempts: worker::MAX_ATTEMPTS,
+        })
     }
 
     /// Invites people (all or nothing), each with a temporary password that

@@ -4,41 +4,21 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use domain::access::BindingSource;
+use chrono::{DateTime, Utc};
 use domain::ids::{ProjectId, UserId};
 use domain::permissions::Permission;
-use domain::Organization;
 use projections::access::OrgAccess;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AtLeast;
+use crate::http::answers::Source;
 use crate::http::auth::{Bearer, Caller, Origin};
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::paging;
+use crate::http::params::OrgPath;
+use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
 use crate::http::state::AppState;
-
-/// A source as API.md writes it: `{role, via, group?}`.
-pub fn source_json(state: &Organization, s: &BindingSource) -> Value {
-    let role = state.roles.get(&s.role());
-    let mut v = json!({
-        "role": role.map(|r| json!({"role_id": r.id, "name": r.name, "scope": r.scope})),
-        "via": s.via(),
-    });
-    match s {
-        BindingSource::Group { group, .. } => {
-            v["group"] =
-                json!({"group_id": group, "name": state.groups.get(group).map(|g| g.name.clone())});
-        }
-        BindingSource::OrganizationRole { org_role, .. } => {
-            v["organization_role"] =
-                json!({"role_id": org_role, "name": state.role_name(*org_role)});
-        }
-        BindingSource::Repository { access, .. } => v["access"] = json!(access),
-        BindingSource::Direct { .. } => {}
-    }
-    v
-}
 
 fn permission(name: &str) -> ApiResult<Permission> {
     Permission::lookup(name).ok_or_else(|| {
@@ -74,24 +54,55 @@ fn target(
     Ok((user, project))
 }
 
-#[derive(Deserialize)]
+/// `GET /check`'s question.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CheckQuery {
+    /// The user asked about (id, username or email).
     user: String,
+    /// A permission of the catalog.
     permission: String,
+    /// For project permissions: the project (id or name).
     project: Option<String>,
+    /// Answer from the state at this instant (RFC 3339), rebuilt from the
+    /// log.
     as_of: Option<String>,
+    /// Answer once the read side has reached this position.
     at_least: Option<u64>,
 }
 
+/// The answer to one check, with every source that grants it.
+#[derive(Serialize, ToSchema)]
+pub struct CheckAnswer {
+    allowed: bool,
+    sources: Vec<Source>,
+    /// With `as_of`: the instant asked about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_of: Option<DateTime<Utc>>,
+    /// With `as_of`: the position of the last event at that instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u64>,
+}
+
 /// `GET /check`: `{allowed, sources}`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/check", tag = "access", operation_id = "check",
+    summary = "May a user do something, and why?",
+    params(OrgPath, CheckQuery),
+    responses(
+        (status = 200, description = "Allowed or not, with the sources", body = CheckAnswer),
+        (status = 404, description = "`user_not_found`, `project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_permission`, `invalid_as_of`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn check(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<CheckQuery>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CheckAnswer>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let permission = permission(&q.permission)?;
     if let Some(at) = &q.as_of {
@@ -113,10 +124,12 @@ pub async fn check(
     let (user, project) = target(o, &q.user, q.project.as_deref())?;
     may_ask_about(o, &caller, user)?;
     let sources = o.explain(user, permission, project);
-    Ok(Json(json!({
-        "allowed": !sources.is_empty(),
-        "sources": sources.iter().map(|s| source_json(&o.state, s)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(CheckAnswer {
+        allowed: !sources.is_empty(),
+        sources: Source::all(&o.state, &sources),
+        as_of: None,
+        position: None,
+    }))
 }
 
 /// `GET /check?as_of=`: the answer from the state at that moment, rebuilt
@@ -130,7 +143,7 @@ async fn check_as_of(
     user: &str,
     permission: Permission,
     project: Option<&str>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CheckAnswer>> {
     let at = chrono::DateTime::parse_from_rfc3339(at)
         .map_err(|e| {
             Problem::invalid(
@@ -159,37 +172,65 @@ async fn check_as_of(
         may_ask_about(now, caller, user)?;
     }
     let sources = replay::access::explain(s, user, permission, project);
-    Ok(Json(json!({
-        "allowed": !sources.is_empty(),
-        "sources": sources.iter().map(|src| source_json(s, src)).collect::<Vec<_>>(),
-        "as_of": at,
-        "position": past.position,
-    })))
+    Ok(Json(CheckAnswer {
+        allowed: !sources.is_empty(),
+        sources: Source::all(s, &sources),
+        as_of: Some(at),
+        position: Some(past.position),
+    }))
 }
 
-#[derive(Deserialize)]
+/// One question of `POST /check`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OneCheck {
+    /// The user asked about (id, username or email).
     user: String,
+    /// A permission of the catalog.
     permission: String,
+    /// For project permissions: the project (id or name).
     project: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `POST /check`'s body: at most 1,000 questions.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checks {
     checks: Vec<OneCheck>,
 }
 
+/// One answer of `POST /check`.
+#[derive(Serialize, ToSchema)]
+pub struct Allowed {
+    allowed: bool,
+}
+
+/// `POST /check`'s answers, in the order of the questions.
+#[derive(Serialize, ToSchema)]
+pub struct CheckResults {
+    results: Vec<Allowed>,
+}
+
 /// `POST /check`: `{results: [{allowed}]}` in order (at most 1,000 checks).
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/check", tag = "access", operation_id = "check_many",
+    summary = "Many checks, answered in order",
+    params(OrgPath, AtLeast),
+    request_body = Checks,
+    responses(
+        (status = 200, description = "One answer per check, in order", body = CheckResults),
+        (status = 404, description = "`user_not_found`, `project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_permission`, `too_many`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn check_many(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AtLeast>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<Checks>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CheckResults>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     if body.checks.len() > 1000 {
         return Err(Problem::invalid(
@@ -208,28 +249,68 @@ pub async fn check_many(
         let permission = permission(&c.permission)?;
         let (user, project) = target(o, &c.user, c.project.as_deref())?;
         may_ask_about(o, &caller, user)?;
-        results.push(json!({"allowed": o.check(user, permission, project)}));
+        results.push(Allowed {
+            allowed: o.check(user, permission, project),
+        });
     }
-    Ok(Json(json!({"results": results})))
+    Ok(Json(CheckResults { results }))
 }
 
-#[derive(Deserialize)]
+/// `GET /who-can`'s question and paging.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WhoCanQuery {
+    /// A permission of the catalog.
     permission: String,
+    /// For project permissions: the project (id or name).
     project: Option<String>,
+    /// Answer once the read side has reached this position.
     at_least: Option<u64>,
+    /// Users per page: 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
-/// `GET /who-can`: `{users: [{user_id, sources}]}`; needs
-/// `organization.people.view`.
+/// A holder of the permission, with every source of it.
+#[derive(Serialize, ToSchema)]
+pub struct Holder {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    username: String,
+    sources: Vec<Source>,
+}
+
+/// A page of the holders of a permission, by user id.
+#[derive(Serialize, ToSchema)]
+pub struct WhoCanPage {
+    users: Vec<Holder>,
+    /// The cursor of the next page; null at the end.
+    next_cursor: Option<String>,
+}
+
+/// `GET /who-can`: `{users: [{user_id, sources}], next_cursor}` (paged,
+/// by user id); needs `organization.people.view`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/who-can", tag = "access", operation_id = "who_can",
+    summary = "Who holds a permission, and through what (paged)",
+    params(OrgPath, WhoCanQuery),
+    responses(
+        (status = 200, description = "A page of holders", body = WhoCanPage),
+        (status = 400, description = "`invalid_cursor`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_permission`, `invalid_limit`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn who_can(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<WhoCanQuery>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WhoCanPage>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.people.view")?;
@@ -243,16 +324,22 @@ pub async fn who_can(
         .as_deref()
         .map(|p| resolve::project(&o.state, p))
         .transpose()?;
-    let users: Vec<Value> = o
-        .who_can(permission, project)
-        .iter()
-        .map(|h| {
-            json!({
-                "user_id": h.user_id,
-                "username": o.state.username(h.user_id),
-                "sources": h.sources.iter().map(|s| source_json(&o.state, s)).collect::<Vec<_>>(),
+    // Holders come by user id: the keyset key.
+    let (holders, next_cursor) = paging::page(
+        o.who_can(permission, project),
+        |h| h.user_id.to_string(),
+        q.limit,
+        q.cursor.as_deref(),
+    )?;
+    Ok(Json(WhoCanPage {
+        users: holders
+            .iter()
+            .map(|h| Holder {
+                user_id: h.user_id,
+                username: o.state.username(h.user_id),
+                sources: Source::all(&o.state, &h.sources),
             })
-        })
-        .collect();
-    Ok(Json(json!({"users": users})))
+            .collect(),
+        next_cursor,
+    }))
 }

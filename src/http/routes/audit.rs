@@ -24,26 +24,41 @@ use domain::commands::StreamingTarget;
 use domain::ids::{OrgId, UserId};
 use domain::Command;
 use projections::audit::{self, AuditEntry, AuditError, AuditFilter, Operation, ResourceType};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{committed, committed_empty, AtLeast};
+use crate::http::answers::Committed;
 use crate::http::auth::{Bearer, Caller, Origin};
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::params::OrgPath;
+use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
 use crate::http::state::{AppState, CONSISTENCY_WAIT};
 
-#[derive(Deserialize)]
+/// The audit log's filters and paging.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Entries at or after this instant (RFC 3339).
     from: Option<String>,
+    /// Entries before this instant (RFC 3339).
     to: Option<String>,
+    /// The acting user (id, username or email).
     actor: Option<String>,
+    /// `Organization`, `User`, `Group`, `Role`, `Project`,
+    /// `ServiceAccount`, `Settings` or `AuditStream`.
     resource_type: Option<String>,
+    /// The resource's id.
     resource_id: Option<String>,
+    /// `Added`, `Removed` or `Modified`.
     action: Option<String>,
+    /// Entries per page: 1 to 1000 (default 50); ignored by the CSV export.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// The `next_cursor` of the previous page; ignored by the CSV export.
     cursor: Option<String>,
+    /// Answer once the audit log has reached this position.
     at_least: Option<u64>,
 }
 
@@ -148,32 +163,89 @@ async fn filter(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult<A
     Ok(f)
 }
 
-fn entry_json(e: &AuditEntry) -> Value {
-    json!({
-        "position": e.position,
-        "occurred_at": e.occurred_at,
-        "actor": {"user_id": e.actor_id, "username": e.actor_username},
-        "action": e.operation,
-        "resource_type": e.resource_type,
-        "resource_id": e.resource_id,
-        "resource_name": e.resource_name,
-        "description": e.description,
-        "medium": e.medium,
-        "ip": e.ip,
-        "user_agent": e.user_agent,
-        "request_id": e.request_id,
-        "metadata": e.metadata,
-    })
+/// Who acted: a user (id null when the system itself acted).
+#[derive(Serialize, ToSchema)]
+pub struct AuditActor {
+    #[schema(value_type = Option<String>, format = Uuid)]
+    user_id: Option<UserId>,
+    username: String,
+}
+
+/// One entry of the audit log.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEvent {
+    /// The event's global position: unique, the log's order.
+    position: u64,
+    occurred_at: DateTime<Utc>,
+    actor: AuditActor,
+    /// `Added`, `Removed` or `Modified`.
+    #[schema(value_type = String, example = "Modified")]
+    action: Operation,
+    /// `Organization`, `User`, `Group`, `Role`, `Project`,
+    /// `ServiceAccount`, `Settings` or `AuditStream`.
+    #[schema(value_type = String, example = "User")]
+    resource_type: ResourceType,
+    resource_id: String,
+    resource_name: String,
+    description: String,
+    /// `API`, `CLI` or `SCIM`.
+    medium: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    /// The event's payload with `event_type` and `correlation_id`.
+    metadata: serde_json::Value,
+}
+
+impl AuditEvent {
+    fn of(e: AuditEntry) -> AuditEvent {
+        AuditEvent {
+            position: e.position,
+            occurred_at: e.occurred_at,
+            actor: AuditActor {
+                user_id: e.actor_id,
+                username: e.actor_username,
+            },
+            action: e.operation,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            resource_name: e.resource_name,
+            description: e.description,
+            medium: e.medium,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            request_id: e.request_id,
+            metadata: e.metadata,
+        }
+    }
+}
+
+/// A page of the audit log, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    events: Vec<AuditEvent>,
+    /// The cursor of the next page; null at the end.
+    next_cursor: Option<String>,
 }
 
 /// `GET /audit-logs`: newest first, `{events: [...], next_cursor}`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/audit-logs", tag = "audit", operation_id = "audit_log",
+    summary = "The audit log, newest first (paged)",
+    params(OrgPath, AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = AuditPage),
+        (status = 404, description = "`user_not_found` (actor)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_time`, `invalid_filter`, `invalid_resource_type`, `invalid_action`, `invalid_cursor`, `invalid_limit`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AuditQuery>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let filter = filter(&state, &caller, q).await?;
     let db = state.read_db.clone();
@@ -183,10 +255,10 @@ pub async fn list(
     })
     .await
     .map_err(Problem::internal)??;
-    Ok(Json(json!({
-        "events": page.entries.iter().map(entry_json).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(AuditPage {
+        events: page.entries.into_iter().map(AuditEvent::of).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// An `io::Write` that hands each chunk (the CSV writer's 64 KiB buffer) to
@@ -212,9 +284,19 @@ impl io::Write for ChannelWriter {
 /// `GET /audit-logs/export.csv`: the same filters (`limit` and `cursor`
 /// ignored), oldest first, `text/csv` streamed from a blocking thread
 /// through a bounded channel, so memory stays constant whatever the size.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/audit-logs/export.csv", tag = "audit", operation_id = "audit_log_csv",
+    summary = "The audit log as CSV, oldest first, streamed",
+    params(OrgPath, AuditQuery),
+    responses(
+        (status = 200, description = "CSV, header row first; cells that a spreadsheet would run are quoted with a leading `'`", body = String, content_type = "text/csv"),
+        (status = 404, description = "`user_not_found` (actor)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_time`, `invalid_filter`, `invalid_resource_type`, `invalid_action`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn export_csv(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AuditQuery>,
     bearer: Bearer,
     origin: Origin,
@@ -339,32 +421,57 @@ async fn blocking<T: Send + 'static>(
         .map_err(Problem::internal)
 }
 
-fn streaming_json(target: &StreamingTarget, secrets_stored: bool) -> Value {
-    let masked = if secrets_stored {
-        json!("***")
-    } else {
-        Value::Null
-    };
-    json!({
-        "provider": target.provider,
-        "bucket": target.bucket,
-        "region": target.region,
-        "endpoint": target.endpoint,
-        "prefix": target.prefix,
-        "access_key_id": masked,
-        "secret_access_key": masked,
-    })
+/// The audit streaming target, its secrets never returned.
+#[derive(Serialize, ToSchema)]
+pub struct Streaming {
+    /// `s3` or `gcs`.
+    #[schema(example = "s3")]
+    provider: String,
+    bucket: String,
+    region: Option<String>,
+    endpoint: Option<String>,
+    prefix: Option<String>,
+    /// `"***"` when stored.
+    #[schema(example = "***")]
+    access_key_id: Option<&'static str>,
+    /// `"***"` when stored.
+    #[schema(example = "***")]
+    secret_access_key: Option<&'static str>,
+}
+
+impl Streaming {
+    fn of(target: StreamingTarget, secrets_stored: bool) -> Streaming {
+        let masked = secrets_stored.then_some("***");
+        Streaming {
+            provider: target.provider,
+            bucket: target.bucket,
+            region: target.region,
+            endpoint: target.endpoint,
+            prefix: target.prefix,
+            access_key_id: masked,
+            secret_access_key: masked,
+        }
+    }
 }
 
 /// `GET /audit-logs/streaming`: the target with its secrets written
 /// `"***"`; 404 `streaming_not_configured` when there is none.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/audit-logs/streaming", tag = "audit", operation_id = "audit_streaming",
+    summary = "The audit streaming target (secrets masked)",
+    params(OrgPath, AtLeast),
+    responses(
+        (status = 200, description = "The target", body = Streaming),
+        (status = 404, description = "`streaming_not_configured`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn streaming(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AtLeast>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Streaming>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.audit_logs.view")?;
@@ -390,12 +497,15 @@ pub async fn streaming(
     let db = state.read_db.clone();
     let org = caller.org;
     let stored = blocking(move || credentials::stored(&db, org)).await?;
-    Ok(Json(streaming_json(&target, stored)))
+    Ok(Json(Streaming::of(target, stored)))
 }
 
-#[derive(Deserialize)]
+/// `PUT /audit-logs/streaming`'s body: the target and its keys.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamingBody {
+    /// `s3` or `gcs`.
+    #[schema(example = "s3")]
     provider: String,
     bucket: String,
     region: Option<String>,
@@ -419,9 +529,19 @@ fn secret_field(field: &str, value: &str) -> ApiResult<()> {
 /// `PUT /audit-logs/streaming`: sets the target (the event holds no
 /// secret; the keys are stored beside the log); 200 with the secrets
 /// written `"***"`.
+#[utoipa::path(
+    put, path = "/api/v1/orgs/{org}/audit-logs/streaming", tag = "audit", operation_id = "set_audit_streaming",
+    summary = "Set the audit streaming target",
+    params(OrgPath),
+    request_body = StreamingBody,
+    responses(
+        (status = 200, description = "The target (secrets masked)", body = Committed<Streaming>),
+        (status = 422, description = "`invalid_secret`, `invalid_provider`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn set_streaming(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<StreamingBody>,
@@ -454,15 +574,24 @@ pub async fn set_streaming(
     Ok(committed(
         StatusCode::OK,
         outcome.position,
-        streaming_json(&target, true),
+        Streaming::of(target, true),
     ))
 }
 
 /// `DELETE /audit-logs/streaming`: 204; the stored keys are deleted too;
 /// 404 `streaming_not_configured`.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org}/audit-logs/streaming", tag = "audit", operation_id = "remove_audit_streaming",
+    summary = "Remove the audit streaming target",
+    params(OrgPath),
+    responses(
+        (status = 204, description = "Removed; `Rolebook-Position` header"),
+        (status = 404, description = "`streaming_not_configured`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn remove_streaming(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<Response> {
@@ -478,18 +607,42 @@ pub async fn remove_streaming(
 
 // ---- settings --------------------------------------------------------------
 
-fn settings_json(org: OrgId, s: &domain::Organization) -> Value {
-    json!({"org_id": org, "name": s.name, "url": s.url})
+/// The organization's settings.
+#[derive(Serialize, ToSchema)]
+pub struct Settings {
+    #[schema(value_type = String, format = Uuid)]
+    org_id: OrgId,
+    /// Its name, which is also its handle in URLs.
+    name: String,
+    url: Option<String>,
+}
+
+impl Settings {
+    fn of(org: OrgId, s: &domain::Organization) -> Settings {
+        Settings {
+            org_id: org,
+            name: s.name.clone(),
+            url: s.url.clone(),
+        }
+    }
 }
 
 /// `GET /settings`: `{org_id, name, url}`; needs `organization.view`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/settings", tag = "audit", operation_id = "settings",
+    summary = "The organization's name and URL",
+    params(OrgPath, AtLeast),
+    responses(
+        (status = 200, description = "The settings", body = Settings),
+    )
+)]
 pub async fn settings(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AtLeast>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Settings>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.view")?;
@@ -497,42 +650,56 @@ pub async fn settings(
     let o = model
         .org(caller.org)
         .ok_or_else(|| Problem::not_found("org_not_found", "no such organization"))?;
-    Ok(Json(settings_json(caller.org, &o.state)))
+    Ok(Json(Settings::of(caller.org, &o.state)))
 }
 
-#[derive(Deserialize)]
+/// `PATCH /settings`'s body: what changes.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsBody {
+    /// A new name: also the new handle in URLs (the old one stops
+    /// resolving), unique across the instance.
     name: Option<String>,
     url: Option<String>,
 }
 
-/// `PATCH /settings`: `{name?, url?}`; 200 with the settings. The
-/// organization stays addressable in URLs by the name it was created with
-/// (and its id).
+/// `PATCH /settings`: `{name?, url?}`; 200 with the settings; 409
+/// `org_exists` when another organization has the name. The name is the
+/// organization's handle: from this answer on, `/api/v1/orgs/{new name}`
+/// resolves and the old name answers 404 `org_not_found` (no redirect: a
+/// freed name may be taken by another organization, and a client must not
+/// be sent on to it). The id always resolves.
+#[utoipa::path(
+    patch, path = "/api/v1/orgs/{org}/settings", tag = "audit", operation_id = "change_settings",
+    summary = "Change the organization's name (its URL handle) or URL",
+    params(OrgPath),
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "The settings; after a rename, `/api/v1/orgs/{new name}` resolves and the old name answers 404 `org_not_found`", body = Committed<Settings>),
+        (status = 409, description = "`org_exists`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_name`, `invalid_url`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn change_settings(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<SettingsBody>,
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
+    let renamed = body.name.is_some();
     let outcome = state
         .service
-        .execute(
-            caller.org,
-            Command::ChangeSettings {
-                name: body.name,
-                url: body.url,
-            },
-            &caller.context(),
-        )
+        .change_settings(caller.org, body.name, body.url, &caller.context())
         .await?;
+    if renamed {
+        state.forget_org(caller.org);
+    }
     let org = caller.org;
     let body = state
         .service
-        .read(org, move |s| settings_json(org, s))
+        .read(org, move |s| Settings::of(org, s))
         .await?;
     Ok(committed(StatusCode::OK, outcome.position, body))
 }

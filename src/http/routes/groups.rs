@@ -10,46 +10,100 @@ use axum::Json;
 use domain::ids::{GroupId, Subject, UserId};
 use domain::permissions::Scope;
 use domain::{Command, Organization};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::{committed, committed_empty, role_ref, user_ref, RoleBody};
+use super::{committed, committed_empty, Paged, RoleBody};
+use crate::http::answers::{Committed, RoleRef, UserRef};
 use crate::http::auth::{Bearer, Origin};
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::params::{GroupPath, OrgPath};
+use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
 use crate::http::state::AppState;
 
 /// A group as the API writes it.
-fn group_json(s: &Organization, id: GroupId) -> Value {
-    let g = &s.groups[&id];
-    json!({
-        "group_id": g.id,
-        "name": g.name,
-        "description": g.description,
-        "role": g.role.map(|r| role_ref(s, r)),
-        "members": g.members.iter().map(|u| user_ref(s, *u)).collect::<Vec<_>>(),
-    })
+#[derive(Serialize, ToSchema)]
+pub struct GroupItem {
+    #[schema(value_type = String, format = Uuid)]
+    group_id: GroupId,
+    name: String,
+    description: String,
+    /// Its organization role (`Member` when created).
+    role: Option<RoleRef>,
+    members: Vec<UserRef>,
+}
+
+impl GroupItem {
+    fn of(s: &Organization, id: GroupId) -> GroupItem {
+        let g = &s.groups[&id];
+        GroupItem {
+            group_id: g.id,
+            name: g.name.clone(),
+            description: g.description.clone(),
+            role: g.role.map(|r| RoleRef::of(s, r)),
+            members: g.members.iter().map(|u| UserRef::of(s, *u)).collect(),
+        }
+    }
+}
+
+/// A page of groups, by name.
+#[derive(Serialize, ToSchema)]
+pub struct GroupsPage {
+    groups: Vec<GroupItem>,
+    /// The cursor of the next page; null at the end.
+    next_cursor: Option<String>,
 }
 
 fn users(s: &Organization, refs: &[String]) -> ApiResult<Vec<UserId>> {
     refs.iter().map(|r| resolve::user(s, r)).collect()
 }
 
+/// The group after a command, or only its id if it is gone already.
+async fn group_answer(
+    state: &AppState,
+    org: domain::ids::OrgId,
+    group: GroupId,
+) -> ApiResult<Value> {
+    Ok(state
+        .service
+        .read(org, move |s| {
+            s.groups
+                .contains_key(&group)
+                .then(|| json!(GroupItem::of(s, group)))
+        })
+        .await?
+        .unwrap_or_else(|| json!({"group_id": group})))
+}
+
 /// `GET /groups`: `{groups: [{group_id, name, description, role, members}]}`,
 /// by name.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/groups", tag = "groups", operation_id = "list_groups",
+    summary = "List groups (paged, by name)",
+    params(OrgPath, Paged),
+    responses(
+        (status = 200, description = "A page of groups", body = GroupsPage),
+        (status = 400, description = "`invalid_cursor`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_limit`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
-    Path(org): Path<String>,
-    Query(q): Query<ListQuery>,
+    Path(OrgPath { org }): Path<OrgPath>,
+    Query(q): Query<Paged>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<GroupsPage>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.groups.view")?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
-        return Ok(Json(json!({"groups": []})));
+        return Ok(Json(GroupsPage {
+            groups: vec![],
+            next_cursor: None,
+        }));
     };
     let s = &o.state;
     let key = |g: &&domain::state::Group| format!("{}\u{0}{}", g.name.to_lowercase(), g.id);
@@ -57,34 +111,39 @@ pub async fn list(
     groups.sort_by_key(|g| key(g));
     let (groups, next_cursor) =
         crate::http::paging::page(groups, key, q.limit, q.cursor.as_deref())?;
-    let groups: Vec<Value> = groups.iter().map(|g| group_json(s, g.id)).collect();
-    Ok(Json(
-        json!({ "groups": groups, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(GroupsPage {
+        groups: groups.iter().map(|g| GroupItem::of(s, g.id)).collect(),
+        next_cursor,
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    at_least: Option<u64>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
+/// `POST /groups`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
     name: String,
     description: String,
+    /// Users (id, username or email).
     #[serde(default)]
     members: Vec<String>,
 }
 
 /// `POST /groups`: 201 with the group (role `Member`); 409
 /// `group_name_taken`; 404 `user_not_found` for an unknown member.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/groups", tag = "groups", operation_id = "create_group",
+    summary = "Create a group (role Member)",
+    params(OrgPath),
+    request_body = NewGroup,
+    responses(
+        (status = 201, description = "The group", body = Committed<GroupItem>),
+        (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`group_name_taken`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<NewGroup>,
@@ -106,34 +165,40 @@ pub async fn create(
             &caller.context(),
         )
         .await?;
-    let body = state
-        .service
-        .read(caller.org, move |s| {
-            s.groups
-                .contains_key(&group_id)
-                .then(|| group_json(s, group_id))
-        })
-        .await?
-        .unwrap_or_else(|| json!({"group_id": group_id}));
+    let body = group_answer(&state, caller.org, group_id).await?;
     Ok(committed(StatusCode::CREATED, outcome.position, body))
 }
 
-#[derive(Deserialize)]
+/// `PATCH /groups/{group}`'s body: what changes.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupChange {
     name: Option<String>,
     description: Option<String>,
+    /// Users to add (id, username or email).
     #[serde(default)]
     add_members: Vec<String>,
+    /// Users to remove (id, username or email).
     #[serde(default)]
     remove_members: Vec<String>,
 }
 
 /// `PATCH /groups/{group}`: 200 with the group; 404 `user_not_found`,
 /// `group_not_found`; 409 `group_name_taken`.
+#[utoipa::path(
+    patch, path = "/api/v1/orgs/{org}/groups/{group}", tag = "groups", operation_id = "change_group",
+    summary = "Rename, describe, add or remove members",
+    params(GroupPath),
+    request_body = GroupChange,
+    responses(
+        (status = 200, description = "The group", body = Committed<GroupItem>),
+        (status = 404, description = "`user_not_found`, `group_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`group_name_taken`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn change(
     State(state): State<AppState>,
-    Path((org, group)): Path<(String, String)>,
+    Path(GroupPath { org, group }): Path<GroupPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<GroupChange>,
@@ -163,21 +228,27 @@ pub async fn change(
             &caller.context(),
         )
         .await?;
-    let body = state
-        .service
-        .read(caller.org, move |s| {
-            s.groups.contains_key(&group).then(|| group_json(s, group))
-        })
-        .await?
-        .unwrap_or_else(|| json!({"group_id": group}));
+    let body = group_answer(&state, caller.org, group).await?;
     Ok(committed(StatusCode::OK, outcome.position, body))
 }
 
 /// `PUT /groups/{group}/role`: the group's organization role (replacing
 /// the current one); 200; 404 `role_not_found`; 422 `role_scope_mismatch`.
+#[utoipa::path(
+    put, path = "/api/v1/orgs/{org}/groups/{group}/role", tag = "groups", operation_id = "assign_group_role",
+    summary = "Set a group's organization role",
+    params(GroupPath),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "The group", body = Committed<GroupItem>),
+        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (with fields role and missing)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`group_not_found`, `role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`role_scope_mismatch`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn assign_role(
     State(state): State<AppState>,
-    Path((org, group)): Path<(String, String)>,
+    Path(GroupPath { org, group }): Path<GroupPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<RoleBody>,
@@ -202,20 +273,23 @@ pub async fn assign_role(
             &caller.context(),
         )
         .await?;
-    let body = state
-        .service
-        .read(caller.org, move |s| {
-            s.groups.contains_key(&group).then(|| group_json(s, group))
-        })
-        .await?
-        .unwrap_or_else(|| json!({"group_id": group}));
+    let body = group_answer(&state, caller.org, group).await?;
     Ok(committed(StatusCode::OK, outcome.position, body))
 }
 
 /// `DELETE /groups/{group}`: 204; members lose the group's roles.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org}/groups/{group}", tag = "groups", operation_id = "delete_group",
+    summary = "Delete a group",
+    params(GroupPath),
+    responses(
+        (status = 204, description = "Deleted; `Rolebook-Position` header"),
+        (status = 404, description = "`group_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
-    Path((org, group)): Path<(String, String)>,
+    Path(GroupPath { org, group }): Path<GroupPath>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<Response> {

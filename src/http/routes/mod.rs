@@ -1,6 +1,8 @@
 //! One file per group of routes of API.md; each handler is thin: it
 //! authenticates, resolves references, and calls the command service or the
-//! read side.
+//! read side. Each handler carries its `#[utoipa::path]`: its path,
+//! parameters, bodies and error codes, from which [`super::api`] builds
+//! both the router and the OpenAPI document.
 
 pub mod access;
 pub mod audit;
@@ -12,56 +14,42 @@ pub mod projects;
 pub mod roles;
 pub mod sessions;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use domain::ids::{RoleId, UserId};
-use domain::Organization;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+pub use super::answers::{committed, committed_empty};
 
 /// The query of a read that takes nothing but `at_least`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AtLeast {
+    /// Answer once the read side has reached this position (a command's
+    /// `position`); 503 `projection_lagging` after a bounded wait.
     pub at_least: Option<u64>,
 }
 
-/// The body that names a role: `{role}` (people, groups, project members).
-#[derive(Deserialize)]
+/// The query of a paged list: `at_least`, `limit` and `cursor`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Paged {
+    /// Answer once the read side has reached this position (a command's
+    /// `position`); 503 `projection_lagging` after a bounded wait.
+    pub at_least: Option<u64>,
+    /// Items per page: 1 to 1000 (422 `invalid_limit`).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// The next cursor of the previous page (400 `invalid_cursor`).
+    pub cursor: Option<String>,
+}
+
+/// The body that names a role: `{role}` (people, groups, project members),
+/// by id or name.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
+    /// A role's id or name.
+    #[schema(example = "Admin")]
     pub role: String,
-}
-
-/// A role inside another object: `{role_id, name, scope}` (name and scope
-/// null for a role that no longer exists).
-pub fn role_ref(s: &Organization, role: RoleId) -> Value {
-    match s.roles.get(&role) {
-        Some(r) => json!({"role_id": r.id, "name": r.name, "scope": r.scope}),
-        None => json!({"role_id": role, "name": null, "scope": null}),
-    }
-}
-
-/// A user inside another object: `{user_id, username}`.
-pub fn user_ref(s: &Organization, user: UserId) -> Value {
-    json!({"user_id": user, "username": s.username(user)})
-}
-
-/// A command's answer: its body (with `position`) and the
-/// `Rolebook-Position` header.
-pub fn committed(status: StatusCode, position: u64, mut body: Value) -> Response {
-    if let Value::Object(map) = &mut body {
-        map.insert("position".into(), position.into());
-    }
-    let mut headers = HeaderMap::new();
-    headers.insert("rolebook-position", HeaderValue::from(position));
-    (status, headers, Json(body)).into_response()
-}
-
-/// A 204 that still carries the position header.
-pub fn committed_empty(position: u64) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert("rolebook-position", HeaderValue::from(position));
-    (StatusCode::NO_CONTENT, headers).into_response()
 }

@@ -12,23 +12,49 @@ use axum::response::Response;
 use axum::Json;
 use commands::CommandContext;
 use domain::events::{Actor, Medium};
-use serde::Deserialize;
-use serde_json::json;
+use domain::ids::{OrgId, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::committed;
+use crate::http::answers::Committed;
 use crate::http::auth::{Bearer, Origin};
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::state::AppState;
 
 /// The permission named when the route is closed or the token is wrong.
 const PERMISSION: &str = "instance.organizations.create";
 
-#[derive(Deserialize)]
+/// `POST /api/v1/orgs`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
+    /// Its handle in URLs, unique across the instance.
+    #[schema(example = "acme")]
     name: String,
     owner_email: String,
+    /// Derived from the email when absent.
     owner_username: Option<String>,
+}
+
+/// The first Owner of a new organization.
+#[derive(Serialize, ToSchema)]
+pub struct FirstOwner {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    username: String,
+    email: String,
+    /// Must be changed at first login, shown once.
+    temporary_password: String,
+}
+
+/// A new organization.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedOrg {
+    #[schema(value_type = String, format = Uuid)]
+    org_id: OrgId,
+    name: String,
+    owner: FirstOwner,
 }
 
 /// Compares without stopping at the first difference, so the time taken
@@ -40,6 +66,17 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// 201 `{org_id, name, owner: {user_id, username, email,
 /// temporary_password}}`; 409 `org_exists`; 401 without the admin token;
 /// 403 `forbidden` when the server has none configured.
+#[utoipa::path(
+    post, path = "/api/v1/orgs", tag = "instance", operation_id = "create_org",
+    summary = "Create an organization and its first Owner (instance admin token)",
+    request_body = NewOrg,
+    responses(
+        (status = 201, description = "The organization and its Owner's temporary password", body = Committed<CreatedOrg>),
+        (status = 403, description = "`forbidden`: no instance admin token is configured", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`org_exists`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_name`, `invalid_email`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     bearer: Result<Bearer, Problem>,
@@ -77,15 +114,15 @@ pub async fn create(
     Ok(committed(
         StatusCode::CREATED,
         created.position,
-        json!({
-            "org_id": created.org_id,
-            "name": body.name,
-            "owner": {
-                "user_id": created.owner.user_id,
-                "username": created.owner.username,
-                "email": created.owner.email,
-                "temporary_password": created.owner.temporary_password,
+        CreatedOrg {
+            org_id: created.org_id,
+            name: body.name,
+            owner: FirstOwner {
+                user_id: created.owner.user_id,
+                username: created.owner.username,
+                email: created.owner.email,
+                temporary_password: created.owner.temporary_password,
             },
-        }),
+        },
     ))
 }

@@ -5,43 +5,97 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use domain::ids::Subject;
+use commands::CreatedUser;
+use domain::ids::{RoleId, Subject, UserId};
 use domain::permissions::Scope;
+use domain::state::UserKind;
 use domain::Command;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{committed, committed_empty, role_ref, RoleBody};
+use super::{committed, committed_empty, RoleBody};
+use crate::http::answers::{Committed, GroupRef, RoleRef, Source};
 use crate::http::auth::{Bearer, Origin};
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::params::{OrgPath, UserPath};
+use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
 use crate::http::state::AppState;
 
-#[derive(Deserialize)]
+/// `GET /people`'s filters and paging.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only holders of this organization role (id or name), directly.
     role: Option<String>,
+    /// Only members of this group (id or name).
     group: Option<String>,
+    /// A substring of the username or email, case-insensitive.
     q: Option<String>,
+    /// Answer once the read side has reached this position.
     at_least: Option<u64>,
+    /// Items per page: 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// A person as `GET /people` writes them.
+#[derive(Serialize, ToSchema)]
+pub struct PersonItem {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    /// Null for service accounts.
+    email: Option<String>,
+    username: String,
+    /// `person` or `service_account`.
+    #[schema(value_type = String, example = "person")]
+    kind: UserKind,
+    /// The organization role bound to the user directly, if any.
+    role: Option<RoleRef>,
+    groups: Vec<GroupRef>,
+    /// `active`.
+    #[schema(example = "active")]
+    status: &'static str,
+}
+
+/// A page of people, by username.
+#[derive(Serialize, ToSchema)]
+pub struct PeoplePage {
+    people: Vec<PersonItem>,
+    /// The cursor of the next page; null at the end.
+    next_cursor: Option<String>,
+}
+
 /// `GET /people`: needs `organization.people.view`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/people", tag = "people", operation_id = "list_people",
+    summary = "List people (paged, by username)",
+    params(OrgPath, ListQuery),
+    responses(
+        (status = 200, description = "A page of people", body = PeoplePage),
+        (status = 400, description = "`invalid_cursor`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`role_not_found`, `group_not_found` (filters)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_limit`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(query): Query<ListQuery>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PeoplePage>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(query.at_least).await?;
     state.require(&caller, "organization.people.view")?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
-        return Ok(Json(json!({"people": []})));
+        return Ok(Json(PeoplePage {
+            people: vec![],
+            next_cursor: None,
+        }));
     };
     let s = &o.state;
     let role = query
@@ -73,41 +127,91 @@ pub async fn list(
     people.sort_by_key(|u| key(u));
     let (people, next_cursor) =
         crate::http::paging::page(people, key, query.limit, query.cursor.as_deref())?;
-    let people: Vec<Value> = people
+    let people = people
         .into_iter()
-        .map(|u| {
-            json!({
-                "user_id": u.id,
-                "email": u.email,
-                "username": u.username,
-                "kind": u.kind,
-                "role": s.org_roles.get(&u.id).map(|r| role_ref(s, *r)),
-                "groups": s.groups_of(u.id).iter().map(|g| json!({"group_id": g, "name": s.groups[g].name})).collect::<Vec<_>>(),
-                "status": "active",
-            })
+        .map(|u| PersonItem {
+            user_id: u.id,
+            email: u.email.clone(),
+            username: u.username.clone(),
+            kind: u.kind,
+            role: s.org_roles.get(&u.id).map(|r| RoleRef::of(s, *r)),
+            groups: s
+                .groups_of(u.id)
+                .iter()
+                .map(|g| GroupRef::of(s, *g))
+                .collect(),
+            status: "active",
         })
         .collect();
-    Ok(Json(json!({"people": people, "next_cursor": next_cursor})))
+    Ok(Json(PeoplePage {
+        people,
+        next_cursor,
+    }))
 }
 
-#[derive(Deserialize)]
+/// One person to invite.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
+    #[schema(example = "ada@example.com")]
     email: String,
+    /// Derived from the email when absent.
     username: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `POST /people`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     people: Vec<Person>,
+    /// Their organization role (id or name); `Member` when absent.
     role: Option<String>,
 }
 
+/// A new user with the temporary password shown once.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedPerson {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    email: String,
+    username: String,
+    /// Must be changed at first login (`POST /sessions/password`).
+    temporary_password: String,
+}
+
+impl From<CreatedUser> for CreatedPerson {
+    fn from(u: CreatedUser) -> Self {
+        CreatedPerson {
+            user_id: u.user_id,
+            email: u.email,
+            username: u.username,
+            temporary_password: u.temporary_password,
+        }
+    }
+}
+
+/// `POST /people`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct Invited {
+    created: Vec<CreatedPerson>,
+}
+
 /// `POST /people`: 201 `{created: [{user_id, email, username, temporary_password}]}`.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/people", tag = "people", operation_id = "invite_people",
+    summary = "Invite people (all or nothing)",
+    params(OrgPath),
+    request_body = Invite,
+    responses(
+        (status = 201, description = "Everyone was invited", body = Committed<Invited>),
+        (status = 404, description = "`role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`, `username_taken`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_email`, `invalid_username`, `role_scope_mismatch`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn invite(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<Invite>,
@@ -135,14 +239,26 @@ pub async fn invite(
     Ok(committed(
         StatusCode::CREATED,
         position,
-        json!({"created": created}),
+        Invited {
+            created: created.into_iter().map(CreatedPerson::from).collect(),
+        },
     ))
 }
 
 /// `DELETE /people/{user}`: 204; 409 `user_owns_projects`, `last_owner`.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org}/people/{user}", tag = "people", operation_id = "remove_person",
+    summary = "Remove a user (their tokens die at once)",
+    params(UserPath),
+    responses(
+        (status = 204, description = "Removed; `Rolebook-Position` header"),
+        (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`user_owns_projects` (with field projects), `last_owner`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
-    Path((org, user)): Path<(String, String)>,
+    Path(UserPath { org, user }): Path<UserPath>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<Response> {
@@ -158,11 +274,33 @@ pub async fn remove(
     Ok(committed_empty(outcome.position))
 }
 
+/// A user's organization role changed.
+#[derive(Serialize, ToSchema)]
+pub struct RoleAssigned {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    #[schema(value_type = String, format = Uuid)]
+    role_id: RoleId,
+}
+
 /// `PUT /people/{user}/role`: 200; 404 `role_not_found`; 422
 /// `role_scope_mismatch`; 409 `last_owner`.
+#[utoipa::path(
+    put, path = "/api/v1/orgs/{org}/people/{user}/role", tag = "people", operation_id = "assign_person_role",
+    summary = "Assign a user's organization role",
+    params(UserPath),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "Assigned", body = Committed<RoleAssigned>),
+        (status = 403, description = "`role_escalation`: the role grants what the caller lacks (with fields role and missing)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`role_not_found`, `user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`last_owner`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`role_scope_mismatch`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn assign_role(
     State(state): State<AppState>,
-    Path((org, user)): Path<(String, String)>,
+    Path(UserPath { org, user }): Path<UserPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<RoleBody>,
@@ -190,14 +328,34 @@ pub async fn assign_role(
     Ok(committed(
         StatusCode::OK,
         outcome.position,
-        json!({"user_id": user, "role_id": role}),
+        RoleAssigned {
+            user_id: user,
+            role_id: role,
+        },
     ))
 }
 
+/// A user whose direct organization role was retracted.
+#[derive(Serialize, ToSchema)]
+pub struct RoleRetracted {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+}
+
 /// `DELETE /people/{user}/role`: 200; 409 `not_directly_assigned`.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org}/people/{user}/role", tag = "people", operation_id = "retract_person_role",
+    summary = "Retract a user's direct organization role",
+    params(UserPath),
+    responses(
+        (status = 200, description = "Retracted", body = Committed<RoleRetracted>),
+        (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`not_directly_assigned` (with field sources), `last_owner`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn retract_role(
     State(state): State<AppState>,
-    Path((org, user)): Path<(String, String)>,
+    Path(UserPath { org, user }): Path<UserPath>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<Response> {
@@ -218,14 +376,29 @@ pub async fn retract_role(
     Ok(committed(
         StatusCode::OK,
         outcome.position,
-        json!({"user_id": user}),
+        RoleRetracted { user_id: user },
     ))
 }
 
+/// A new temporary password, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordReset {
+    temporary_password: String,
+}
+
 /// `POST /people/{user}/password-reset`: 201 `{temporary_password}`.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/people/{user}/password-reset", tag = "people", operation_id = "reset_password",
+    summary = "Issue a new temporary password (the user's tokens die)",
+    params(UserPath),
+    responses(
+        (status = 201, description = "The temporary password, shown once", body = Committed<PasswordReset>),
+        (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
-    Path((org, user)): Path<(String, String)>,
+    Path(UserPath { org, user }): Path<UserPath>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<Response> {
@@ -241,26 +414,55 @@ pub async fn reset_password(
     Ok(committed(
         StatusCode::CREATED,
         position,
-        json!({"temporary_password": password}),
+        PasswordReset {
+            temporary_password: password,
+        },
     ))
 }
 
-#[derive(Deserialize)]
+/// `GET /people/{user}/permissions`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionsQuery {
+    /// Include the permissions on this project (id or name).
     project: Option<String>,
+    /// Answer once the read side has reached this position.
     at_least: Option<u64>,
+}
+
+/// One permission a user holds, with every source of it.
+#[derive(Serialize, ToSchema)]
+pub struct GrantedPermission {
+    #[schema(example = "organization.people.view")]
+    permission: &'static str,
+    sources: Vec<Source>,
+}
+
+/// A user's permissions (at most the catalog's 68: not paged).
+#[derive(Serialize, ToSchema)]
+pub struct Permissions {
+    permissions: Vec<GrantedPermission>,
 }
 
 /// `GET /people/{user}/permissions`: each permission with its sources. One's
 /// own always; others' with `organization.people.view`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/people/{user}/permissions", tag = "people", operation_id = "person_permissions",
+    summary = "A user's permissions with their sources",
+    params(UserPath, PermissionsQuery),
+    responses(
+        (status = 200, description = "Every permission held, with its sources", body = Permissions),
+        (status = 404, description = "`user_not_found`, `project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn permissions(
     State(state): State<AppState>,
-    Path((org, user)): Path<(String, String)>,
+    Path(UserPath { org, user }): Path<UserPath>,
     Query(query): Query<PermissionsQuery>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Permissions>> {
     let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(query.at_least).await?;
     let model = state.model.read();
@@ -283,8 +485,13 @@ pub async fn permissions(
         .map(|p| resolve::project(&o.state, p))
         .transpose()?;
     let granted = o.permissions_of(user, project);
-    Ok(Json(json!({"permissions": granted.iter().map(|g| json!({
-        "permission": g.permission,
-        "sources": g.sources.iter().map(|s| super::access::source_json(&o.state, s)).collect::<Vec<_>>(),
-    })).collect::<Vec<_>>()})))
+    Ok(Json(Permissions {
+        permissions: granted
+            .iter()
+            .map(|g| GrantedPermission {
+                permission: g.permission.name(),
+                sources: Source::all(&o.state, &g.sources),
+            })
+            .collect(),
+    }))
 }

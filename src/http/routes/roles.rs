@@ -7,7 +7,7 @@
 //! `organization.custom_roles.manage` (checked by the command).
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::Json;
 use domain::commands::RoleSpec;
@@ -15,20 +15,44 @@ use domain::ids::RoleId;
 use domain::permissions::{Permission, Scope, CATALOG};
 use domain::roles::Role;
 use domain::{Command, Organization};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{committed, committed_empty, role_ref};
+use super::{committed, committed_empty};
+use crate::http::answers::{Committed, RoleRef};
 use crate::http::auth::{Bearer, Origin};
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::paging;
+use crate::http::params::{OrgPath, RolePath};
+use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
 use crate::http::state::AppState;
 
-#[derive(Deserialize)]
+/// `GET /permissions`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeQuery {
+    /// `organization` or `project` (422 `invalid_scope`).
     scope: Option<String>,
+    /// Answer once the read side has reached this position.
     at_least: Option<u64>,
+}
+
+/// `GET /roles`'s query: a scope, and paging when asked for.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RolesQuery {
+    /// `organization` or `project` (422 `invalid_scope`).
+    scope: Option<String>,
+    /// Answer once the read side has reached this position.
+    at_least: Option<u64>,
+    /// Roles per page, 1 to 1000. Without `limit` or `cursor`, every role.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// The `Rolebook-Next-Cursor` header of the previous page.
+    cursor: Option<String>,
 }
 
 /// `scope=organization|project`, or 422 `invalid_scope`.
@@ -45,59 +69,136 @@ fn scope(s: Option<&str>) -> ApiResult<Option<Scope>> {
     .transpose()
 }
 
-/// `GET /permissions`: the catalog `[{name, scope, description}]`.
+/// A permission of the catalog.
+#[derive(Serialize, ToSchema)]
+pub struct CatalogEntry {
+    #[schema(example = "organization.people.view")]
+    name: &'static str,
+    /// `organization` or `project`.
+    #[schema(value_type = String, example = "organization")]
+    scope: Scope,
+    description: &'static str,
+}
+
+/// `GET /permissions`: the catalog `[{name, scope, description}]` (fixed
+/// by the code, 68 entries: not paged).
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/permissions", tag = "roles", operation_id = "permission_catalog",
+    summary = "The permission catalog",
+    params(OrgPath, ScopeQuery),
+    responses(
+        (status = 200, description = "Every permission of the scope", body = Vec<CatalogEntry>),
+        (status = 422, description = "`invalid_scope`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn permissions(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<ScopeQuery>,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<CatalogEntry>>> {
     state.caller(&org, &bearer, origin).await?;
     let scope = scope(q.scope.as_deref())?;
-    let list: Vec<Value> = CATALOG
-        .iter()
-        .filter(|p| scope.is_none_or(|s| p.scope == s))
-        .map(|p| json!({"name": p.name, "scope": p.scope, "description": p.description}))
-        .collect();
-    Ok(Json(Value::Array(list)))
+    state.consistent(q.at_least).await?;
+    Ok(Json(
+        CATALOG
+            .iter()
+            .filter(|p| scope.is_none_or(|s| p.scope == s))
+            .map(|p| CatalogEntry {
+                name: p.name,
+                scope: p.scope,
+                description: p.description,
+            })
+            .collect(),
+    ))
 }
 
 /// A role as the API writes it: `permissions` are the ones named on the
 /// role itself, `effective_permissions` include what it inherits.
-fn role_json(s: &Organization, r: &Role) -> Value {
-    let names = |set: domain::permissions::PermissionSet| -> Vec<&'static str> {
-        set.iter().map(Permission::name).collect()
+#[derive(Serialize, ToSchema)]
+pub struct RoleItem {
+    #[schema(value_type = String, format = Uuid)]
+    role_id: RoleId,
+    name: String,
+    /// `organization` or `project`.
+    #[schema(value_type = String, example = "organization")]
+    scope: Scope,
+    description: String,
+    predefined: bool,
+    permissions: Vec<&'static str>,
+    effective_permissions: Vec<&'static str>,
+    /// Roles of the same scope whose permissions this one also grants.
+    inherits: Vec<RoleRef>,
+    /// For organization roles: the project role granted on every project.
+    project_role: Option<RoleRef>,
+}
+
+impl RoleItem {
+    fn of(s: &Organization, r: &Role) -> RoleItem {
+        let names = |set: domain::permissions::PermissionSet| -> Vec<&'static str> {
+            set.iter().map(Permission::name).collect()
+        };
+        RoleItem {
+            role_id: r.id,
+            name: r.name.clone(),
+            scope: r.scope,
+            description: r.description.clone(),
+            predefined: r.predefined,
+            permissions: names(r.permissions),
+            effective_permissions: names(s.role_permissions(r.id)),
+            inherits: r.inherits.iter().map(|i| RoleRef::of(s, *i)).collect(),
+            project_role: r.project_role.map(|p| RoleRef::of(s, p)),
+        }
+    }
+}
+
+/// The order of `GET /roles` as a keyset key: organization roles first,
+/// predefined (in RBAC.md's order: their fixed ids follow it) before
+/// custom (by name).
+fn role_key(r: &&Role) -> String {
+    let scope = u8::from(r.scope != Scope::Organization);
+    let custom = u8::from(!r.predefined);
+    let rank = if r.predefined {
+        r.id.to_string()
+    } else {
+        r.name.to_lowercase()
     };
-    json!({
-        "role_id": r.id,
-        "name": r.name,
-        "scope": r.scope,
-        "description": r.description,
-        "predefined": r.predefined,
-        "permissions": names(r.permissions),
-        "effective_permissions": names(s.role_permissions(r.id)),
-        "inherits": r.inherits.iter().map(|i| role_ref(s, *i)).collect::<Vec<_>>(),
-        "project_role": r.project_role.map(|p| role_ref(s, p)),
-    })
+    format!("{scope}{custom}\u{0}{rank}\u{0}{}", r.id)
 }
 
 /// `GET /roles`: `[{role_id, name, scope, predefined, permissions, ...}]`,
 /// organization roles first, predefined (in RBAC.md's order) before custom
-/// (by name).
+/// (by name). A bare array as API.md writes it: paged only when `limit` or
+/// `cursor` is given, the next cursor in headers.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/roles", tag = "roles", operation_id = "list_roles",
+    summary = "List roles (paged on request: next cursor in headers)",
+    params(OrgPath, RolesQuery),
+    responses(
+        (status = 200, description = "The roles, or one page of them", body = Vec<RoleItem>,
+            headers(
+                ("Rolebook-Next-Cursor" = String, description = "The cursor of the next page (paged requests only; absent on the last page)"),
+                ("Link" = String, description = "`<url>; rel=\"next\"`: the next page (paged requests only; absent on the last page)"),
+            )),
+        (status = 400, description = "`invalid_cursor`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_scope`, `invalid_limit`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
-    Path(org): Path<String>,
-    Query(q): Query<ScopeQuery>,
+    Path(OrgPath { org }): Path<OrgPath>,
+    Query(q): Query<RolesQuery>,
+    uri: Uri,
     bearer: Bearer,
     origin: Origin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(HeaderMap, Json<Vec<RoleItem>>)> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let scope = scope(q.scope.as_deref())?;
     state.consistent(q.at_least).await?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
-        return Ok(Json(json!([])));
+        return Ok((HeaderMap::new(), Json(vec![])));
     };
     let s = &o.state;
     let mut roles: Vec<&Role> = s
@@ -105,30 +206,25 @@ pub async fn list(
         .values()
         .filter(|r| scope.is_none_or(|sc| r.scope == sc))
         .collect();
-    // Predefined roles keep RBAC.md's order (their fixed ids follow it).
-    roles.sort_by(|a, b| {
-        (a.scope, !a.predefined)
-            .cmp(&(b.scope, !b.predefined))
-            .then_with(|| {
-                if a.predefined && b.predefined {
-                    a.id.cmp(&b.id)
-                } else {
-                    a.name.to_lowercase().cmp(&b.name.to_lowercase())
-                }
-            })
-    });
-    Ok(Json(Value::Array(
-        roles.into_iter().map(|r| role_json(s, r)).collect(),
-    )))
+    roles.sort_by_key(role_key);
+    let (roles, next) = paging::page_if_asked(roles, role_key, q.limit, q.cursor.as_deref())?;
+    Ok((
+        paging::next_page_headers(&uri, next.as_deref()),
+        Json(roles.into_iter().map(|r| RoleItem::of(s, r)).collect()),
+    ))
 }
 
-#[derive(Deserialize, Clone)]
+/// A custom role's definition (`POST /roles`, `PUT /roles/{role}`).
+#[derive(Deserialize, Clone, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     name: String,
+    /// `organization` or `project` (kept by `PUT`).
+    #[schema(value_type = String, example = "project")]
     scope: Scope,
     #[serde(default)]
     description: String,
+    /// Permission names of the catalog.
     #[serde(default)]
     permissions: Vec<String>,
     /// Roles of the same scope whose permissions this one also grants.
@@ -170,7 +266,9 @@ async fn answer(
 ) -> ApiResult<Response> {
     let body = state
         .service
-        .read(org, move |s| s.roles.get(&role).map(|r| role_json(s, r)))
+        .read(org, move |s| {
+            s.roles.get(&role).map(|r| json!(RoleItem::of(s, r)))
+        })
         .await?
         .unwrap_or_else(|| json!({"role_id": role}));
     Ok(committed(status, position, body))
@@ -178,9 +276,21 @@ async fn answer(
 
 /// `POST /roles`: 201 with the custom role; 422 `unknown_permission`,
 /// `role_scope_mismatch`; 409 `role_name_taken`.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/roles", tag = "roles", operation_id = "create_role",
+    summary = "Create a custom role",
+    params(OrgPath),
+    request_body = RoleBody,
+    responses(
+        (status = 201, description = "The custom role", body = Committed<RoleItem>),
+        (status = 404, description = "`role_not_found` (inherits, project_role)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`role_name_taken`, `role_inheritance_cycle`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_permission`, `role_scope_mismatch`, `invalid_name`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<RoleBody>,
@@ -208,9 +318,13 @@ pub async fn create(
     .await
 }
 
-#[derive(Deserialize)]
+/// How `{role}` is read when it is a name.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRefQuery {
+    /// The scope of a role named by name: `organization` (default) or
+    /// `project`.
     scope: Option<String>,
 }
 
@@ -230,9 +344,21 @@ async fn role_of(
 
 /// `PUT /roles/{role}`: replaces a custom role's definition (its scope
 /// stays); 200; 409 `role_is_predefined`.
+#[utoipa::path(
+    put, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "change_role",
+    summary = "Change a custom role",
+    params(RolePath, RoleRefQuery),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "The custom role", body = Committed<RoleItem>),
+        (status = 404, description = "`role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`role_is_predefined`, `role_name_taken`, `role_inheritance_cycle`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_permission`, `role_scope_mismatch`, `invalid_scope`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn change(
     State(state): State<AppState>,
-    Path((org, role)): Path<(String, String)>,
+    Path(RolePath { org, role }): Path<RolePath>,
     Query(q): Query<RoleRefQuery>,
     bearer: Bearer,
     origin: Origin,
@@ -255,10 +381,21 @@ pub async fn change(
 }
 
 /// `DELETE /roles/{role}`: 204; 409 `role_is_predefined`, `role_in_use`
-/// (+ `uses`).
+/// (with field uses).
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "delete_role",
+    summary = "Delete a custom role",
+    params(RolePath, RoleRefQuery),
+    responses(
+        (status = 204, description = "Deleted; `Rolebook-Position` header"),
+        (status = 404, description = "`role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`role_is_predefined`, `role_in_use` (with field uses)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_scope`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
-    Path((org, role)): Path<(String, String)>,
+    Path(RolePath { org, role }): Path<RolePath>,
     Query(q): Query<RoleRefQuery>,
     bearer: Bearer,
     origin: Origin,

@@ -11,30 +11,49 @@ use commands::CommandContext;
 use domain::events::{Actor, Medium};
 use domain::ids::{TokenId, UserId};
 use domain::Command;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{committed, committed_empty};
+use crate::http::answers::Committed;
 use crate::http::auth::{Bearer, Origin};
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::params::{OrgPath, TokenPath};
+use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::state::AppState;
 
 /// How long a session lasts.
 const SESSION_HOURS: i64 = 12;
 
-#[derive(Deserialize)]
+/// `POST /sessions`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// An email or username.
+    #[schema(example = "admin@localhost")]
     login: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /sessions/password`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// An email or username.
+    #[schema(example = "admin@localhost")]
     login: String,
+    /// The temporary or current password.
     current_password: String,
     new_password: String,
+}
+
+/// A new session.
+#[derive(Serialize, ToSchema)]
+pub struct Session {
+    /// The bearer token (256 random bits).
+    token: String,
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    expires_at: DateTime<Utc>,
 }
 
 fn invalid_credentials() -> Problem {
@@ -110,12 +129,25 @@ async fn new_session(
 
 /// `POST /sessions`: 201 `{token, user_id, expires_at}`; 401
 /// `invalid_credentials`; 403 `password_change_required`; 429.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/sessions", tag = "sessions", operation_id = "login",
+    summary = "Log in",
+    params(OrgPath),
+    request_body = Login,
+    security(()),
+    responses(
+        (status = 201, description = "A session", body = Session),
+        (status = 401, description = "`invalid_credentials`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`password_change_required`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     origin: Origin,
     Json(body): Json<Login>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<Session>)> {
     let org = state.org(&org).await?;
     state.limiter.attempt(&[
         format!("login:{org}:{}", body.login.to_lowercase()),
@@ -133,7 +165,11 @@ pub async fn login(
             let (token, expires_at) = new_session(&state, org, user).await?;
             Ok((
                 StatusCode::CREATED,
-                Json(json!({"token": token, "user_id": user, "expires_at": expires_at})),
+                Json(Session {
+                    token,
+                    user_id: user,
+                    expires_at,
+                }),
             ))
         }
     }
@@ -141,9 +177,22 @@ pub async fn login(
 
 /// `POST /sessions/password`: replaces the (temporary) password and opens a
 /// session; 401 `invalid_credentials`; 422 `weak_password`.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/sessions/password", tag = "sessions", operation_id = "change_password",
+    summary = "Set one's own password and log in",
+    params(OrgPath),
+    request_body = PasswordChange,
+    security(()),
+    responses(
+        (status = 201, description = "A session", body = Committed<Session>),
+        (status = 401, description = "`invalid_credentials`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`weak_password`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     origin: Origin,
     Json(body): Json<PasswordChange>,
 ) -> ApiResult<Response> {
@@ -169,14 +218,26 @@ pub async fn change_password(
     Ok(committed(
         StatusCode::CREATED,
         position,
-        json!({"token": token, "user_id": user, "expires_at": expires_at}),
+        Session {
+            token,
+            user_id: user,
+            expires_at,
+        },
     ))
 }
 
 /// `DELETE /sessions/current`: ends the caller's session.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org}/sessions/current", tag = "sessions", operation_id = "logout",
+    summary = "Log out",
+    params(OrgPath),
+    responses(
+        (status = 204, description = "The token is dead"),
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
@@ -196,17 +257,38 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// `POST /api-tokens`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiToken {
     name: String,
+    /// When it stops working (in the future; 422 `in_the_past`); never
+    /// when absent.
     expires_at: Option<DateTime<Utc>>,
 }
 
+/// A new API token, its secret shown once.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedToken {
+    #[schema(value_type = String, format = Uuid)]
+    id: TokenId,
+    token: String,
+}
+
 /// `POST /api-tokens`: 201 `{id, token}`, the secret shown once.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/api-tokens", tag = "sessions", operation_id = "issue_api_token",
+    summary = "Issue an API token (shown once)",
+    params(OrgPath),
+    request_body = NewApiToken,
+    responses(
+        (status = 201, description = "The token, shown once", body = Committed<IssuedToken>),
+        (status = 422, description = "`in_the_past`, `invalid_name`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn issue_api_token(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
     Json(body): Json<NewApiToken>,
@@ -247,14 +329,26 @@ pub async fn issue_api_token(
     Ok(committed(
         StatusCode::CREATED,
         outcome.position,
-        json!({"id": token_id, "token": token}),
+        IssuedToken {
+            id: token_id,
+            token,
+        },
     ))
 }
 
 /// `DELETE /api-tokens/{id}`: 204; 404 for an unknown token.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org}/api-tokens/{id}", tag = "sessions", operation_id = "revoke_api_token",
+    summary = "Revoke an API token",
+    params(TokenPath),
+    responses(
+        (status = 204, description = "Revoked; `Rolebook-Position` header"),
+        (status = 404, description = "`token_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn revoke_api_token(
     State(state): State<AppState>,
-    Path((org, id)): Path<(String, String)>,
+    Path(TokenPath { org, id }): Path<TokenPath>,
     bearer: Bearer,
     origin: Origin,
 ) -> ApiResult<Response> {

@@ -1,0 +1,335 @@
+//! The OpenAPI document's answer schemas are the real ones: answers of
+//! every list and query, and of commands, validated against the success
+//! schema their operation documents (types, required fields, and no field
+//! the schema does not name).
+
+mod common;
+
+use common::{Resp, Server};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+/// A small JSON Schema checker for what utoipa writes: `$ref`, `allOf`,
+/// `oneOf`, `type` (one or several), `properties`, `required`,
+/// `additionalProperties` and `items`. Returns what does not match.
+struct Checker<'a> {
+    doc: &'a Value,
+}
+
+impl Checker<'_> {
+    fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
+        match schema["$ref"].as_str() {
+            Some(r) => {
+                let name = r.trim_start_matches("#/components/schemas/");
+                let found = &self.doc["components"]["schemas"][name];
+                assert!(found.is_object(), "dangling $ref {r}");
+                self.resolve(found)
+            }
+            None => schema,
+        }
+    }
+
+    /// The properties and required fields of an object schema, through
+    /// `allOf`.
+    fn shape(&self, schema: &Value, props: &mut Map<String, Value>, required: &mut Vec<String>) {
+        let schema = self.resolve(schema);
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            self.shape(part, props, required);
+        }
+        if let Some(p) = schema["properties"].as_object() {
+            props.extend(p.clone());
+        }
+        for r in schema["required"].as_array().into_iter().flatten() {
+            required.push(r.as_str().unwrap().to_string());
+        }
+    }
+
+    fn type_ok(t: &str, v: &Value) -> bool {
+        match t {
+            "null" => v.is_null(),
+            "boolean" => v.is_boolean(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "string" => v.is_string(),
+            "array" => v.is_array(),
+            "object" => v.is_object(),
+            other => panic!("unknown type {other}"),
+        }
+    }
+
+    fn check(&self, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
+        let schema = self.resolve(schema);
+        if let Some(branches) = schema["oneOf"].as_array() {
+            let fits = branches.iter().any(|b| {
+                let mut e = Vec::new();
+                self.check(b, v, at, &mut e);
+                e.is_empty()
+            });
+            if !fits {
+                errors.push(format!("{at}: {v} fits no branch of {schema}"));
+            }
+            return;
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if !types.is_empty() && !types.iter().any(|t| Self::type_ok(t, v)) {
+            errors.push(format!("{at}: {v} is not {types:?}"));
+            return;
+        }
+        if let Some(items) = schema.get("items") {
+            for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+                self.check(items, item, &format!("{at}[{i}]"), errors);
+            }
+        }
+        let (mut props, mut required) = (Map::new(), Vec::new());
+        self.shape(schema, &mut props, &mut required);
+        let Some(obj) = v.as_object() else {
+            return;
+        };
+        if props.is_empty() && schema.get("allOf").is_none() {
+            if let Some(extra) = schema.get("additionalProperties") {
+                for (k, value) in obj {
+                    self.check(extra, value, &format!("{at}.{k}"), errors);
+                }
+            }
+            return;
+        }
+        for r in &required {
+            if !obj.contains_key(r) {
+                errors.push(format!("{at}: required field {r} is missing"));
+            }
+        }
+        for (k, value) in obj {
+            match props.get(k) {
+                Some(p) => self.check(p, value, &format!("{at}.{k}"), errors),
+                None => errors.push(format!("{at}: field {k} is not in the schema")),
+            }
+        }
+    }
+}
+
+/// Checks `r` against the success schema of `method path` (a template
+/// path of the document).
+#[track_caller]
+fn conforms(doc: &Value, method: &str, path: &str, r: &Resp) {
+    let op = &doc["paths"][path][method];
+    assert!(op.is_object(), "{method} {path} undocumented");
+    let answer = &op["responses"][r.status.to_string()];
+    let schema = &answer["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path}: no schema for {}",
+        r.status
+    );
+    let mut errors = Vec::new();
+    Checker { doc }.check(schema, &r.body, "$", &mut errors);
+    assert!(
+        errors.is_empty(),
+        "{method} {path}: {errors:#?}\n{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn answers_match_their_documented_schemas() {
+    let s = Server::start();
+    let doc = s
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(200)
+        .body;
+    let org = |p: &str| format!("/api/v1/orgs/{{org}}{p}");
+    let owner = s.owner().await;
+    let (alice, _, _) = s.member(&owner, "alice@example.com", None).await;
+
+    let r = s
+        .call(Method::GET, "/api/v1/health", None, None)
+        .await
+        .expect(200);
+    conforms(&doc, "get", "/api/v1/health", &r);
+
+    // Commands, with their position.
+    let r = s
+        .post(
+            "/groups",
+            &owner,
+            json!({"name": "devs", "description": "developers", "members": [alice]}),
+        )
+        .await
+        .expect(201);
+    conforms(&doc, "post", &org("/groups"), &r);
+    let r = s
+        .put("/groups/devs/role", &owner, json!({"role": "Member"}))
+        .await
+        .expect(200);
+    conforms(&doc, "put", &org("/groups/{group}/role"), &r);
+    let r = s
+        .post("/projects", &owner, json!({"name": "web"}))
+        .await
+        .expect(201);
+    conforms(&doc, "post", &org("/projects"), &r);
+    let r = s
+        .post(
+            "/roles",
+            &owner,
+            json!({"name": "Deployer", "scope": "project", "description": "ships", "permissions": ["project.view"], "inherits": ["Reader"]}),
+        )
+        .await
+        .expect(201);
+    conforms(&doc, "post", &org("/roles"), &r);
+    let r = s
+        .put(
+            "/projects/web/members/group:devs",
+            &owner,
+            json!({"role": "Deployer"}),
+        )
+        .await
+        .expect(200);
+    conforms(
+        &doc,
+        "put",
+        &org("/projects/{project}/members/{subject}"),
+        &r,
+    );
+    let r = s
+        .put(
+            &format!("/projects/web/repository-access/{alice}"),
+            &owner,
+            json!({"access": "write"}),
+        )
+        .await
+        .expect(200);
+    conforms(
+        &doc,
+        "put",
+        &org("/projects/{project}/repository-access/{user}"),
+        &r,
+    );
+    let r = s
+        .put(
+            &format!("/people/{alice}/role"),
+            &owner,
+            json!({"role": "Admin"}),
+        )
+        .await
+        .expect(200);
+    conforms(&doc, "put", &org("/people/{user}/role"), &r);
+    let r = s
+        .post("/api-tokens", &owner, json!({"name": "ci"}))
+        .await
+        .expect(201);
+    conforms(&doc, "post", &org("/api-tokens"), &r);
+    let r = s
+        .put(
+            "/audit-logs/streaming",
+            &owner,
+            json!({"provider": "s3", "bucket": "logs", "access_key_id": "AK", "secret_access_key": "SK"}),
+        )
+        .await
+        .expect(200);
+    conforms(&doc, "put", &org("/audit-logs/streaming"), &r);
+    let r = s
+        .patch(
+            "/settings",
+            &owner,
+            json!({"url": "https://ci.example.com"}),
+        )
+        .await
+        .expect(200);
+    conforms(&doc, "patch", &org("/settings"), &r);
+    let last = r.position();
+
+    // Queries.
+    for (path, template) in [
+        ("/people", "/people"),
+        ("/groups", "/groups"),
+        ("/permissions", "/permissions"),
+        ("/roles", "/roles"),
+        ("/projects", "/projects"),
+        ("/projects/web/members", "/projects/{project}/members"),
+        (
+            "/projects/web/repository-role-mapping",
+            "/projects/{project}/repository-role-mapping",
+        ),
+        (
+            "/people/admin/permissions?project=web",
+            "/people/{user}/permissions",
+        ),
+        (
+            &format!("/check?user={alice}&permission=project.view&project=web") as &str,
+            "/check",
+        ),
+        ("/who-can?permission=project.view&project=web", "/who-can"),
+        ("/audit-logs?limit=1000", "/audit-logs"),
+        ("/audit-logs/streaming", "/audit-logs/streaming"),
+        ("/settings", "/settings"),
+    ] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let r = s
+            .get(&format!("{path}{sep}at_least={last}"), &owner)
+            .await
+            .expect(200);
+        conforms(&doc, "get", &org(template), &r);
+    }
+    let r = s
+        .post(
+            "/check",
+            &owner,
+            json!({"checks": [{"user": alice, "permission": "project.view", "project": "web"}]}),
+        )
+        .await
+        .expect(200);
+    conforms(&doc, "post", &org("/check"), &r);
+
+    // Errors are the documented problem shape.
+    let r = s
+        .get("/roles?scope=galaxy", &owner)
+        .await
+        .problem(422, "invalid_scope");
+    let mut errors = Vec::new();
+    Checker { doc: &doc }.check(
+        &json!({"$ref": "#/components/schemas/ProblemBody"}),
+        &r.body,
+        "$",
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // The checker itself refuses what does not fit.
+    let checker = Checker { doc: &doc };
+    let group = json!({"$ref": "#/components/schemas/GroupItem"});
+    let r = s.get("/groups", &owner).await.expect(200);
+    let good = r.body["groups"][0].clone();
+    let mut errors = Vec::new();
+    checker.check(&group, &good, "$", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    for bad in [
+        {
+            let mut g = good.clone();
+            g["surprise"] = json!(1);
+            g
+        },
+        {
+            let mut g = good.clone();
+            g.as_object_mut().unwrap().remove("name");
+            g
+        },
+        {
+            let mut g = good.clone();
+            g["members"] = json!("everyone");
+            g
+        },
+        {
+            let mut g = good.clone();
+            g["role"] = json!({"role_id": 7});
+            g
+        },
+    ] {
+        let mut errors = Vec::new();
+        checker.check(&group, &bad, "$", &mut errors);
+        assert!(!errors.is_empty(), "accepted {bad}");
+    }
+}
