@@ -12,6 +12,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+/// WAL pages after which a commit checkpoints (SQLite's default; a
+/// projection catching up a long backlog checkpoints from another thread
+/// instead, see `runner`).
+pub const WAL_AUTOCHECKPOINT: i64 = 1_000;
+
 /// Opens a read-write connection (creating the file if needed).
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -24,7 +29,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     // catch-up a little faster but their checkpoints' fsyncs held up the
     // event store's durable commits on the same disk (command p99 290 ms
     // against 107 ms); long backlogs use the bulk path anyway.
-    conn.pragma_update(None, "wal_autocheckpoint", 1_000)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
     Ok(conn)
 }
 

@@ -6,6 +6,9 @@
 //! p99 of 260 ms under load). The store turns automatic checkpoints off on
 //! its writer and runs a PASSIVE checkpoint from this task on its own
 //! connection instead, which never blocks appends or reads.
+//!
+//! The projections use it too while they catch up a long backlog (their
+//! read-model database, `projections::runner`).
 
 use std::path::Path;
 use std::sync::Weak;
@@ -16,21 +19,27 @@ use rusqlite::Connection;
 /// How often the WAL is checkpointed.
 const EVERY: Duration = Duration::from_millis(250);
 
-/// Runs until the store (`alive`) is dropped.
-pub(crate) fn spawn(path: &Path, alive: Weak<()>) {
+/// Checkpoints the WAL of the SQLite file at `path` every [`EVERY`] until
+/// `alive` is dropped, then once more (so that what was written before the
+/// drop reaches the database file without a commit paying for it).
+pub fn spawn(path: &Path, alive: Weak<()>) {
     let path = path.to_path_buf();
     std::thread::Builder::new()
         .name("rolebook-wal-checkpoint".into())
         .spawn(move || {
             let Ok(conn) = Connection::open(&path) else {
-                tracing::warn!(path = %path.display(), "cannot open the event store for checkpoints; SQLite will checkpoint on commit");
+                tracing::warn!(path = %path.display(), "cannot open the database for checkpoints; SQLite will checkpoint on commit");
                 return;
             };
             let _ = conn.busy_timeout(Duration::from_secs(5));
-            while alive.upgrade().is_some() {
+            loop {
                 std::thread::sleep(EVERY);
+                let last = alive.upgrade().is_none();
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::debug!(error = %e, "passive checkpoint skipped");
+                }
+                if last {
+                    return;
                 }
             }
         })

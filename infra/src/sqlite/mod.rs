@@ -7,7 +7,7 @@
 //! `schema/*.sql` beside this file and is applied (idempotently) at open.
 
 mod append;
-mod checkpointer;
+pub mod checkpointer;
 mod reader;
 
 use std::future::Future;

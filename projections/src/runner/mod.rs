@@ -198,7 +198,7 @@ impl<P: Projection> Runner<P> {
     /// way ([`Backlog`]), up to the store's head. Smaller gaps are left to
     /// the caller's page-by-page loop.
     pub async fn catch_up_backlog(
-        mut self,
+        self,
         store: &dyn EventStore,
         min_gap: u64,
     ) -> Result<Self, ProjectionError> {
@@ -206,6 +206,32 @@ impl<P: Projection> Runner<P> {
         if head == self.position || head.saturating_sub(self.position) < min_gap {
             return Ok(self);
         }
+        if self.projection.backlog() == Backlog::Pages {
+            return Ok(self);
+        }
+        // Checkpoints of the WAL run on another thread meanwhile: a commit
+        // never waits for its pages to be copied into the database file.
+        let checkpoints = Arc::new(());
+        if let Some(path) = self.conn.path().map(std::path::PathBuf::from) {
+            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            infra::sqlite::checkpointer::spawn(&path, Arc::downgrade(&checkpoints));
+        }
+        let caught_up = self.catch_up_in_bulk(store, head).await;
+        drop(checkpoints);
+        let runner = caught_up?;
+        runner
+            .conn
+            .pragma_update(None, "wal_autocheckpoint", crate::db::WAL_AUTOCHECKPOINT)?;
+        Ok(runner)
+    }
+
+    /// [`Runner::catch_up_backlog`] once decided: the backlog up to `head`
+    /// the projection's way.
+    async fn catch_up_in_bulk(
+        mut self,
+        store: &dyn EventStore,
+        head: u64,
+    ) -> Result<Self, ProjectionError> {
         match self.projection.backlog() {
             Backlog::Pages => Ok(self),
             Backlog::Indexed => {
