@@ -276,62 +276,29 @@ pub async fn export_csv(
 
 /// The streaming target's keys are not part of the event (the log is
 /// immutable and exported): they live in table `streaming_credentials` of
-/// the read-model database, one row per organization. At-rest encryption of
-/// these secrets comes with the streaming issue; until then the database
-/// file's permissions are their only protection.
+/// the read-model database, encrypted at rest (`replay::streaming::
+/// credentials`: AES-256-GCM, key file `streaming.key` in the data dir).
 mod credentials {
     use std::path::Path;
 
     use domain::ids::OrgId;
+    use replay::streaming::{Credentials, StreamingError};
 
-    const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS streaming_credentials (
-        org_id            TEXT PRIMARY KEY,
-        access_key_id     TEXT NOT NULL,
-        secret_access_key TEXT NOT NULL,
-        updated_at        TEXT NOT NULL
-    ) STRICT";
-
-    fn open(db: &Path) -> rusqlite::Result<rusqlite::Connection> {
-        let conn = projections::db::open(db)?;
-        conn.execute(SCHEMA, ())?;
-        Ok(conn)
+    pub fn put(db: &Path, org: OrgId, key_id: &str, secret: &str) -> Result<(), StreamingError> {
+        Credentials::open(db)?.put(org, key_id, secret)
     }
 
-    pub fn put(db: &Path, org: OrgId, key_id: &str, secret: &str) -> rusqlite::Result<()> {
-        open(db)?.execute(
-            "INSERT INTO streaming_credentials (org_id, access_key_id, secret_access_key, updated_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (org_id) DO UPDATE SET access_key_id = excluded.access_key_id,
-                 secret_access_key = excluded.secret_access_key, updated_at = excluded.updated_at",
-            (
-                org.to_string(),
-                key_id,
-                secret,
-                chrono::Utc::now().to_rfc3339(),
-            ),
-        )?;
-        Ok(())
+    pub fn delete(db: &Path, org: OrgId) -> Result<(), StreamingError> {
+        Credentials::open(db)?.delete(org)
     }
 
-    pub fn delete(db: &Path, org: OrgId) -> rusqlite::Result<()> {
-        open(db)?.execute(
-            "DELETE FROM streaming_credentials WHERE org_id = ?1",
-            (org.to_string(),),
-        )?;
-        Ok(())
-    }
-
-    pub fn stored(db: &Path, org: OrgId) -> rusqlite::Result<bool> {
-        open(db)?.query_row(
-            "SELECT EXISTS (SELECT 1 FROM streaming_credentials WHERE org_id = ?1)",
-            (org.to_string(),),
-            |r| r.get(0),
-        )
+    pub fn stored(db: &Path, org: OrgId) -> Result<bool, StreamingError> {
+        Credentials::open(db)?.stored(org)
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
+async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -339,7 +306,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(Problem::internal)
 }
 
-fn streaming_json(target: &StreamingTarget, secrets_stored: bool) -> Value {
+fn streaming_json(
+    target: &StreamingTarget,
+    secrets_stored: bool,
+    last_run: Option<&replay::streaming::RunRecord>,
+) -> Value {
     let masked = if secrets_stored {
         json!("***")
     } else {
@@ -353,11 +324,22 @@ fn streaming_json(target: &StreamingTarget, secrets_stored: bool) -> Value {
         "prefix": target.prefix,
         "access_key_id": masked,
         "secret_access_key": masked,
+        "last_run": last_run.map(|r| json!({
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "ok": r.error.is_none(),
+            "days": r.days,
+            "objects": r.objects,
+            "bytes": r.bytes,
+            "error": r.error,
+        })),
     })
 }
 
 /// `GET /audit-logs/streaming`: the target with its secrets written
-/// `"***"`; 404 `streaming_not_configured` when there is none.
+/// `"***"` and `last_run` (the last streaming run that had work or failed:
+/// `{started_at, finished_at, ok, days, objects, bytes, error}`, or null);
+/// 404 `streaming_not_configured` when there is none.
 pub async fn streaming(
     State(state): State<AppState>,
     Path(org): Path<String>,
@@ -389,8 +371,13 @@ pub async fn streaming(
     };
     let db = state.read_db.clone();
     let org = caller.org;
-    let stored = blocking(move || credentials::stored(&db, org)).await?;
-    Ok(Json(streaming_json(&target, stored)))
+    let (stored, last_run) = blocking(move || {
+        let stored = credentials::stored(&db, org)?;
+        let last_run = replay::streaming::ledger::last_run(&db, org)?;
+        Ok::<_, replay::streaming::StreamingError>((stored, last_run))
+    })
+    .await?;
+    Ok(Json(streaming_json(&target, stored, last_run.as_ref())))
 }
 
 #[derive(Deserialize)]
@@ -454,7 +441,7 @@ pub async fn set_streaming(
     Ok(committed(
         StatusCode::OK,
         outcome.position,
-        streaming_json(&target, true),
+        streaming_json(&target, true, None),
     ))
 }
 
