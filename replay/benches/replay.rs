@@ -9,13 +9,13 @@
 //! - rebuild: events/s to rebuild the projections from position 0 into a new
 //!   generation (target >= 100,000 events/s), and the switch-over time;
 //! - export: rows/s of the Parquet export of the whole audit view (one
-//!   object per UTC day, digests included) into a local directory (target
-//!   >= 500,000 rows/s), against DuckDB (from PyPI, through python3) in the
-//!   same run: `COPY (SELECT ... FROM read_csv(<the same rows as CSV>)) TO
-//!   'x.parquet'` with the same compression (zstd level 1) and row groups
-//!   (131,072 rows), both from a file on disk to Parquet; also DuckDB's
-//!   COPY from a table already in its memory (its writer alone), for
-//!   reference. Target: ours within 1.5x of DuckDB's CSV -> Parquet time.
+//!   object per UTC day, digests included) into a local directory, target
+//!   at least 500,000 rows/s; against DuckDB (from PyPI, through python3)
+//!   in the same run: `COPY (SELECT ... FROM read_csv(<the same rows as
+//!   CSV>)) TO 'x.parquet'` with the same compression (zstd level 1) and
+//!   row groups (131,072 rows), both from a file on disk to Parquet; also
+//!   DuckDB's COPY from a table already in its memory (its writer alone),
+//!   for reference. Target: ours within 1.5x of DuckDB's CSV to Parquet.
 //!
 //! Run: `cargo bench -p rolebook-replay --bench replay`
 //! (`ROLEBOOK_BENCH_EVENTS` shrinks it for a smoke run, `ROLEBOOK_BENCH_DIR`

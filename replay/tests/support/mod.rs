@@ -50,14 +50,14 @@ pub fn day(s: &str) -> NaiveDate {
 /// Metadata of the `i`th event: actors, media and request details vary
 /// (some absent), so nullable columns hold both.
 fn metadata(i: usize, at: DateTime<Utc>, user: UserId) -> String {
-    let actor = if i % 3 == 0 {
+    let actor = if i.is_multiple_of(3) {
         Actor::system()
     } else {
         Actor::user(user, "alice")
     };
     let medium = [Medium::Api, Medium::Cli, Medium::Scim][i % 3];
     let mut m = EventMetadata::new(actor, medium, at);
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         m.ip = Some(format!("203.0.113.{}", i % 250));
         m.user_agent = Some("curl/8.5 \"quoted\", ünïcode".into());
         m.request_id = Some(format!("req-{i}"));
