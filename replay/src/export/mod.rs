@@ -134,12 +134,27 @@ pub async fn export_day(
     progress: &ProgressBar,
 ) -> Result<Option<DayExport>, ExportError> {
     let db = read_db.to_path_buf();
-    let bar = progress.clone();
-    let encoded =
-        blocking(move || writer::encode_day(&db, org, date, &|rows| bar.inc(rows))).await?;
-    if encoded.stats.rows == 0 {
+    let span = blocking(move || rows::day_stats(&writer::open(&db)?, org, date)).await?;
+    export_span(store, read_db, target, org, date, span, progress).await
+}
+
+/// [`export_day`] with the day's [`rows::day_stats`] already read.
+async fn export_span(
+    store: &dyn EventStore,
+    read_db: &Path,
+    target: &Target,
+    org: OrgId,
+    date: NaiveDate,
+    span: rows::DayStats,
+    progress: &ProgressBar,
+) -> Result<Option<DayExport>, ExportError> {
+    if span.rows == 0 {
         return Ok(None);
     }
+    let db = read_db.to_path_buf();
+    let bar = progress.clone();
+    let encoded =
+        blocking(move || writer::encode_day(&db, org, date, span, &|rows| bar.inc(rows))).await?;
     let last = digest::chain_link(store, org, encoded.stats.last_position).await?;
     let parquet_key = target::parquet_key(org, date);
     let digest_key = target::digest_key(org, date);
@@ -182,17 +197,18 @@ pub async fn export(
     let started = Instant::now();
     let db = read_db.to_path_buf();
     let sel = selection.clone();
-    let (days, total) = blocking(move || {
+    // Each day's count and span, read once: the bar's length, and where
+    // the readers of the day start and stop.
+    let days = blocking(move || {
         let conn = writer::open(&db)?;
-        let days = plan::plan(&conn, &sel)?;
-        let mut total = 0;
-        for (org, day) in &days {
-            total += rows::day_stats(&conn, *org, *day)?.rows;
+        let mut days = Vec::new();
+        for (org, day) in plan::plan(&conn, &sel)? {
+            days.push((org, day, rows::day_stats(&conn, org, day)?));
         }
-        Ok((days, total))
+        Ok(days)
     })
     .await?;
-    progress.set_length(total);
+    progress.set_length(days.iter().map(|(_, _, s)| s.rows).sum());
     let mut report = ExportReport {
         target: target.describe(""),
         days: Vec::with_capacity(days.len()),
@@ -201,9 +217,10 @@ pub async fn export(
         bytes: 0,
         seconds: 0.0,
     };
-    for (org, day) in days {
+    for (org, day, span) in days {
         progress.set_message(format!("{day}"));
-        if let Some(done) = export_day(store.as_ref(), read_db, target, org, day, progress).await? {
+        let done = export_span(store.as_ref(), read_db, target, org, day, span, progress).await?;
+        if let Some(done) = done {
             report.objects += 2;
             report.rows += done.rows;
             report.bytes += done.bytes;

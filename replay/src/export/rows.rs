@@ -256,12 +256,45 @@ pub fn read_day(
     conn: &Connection,
     org: OrgId,
     day: NaiveDate,
-    mut sink: impl FnMut(RecordBatch) -> Result<(), ExportError>,
+    sink: impl FnMut(RecordBatch) -> Result<(), ExportError>,
 ) -> Result<DayStats, ExportError> {
     let span = day_stats(conn, org, day)?;
     if span.rows == 0 {
         return Ok(DayStats::default());
     }
+    read_range(
+        conn,
+        org,
+        day,
+        (span.first_position, span.last_position),
+        sink,
+    )
+}
+
+/// The day's position span cut into ranges of [`BATCH_ROWS`] positions
+/// (so each holds at most one batch), in order; empty when the day has no
+/// entries. Ranges of a log shared by many organizations may hold fewer
+/// rows, or none.
+pub fn chunks(span: DayStats) -> Vec<(u64, u64)> {
+    if span.rows == 0 {
+        return Vec::new();
+    }
+    let width = BATCH_ROWS as u64;
+    (span.first_position..=span.last_position)
+        .step_by(BATCH_ROWS)
+        .map(|lo| (lo, (lo + width - 1).min(span.last_position)))
+        .collect()
+}
+
+/// Like [`read_day`], for the entries of `day` whose positions lie in
+/// `range` (inclusive).
+pub fn read_range(
+    conn: &Connection,
+    org: OrgId,
+    day: NaiveDate,
+    range: (u64, u64),
+    mut sink: impl FnMut(RecordBatch) -> Result<(), ExportError>,
+) -> Result<DayStats, ExportError> {
     let start = day_start_micros(day);
     let end = day_start_micros(day.succ_opt().unwrap_or(day));
     let mut stmt = conn
@@ -276,14 +309,16 @@ pub fn read_day(
     let mut rows = stmt
         .query((
             org.0.as_bytes().as_slice(),
-            span.first_position as i64,
-            span.last_position as i64,
+            range.0 as i64,
+            range.1 as i64,
             start,
             end,
         ))
         .map_err(ExportError::db(READING))?;
     let mut b = Builders::new();
     let mut stats = DayStats::default();
+    let mut org_buf = Uuid::encode_buffer();
+    let org_text: &str = org.0.hyphenated().encode_lower(&mut org_buf);
     while let Some(row) = rows.next().map_err(ExportError::db(READING))? {
         let get = |i: usize| row.get_ref(i);
         let position: i64 = match get(1) {
@@ -295,7 +330,8 @@ pub fn read_day(
             _ => return Err(corrupt(position, "occurred_at is not an integer")),
         };
         let cell = |i: usize| get(i).map_err(|e| corrupt(position, e.to_string()));
-        append_uuid(&mut b.org_id, position, "org_id", cell(0)?)?;
+        // The WHERE clause fixes the organization.
+        b.org_id.append_value(org_text);
         b.position.append_value(position);
         b.occurred_at.append_value(micros);
         append_uuid(&mut b.actor_id, position, "actor_id", cell(3)?)?;

@@ -11,12 +11,17 @@
 //! `created_by` is fixed, so the same rows always give the same bytes (and
 //! the same SHA-256): a re-run rewrites an identical object.
 //!
-//! **Two threads.** SQLite is read on one thread while the Parquet encoder
-//! (and zstd) run on the calling one; record batches cross a bounded
-//! channel, so memory stays at a few batches plus the encoded object.
+//! **Three threads.** The day's position span is cut into chunks of one
+//! batch; two threads read alternate chunks from SQLite (each on its own
+//! connection) while the Parquet encoder (and zstd) runs on the calling
+//! thread and takes the chunks in order. Batches cross bounded channels, so
+//! memory stays at a few batches plus the encoded object. The encoder
+//! checks that the rows it got add up to the day's count and span read
+//! first; a view that changed meanwhile fails the day.
 
 use std::sync::mpsc;
 
+use arrow_array::cast::AsArray;
 use arrow_array::RecordBatch;
 use chrono::NaiveDate;
 use domain::ids::OrgId;
@@ -32,8 +37,12 @@ use super::ExportError;
 /// The most rows in one row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Record batches waiting between the reading and the encoding thread.
-const IN_FLIGHT: usize = 4;
+/// Record batches waiting between each reading thread and the encoder.
+const IN_FLIGHT: usize = 2;
+
+/// Threads reading the audit view side by side (SQLite's row decoding is
+/// the slower half: ~1.5 µs a row against ~0.6 µs to encode).
+const READERS: usize = 2;
 
 /// The `created_by` written in every object (no version: the bytes of an
 /// object must not change when the writer library is upgraded needlessly).
@@ -70,8 +79,9 @@ pub struct Encoded {
 }
 
 /// Reads `org`'s entries of `day` from the read-model database at `read_db`
-/// and encodes them as one Parquet object. `on_batch` is told the rows of
-/// each batch as it is encoded (for progress bars).
+/// and encodes them as one Parquet object. `span` is the day's
+/// [`rows::day_stats`] (read once by the caller). `on_batch` is told the
+/// rows of each batch as it is encoded (for progress bars).
 ///
 /// Fails with [`ExportError::Database`] / [`ExportError::Corrupt`] when the
 /// audit log cannot be read and [`ExportError::Parquet`] /
@@ -80,37 +90,80 @@ pub fn encode_day(
     read_db: &std::path::Path,
     org: OrgId,
     day: NaiveDate,
+    span: DayStats,
     on_batch: &dyn Fn(u64),
 ) -> Result<Encoded, ExportError> {
-    let (tx, rx) = mpsc::sync_channel::<RecordBatch>(IN_FLIGHT);
+    let chunks = rows::chunks(span);
+    // Reader k reads chunks k, k + READERS, ... and sends one message per
+    // chunk (`None`: no row in it), so the encoder takes them in order.
+    let channels: Vec<_> = (0..READERS)
+        .map(|_| mpsc::sync_channel::<Option<RecordBatch>>(IN_FLIGHT))
+        .collect();
+    let (senders, receivers): (Vec<_>, Vec<_>) = channels.into_iter().unzip();
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> Result<DayStats, ExportError> {
-            let conn = open(read_db)?;
-            rows::read_day(&conn, org, day, |batch| {
-                // The encoder hung up: it failed, and says why below.
-                tx.send(batch)
-                    .map_err(|_| ExportError::Invalid(String::new()))
+        let readers: Vec<_> = senders
+            .into_iter()
+            .enumerate()
+            .map(|(k, tx)| {
+                let mine: Vec<(u64, u64)> =
+                    chunks.iter().copied().skip(k).step_by(READERS).collect();
+                scope.spawn(move || -> Result<(), ExportError> {
+                    let conn = open(read_db)?;
+                    for range in mine {
+                        let mut batch = None;
+                        rows::read_range(&conn, org, day, range, |b| {
+                            batch = Some(b);
+                            Ok(())
+                        })?;
+                        // The encoder hung up: it failed, and says why.
+                        if tx.send(batch).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ok(())
+                })
             })
-        });
+            .collect();
         let mut writer = ArrowWriter::try_new(
             Vec::with_capacity(1 << 20),
             rows::schema(),
             Some(properties()),
         )?;
+        let mut stats = DayStats::default();
         let mut encode = || -> Result<(), ExportError> {
-            for batch in rx.iter() {
+            for i in 0..chunks.len() {
+                // A reader that stopped early failed: its error comes below.
+                let Ok(batch) = receivers[i % READERS].recv() else {
+                    return Ok(());
+                };
+                let Some(batch) = batch else { continue };
+                let positions = batch
+                    .column(1)
+                    .as_primitive::<arrow_array::types::Int64Type>();
+                if stats.rows == 0 {
+                    stats.first_position = positions.value(0) as u64;
+                }
+                stats.last_position = positions.value(positions.len() - 1) as u64;
+                stats.rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
                 on_batch(batch.num_rows() as u64);
             }
             Ok(())
         };
         let encoded = encode();
-        drop(rx);
-        let stats = reader
-            .join()
-            .map_err(|_| ExportError::Invalid("the audit log reader panicked".into()))?;
+        drop(receivers);
+        for reader in readers {
+            reader
+                .join()
+                .map_err(|_| ExportError::Invalid("an audit log reader panicked".into()))??;
+        }
         encoded?;
-        let stats = stats?;
+        if stats != span {
+            // The view changed under the export (a rebuild switched over).
+            return Err(ExportError::Invalid(format!(
+                "the audit log of {day} changed while it was exported: run again"
+            )));
+        }
         let parquet = writer.into_inner()?;
         Ok(Encoded { parquet, stats })
     })
