@@ -7,7 +7,8 @@
 //! columns (ids, names, types, medium, ip, user agent) and plain encoding for
 //! the columns that are unique per row (position, time, description,
 //! metadata, request id), where a dictionary only costs time; statistics
-//! per page, so readers can skip by position or time. The writer's
+//! per page, so readers can skip by position, time, actor or resource (none
+//! for the free-text columns, whose min/max prune nothing). The writer's
 //! `created_by` is fixed, so the same rows always give the same bytes (and
 //! the same SHA-256): a re-run rewrites an identical object.
 //!
@@ -67,6 +68,16 @@ pub fn properties() -> WriterProperties {
         .set_dictionary_enabled(true);
     for column in plain {
         b = b.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    // Free text: min/max prune nothing and cost a comparison per value.
+    for column in [
+        "description",
+        "metadata",
+        "user_agent",
+        "request_id",
+        "resource_name",
+    ] {
+        b = b.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
     b.build()
 }
