@@ -392,6 +392,35 @@ async fn export_bench(store: Arc<dyn EventStore>, dir: &std::path::Path, org: do
         let read = started.elapsed().as_secs_f64();
         let n: usize = batches.iter().map(|b| b.num_rows()).sum();
         let started = Instant::now();
+        let mut by_rowid = 0;
+        for (o, d) in &days {
+            let span = export::rows::day_stats(&conn, *o, *d).unwrap();
+            let first = export::rows::rowid_of(&conn, *o, span.first_position)
+                .unwrap()
+                .unwrap();
+            let last = export::rows::rowid_of(&conn, *o, span.last_position)
+                .unwrap()
+                .unwrap();
+            export::rows::read_range(
+                &conn,
+                *o,
+                *d,
+                (first, last),
+                export::rows::Access::Rowid,
+                |b| {
+                    by_rowid += b.num_rows();
+                    Ok(())
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(by_rowid, n);
+        println!(
+            "floor: reading by rowid (table scan) {:.0} rows/s, by position (primary key) {:.0} rows/s",
+            n as f64 / started.elapsed().as_secs_f64(),
+            n as f64 / read
+        );
+        let started = Instant::now();
         let mut w = parquet::arrow::ArrowWriter::try_new(
             Vec::new(),
             export::rows::schema(),

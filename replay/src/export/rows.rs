@@ -267,44 +267,77 @@ pub fn read_day(
         org,
         day,
         (span.first_position, span.last_position),
+        Access::Position,
         sink,
     )
 }
 
-/// The day's position span cut into ranges of [`BATCH_ROWS`] positions
-/// (so each holds at most one batch), in order; empty when the day has no
-/// entries. Ranges of a log shared by many organizations may hold fewer
-/// rows, or none.
-pub fn chunks(span: DayStats) -> Vec<(u64, u64)> {
-    if span.rows == 0 {
-        return Vec::new();
-    }
+/// `first..=last` (positions or rowids) cut into ranges of [`BATCH_ROWS`]
+/// (so each holds at most one batch), in order. Ranges of a log shared by
+/// many organizations may hold fewer rows, or none.
+pub fn chunks(first: u64, last: u64) -> Vec<(u64, u64)> {
     let width = BATCH_ROWS as u64;
-    (span.first_position..=span.last_position)
+    (first..=last)
         .step_by(BATCH_ROWS)
-        .map(|lo| (lo, (lo + width - 1).min(span.last_position)))
+        .map(|lo| (lo, (lo + width - 1).min(last)))
         .collect()
 }
 
-/// Like [`read_day`], for the entries of `day` whose positions lie in
-/// `range` (inclusive).
+/// How [`read_range`] finds a range's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `range` is of global positions, read through the primary key
+    /// `(org_id, position)`: always in log order, but each row costs a
+    /// seek into the table.
+    Position,
+    /// `range` is of rowids, read by scanning the table itself (about a
+    /// third cheaper a row). In log order only while rows were inserted in
+    /// log order, which the projection and the rebuild do; callers check.
+    Rowid,
+}
+
+/// The rowid of `org`'s entry at `position` (one seek in the primary key,
+/// which holds it).
+pub fn rowid_of(conn: &Connection, org: OrgId, position: u64) -> Result<Option<u64>, ExportError> {
+    conn.query_row(
+        "SELECT rowid FROM audit_log INDEXED BY sqlite_autoindex_audit_log_1 \
+         WHERE org_id = ?1 AND position = ?2",
+        (org.0.as_bytes().as_slice(), position as i64),
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|r| r.map(|r| r as u64))
+    .map_err(ExportError::db(READING))
+}
+
+/// Like [`read_day`], for the entries of `day` in `range` (inclusive; of
+/// positions or rowids as `access` says), in that order.
 pub fn read_range(
     conn: &Connection,
     org: OrgId,
     day: NaiveDate,
     range: (u64, u64),
+    access: Access,
     mut sink: impl FnMut(RecordBatch) -> Result<(), ExportError>,
 ) -> Result<DayStats, ExportError> {
     let start = day_start_micros(day);
     let end = day_start_micros(day.succ_opt().unwrap_or(day));
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT org_id, position, occurred_at, actor_id, actor_username, resource_type, \
-             operation, resource_id, resource_name, description, medium, ip, user_agent, \
-             request_id, metadata FROM audit_log INDEXED BY sqlite_autoindex_audit_log_1 \
+    const SELECT: &str = "SELECT org_id, position, occurred_at, actor_id, actor_username, \
+        resource_type, operation, resource_id, resource_name, description, medium, ip, \
+        user_agent, request_id, metadata FROM audit_log";
+    let sql = match access {
+        Access::Position => format!(
+            "{SELECT} INDEXED BY sqlite_autoindex_audit_log_1 \
              WHERE org_id = ?1 AND position >= ?2 AND position <= ?3 \
-             AND occurred_at >= ?4 AND occurred_at < ?5 ORDER BY position",
-        )
+             AND occurred_at >= ?4 AND occurred_at < ?5 ORDER BY position"
+        ),
+        Access::Rowid => format!(
+            "{SELECT} NOT INDEXED WHERE rowid >= ?2 AND rowid <= ?3 AND org_id = ?1 \
+             AND occurred_at >= ?4 AND occurred_at < ?5 ORDER BY rowid"
+        ),
+    };
+    let mut stmt = conn
+        .prepare_cached(&sql)
         .map_err(ExportError::db(READING))?;
     let mut rows = stmt
         .query((

@@ -12,13 +12,19 @@
 //! `created_by` is fixed, so the same rows always give the same bytes (and
 //! the same SHA-256): a re-run rewrites an identical object.
 //!
-//! **Three threads.** The day's position span is cut into chunks of one
-//! batch; two threads read alternate chunks from SQLite (each on its own
-//! connection) while the Parquet encoder (and zstd) runs on the calling
-//! thread and takes the chunks in order. Batches cross bounded channels, so
-//! memory stays at a few batches plus the encoded object. The encoder
-//! checks that the rows it got add up to the day's count and span read
-//! first; a view that changed meanwhile fails the day.
+//! **Three threads.** The day is cut into chunks of one batch; two threads
+//! read alternate chunks from SQLite (each on its own connection) while the
+//! Parquet encoder (and zstd) runs on the calling thread and takes the
+//! chunks in order. Batches cross bounded channels, so memory stays at a
+//! few batches plus the encoded object.
+//!
+//! **Order.** Chunks are rowid ranges, scanned in the table itself, when
+//! the day's rows were inserted in log order (the projection and the
+//! rebuild insert them so); the encoder checks that positions increase and
+//! add up to the day's count and span, and otherwise starts the day again
+//! with chunks of positions read through the primary key (slower, always
+//! in order). A day that still does not add up changed while it was read
+//! (a rebuild switched over) and fails.
 
 use std::sync::mpsc;
 
@@ -32,7 +38,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rusqlite::Connection;
 
-use super::rows::{self, DayStats};
+use super::rows::{self, Access, DayStats};
 use super::ExportError;
 
 /// The most rows in one row group.
@@ -104,7 +110,49 @@ pub fn encode_day(
     span: DayStats,
     on_batch: &dyn Fn(u64),
 ) -> Result<Encoded, ExportError> {
-    let chunks = rows::chunks(span);
+    if span.rows == 0 {
+        return encode_chunks(read_db, org, day, span, &[], Access::Position, on_batch)
+            .map(|e| e.expect("no rows, no disorder"));
+    }
+    // By rowid when the day's rows lie in rowid order; the encoder checks
+    // that the positions increase and add up, else by position.
+    let conn = open(read_db)?;
+    let first = rows::rowid_of(&conn, org, span.first_position)?;
+    let last = rows::rowid_of(&conn, org, span.last_position)?;
+    drop(conn);
+    if let (Some(first), Some(last)) = (first, last) {
+        if first <= last {
+            let chunks = rows::chunks(first, last);
+            // (A day started again counts its rows twice in `on_batch`.)
+            if let Some(done) =
+                encode_chunks(read_db, org, day, span, &chunks, Access::Rowid, on_batch)?
+            {
+                return Ok(done);
+            }
+            tracing::debug!(%org, %day, "audit rows out of rowid order: reading by position");
+        }
+    }
+    let chunks = rows::chunks(span.first_position, span.last_position);
+    match encode_chunks(read_db, org, day, span, &chunks, Access::Position, on_batch)? {
+        Some(done) => Ok(done),
+        // Read by position, rows are in order: the view changed meanwhile.
+        None => Err(ExportError::Invalid(format!(
+            "the audit log of {day} changed while it was exported: run again"
+        ))),
+    }
+}
+
+/// Encodes the rows of `chunks` (see the module doc); `None` when they do
+/// not come out in increasing positions or do not add up to `span`.
+fn encode_chunks(
+    read_db: &std::path::Path,
+    org: OrgId,
+    day: NaiveDate,
+    span: DayStats,
+    chunks: &[(u64, u64)],
+    access: Access,
+    on_batch: &dyn Fn(u64),
+) -> Result<Option<Encoded>, ExportError> {
     // Reader k reads chunks k, k + READERS, ... and sends one message per
     // chunk (`None`: no row in it), so the encoder takes them in order.
     let channels: Vec<_> = (0..READERS)
@@ -122,11 +170,12 @@ pub fn encode_day(
                     let conn = open(read_db)?;
                     for range in mine {
                         let mut batch = None;
-                        rows::read_range(&conn, org, day, range, |b| {
+                        rows::read_range(&conn, org, day, range, access, |b| {
                             batch = Some(b);
                             Ok(())
                         })?;
-                        // The encoder hung up: it failed, and says why.
+                        // The encoder hung up: it failed or gave up, and
+                        // says why.
                         if tx.send(batch).is_err() {
                             return Ok(());
                         }
@@ -141,6 +190,7 @@ pub fn encode_day(
             Some(properties()),
         )?;
         let mut stats = DayStats::default();
+        let mut in_order = true;
         let mut encode = || -> Result<(), ExportError> {
             for i in 0..chunks.len() {
                 // A reader that stopped early failed: its error comes below.
@@ -151,11 +201,17 @@ pub fn encode_day(
                 let positions = batch
                     .column(1)
                     .as_primitive::<arrow_array::types::Int64Type>();
-                if stats.rows == 0 {
-                    stats.first_position = positions.value(0) as u64;
+                for p in positions.values().iter().map(|p| *p as u64) {
+                    if stats.rows > 0 && p <= stats.last_position {
+                        in_order = false;
+                        return Ok(());
+                    }
+                    if stats.rows == 0 {
+                        stats.first_position = p;
+                    }
+                    stats.rows += 1;
+                    stats.last_position = p;
                 }
-                stats.last_position = positions.value(positions.len() - 1) as u64;
-                stats.rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
                 on_batch(batch.num_rows() as u64);
             }
@@ -169,14 +225,11 @@ pub fn encode_day(
                 .map_err(|_| ExportError::Invalid("an audit log reader panicked".into()))??;
         }
         encoded?;
-        if stats != span {
-            // The view changed under the export (a rebuild switched over).
-            return Err(ExportError::Invalid(format!(
-                "the audit log of {day} changed while it was exported: run again"
-            )));
+        if !in_order || stats != span {
+            return Ok(None);
         }
         let parquet = writer.into_inner()?;
-        Ok(Encoded { parquet, stats })
+        Ok(Some(Encoded { parquet, stats }))
     })
 }
 
