@@ -14,10 +14,12 @@
 //! | `ip`, `user_agent`, `request_id` | Utf8 | yes |
 //! | `metadata` | Utf8, JSON text (field metadata `rolebook.content: json`) | no |
 //!
-//! **Reading.** The day's positions come from `audit_by_time`, then the
-//! primary key `(org_id, position)` is scanned over that span, so rows come
-//! out in log order and SQLite never sorts. Rows are copied into Arrow
-//! builders column by column; nothing is parsed (the metadata stays text).
+//! **Reading.** The day's positions come from `audit_by_time`; then a range
+//! is read either through the primary key `(org_id, position)` (always in
+//! log order) or by rowid, scanning the table itself (cheaper; in log order
+//! when rows were inserted so, which the writer checks), see [`Access`].
+//! SQLite never sorts. Rows are copied into Arrow builders column by
+//! column; nothing is parsed (the metadata stays text).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
