@@ -7,11 +7,20 @@
 //! - as-of: time to answer the state as of a moment in the middle of the log
 //!   from snapshots (target < 50 ms), after taking them; also without;
 //! - rebuild: events/s to rebuild the projections from position 0 into a new
-//!   generation (target >= 100,000 events/s), and the switch-over time.
+//!   generation (target >= 100,000 events/s), and the switch-over time;
+//! - export: rows/s of the Parquet export of the whole audit view (one
+//!   object per UTC day, digests included) into a local directory, target
+//!   at least 500,000 rows/s; against DuckDB (from PyPI, through python3)
+//!   in the same run: `COPY (SELECT ... FROM read_csv(<the same rows as
+//!   CSV>)) TO 'x.parquet'` with the same compression (zstd level 1) and
+//!   row groups (131,072 rows), both from a file on disk to Parquet; also
+//!   DuckDB's COPY from a table already in its memory (its writer alone),
+//!   for reference. Target: ours within 1.5x of DuckDB's CSV to Parquet.
 //!
 //! Run: `cargo bench -p rolebook-replay --bench replay`
 //! (`ROLEBOOK_BENCH_EVENTS` shrinks it for a smoke run, `ROLEBOOK_BENCH_DIR`
-//! moves the data dir, `ROLEBOOK_BENCH_ONLY=verify,asof,rebuild` picks parts).
+//! moves the data dir, `ROLEBOOK_BENCH_ONLY=verify,asof,rebuild,export`
+//! picks parts).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -310,4 +319,234 @@ async fn run() {
             );
         }
     }
+
+    if wants("export") {
+        export_bench(store.clone(), dir.path(), w.org_id).await;
+    }
+}
+
+/// CPU time of this process (user + system), from /proc/self/stat.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10) // USER_HZ = 100
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The export part (see the module doc).
+async fn export_bench(store: Arc<dyn EventStore>, dir: &std::path::Path, org: domain::ids::OrgId) {
+    use projections::audit::AuditProjection;
+    use projections::runner::{decode, Runner, BULK_GAP};
+    use replay::export::{self, Selection, Target};
+    println!("\n## Parquet export (audit view -> one object per organization and UTC day)");
+    // The audit view, as the server keeps it (not timed).
+    let db = projections::db::path_in(dir);
+    let started = Instant::now();
+    let mut runner = Runner::open(AuditProjection::new(), &db)
+        .unwrap()
+        .catch_up_backlog(store.as_ref(), BULK_GAP)
+        .await
+        .unwrap();
+    loop {
+        let page = store.read_all(runner.position() + 1, 50_000).await.unwrap();
+        let Some(last) = page.last().map(|e| e.global_position) else {
+            break;
+        };
+        runner.apply_page(&decode(page).unwrap(), last).unwrap();
+    }
+    println!(
+        "audit view built up to position {} in {:.1} s (not timed below)",
+        runner.position(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(runner);
+
+    let mut selection = Selection::finished_days(vec![org]);
+    selection.include_today = true;
+
+    // The two halves of the pipeline alone: reading the view into Arrow
+    // batches, and encoding those batches as Parquet.
+    {
+        let conn = projections::db::open_read_only(&db).unwrap();
+        let days = export::plan(&conn, &selection).unwrap();
+        let mut batches = Vec::new();
+        let started = Instant::now();
+        for (o, d) in &days {
+            export::rows::read_day(&conn, *o, *d, |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .unwrap();
+        }
+        let read = started.elapsed().as_secs_f64();
+        let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let started = Instant::now();
+        let mut by_rowid = 0;
+        for (o, d) in &days {
+            let span = export::rows::day_stats(&conn, *o, *d).unwrap();
+            let first = export::rows::rowid_of(&conn, *o, span.first_position)
+                .unwrap()
+                .unwrap();
+            let last = export::rows::rowid_of(&conn, *o, span.last_position)
+                .unwrap()
+                .unwrap();
+            export::rows::read_range(
+                &conn,
+                *o,
+                *d,
+                (first, last),
+                export::rows::Access::Rowid,
+                |b| {
+                    by_rowid += b.num_rows();
+                    Ok(())
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(by_rowid, n);
+        println!(
+            "floor: reading by rowid (table scan) {:.0} rows/s, by position (primary key) {:.0} rows/s",
+            n as f64 / started.elapsed().as_secs_f64(),
+            n as f64 / read
+        );
+        let started = Instant::now();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            Vec::new(),
+            export::rows::schema(),
+            Some(export::writer::properties()),
+        )
+        .unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        let bytes = w.into_inner().unwrap().len();
+        let encode = started.elapsed().as_secs_f64();
+        println!(
+            "floor: reading {n} rows into Arrow batches {:.0} rows/s ({read:.2} s); encoding them as Parquet (one thread) {:.0} rows/s ({encode:.2} s, {:.1} MiB)",
+            n as f64 / read,
+            n as f64 / encode,
+            bytes as f64 / 1048576.0
+        );
+    }
+    let mut best = f64::MAX;
+    let mut rows = 0;
+    for run in 1..=3 {
+        let out = tempfile::tempdir_in(dir).unwrap();
+        let cpu_before = cpu_time();
+        let started = Instant::now();
+        let report = export::export(
+            store.clone(),
+            &db,
+            &Target::dir(out.path()),
+            &selection,
+            &replay::progress::hidden(),
+        )
+        .await
+        .unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let cpu = cpu_time() - cpu_before;
+        best = best.min(secs);
+        rows = report.rows;
+        println!(
+            "run {run}: {} rows in {} days ({} objects, {:.1} MiB) in {:.2} s: {:.0} rows/s (target >= 500,000); CPU {:.2} s (load average {})",
+            report.rows,
+            report.days.len(),
+            report.objects,
+            report.bytes as f64 / 1048576.0,
+            secs,
+            report.rows as f64 / secs,
+            cpu.as_secs_f64(),
+            load_average()
+        );
+    }
+
+    // The same rows as CSV for DuckDB (not timed).
+    let csv_path = dir.join("audit-rows.csv");
+    let started = Instant::now();
+    {
+        let conn = projections::db::open_read_only(&db).unwrap();
+        let mut w = csv::Writer::from_path(&csv_path).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT org_id, position, occurred_at, actor_id, actor_username, resource_type, \
+                 operation, resource_id, resource_name, description, medium, ip, user_agent, \
+                 request_id, metadata FROM audit_log WHERE org_id = ?1 ORDER BY position",
+            )
+            .unwrap();
+        let mut q = stmt.query([org.0.as_bytes().as_slice()]).unwrap();
+        w.write_record(
+            export::rows::schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str()),
+        )
+        .unwrap();
+        let uuid = |v: rusqlite::types::ValueRef| match v {
+            rusqlite::types::ValueRef::Blob(b) => uuid::Uuid::from_slice(b).unwrap().to_string(),
+            _ => String::new(),
+        };
+        while let Some(r) = q.next().unwrap() {
+            let micros: i64 = r.get(2).unwrap();
+            let at = DateTime::from_timestamp_micros(micros).unwrap();
+            let mut record = vec![
+                uuid(r.get_ref(0).unwrap()),
+                r.get::<_, i64>(1).unwrap().to_string(),
+                at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string(),
+                uuid(r.get_ref(3).unwrap()),
+            ];
+            for i in 4..15 {
+                record.push(r.get::<_, Option<String>>(i).unwrap().unwrap_or_default());
+            }
+            w.write_record(&record).unwrap();
+        }
+        w.flush().unwrap();
+    }
+    println!(
+        "CSV of the same rows for DuckDB: {:.0} MiB, written in {:.1} s (not timed)",
+        std::fs::metadata(&csv_path).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_copy.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&csv_path)
+        .arg(dir)
+        .output()
+        .expect("python3 with duckdb is needed (pip install duckdb)");
+    assert!(
+        out.status.success(),
+        "duckdb_copy.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duck: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_csv = duck["csv_to_parquet_s"].as_f64().unwrap();
+    let from_table = duck["table_to_parquet_s"].as_f64().unwrap();
+    assert_eq!(duck["rows"].as_u64(), Some(rows), "DuckDB saw other rows");
+    println!(
+        "DuckDB {} (best of 3, {} threads): COPY (SELECT ... FROM read_csv(...)) TO 'x.parquet' {:.2} s = {:.0} rows/s, {:.1} MiB; COPY from an in-memory table {:.2} s = {:.0} rows/s",
+        duck["version"].as_str().unwrap_or("?"),
+        duck["threads"],
+        from_csv,
+        rows as f64 / from_csv,
+        duck["bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+        from_table,
+        rows as f64 / from_table,
+    );
+    println!(
+        "ours (best {best:.2} s) / DuckDB CSV -> Parquet = {:.2}x (target <= 1.5x); / DuckDB table -> Parquet = {:.2}x",
+        best / from_csv,
+        best / from_table
+    );
+    let _ = std::fs::remove_file(&csv_path);
 }

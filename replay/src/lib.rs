@@ -11,17 +11,25 @@
 //!   permissions with their sources;
 //! - [`rebuild`]: rebuilds projections from position 0 into a new generation
 //!   beside the live one, then switches over in one transaction; resumable;
-//! - [`registry`]: organizations by name or id, read from the log.
+//! - [`registry`]: organizations by name or id, read from the log;
+//! - [`export`]: the audit log as Parquet, one object per organization and
+//!   UTC day with a digest tied to the hash chain, into a directory or an
+//!   S3-compatible bucket, and the check of such objects;
+//! - [`streaming`]: the server's bucket streaming (each finished day once,
+//!   catching up after downtime), its run records and its credentials,
+//!   encrypted at rest.
 //!
 //! Long work reports progress through an [`indicatif::ProgressBar`] (see
 //! [`progress`]), which the CLI draws on stderr.
 
 pub mod access;
 pub mod asof;
+pub mod export;
 pub mod progress;
 pub mod rebuild;
 pub mod registry;
 pub mod snapshots;
+pub mod streaming;
 pub mod verify;
 
 pub use asof::{as_of, AsOf};

@@ -114,7 +114,7 @@ async fn export(
 
 /// Applies every event the audit projection has not seen yet; returns how
 /// many were read. Warms the projection's names up to its checkpoint first.
-async fn catch_up(store: Arc<dyn EventStore>, db: &Path) -> anyhow::Result<u64> {
+pub(super) async fn catch_up(store: Arc<dyn EventStore>, db: &Path) -> anyhow::Result<u64> {
     let mut runner = loop {
         let mut projection = AuditProjection::new();
         let checkpoint = tokio::task::block_in_place(|| {

@@ -42,7 +42,8 @@ pub enum Command {
         command: audit::AuditCommand,
     },
     /// The operator tool: verify the hash chain, the access state as of a
-    /// moment, rebuild projections.
+    /// moment, rebuild projections, export the audit log as Parquet and
+    /// check such an export.
     Replay {
         #[command(subcommand)]
         command: replay::ReplayCommand,

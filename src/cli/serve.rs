@@ -8,6 +8,11 @@
 //! opens `POST /api/v1/orgs`. Unset or empty: that route answers 403 and
 //! organizations are created with `rolebook org create`. Nothing about it
 //! is printed.
+//!
+//! Bucket streaming: a background task exports each finished UTC day of
+//! every organization with audit streaming configured to its bucket, once,
+//! at start (catching up what was missed) and then every
+//! `--streaming-interval` seconds (`replay::streaming`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,6 +32,9 @@ pub struct Serve {
     /// Address to listen on.
     #[arg(long, env = "ROLEBOOK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Seconds between two passes of audit-log bucket streaming.
+    #[arg(long, env = "ROLEBOOK_STREAMING_INTERVAL", default_value_t = 300)]
+    pub streaming_interval: u64,
 }
 
 /// The shortest admin token accepted.
@@ -98,6 +106,18 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
         stopped.clone(),
     ));
 
+    let streamer = tokio::spawn(
+        replay::streaming::Streamer {
+            store: store.clone(),
+            read_db: db.clone(),
+            model: model.clone(),
+            positions: positions.clone(),
+            interval: std::time::Duration::from_secs(args.streaming_interval.max(1)),
+            policy: replay::streaming::RequestPolicy::default(),
+        }
+        .run(stopped.clone()),
+    );
+
     let state = AppState::new(service, model, positions, db).with_admin_token(admin_token);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -114,6 +134,7 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
     let _ = stop.send(true);
     let _ = rbac.await;
     let _ = audit.await;
+    let _ = streamer.await;
     Ok(())
 }
 

@@ -35,6 +35,20 @@ impl Drop for Server {
     }
 }
 
+/// A stopped server's data dir, to start again.
+pub struct Stopped {
+    pub dir: tempfile::TempDir,
+    pub bootstrap: Value,
+}
+
+impl Stopped {
+    /// Starts a server on the same data dir (no bootstrap line then: the
+    /// store is not empty) with `env`.
+    pub fn start(self, env: &[(&str, &str)]) -> Server {
+        Server::start_in(self.dir, env, Some(self.bootstrap))
+    }
+}
+
 /// One answer: status, headers, the body as JSON (Null if not JSON) and as
 /// text.
 #[derive(Debug)]
@@ -104,7 +118,22 @@ impl Server {
 
     /// Starts a server with extra environment variables.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Server::start_in(tempfile::tempdir().expect("temp dir"), env, None)
+    }
+
+    /// Stops this server (killed, as a crash would), keeping its data dir.
+    pub fn stop(mut self) -> Stopped {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Stopped {
+            dir: std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")),
+            bootstrap: self.bootstrap.clone(),
+        }
+    }
+
+    /// Starts a server on `dir`; `bootstrap` is the line of an earlier start
+    /// (`None`: read it from stdout).
+    fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)], bootstrap: Option<Value>) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rolebook"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
@@ -149,10 +178,12 @@ impl Server {
                 line.clear();
             }
         });
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("bootstrap line");
-        let bootstrap: Value = serde_json::from_str(&first)
-            .unwrap_or_else(|e| panic!("bootstrap line {first:?} is not JSON: {e}"));
+        let bootstrap = bootstrap.unwrap_or_else(|| {
+            let mut first = String::new();
+            stdout.read_line(&mut first).expect("bootstrap line");
+            serde_json::from_str(&first)
+                .unwrap_or_else(|e| panic!("bootstrap line {first:?} is not JSON: {e}"))
+        });
         Server {
             child,
             base: address.unwrap(),

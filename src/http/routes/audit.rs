@@ -358,62 +358,29 @@ pub async fn export_csv(
 
 /// The streaming target's keys are not part of the event (the log is
 /// immutable and exported): they live in table `streaming_credentials` of
-/// the read-model database, one row per organization. At-rest encryption of
-/// these secrets comes with the streaming issue; until then the database
-/// file's permissions are their only protection.
+/// the read-model database, encrypted at rest (`replay::streaming::
+/// credentials`: AES-256-GCM, key file `streaming.key` in the data dir).
 mod credentials {
     use std::path::Path;
 
     use domain::ids::OrgId;
+    use replay::streaming::{Credentials, StreamingError};
 
-    const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS streaming_credentials (
-        org_id            TEXT PRIMARY KEY,
-        access_key_id     TEXT NOT NULL,
-        secret_access_key TEXT NOT NULL,
-        updated_at        TEXT NOT NULL
-    ) STRICT";
-
-    fn open(db: &Path) -> rusqlite::Result<rusqlite::Connection> {
-        let conn = projections::db::open(db)?;
-        conn.execute(SCHEMA, ())?;
-        Ok(conn)
+    pub fn put(db: &Path, org: OrgId, key_id: &str, secret: &str) -> Result<(), StreamingError> {
+        Credentials::open(db)?.put(org, key_id, secret)
     }
 
-    pub fn put(db: &Path, org: OrgId, key_id: &str, secret: &str) -> rusqlite::Result<()> {
-        open(db)?.execute(
-            "INSERT INTO streaming_credentials (org_id, access_key_id, secret_access_key, updated_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (org_id) DO UPDATE SET access_key_id = excluded.access_key_id,
-                 secret_access_key = excluded.secret_access_key, updated_at = excluded.updated_at",
-            (
-                org.to_string(),
-                key_id,
-                secret,
-                chrono::Utc::now().to_rfc3339(),
-            ),
-        )?;
-        Ok(())
+    pub fn delete(db: &Path, org: OrgId) -> Result<(), StreamingError> {
+        Credentials::open(db)?.delete(org)
     }
 
-    pub fn delete(db: &Path, org: OrgId) -> rusqlite::Result<()> {
-        open(db)?.execute(
-            "DELETE FROM streaming_credentials WHERE org_id = ?1",
-            (org.to_string(),),
-        )?;
-        Ok(())
-    }
-
-    pub fn stored(db: &Path, org: OrgId) -> rusqlite::Result<bool> {
-        open(db)?.query_row(
-            "SELECT EXISTS (SELECT 1 FROM streaming_credentials WHERE org_id = ?1)",
-            (org.to_string(),),
-            |r| r.get(0),
-        )
+    pub fn stored(db: &Path, org: OrgId) -> Result<bool, StreamingError> {
+        Credentials::open(db)?.stored(org)
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
+async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -437,10 +404,45 @@ pub struct Streaming {
     /// `"***"` when stored.
     #[schema(example = "***")]
     secret_access_key: Option<&'static str>,
+    /// The last streaming run that had work or failed (null before any).
+    last_run: Option<LastRun>,
+}
+
+/// One run of the bucket streaming: when, what it wrote, and why it
+/// stopped short (`error`, null when every pending day was written).
+#[derive(Serialize, ToSchema)]
+pub struct LastRun {
+    started_at: chrono::DateTime<chrono::Utc>,
+    finished_at: chrono::DateTime<chrono::Utc>,
+    /// Whether every pending day was written.
+    ok: bool,
+    /// Days written in full (Parquet object and digest).
+    days: u64,
+    objects: u64,
+    bytes: u64,
+    error: Option<String>,
+}
+
+impl From<&replay::streaming::RunRecord> for LastRun {
+    fn from(r: &replay::streaming::RunRecord) -> LastRun {
+        LastRun {
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            ok: r.error.is_none(),
+            days: r.days,
+            objects: r.objects,
+            bytes: r.bytes,
+            error: r.error.clone(),
+        }
+    }
 }
 
 impl Streaming {
-    fn of(target: StreamingTarget, secrets_stored: bool) -> Streaming {
+    fn of(
+        target: StreamingTarget,
+        secrets_stored: bool,
+        last_run: Option<&replay::streaming::RunRecord>,
+    ) -> Streaming {
         let masked = secrets_stored.then_some("***");
         Streaming {
             provider: target.provider,
@@ -450,12 +452,14 @@ impl Streaming {
             prefix: target.prefix,
             access_key_id: masked,
             secret_access_key: masked,
+            last_run: last_run.map(LastRun::from),
         }
     }
 }
 
 /// `GET /audit-logs/streaming`: the target with its secrets written
-/// `"***"`; 404 `streaming_not_configured` when there is none.
+/// `"***"` and `last_run` (the last streaming run that had work or failed,
+/// or null); 404 `streaming_not_configured` when there is none.
 #[utoipa::path(
     get, path = "/api/v1/orgs/{org}/audit-logs/streaming", tag = "audit", operation_id = "audit_streaming",
     summary = "The audit streaming target (secrets masked)",
@@ -496,8 +500,13 @@ pub async fn streaming(
     };
     let db = state.read_db.clone();
     let org = caller.org;
-    let stored = blocking(move || credentials::stored(&db, org)).await?;
-    Ok(Json(Streaming::of(target, stored)))
+    let (stored, last_run) = blocking(move || {
+        let stored = credentials::stored(&db, org)?;
+        let last_run = replay::streaming::ledger::last_run(&db, org)?;
+        Ok::<_, replay::streaming::StreamingError>((stored, last_run))
+    })
+    .await?;
+    Ok(Json(Streaming::of(target, stored, last_run.as_ref())))
 }
 
 /// `PUT /audit-logs/streaming`'s body: the target and its keys.
@@ -574,7 +583,7 @@ pub async fn set_streaming(
     Ok(committed(
         StatusCode::OK,
         outcome.position,
-        Streaming::of(target, true),
+        Streaming::of(target, true, None),
     ))
 }
 

@@ -1,0 +1,232 @@
+//! Parquet export of the audit log (issue 5, part 4): one object per
+//! organization and UTC day, `org=<id>/date=YYYY-MM-DD/audit.parquet`, with
+//! a digest beside it (`audit.digest.json`) that ties the object to the
+//! log's hash chain.
+//!
+//! - [`rows`]: the Arrow schema and the day's rows read from the audit view;
+//! - [`writer`]: the Parquet encoding (zstd, 128k-row groups);
+//! - [`digest`]: the digest and the chain link it names;
+//! - [`target`]: a directory or an S3-compatible bucket;
+//! - [`plan`]: which days (finished ones, within a range); resuming is
+//!   running again (each day is rewritten whole, with identical bytes);
+//! - [`check`]: recomputes an object's SHA-256 and compares the object, its
+//!   digest and the log.
+//!
+//! [`export`] writes a [`Selection`] of days; [`export_day`] writes one (the
+//! bucket streaming of [`crate::streaming`] calls it day by day).
+
+pub mod check;
+pub mod digest;
+pub mod plan;
+pub mod rows;
+pub mod target;
+pub mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use domain::ids::OrgId;
+use domain::store::{EventStore, StoreError};
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+pub use check::{check, check_day, CheckReport, DayCheck};
+pub use digest::Digest;
+pub use plan::{plan, Selection};
+pub use target::{BucketSettings, Provider, Target};
+
+/// Why an export (or a check) could not be carried out. A check that finds
+/// a changed object reports it in its [`CheckReport`]; it is not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A row of the audit view does not fit its column.
+    #[error("audit entry at position {position} cannot be exported: {reason}")]
+    Corrupt { position: u64, reason: String },
+    #[error("Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("Arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The event a day ends with does not match its own hash.
+    #[error(
+        "the hash chain of {stream} is broken at position {position}: run `rolebook replay verify`"
+    )]
+    BrokenChain { stream: String, position: u64 },
+    /// The bucket refused or could not be reached (after retries).
+    #[error("cannot write or read {key}: {source}")]
+    ObjectStore {
+        key: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
+    #[error("invalid export target: {0}")]
+    InvalidTarget(String),
+    #[error(transparent)]
+    Replay(#[from] crate::ReplayError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ExportError {
+    pub(crate) fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> ExportError + Copy {
+        move |source| ExportError::Database { context, source }
+    }
+}
+
+/// One day written: where, and what it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayExport {
+    pub org_id: OrgId,
+    pub date: NaiveDate,
+    pub rows: u64,
+    pub first_position: u64,
+    pub last_position: u64,
+    pub parquet: String,
+    pub digest: String,
+    pub parquet_sha256: String,
+    /// Bytes written: the Parquet object and the digest.
+    pub bytes: u64,
+}
+
+/// What [`export`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub target: String,
+    pub days: Vec<DayExport>,
+    pub objects: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Runs blocking export work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ExportError> + Send + 'static,
+) -> Result<T, ExportError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ExportError::Invalid(format!("export task: {e}"))),
+    }
+}
+
+/// Writes `org`'s day `date` to `target`: the Parquet object first, then its
+/// digest (so a digest never names an object that is not there). `None`
+/// when the day has no entries. `progress` is advanced by the rows encoded.
+///
+/// Fails with any [`ExportError`]; what was written before the failure
+/// stays, and writing the day again replaces it.
+pub async fn export_day(
+    store: &dyn EventStore,
+    read_db: &Path,
+    target: &Target,
+    org: OrgId,
+    date: NaiveDate,
+    progress: &ProgressBar,
+) -> Result<Option<DayExport>, ExportError> {
+    let db = read_db.to_path_buf();
+    let span = blocking(move || rows::day_stats(&writer::open(&db)?, org, date)).await?;
+    export_span(store, read_db, target, org, date, span, progress).await
+}
+
+/// [`export_day`] with the day's [`rows::day_stats`] already read.
+async fn export_span(
+    store: &dyn EventStore,
+    read_db: &Path,
+    target: &Target,
+    org: OrgId,
+    date: NaiveDate,
+    span: rows::DayStats,
+    progress: &ProgressBar,
+) -> Result<Option<DayExport>, ExportError> {
+    if span.rows == 0 {
+        return Ok(None);
+    }
+    let db = read_db.to_path_buf();
+    let bar = progress.clone();
+    let encoded =
+        blocking(move || writer::encode_day(&db, org, date, span, &|rows| bar.inc(rows))).await?;
+    let last = digest::chain_link(store, org, encoded.stats.last_position).await?;
+    let parquet_key = target::parquet_key(org, date);
+    let digest_key = target::digest_key(org, date);
+    let d = digest::digest_of(
+        org,
+        date,
+        encoded.stats,
+        &last,
+        &parquet_key,
+        &encoded.parquet,
+    );
+    let digest_json = d.to_json();
+    let bytes = (encoded.parquet.len() + digest_json.len()) as u64;
+    target.put(&parquet_key, encoded.parquet).await?;
+    target.put(&digest_key, digest_json).await?;
+    Ok(Some(DayExport {
+        org_id: org,
+        date,
+        rows: d.rows,
+        first_position: d.first_position,
+        last_position: d.last_position,
+        parquet: target.describe(&parquet_key),
+        digest: target.describe(&digest_key),
+        parquet_sha256: d.parquet_sha256,
+        bytes,
+    }))
+}
+
+/// Writes every day of `selection` to `target`, day after day; the bar
+/// counts rows (its length is set to the rows selected).
+///
+/// Fails at the first day that fails (the days before it are written).
+pub async fn export(
+    store: Arc<dyn EventStore>,
+    read_db: &Path,
+    target: &Target,
+    selection: &Selection,
+    progress: &ProgressBar,
+) -> Result<ExportReport, ExportError> {
+    let started = Instant::now();
+    let db = read_db.to_path_buf();
+    let sel = selection.clone();
+    // Each day's count and span, read once: the bar's length, and where
+    // the readers of the day start and stop.
+    let days = blocking(move || {
+        let conn = writer::open(&db)?;
+        let mut days = Vec::new();
+        for (org, day) in plan::plan(&conn, &sel)? {
+            days.push((org, day, rows::day_stats(&conn, org, day)?));
+        }
+        Ok(days)
+    })
+    .await?;
+    progress.set_length(days.iter().map(|(_, _, s)| s.rows).sum());
+    let mut report = ExportReport {
+        target: target.describe(""),
+        days: Vec::with_capacity(days.len()),
+        objects: 0,
+        rows: 0,
+        bytes: 0,
+        seconds: 0.0,
+    };
+    for (org, day, span) in days {
+        progress.set_message(format!("{day}"));
+        let done = export_span(store.as_ref(), read_db, target, org, day, span, progress).await?;
+        if let Some(done) = done {
+            report.objects += 2;
+            report.rows += done.rows;
+            report.bytes += done.bytes;
+            report.days.push(done);
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}

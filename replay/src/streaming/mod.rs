@@ -1,0 +1,297 @@
+//! Bucket streaming (issue 5, part 5): for each organization with audit
+//! streaming configured (`PUT /audit-logs/streaming`), the server exports
+//! every finished UTC day to the bucket once, through [`crate::export`].
+//!
+//! - [`credentials`]: the bucket keys, encrypted at rest;
+//! - [`ledger`]: the days done per target and the record of each run.
+//!
+//! **A run** ([`run_org`]) plans the organization's finished days with
+//! entries, leaves out those the ledger has for this target, and exports
+//! the others oldest first, marking each in the ledger once both its
+//! objects are written. It stops at the first failure (the bucket refuses,
+//! cannot be reached, the keys are wrong): that day and the later ones stay
+//! pending and the next run starts again from them, so downtime of the
+//! server or of the bucket loses nothing. A run with nothing to do is not
+//! recorded; any other is, with its error.
+//!
+//! **The task** ([`Streamer::run`]) runs every organization once at start
+//! (catching up the days missed while the server was down) and then every
+//! `interval`; before each pass it waits for the audit projection to reach
+//! the head of the log, so a finished day is exported complete.
+
+pub mod credentials;
+pub mod ledger;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use domain::events::AuditStreamingConfigured;
+use domain::ids::OrgId;
+use domain::store::EventStore;
+use projections::access::SharedAccessModel;
+use projections::runner::Positions;
+
+use crate::export::{self, BucketSettings, ExportError, Provider, Selection, Target};
+pub use credentials::Credentials;
+pub use ledger::{Ledger, RunRecord};
+
+/// Why streaming could not even run (a failed export is recorded in the
+/// run, not returned).
+#[derive(Debug, thiserror::Error)]
+pub enum StreamingError {
+    #[error("{context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored key cannot be decrypted (another key file, or tampering).
+    #[error("{0}")]
+    Sealed(String),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("streaming task: {0}")]
+    Task(String),
+}
+
+impl StreamingError {
+    pub(crate) fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> StreamingError + Copy {
+        move |source| StreamingError::Database { context, source }
+    }
+}
+
+/// How requests to the bucket behave.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestPolicy {
+    pub timeout: Duration,
+    pub max_retries: usize,
+}
+
+impl Default for RequestPolicy {
+    fn default() -> Self {
+        RequestPolicy {
+            timeout: Duration::from_secs(60),
+            max_retries: 3,
+        }
+    }
+}
+
+/// The ledger's name for a target: endpoint, bucket and prefix (no keys).
+pub fn fingerprint(config: &AuditStreamingConfigured) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        config.provider,
+        config.endpoint.as_deref().unwrap_or(""),
+        config.bucket,
+        config.prefix.as_deref().unwrap_or("").trim_matches('/')
+    )
+}
+
+/// The bucket of a streaming configuration with its keys.
+pub fn target_of(
+    config: &AuditStreamingConfigured,
+    keys: &credentials::Keys,
+    policy: RequestPolicy,
+) -> Result<Target, ExportError> {
+    let provider = Provider::parse(&config.provider).ok_or_else(|| {
+        ExportError::InvalidTarget(format!("unknown provider {:?}", config.provider))
+    })?;
+    let mut s = BucketSettings::new(
+        provider,
+        &config.bucket,
+        config.prefix.as_deref().unwrap_or(""),
+        &keys.access_key_id,
+        &keys.secret_access_key,
+    );
+    s.region = config.region.clone();
+    s.endpoint = config.endpoint.clone();
+    s.timeout = policy.timeout;
+    s.max_retries = policy.max_retries;
+    Target::bucket(&s)
+}
+
+/// One streaming run of `org` (see the module doc), as of `today` (UTC).
+/// Returns the run when it had work or failed (and was recorded), `None`
+/// when every finished day was already exported.
+///
+/// Fails only when the ledger or the audit view cannot be used; an export
+/// that fails is the run's `error`.
+pub async fn run_org(
+    store: Arc<dyn EventStore>,
+    read_db: &std::path::Path,
+    org: OrgId,
+    config: &AuditStreamingConfigured,
+    today: NaiveDate,
+    policy: RequestPolicy,
+) -> Result<Option<RunRecord>, StreamingError> {
+    let started_at = Utc::now();
+    let fp = fingerprint(config);
+    let db = read_db.to_path_buf();
+    let (ledger, done, keys) = {
+        let fp = fp.clone();
+        tokio::task::spawn_blocking(move || {
+            let ledger = Ledger::open(&db)?;
+            let done = ledger.done_days(org, &fp)?;
+            let keys = Credentials::open(&db)?.get(org);
+            Ok::<_, StreamingError>((ledger, done, keys))
+        })
+        .await
+        .map_err(|e| StreamingError::Task(e.to_string()))??
+    };
+    let mut run = RunRecord {
+        started_at,
+        finished_at: started_at,
+        days: 0,
+        objects: 0,
+        bytes: 0,
+        error: None,
+        target: format!(
+            "s3://{}/{}",
+            config.bucket,
+            config.prefix.as_deref().unwrap_or("").trim_matches('/')
+        ),
+    };
+    let target = match keys {
+        Ok(Some(keys)) => target_of(config, &keys, policy).map_err(|e| e.to_string()),
+        Ok(None) => Err("no credentials are stored for this target (PUT it again)".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let pending: Vec<(OrgId, NaiveDate)> = {
+        let mut selection = Selection::finished_days(vec![org]);
+        selection.today = today;
+        let db = read_db.to_path_buf();
+        let planned = tokio::task::spawn_blocking(move || {
+            export::plan(&export::writer::open(&db)?, &selection)
+        })
+        .await
+        .map_err(|e| StreamingError::Task(e.to_string()))??;
+        planned
+            .into_iter()
+            .filter(|(_, d)| !done.contains(d))
+            .collect()
+    };
+    match target {
+        _ if pending.is_empty() => return Ok(None),
+        Err(e) => run.error = Some(e),
+        Ok(target) => {
+            let bar = crate::progress::hidden();
+            for (org, day) in pending {
+                match export::export_day(store.as_ref(), read_db, &target, org, day, &bar).await {
+                    Ok(Some(done)) => {
+                        ledger.mark_done(&fp, &done)?;
+                        run.days += 1;
+                        run.objects += 2;
+                        run.bytes += done.bytes;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        run.error = Some(format!("{day}: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    run.finished_at = Utc::now();
+    ledger.record_run(org, &run)?;
+    Ok(Some(run))
+}
+
+/// The server's streaming task (see the module doc).
+pub struct Streamer {
+    pub store: Arc<dyn EventStore>,
+    pub read_db: PathBuf,
+    pub model: SharedAccessModel,
+    pub positions: Positions,
+    /// Time between two passes.
+    pub interval: Duration,
+    pub policy: RequestPolicy,
+}
+
+impl Streamer {
+    /// Organizations with streaming configured, from the access model.
+    fn configured(&self) -> Vec<(OrgId, AuditStreamingConfigured)> {
+        let model = self.model.read();
+        let mut all: Vec<_> = model
+            .orgs
+            .iter()
+            .filter_map(|(id, o)| o.state.audit_streaming.clone().map(|c| (*id, c)))
+            .collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// One pass over every configured organization.
+    pub async fn pass(&self) {
+        let head = match self.store.head_position().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "audit streaming: cannot read the log's head");
+                return;
+            }
+        };
+        // The access model says who streams; the audit view must hold every
+        // event up to now before a finished day is exported.
+        for projection in ["rbac", "audit"] {
+            if let Err(lag) = self
+                .positions
+                .wait(projection, head, Duration::from_secs(60))
+                .await
+            {
+                tracing::warn!(
+                    projection,
+                    reached = lag.reached,
+                    wanted = lag.wanted,
+                    "audit streaming: projection behind the log, pass skipped"
+                );
+                return;
+            }
+        }
+        let today = Utc::now().date_naive();
+        for (org, config) in self.configured() {
+            match run_org(
+                self.store.clone(),
+                &self.read_db,
+                org,
+                &config,
+                today,
+                self.policy,
+            )
+            .await
+            {
+                Ok(Some(run)) if run.error.is_none() => tracing::info!(
+                    %org, days = run.days, objects = run.objects, bytes = run.bytes,
+                    "audit streaming: days exported"
+                ),
+                Ok(Some(run)) => tracing::warn!(
+                    %org, days = run.days, error = run.error.as_deref().unwrap_or(""),
+                    "audit streaming: run failed (the next run retries)"
+                ),
+                Ok(None) => tracing::debug!(%org, "audit streaming: nothing to export"),
+                Err(e) => tracing::error!(%org, error = %e, "audit streaming: cannot run"),
+            }
+        }
+    }
+
+    /// Runs a pass now and then every `interval`, until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.pass() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
