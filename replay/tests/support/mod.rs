@@ -211,10 +211,64 @@ pub fn scripts() -> PathBuf {
     }
 }
 
-/// Runs `python3 <script> <args>` and parses its stdout as JSON. Panics
-/// (failing the test) when python or a module is missing.
+/// The modules the python helpers import.
+const MODULES: &str = "pyarrow, moto, boto3";
+
+/// A python interpreter that has [`MODULES`]: `python3` when it has them
+/// (`.ci/run` installs them), else a virtualenv made once under cargo's
+/// target directory and filled from PyPI, so that `cargo test --workspace`
+/// works on a fresh machine as the README says. Panics (failing the test)
+/// when neither works: python is required, never skipped.
+pub fn python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let has_modules = |python: &Path| {
+                Command::new(python)
+                    .args(["-c", &format!("import {MODULES}")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            let system = PathBuf::from("python3");
+            if has_modules(&system) {
+                return system;
+            }
+            let dir = option_env!("CARGO_TARGET_TMPDIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir)
+                .join("rolebook-test-python");
+            let venv = dir.join("bin").join("python");
+            if has_modules(&venv) {
+                return venv;
+            }
+            let run = |cmd: &mut Command, what: &str| {
+                let status = cmd
+                    .status()
+                    .unwrap_or_else(|e| panic!("{what}: {e} (python3 is required)"));
+                assert!(status.success(), "{what} failed ({status})");
+            };
+            run(
+                Command::new("python3").args(["-m", "venv"]).arg(&dir),
+                "python3 -m venv",
+            );
+            run(
+                Command::new(&venv)
+                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                    .args(["pyarrow", "moto[server]"]),
+                "pip install pyarrow moto[server] into the tests' virtualenv",
+            );
+            assert!(has_modules(&venv), "the virtualenv lacks {MODULES}");
+            venv
+        })
+        .clone()
+}
+
+/// Runs `python <script> <args>` (see [`python`]) and parses its stdout as
+/// JSON. Panics (failing the test) when python or a module is missing.
 pub fn python_json(script: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg(scripts().join(script))
         .args(args)
         .output()
@@ -255,7 +309,7 @@ impl Moto {
         let port = free_port();
         // moto.server through a launcher that fixes its signature check of
         // keys with `=` (see py/moto_server.py).
-        let child = Command::new("python3")
+        let child = Command::new(python())
             .arg(scripts().join("moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // The set-up's four requests go unsigned; every later one must be
