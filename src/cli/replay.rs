@@ -142,7 +142,7 @@ pub struct BucketArgs {
     #[arg(long, env = "ROLEBOOK_S3_REGION")]
     region: Option<String>,
     /// Access key id (or AWS_ACCESS_KEY_ID).
-    #[arg(long, env = "ROLEBOOK_S3_ACCESS_KEY_ID")]
+    #[arg(long, env = "ROLEBOOK_S3_ACCESS_KEY_ID", hide_env_values = true)]
     access_key_id: Option<String>,
 }
 
