@@ -27,6 +27,11 @@ pub struct Report {
     pub statuses: BTreeMap<u16, usize>,
     /// Latencies from the scheduled send time, sorted.
     pub latencies: Vec<Duration>,
+    /// Latencies from the moment the request began to be sent (it had its
+    /// connection and the generator was running), sorted: the server's and
+    /// the network's part, without the generator's own delays and the wait
+    /// for a free connection. Diagnostic only: the figure is `latencies`.
+    pub service: Vec<Duration>,
 }
 
 impl Report {
@@ -47,11 +52,19 @@ impl Report {
             .sum()
     }
 
-    /// One line: offered and served rate, quantiles, max, errors.
+    /// One line: offered and served rate, quantiles, max, errors; then the
+    /// same quantiles from the send time.
     pub fn line(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let q = |sorted: &[Duration], p: f64| {
+            if sorted.is_empty() {
+                0.0
+            } else {
+                ms(testkit::bench::percentile(sorted, p))
+            }
+        };
         format!(
-            "offered {:.0}/s, served {:.0}/s ({} requests) | p50 {:.2} ms | p90 {:.2} ms | p99 {:.2} ms | p99.9 {:.2} ms | max {:.2} ms | non-2xx {} {:?}",
+            "offered {:.0}/s, served {:.0}/s ({} requests) | p50 {:.2} ms | p90 {:.2} ms | p99 {:.2} ms | p99.9 {:.2} ms | max {:.2} ms | non-2xx {} {:?}\n  (from the send time: p50 {:.2} ms | p99 {:.2} ms | p99.9 {:.2} ms | max {:.2} ms)",
             self.offered,
             self.served,
             self.measured,
@@ -62,6 +75,10 @@ impl Report {
             ms(self.latencies.last().copied().unwrap_or_default()),
             self.errors(),
             self.statuses,
+            q(&self.service, 0.50),
+            q(&self.service, 0.99),
+            q(&self.service, 0.999),
+            ms(self.service.last().copied().unwrap_or_default()),
         )
     }
 }
@@ -90,6 +107,7 @@ pub async fn run(
         let slots = slots.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await.expect("never closed");
+            let sending = Instant::now();
             let status = match send.send().await {
                 // The whole body is read, so the connection is reused.
                 Ok(answer) => {
@@ -102,23 +120,27 @@ pub async fn run(
                 Err(_) => 0,
             };
             let done = Instant::now();
-            (i, status, done.duration_since(scheduled), done)
+            let service = done.duration_since(sending);
+            (i, status, done.duration_since(scheduled), service, done)
         });
     }
     let measured_from = start + interval.mul_f64(warm as f64);
     let mut statuses = BTreeMap::new();
     let mut latencies = Vec::with_capacity((total - warm) as usize);
+    let mut service = Vec::with_capacity((total - warm) as usize);
     let mut last_answer = measured_from;
     while let Some(done) = tasks.join_next().await {
-        let (i, status, latency, at) = done.expect("request task");
+        let (i, status, latency, served_in, at) = done.expect("request task");
         if i < warm {
             continue;
         }
         *statuses.entry(status).or_insert(0) += 1;
         latencies.push(latency);
+        service.push(served_in);
         last_answer = last_answer.max(at);
     }
     latencies.sort_unstable();
+    service.sort_unstable();
     let measured = latencies.len();
     Report {
         offered: rate,
@@ -126,5 +148,6 @@ pub async fn run(
         served: measured as f64 / last_answer.duration_since(measured_from).as_secs_f64(),
         statuses,
         latencies,
+        service,
     }
 }
