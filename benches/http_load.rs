@@ -1,18 +1,34 @@
 //! HTTP load figures (issue 4): the release server on the benchmark
 //! organization (10,000 users, 1,000 projects, 200 groups, 50 custom roles),
-//! loaded by `wrk` (a separate process, keep-alive, loopback):
+//! loaded from another process over keep-alive loopback connections:
 //!
-//! - `GET /check`: requests/s and p99;
-//! - commands (`PUT /people/{user}/role`): requests/s and p99, durable;
+//! - `GET /check` (`check`): `wrk`, closed loop: requests/s and p99;
+//! - commands, role and group changes half and half (`mix`), durable:
+//!   - at saturation (`commands`): `wrk`, closed loop: requests/s and p99;
+//!   - at fixed offered rates (`open`): this process's open-loop generator
+//!     (`open_loop`), latency from each request's scheduled send time;
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
-//! `ROLEBOOK_BENCH_CHECK_CONNECTIONS` (64) and
-//! `ROLEBOOK_BENCH_COMMAND_CONNECTIONS` (32) set wrk's connections.
+//! Environment: `ROLEBOOK_BENCH_SECONDS` (10) per figure;
+//! `ROLEBOOK_BENCH_PHASES` (`check,commands,open`);
+//! `ROLEBOOK_BENCH_CHECK_CONNECTIONS` (24) and
+//! `ROLEBOOK_BENCH_COMMAND_CONNECTIONS` (12): wrk's connections;
+//! `ROLEBOOK_BENCH_RATES` (`2000,2500`): the open-loop rates, requests/s;
+//! `ROLEBOOK_BENCH_OPEN_CONNECTIONS` (64): the most open-loop requests in
+//! flight. The load averages are printed before each figure.
+//! `ROLEBOOK_BENCH_SERVER_LOG` (`warn`): the server's `RUST_LOG` (its log
+//! goes to stderr); `rolebook::slow=debug` logs slow command batches and
+//! group commits with where their time went.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "http_load/mix.rs"]
+mod mix;
+#[path = "http_load/open_loop.rs"]
+mod open_loop;
 
 use domain::ids::TokenId;
 use domain::store::{EventStore, ExpectedVersion};
@@ -148,7 +164,10 @@ async fn main() {
     let mut server = Command::new(env!("CARGO_BIN_EXE_rolebook"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("ROLEBOOK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -163,8 +182,129 @@ async fn main() {
             break rest.to_string();
         }
     };
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    // The server's log, passed on to this process's stderr.
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            eprintln!("server: {line}");
+        }
+    });
     let client = reqwest::Client::new();
+    let started = Instant::now();
+    settle(&client, &address).await;
+    println!(
+        "server ready (projections caught up in {:.1?}, with a second of rest); RSS {} MiB",
+        started.elapsed(),
+        rss_kib(pid, "VmRSS") / 1024
+    );
+
+    let base = format!("{address}/api/v1/orgs/bench");
+    let phases =
+        std::env::var("ROLEBOOK_BENCH_PHASES").unwrap_or_else(|_| "check,commands,open".into());
+    let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
+
+    // GET /check on random users, permissions and projects.
+    let mut peak_after_checks = 0;
+    if phase("check") {
+        let check = dir.path().join("check.lua");
+        std::fs::write(
+            &check,
+            format!(
+                r#"
+local perms = {{"project.view", "project.job.rerun", "project.access.manage", "project.delete", "project.secrets.view"}}
+local org_perms = {{"organization.view", "organization.people.manage", "organization.secrets.view"}}
+request = function()
+  local u = "user" .. math.random(0, 9998)
+  local path
+  if math.random() < 0.7 then
+    path = "/api/v1/orgs/bench/check?user=" .. u .. "&permission=" .. perms[math.random(#perms)] .. "&project=project-" .. math.random(0, 999)
+  else
+    path = "/api/v1/orgs/bench/check?user=" .. u .. "&permission=" .. org_perms[math.random(#org_perms)]
+  end
+  return wrk.format("GET", path, {{["Authorization"] = "Bearer {token}"}})
+end
+"#
+            ),
+        )
+        .unwrap();
+        let check_connections = env_u32("ROLEBOOK_BENCH_CHECK_CONNECTIONS", 24);
+        println!("{}", load_average());
+        let out = wrk(&base, &check, seconds, check_connections);
+        summary(
+            &format!("GET /check, wrk closed loop ({check_connections} connections)"),
+            &out,
+        );
+        peak_after_checks = rss_kib(pid, "VmHWM");
+    }
+
+    // Commands at saturation: wrk, closed loop (each connection sends its
+    // next command when the last is answered).
+    if phase("commands") {
+        settle(&client, &address).await;
+        let cmd = dir.path().join("command.lua");
+        std::fs::write(&cmd, mix::wrk_script(&token)).unwrap();
+        let command_connections = env_u32("ROLEBOOK_BENCH_COMMAND_CONNECTIONS", 12);
+        println!("{}", load_average());
+        let out = wrk(&base, &cmd, seconds, command_connections);
+        summary(
+            &format!(
+                "commands (role and group changes), wrk closed loop ({command_connections} connections)"
+            ),
+            &out,
+        );
+    }
+
+    // Commands at fixed offered rates, open loop: latency from each
+    // request's scheduled send time.
+    if phase("open") {
+        let rates = std::env::var("ROLEBOOK_BENCH_RATES").unwrap_or_else(|_| "2000,2500".into());
+        let connections = env_u32("ROLEBOOK_BENCH_OPEN_CONNECTIONS", 64) as usize;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(connections)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap();
+        let auth = format!("Bearer {token}");
+        for rate in rates
+            .split(',')
+            .filter_map(|r| r.trim().parse::<f64>().ok())
+        {
+            settle(&client, &address).await;
+            println!("{}", load_average());
+            let report = open_loop::run(
+                &client,
+                rate,
+                Duration::from_secs(2),
+                Duration::from_secs(seconds),
+                connections,
+                |client, i| {
+                    let c = mix::command(i);
+                    client
+                        .request(c.method, format!("{base}{}", c.path))
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/json")
+                        .body(c.body)
+                },
+            )
+            .await;
+            println!(
+                "commands (role and group changes), open loop ({connections} connections): {}",
+                report.line()
+            );
+        }
+    }
+    println!(
+        "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",
+        rss_kib(pid, "VmRSS") / 1024,
+        rss_kib(pid, "VmHWM") / 1024,
+        peak_after_checks / 1024
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// Waits until both projections have caught up with the log, then a
+/// second more, so one figure's backlog does not weigh on the next.
+async fn settle(client: &reqwest::Client, address: &str) {
     let started = Instant::now();
     loop {
         let health: serde_json::Value = client
@@ -181,77 +321,18 @@ async fn main() {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(120),
+            started.elapsed() < Duration::from_secs(300),
             "projections never caught up: {health}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!(
-        "server ready (projections caught up in {:.1?}); RSS {} MiB",
-        started.elapsed(),
-        rss_kib(pid, "VmRSS") / 1024
-    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
 
-    // GET /check on random users, permissions and projects.
-    let base = format!("{address}/api/v1/orgs/bench");
-    let check = dir.path().join("check.lua");
-    std::fs::write(
-        &check,
-        format!(
-            r#"
-local perms = {{"project.view", "project.job.rerun", "project.access.manage", "project.delete", "project.secrets.view"}}
-local org_perms = {{"organization.view", "organization.people.manage", "organization.secrets.view"}}
-request = function()
-  local u = "user" .. math.random(0, 9998)
-  local path
-  if math.random() < 0.7 then
-    path = "/api/v1/orgs/bench/check?user=" .. u .. "&permission=" .. perms[math.random(#perms)] .. "&project=project-" .. math.random(0, 999)
-  else
-    path = "/api/v1/orgs/bench/check?user=" .. u .. "&permission=" .. org_perms[math.random(#org_perms)]
-  end
-  return wrk.format("GET", path, {{["Authorization"] = "Bearer {token}"}})
-end
-"#
-        ),
-    )
-    .unwrap();
-    let check_connections = env_u32("ROLEBOOK_BENCH_CHECK_CONNECTIONS", 64);
-    let out = wrk(&base, &check, seconds, check_connections);
-    summary(
-        &format!("GET /check ({check_connections} connections)"),
-        &out,
-    );
-    let peak_after_checks = rss_kib(pid, "VmHWM");
-
-    // Commands: organization role changes (durable).
-    let cmd = dir.path().join("command.lua");
-    std::fs::write(
-        &cmd,
-        format!(
-            r#"
-local roles = {{"Member", "custom-1", "custom-3", "custom-5", "custom-7"}}
-request = function()
-  local u = "user" .. math.random(0, 9998)
-  local body = '{{"role": "' .. roles[math.random(#roles)] .. '"}}'
-  return wrk.format("PUT", "/api/v1/orgs/bench/people/" .. u .. "/role",
-    {{["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/json"}}, body)
-end
-"#
-        ),
-    )
-    .unwrap();
-    let command_connections = env_u32("ROLEBOOK_BENCH_COMMAND_CONNECTIONS", 32);
-    let out = wrk(&base, &cmd, seconds, command_connections);
-    summary(
-        &format!("PUT /people/{{user}}/role ({command_connections} connections)"),
-        &out,
-    );
-    println!(
-        "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",
-        rss_kib(pid, "VmRSS") / 1024,
-        rss_kib(pid, "VmHWM") / 1024,
-        peak_after_checks / 1024
-    );
-    let _ = server.kill();
-    let _ = server.wait();
+/// The machine's load averages (1, 5, 15 minutes), as `uptime` shows them:
+/// other work on the same cores weighs on every figure.
+fn load_average() -> String {
+    let avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let avg: Vec<&str> = avg.split_whitespace().take(3).collect();
+    format!("load average: {}", avg.join(", "))
 }

@@ -569,11 +569,37 @@ async fn two_processes_on_one_store_never_act_on_stale_state() {
         .unwrap();
     assert_eq!(out.events.len(), 1, "decided again on the current state");
 
+    // The same, with the stale no-op batched beside a command that appends:
+    // that append's conflict sends the whole batch to be decided again.
+    b.service
+        .execute(org, dave_role(domain::roles::ORG_ADMIN), &ctx)
+        .await
+        .unwrap();
+    let (noop, appends) = tokio::join!(
+        a.service
+            .execute(org, dave_role(domain::roles::MEMBER), &ctx),
+        a.service.execute(
+            org,
+            Command::CreateProject {
+                project_id: ProjectId::new(),
+                name: "api".into(),
+                owner: None,
+            },
+            &ctx,
+        )
+    );
+    assert_eq!(
+        noop.unwrap().events.len(),
+        1,
+        "decided again on the current state"
+    );
+    assert!(!appends.unwrap().events.is_empty());
+
     let (sa, _) = a.service.state(org).await.unwrap();
     let (sb, _) = b.service.state(org).await.unwrap();
     assert_eq!(sa, sb);
     assert_eq!(sa.org_roles[&dave], domain::roles::MEMBER);
-    assert_eq!(sa.projects.len(), 1);
+    assert_eq!(sa.projects.len(), 2);
     assert!(sa.groups[&group].members.contains(&dave));
     let (_, versions) = all_positions_and_versions(&a, org).await;
     assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());

@@ -15,6 +15,9 @@ const MAX_BATCH_REQUESTS: usize = 512;
 const MAX_BATCH_EVENTS: usize = 20_000;
 /// Scheduler turns the committer gives other tasks to join a transaction.
 const YIELD_TURNS: usize = 4;
+/// A transaction taking longer than this is logged (debug, target
+/// `rolebook::slow`).
+const SLOW: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A request waiting for its turn, with the place to send its result.
 pub(crate) struct CommitJob {
@@ -49,8 +52,20 @@ pub(crate) fn spawn(store: Arc<dyn EventStore>) -> mpsc::Sender<CommitJob> {
             }
             let (requests, replies): (Vec<_>, Vec<_>) =
                 jobs.drain(..).map(|j| (j.request, j.reply)).unzip();
-            tracing::trace!(requests = requests.len(), events, "group commit");
+            let count = requests.len();
+            tracing::trace!(requests = count, events, "group commit");
+            let started = std::time::Instant::now();
             let results = store.append_each(requests).await;
+            let took = started.elapsed();
+            if took > SLOW {
+                tracing::debug!(
+                    target: "rolebook::slow",
+                    requests = count,
+                    events,
+                    append_ms = took.as_secs_f64() * 1000.0,
+                    "slow group commit"
+                );
+            }
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }

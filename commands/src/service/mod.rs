@@ -165,11 +165,46 @@ impl CommandService {
         command: Command,
         ctx: &CommandContext,
     ) -> Result<Outcome, ServiceError> {
+        self.submit(org, command, ctx, None).await
+    }
+
+    /// Like [`CommandService::execute`], and answers `question` from the
+    /// state right after the command took effect (as the batch it was
+    /// committed with left it), without another trip through the
+    /// organization's worker: what a command's answer shows of the result.
+    pub async fn execute_then<T: Send + 'static>(
+        &self,
+        org: OrgId,
+        command: Command,
+        ctx: &CommandContext,
+        question: impl FnOnce(&Organization) -> T + Send + 'static,
+    ) -> Result<(Outcome, T), ServiceError> {
+        let (tell, told) = oneshot::channel();
+        let then: worker::Then = Box::new(move |state| {
+            let _ = tell.send(question(state));
+        });
+        let outcome = self.submit(org, command, ctx, Some(then)).await?;
+        // Answered before the outcome was sent.
+        let answer = told.await.map_err(|_| ServiceError::Stopped)?;
+        Ok((outcome, answer))
+    }
+
+    /// Queues a command on the organization's worker and waits for its
+    /// outcome.
+    async fn submit(
+        &self,
+        org: OrgId,
+        command: Command,
+        ctx: &CommandContext,
+        then: Option<worker::Then>,
+    ) -> Result<Outcome, ServiceError> {
         let (reply, answer) = oneshot::channel();
         let job = worker::Job {
             command,
             metadata: ctx.metadata(),
             reply,
+            queued: std::time::Instant::now(),
+            then,
         };
         self.worker(org)
             .send(worker::Msg::Execute(Box::new(job)))

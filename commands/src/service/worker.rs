@@ -5,11 +5,13 @@
 //! Catching up is optimistic: the expected version proves that an accepted
 //! command was decided on the current state (another writer's append makes
 //! it a conflict: reload, decide again, a bounded number of times), and a
-//! refusal or a no-op is only reported after checking the stream's version,
-//! so no command is accepted, refused or skipped on a stale state, and the
-//! hot path does not read the stream before every batch.
+//! refusal or a no-op is only reported once that append, or (in a batch
+//! that appends nothing) a check of the stream's version, proves the state
+//! current, so no command is accepted, refused or skipped on a stale state,
+//! and the hot path does not read the stream before every batch.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use domain::events::{Event, EventMetadata};
 use domain::ids::OrgId;
@@ -27,15 +29,29 @@ pub(crate) const MAX_ATTEMPTS: usize = 5;
 const MAX_BATCH: usize = 256;
 /// Events read per page when loading or catching up.
 const PAGE: usize = 10_000;
+/// A batch whose oldest command waited longer than this for its outcome
+/// is logged (debug, target `rolebook::slow`) with where the time went.
+const SLOW: Duration = Duration::from_millis(20);
 
+/// A queued command, where to send its outcome, and what to read from the
+/// state once it has taken effect.
 pub(crate) struct Job {
     pub command: Command,
     pub metadata: EventMetadata,
     pub reply: oneshot::Sender<Result<Outcome, ServiceError>>,
+    /// When it was queued (for the slow-batch log).
+    pub queued: Instant,
+    /// Asked of the state right after the command succeeds (committed, or a
+    /// confirmed no-op), before its outcome is sent; dropped unasked if the
+    /// command fails.
+    pub then: Option<Then>,
 }
 
 /// A question about the state, answered on the worker.
 pub(crate) type Question = Box<dyn FnOnce(Result<&Organization, ServiceError>) + Send>;
+
+/// A question asked of the state a successful command left.
+pub(crate) type Then = Box<dyn FnOnce(&Organization) + Send>;
 
 pub(crate) enum Msg {
     Execute(Box<Job>),
@@ -172,6 +188,8 @@ async fn run_batch(
         return;
     }
     let jobs: Vec<Job> = std::mem::take(pending);
+    let started = Instant::now();
+    let oldest = jobs.iter().map(|j| j.queued).min().unwrap_or(started);
     for attempt in 1..=MAX_ATTEMPTS {
         let l = match loaded_state(store, org, loaded).await {
             Ok(l) => l,
@@ -194,13 +212,13 @@ async fn run_batch(
                 Err(e) => decided.push(Err(e)),
             }
         }
-        // Refusals and no-ops append nothing, so no expected version proves
-        // them: confirm them against the store. If another writer moved the
-        // stream, the state was stale; reload and decide again.
-        if decided
-            .iter()
-            .any(|d| d.as_ref().map_or(true, Vec::is_empty))
-        {
+        // Refusals and no-ops append nothing. In a batch that appends, the
+        // append's expected version proves the state they were decided on
+        // too (a conflict decides the whole batch again); a batch of only
+        // refusals and no-ops is confirmed against the store instead. If
+        // another writer moved the stream, the state was stale; reload and
+        // decide again.
+        if new_events.is_empty() {
             match store.stream_version(&org.stream()).await {
                 Ok(v) if v == base_version => {}
                 Ok(_) if attempt < MAX_ATTEMPTS => {
@@ -225,11 +243,10 @@ async fn run_batch(
         if new_events.is_empty() {
             let position = l.position;
             for (job, result) in jobs.into_iter().zip(decided) {
-                let _ = job.reply.send(
-                    result
-                        .map_err(ServiceError::Domain)
-                        .map(|events| Outcome { position, events }),
-                );
+                let answer = result
+                    .map_err(ServiceError::Domain)
+                    .map(|events| Outcome { position, events });
+                answer_job(job, answer, &l.state);
             }
             return;
         }
@@ -239,17 +256,33 @@ async fn run_batch(
             ExpectedVersion::Exact(base_version)
         };
         let (reply, answer) = oneshot::channel();
+        let events = new_events.len();
         let request = AppendRequest {
             stream: org.stream(),
             expected,
             events: new_events,
         };
+        let sent = Instant::now();
         let committed = match committer.send(CommitJob { request, reply }).await {
             Ok(()) => answer
                 .await
                 .unwrap_or_else(|_| Err(StoreError::Backend("committer stopped".into()))),
             Err(_) => Err(StoreError::Backend("committer stopped".into())),
         };
+        let done = Instant::now();
+        if done - oldest > SLOW {
+            tracing::debug!(
+                target: "rolebook::slow",
+                %org,
+                commands = jobs.len(),
+                events,
+                attempt,
+                queued_ms = ms(started - oldest),
+                decide_ms = ms(sent - started),
+                commit_ms = ms(done - sent),
+                "slow command batch"
+            );
+        }
         match committed {
             Ok(result) => {
                 l.position = result.last_position;
@@ -266,7 +299,7 @@ async fn run_batch(
                             events,
                         }
                     });
-                    let _ = job.reply.send(answer);
+                    answer_job(job, answer, &l.state);
                 }
                 return;
             }
@@ -287,6 +320,21 @@ async fn run_batch(
             }
         }
     }
+}
+
+/// Sends a job its outcome; a successful one first has its question
+/// answered from `state` (the state the batch left, as committed).
+fn answer_job(job: Job, answer: Result<Outcome, ServiceError>, state: &Organization) {
+    if answer.is_ok() {
+        if let Some(then) = job.then {
+            then(state);
+        }
+    }
+    let _ = job.reply.send(answer);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 fn fail_all(jobs: Vec<Job>, err: ServiceError) {

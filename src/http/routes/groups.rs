@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::{committed, committed_empty, Paged, RoleBody};
 use crate::http::answers::{Committed, RoleRef, UserRef};
-use crate::http::auth::{Bearer, Origin};
+use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::params::{GroupPath, OrgPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
@@ -59,21 +59,28 @@ fn users(s: &Organization, refs: &[String]) -> ApiResult<Vec<UserId>> {
     refs.iter().map(|r| resolve::user(s, r)).collect()
 }
 
-/// The group after a command, or only its id if it is gone already.
-async fn group_answer(
+/// Runs a command about `group` and answers its position and the group as
+/// the command left it (or only its id if it is gone), read on the
+/// organization's worker right after the commit.
+async fn group_command(
     state: &AppState,
-    org: domain::ids::OrgId,
+    caller: &Caller,
+    command: Command,
     group: GroupId,
-) -> ApiResult<Value> {
-    Ok(state
+) -> ApiResult<(u64, Value)> {
+    let (outcome, item) = state
         .service
-        .read(org, move |s| {
+        .execute_then(caller.org, command, &caller.context(), move |s| {
             s.groups
                 .contains_key(&group)
-                .then(|| json!(GroupItem::of(s, group)))
+                .then(|| GroupItem::of(s, group))
         })
-        .await?
-        .unwrap_or_else(|| json!({"group_id": group})))
+        .await?;
+    let body = match item {
+        Some(item) => json!(item),
+        None => json!({"group_id": group}),
+    };
+    Ok((outcome.position, body))
 }
 
 /// `GET /groups`: `{groups: [{group_id, name, description, role, members}]}`,
@@ -152,21 +159,14 @@ pub async fn create(
     let refs = body.members;
     let members = state.resolve(caller.org, move |s| users(s, &refs)).await?;
     let group_id = GroupId::new();
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::CreateGroup {
-                group_id,
-                name: body.name,
-                description: body.description,
-                members,
-            },
-            &caller.context(),
-        )
-        .await?;
-    let body = group_answer(&state, caller.org, group_id).await?;
-    Ok(committed(StatusCode::CREATED, outcome.position, body))
+    let command = Command::CreateGroup {
+        group_id,
+        name: body.name,
+        description: body.description,
+        members,
+    };
+    let (position, body) = group_command(&state, &caller, command, group_id).await?;
+    Ok(committed(StatusCode::CREATED, position, body))
 }
 
 /// `PATCH /groups/{group}`'s body: what changes.
@@ -214,22 +214,15 @@ pub async fn change(
             ))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::ChangeGroup {
-                group,
-                name: body.name,
-                description: body.description,
-                add_members,
-                remove_members,
-            },
-            &caller.context(),
-        )
-        .await?;
-    let body = group_answer(&state, caller.org, group).await?;
-    Ok(committed(StatusCode::OK, outcome.position, body))
+    let command = Command::ChangeGroup {
+        group,
+        name: body.name,
+        description: body.description,
+        add_members,
+        remove_members,
+    };
+    let (position, body) = group_command(&state, &caller, command, group).await?;
+    Ok(committed(StatusCode::OK, position, body))
 }
 
 /// `PUT /groups/{group}/role`: the group's organization role (replacing
@@ -262,19 +255,12 @@ pub async fn assign_role(
             ))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::AssignOrgRole {
-                subject: Subject::Group(group),
-                role,
-            },
-            &caller.context(),
-        )
-        .await?;
-    let body = group_answer(&state, caller.org, group).await?;
-    Ok(committed(StatusCode::OK, outcome.position, body))
+    let command = Command::AssignOrgRole {
+        subject: Subject::Group(group),
+        role,
+    };
+    let (position, body) = group_command(&state, &caller, command, group).await?;
+    Ok(committed(StatusCode::OK, position, body))
 }
 
 /// `DELETE /groups/{group}`: 204; members lose the group's roles.
