@@ -472,3 +472,54 @@ fn a_bulk_rewrite_equals_the_event_by_event_tables() {
     rt.block_on(catch_up(&mut bulk, &store, 50)).unwrap();
     assert_eq!(dump(&bulk_db), dump(&paged_db));
 }
+
+/// Two projections caught up together (the log read and decoded once, each
+/// applying it on its own threads) write the same tables as each caught up
+/// alone.
+#[test]
+fn catching_up_together_equals_catching_up_alone() {
+    use projections::audit::AuditProjection;
+    let mut w = Workload::organization("together", TINY, 5);
+    w.random_history(400);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(store_with(dir.path(), &w));
+    let head = w.events.len() as u64;
+
+    let alone_db = dir.path().join("alone.db");
+    let rbac = Runner::open(RbacProjection::new(Default::default()), &alone_db).unwrap();
+    rt.block_on(rbac.catch_up_backlog(&store, 1)).unwrap();
+    let audit = Runner::open(AuditProjection::new(), &alone_db).unwrap();
+    rt.block_on(audit.catch_up_backlog(&store, 1)).unwrap();
+
+    let together_db = dir.path().join("together.db");
+    let rbac = Runner::open(RbacProjection::new(Default::default()), &together_db).unwrap();
+    let audit = Runner::open(AuditProjection::new(), &together_db).unwrap();
+    assert!(rbac.wants_bulk(head, 1) && audit.wants_bulk(head, 1));
+    let (rbac, audit) = rt.block_on(projections::runner::catch_up_together(
+        &store, head, rbac, audit,
+    ));
+    assert_eq!(rbac.unwrap().position(), head);
+    assert_eq!(audit.unwrap().position(), head);
+
+    assert_eq!(dump(&together_db), dump(&alone_db));
+    let audit_rows = |db: &Path| -> Vec<(i64, String, String)> {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT position, description, metadata FROM audit_log ORDER BY position")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows
+    };
+    let alone = audit_rows(&alone_db);
+    assert_eq!(alone.len() as u64, head);
+    assert_eq!(audit_rows(&together_db), alone);
+}

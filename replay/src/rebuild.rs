@@ -189,6 +189,39 @@ impl Gen {
         })
     }
 
+    /// Whether a backlog up to `head` is caught up in bulk.
+    fn wants_bulk(&self, head: u64) -> bool {
+        match self {
+            Gen::Rbac(r) => r.wants_bulk(head, runner::BULK_GAP),
+            Gen::Audit(r) => r.wants_bulk(head, runner::BULK_GAP),
+        }
+    }
+
+    /// [`Gen::bulk`] for two generations at one position, reading the log
+    /// once for both.
+    async fn bulk_together(
+        store: &dyn EventStore,
+        head: u64,
+        a: Gen,
+        b: Gen,
+    ) -> (Result<Gen, ProjectionError>, Result<Gen, ProjectionError>) {
+        match (a, b) {
+            (Gen::Rbac(a), Gen::Audit(b)) => {
+                let (a, b) = runner::catch_up_together(store, head, a, b).await;
+                (a.map(Gen::Rbac), b.map(Gen::Audit))
+            }
+            (Gen::Audit(a), Gen::Rbac(b)) => {
+                let (a, b) = runner::catch_up_together(store, head, a, b).await;
+                (a.map(Gen::Audit), b.map(Gen::Rbac))
+            }
+            (a, b) => {
+                let a = a.bulk(store).await;
+                let b = b.bulk(store).await;
+                (a, b)
+            }
+        }
+    }
+
     /// Applies the events after this generation's position, with `last` as
     /// the new checkpoint.
     fn apply(&mut self, events: &[Decoded], last: u64) -> Result<(), ProjectionError> {
@@ -347,6 +380,35 @@ pub async fn rebuild(
     let started = Instant::now();
     let mut bulk_read = 0;
     let mut tasks = Vec::new();
+    // Both projections from the same position, both in bulk: the log is
+    // read and decoded once for the two.
+    let together = gens.len() == 2
+        && gens[0].1.position() == gens[1].1.position()
+        && (0..2).all(|i| {
+            targets[i] > gens[i].1.position()
+                && (options.target == Target::Head
+                    || head.saturating_sub(targets[i]) < runner::BULK_GAP)
+                && gens[i].1.wants_bulk(head)
+        })
+        && !options.stop.load(Ordering::Relaxed)
+        && options.stop_at.is_none();
+    if together {
+        let mut pair = std::mem::take(&mut gens).into_iter();
+        let (wa, a, before) = pair.next().expect("two");
+        let (wb, b, _) = pair.next().expect("two");
+        let (a, b) = Gen::bulk_together(store.as_ref(), head, a, b).await;
+        for (w, gen) in [(wa, a?), (wb, b?)] {
+            tracing::info!(
+                projection = w.name(),
+                from = before,
+                to = gen.position(),
+                "bulk catch-up (log read once for both)"
+            );
+            tasks.push(tokio::spawn(async move {
+                Ok::<_, ReplayError>((w, gen, before))
+            }));
+        }
+    }
     for (i, (w, gen, _)) in std::mem::take(&mut gens).into_iter().enumerate() {
         let before = gen.position();
         // Past a live checkpoint only when the live runner is near the head

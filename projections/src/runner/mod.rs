@@ -213,12 +213,30 @@ impl<P: Projection> Runner<P> {
         min_gap: u64,
     ) -> Result<Self, ProjectionError> {
         let head = store.head_position().await?;
-        if head == self.position || head.saturating_sub(self.position) < min_gap {
+        if !self.wants_bulk(head, min_gap) {
             return Ok(self);
         }
-        if self.projection.backlog() == Backlog::Pages {
-            return Ok(self);
-        }
+        let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let from = self.position + 1;
+        let ((), caught_up) = tokio::join!(
+            read_pages(store, from, head, vec![pages]),
+            self.catch_up_from(next)
+        );
+        caught_up
+    }
+
+    /// Whether a backlog up to `head` is one to catch up in bulk: at least
+    /// `min_gap` events, and a projection with a bulk way.
+    pub fn wants_bulk(&self, head: u64, min_gap: u64) -> bool {
+        head > self.position
+            && head - self.position >= min_gap
+            && self.projection.backlog() != Backlog::Pages
+    }
+
+    /// Catches up in bulk from the pages that arrive (the log from this
+    /// runner's position on, as [`read_pages`] sends it, possibly to other
+    /// runners too: see [`catch_up_together`]).
+    async fn catch_up_from(self, pages: PageReceiver) -> Result<Self, ProjectionError> {
         // Checkpoints of the WAL run on another thread meanwhile: a commit
         // never waits for its pages to be copied into the database file.
         let checkpoints = Arc::new(());
@@ -226,7 +244,7 @@ impl<P: Projection> Runner<P> {
             self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
             infra::sqlite::checkpointer::spawn(&path, Arc::downgrade(&checkpoints));
         }
-        let caught_up = self.catch_up_in_bulk(store, head).await;
+        let caught_up = self.catch_up_in_bulk(pages).await;
         drop(checkpoints);
         let runner = caught_up?;
         runner
@@ -235,13 +253,8 @@ impl<P: Projection> Runner<P> {
         Ok(runner)
     }
 
-    /// [`Runner::catch_up_backlog`] once decided: the backlog up to `head`
-    /// the projection's way.
-    async fn catch_up_in_bulk(
-        mut self,
-        store: &dyn EventStore,
-        head: u64,
-    ) -> Result<Self, ProjectionError> {
+    /// [`Runner::catch_up_from`] the projection's way.
+    async fn catch_up_in_bulk(mut self, mut pages: PageReceiver) -> Result<Self, ProjectionError> {
         match self.projection.backlog() {
             Backlog::Pages => Ok(self),
             Backlog::Indexed => {
@@ -250,21 +263,14 @@ impl<P: Projection> Runner<P> {
                     Ok(self)
                 })
                 .await?;
-                let (pages, mut next) = tokio::sync::mpsc::channel(READ_AHEAD);
-                let from = self.position + 1;
-                let applying = async move {
-                    while let Some(page) = next.recv().await {
-                        let Page { events, last } = page?;
-                        self = blocking(move || {
-                            self.apply_page(&events, last)?;
-                            Ok(self)
-                        })
-                        .await?;
-                    }
-                    Ok::<_, ProjectionError>(self)
-                };
-                let ((), applied) = tokio::join!(read_pages(store, from, head, pages), applying);
-                self = applied?;
+                while let Some(page) = pages.recv().await {
+                    let page = page?;
+                    self = blocking(move || {
+                        self.apply_page(&page.events, page.last)?;
+                        Ok(self)
+                    })
+                    .await?;
+                }
                 blocking(move || {
                     self.projection.after_backlog(&self.conn)?;
                     Ok(self)
@@ -272,14 +278,8 @@ impl<P: Projection> Runner<P> {
                 .await
             }
             Backlog::Rewrite => {
-                let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
-                let from = self.position + 1;
                 let reached = self.position;
-                let ((), warmed) = tokio::join!(
-                    read_pages(store, from, head, pages),
-                    warm_from(self.projection, next, reached)
-                );
-                let (projection, reached) = warmed?;
+                let (projection, reached) = warm_from(self.projection, pages, reached).await?;
                 self.projection = projection;
                 blocking(move || {
                     let tx = self.conn.transaction()?;
@@ -319,26 +319,59 @@ struct Page {
     last: u64,
 }
 
-/// Reads and decodes the log from `from` up to `to` (inclusive) into
-/// `pages`; stops at the end of the log, at `to`, at the first error (sent
-/// on), or when the consumer hangs up. A page is decoded on a blocking
-/// thread while the next one is read, so reading, decoding and applying
-/// overlap.
-async fn read_pages(
+/// Pages as [`read_pages`] hands them out (shared when several runners
+/// read the log together).
+type PageReceiver = tokio::sync::mpsc::Receiver<Result<Arc<Page>, ProjectionError>>;
+type PageSender = tokio::sync::mpsc::Sender<Result<Arc<Page>, ProjectionError>>;
+
+/// Catches two runners up in bulk, from the same position to `head`,
+/// reading and decoding the log once for both (each applies it on its own
+/// threads). Both must be at the same position and [`Runner::wants_bulk`].
+pub async fn catch_up_together<A: Projection, B: Projection>(
     store: &dyn EventStore,
-    mut from: u64,
-    to: u64,
-    pages: tokio::sync::mpsc::Sender<Result<Page, ProjectionError>>,
+    head: u64,
+    a: Runner<A>,
+    b: Runner<B>,
+) -> (
+    Result<Runner<A>, ProjectionError>,
+    Result<Runner<B>, ProjectionError>,
 ) {
+    assert_eq!(
+        a.position, b.position,
+        "runners read the log together from one position"
+    );
+    let from = a.position + 1;
+    let (to_a, pages_a) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let (to_b, pages_b) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let ((), a, b) = tokio::join!(
+        read_pages(store, from, head, vec![to_a, to_b]),
+        a.catch_up_from(pages_a),
+        b.catch_up_from(pages_b)
+    );
+    (a, b)
+}
+
+/// Reads and decodes the log from `from` up to `to` (inclusive) into each
+/// of `pages`; stops at the end of the log, at `to`, at the first error
+/// (sent on), or when every consumer has hung up. A page is decoded on a
+/// blocking thread while the next one is read, so reading, decoding and
+/// applying overlap.
+async fn read_pages(store: &dyn EventStore, mut from: u64, to: u64, mut pages: Vec<PageSender>) {
     type Decoding = tokio::task::JoinHandle<Result<Page, ProjectionError>>;
-    async fn hand_over(
-        decoding: Decoding,
-        pages: &tokio::sync::mpsc::Sender<Result<Page, ProjectionError>>,
-    ) -> bool {
-        let page = decoding
-            .await
-            .unwrap_or_else(|e| Err(ProjectionError::Database(format!("decoding task: {e}"))));
-        pages.send(page).await.is_ok()
+    /// Sends the page to every consumer still listening; false when none is.
+    async fn hand_over(decoding: Decoding, pages: &mut Vec<PageSender>) -> bool {
+        let page = match decoding.await {
+            Ok(page) => page.map(Arc::new),
+            Err(e) => Err(ProjectionError::Database(format!("decoding task: {e}"))),
+        };
+        let mut listening = Vec::with_capacity(pages.len());
+        for p in pages.drain(..) {
+            if p.send(page.clone()).await.is_ok() {
+                listening.push(p);
+            }
+        }
+        *pages = listening;
+        !pages.is_empty()
     }
     let mut decoding: Option<Decoding> = None;
     while from <= to {
@@ -346,11 +379,13 @@ async fn read_pages(
             Ok(page) => page,
             Err(e) => {
                 if let Some(d) = decoding.take() {
-                    if !hand_over(d, &pages).await {
+                    if !hand_over(d, &mut pages).await {
                         return;
                     }
                 }
-                let _ = pages.send(Err(e.into())).await;
+                for p in &pages {
+                    let _ = p.send(Err(e.clone().into())).await;
+                }
                 return;
             }
         };
@@ -367,14 +402,14 @@ async fn read_pages(
         let started =
             tokio::task::spawn_blocking(move || decode(page).map(|events| Page { events, last }));
         if let Some(d) = decoding.replace(started) {
-            if !hand_over(d, &pages).await {
+            if !hand_over(d, &mut pages).await {
                 return;
             }
         }
         from = next;
     }
     if let Some(d) = decoding {
-        hand_over(d, &pages).await;
+        hand_over(d, &mut pages).await;
     }
 }
 
@@ -382,13 +417,14 @@ async fn read_pages(
 /// position of the last event it saw (`reached` if none came).
 async fn warm_from<P: Projection>(
     mut projection: P,
-    mut pages: tokio::sync::mpsc::Receiver<Result<Page, ProjectionError>>,
+    mut pages: PageReceiver,
     mut reached: u64,
 ) -> Result<(P, u64), ProjectionError> {
     while let Some(page) = pages.recv().await {
-        let Page { events, last } = page?;
+        let page = page?;
+        let last = page.last;
         projection = blocking(move || {
-            projection.warm(&events)?;
+            projection.warm(&page.events)?;
             Ok(projection)
         })
         .await?;
@@ -433,7 +469,7 @@ async fn follow<P: Projection>(
             position,
         } = runner;
         let ((), warmed) = tokio::join!(
-            read_pages(&*store, 1, position, pages),
+            read_pages(&*store, 1, position, vec![pages]),
             warm_from(projection, next, 0)
         );
         let (projection, _) = warmed?;

@@ -255,7 +255,13 @@ pub fn python() -> PathBuf {
             );
             run(
                 Command::new(&venv)
-                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
                     .args(["pyarrow", "moto[server]"]),
                 "pip install pyarrow moto[server] into the tests' virtualenv",
             );
