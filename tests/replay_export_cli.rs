@@ -9,9 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use chrono::{NaiveDate, Utc};
-use domain::events::{Actor, Event, EventMetadata, Medium, OrganizationSettingsChanged};
 use domain::ids::OrgId;
-use domain::store::{EventStore, ExpectedVersion, NewEvent};
 use serde_json::Value;
 
 fn rolebook(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -67,30 +65,13 @@ async fn org_with_a_finished_day(dir: &Path, day: NaiveDate) -> OrgId {
     assert!(out.status.success(), "{}", stderr(&out));
     let org: OrgId = json(&out)["org_id"].as_str().unwrap().parse().unwrap();
     let store = infra::SqliteEventStore::open_in_dir(dir).await.unwrap();
-    let version = store.stream_version(&org.stream()).await.unwrap();
-    let event = Event::OrganizationSettingsChanged(OrganizationSettingsChanged {
-        name: None,
-        url: Some("https://ci.acme.example".into()),
-    });
-    store
-        .append(
-            &org.stream(),
-            ExpectedVersion::Exact(version),
-            vec![NewEvent {
-                event_id: uuid::Uuid::now_v7(),
-                event_type: event.event_type().to_string(),
-                schema_version: event.schema_version(),
-                data: event.to_json(),
-                metadata: serde_json::to_string(&EventMetadata::new(
-                    Actor::system(),
-                    Medium::Cli,
-                    day.and_hms_opt(9, 30, 0).unwrap().and_utc(),
-                ))
-                .unwrap(),
-            }],
-        )
-        .await
-        .unwrap();
+    support::append_dated_settings_change(
+        &store,
+        org,
+        "https://ci.acme.example",
+        day.and_hms_opt(9, 30, 0).unwrap().and_utc(),
+    )
+    .await;
     org
 }
 

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::Server;
-use domain::events::{Actor, Event, EventMetadata, Medium, OrganizationSettingsChanged};
 use domain::ids::OrgId;
-use domain::store::{EventStore, ExpectedVersion, NewEvent};
 use serde_json::{json, Value};
 use support::Moto;
 
@@ -64,31 +62,8 @@ async fn the_server_streams_missed_days_and_shows_the_last_run() {
         let store = infra::SqliteEventStore::open_in_dir(stopped.dir.path())
             .await
             .unwrap();
-        let version = store.stream_version(&org.stream()).await.unwrap();
-        let event = Event::OrganizationSettingsChanged(OrganizationSettingsChanged {
-            name: None,
-            url: Some("https://ci.example".into()),
-        });
         let at = yesterday.and_hms_opt(12, 0, 0).unwrap().and_utc();
-        store
-            .append(
-                &org.stream(),
-                ExpectedVersion::Exact(version),
-                vec![NewEvent {
-                    event_id: uuid::Uuid::now_v7(),
-                    event_type: event.event_type().to_string(),
-                    schema_version: event.schema_version(),
-                    data: event.to_json(),
-                    metadata: serde_json::to_string(&EventMetadata::new(
-                        Actor::system(),
-                        Medium::Cli,
-                        at,
-                    ))
-                    .unwrap(),
-                }],
-            )
-            .await
-            .unwrap();
+        support::append_dated_settings_change(&store, org, "https://ci.example", at).await;
     }
     let s = stopped.start(&[("ROLEBOOK_STREAMING_INTERVAL", "1")]);
 

@@ -20,7 +20,7 @@
 //! moves the temp files, default ".").
 
 use std::path::Path;
-use testkit::bench::{env_usize, percentile};
+use testkit::bench::{cpu_time, env_usize, load_average, percentile, thread_cpu_time};
 
 use std::time::{Duration, Instant};
 
@@ -48,36 +48,6 @@ fn status_kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// CPU time this process has used (user + system), from /proc/self/stat:
-/// on a shared machine it shows what a phase costs apart from waiting.
-fn cpu_time() -> Duration {
-    stat_cpu("/proc/self/stat")
-}
-
-/// CPU time of the calling thread (decode, apply and commit run on it).
-fn thread_cpu_time() -> Duration {
-    stat_cpu("/proc/thread-self/stat")
-}
-
-fn stat_cpu(path: &str) -> Duration {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10) // USER_HZ = 100
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// The environment variable that turns this binary into the export child.

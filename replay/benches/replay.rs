@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use testkit::bench::{env_usize, percentile};
+use testkit::bench::{cpu_time, env_usize, load_average, percentile};
 
 use chrono::{DateTime, TimeZone, Utc};
 use domain::events::{Actor, EventMetadata, Medium};
@@ -323,25 +323,6 @@ async fn run() {
     if wants("export") {
         export_bench(store.clone(), dir.path(), w.org_id).await;
     }
-}
-
-/// CPU time of this process (user + system), from /proc/self/stat.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10) // USER_HZ = 100
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// The export part (see the module doc).

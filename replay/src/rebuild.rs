@@ -379,71 +379,61 @@ pub async fn rebuild(
     // live runner to get there).
     let started = Instant::now();
     let mut bulk_read = 0;
-    let mut tasks = Vec::new();
-    // Both projections from the same position, both in bulk: the log is
-    // read and decoded once for the two.
-    let together = gens.len() == 2
-        && gens[0].1.position() == gens[1].1.position()
-        && (0..2).all(|i| {
-            targets[i] > gens[i].1.position()
-                && (options.target == Target::Head
-                    || head.saturating_sub(targets[i]) < runner::BULK_GAP)
-                && gens[i].1.wants_bulk(head)
+    let stopping = options.stop.load(Ordering::Relaxed) || options.stop_at.is_some();
+    let bulk: Vec<bool> = gens
+        .iter()
+        .enumerate()
+        .map(|(i, (_, gen, _))| {
+            // Past a live checkpoint only when the live runner is near the
+            // head (following it), so that the switch does not wait for
+            // nothing.
+            let live_follows = options.target == Target::Head
+                || head.saturating_sub(targets[i]) < runner::BULK_GAP;
+            !stopping && live_follows && targets[i] > gen.position() && gen.wants_bulk(head)
         })
-        && !options.stop.load(Ordering::Relaxed)
-        && options.stop_at.is_none();
-    if together {
+        .collect();
+    let mut caught_up = Vec::new();
+    if gens.len() == 2 && bulk.iter().all(|b| *b) && gens[0].1.position() == gens[1].1.position() {
+        // Both projections from the same position, both in bulk: the log
+        // is read and decoded once for the two.
         let mut pair = std::mem::take(&mut gens).into_iter();
         let (wa, a, before) = pair.next().expect("two");
         let (wb, b, _) = pair.next().expect("two");
         let (a, b) = Gen::bulk_together(store.as_ref(), head, a, b).await;
-        for (w, gen) in [(wa, a?), (wb, b?)] {
+        caught_up.push((wa, a?, before));
+        caught_up.push((wb, b?, before));
+    } else {
+        // Each projection on its own task: the bulk folds run side by side.
+        let mut tasks = Vec::new();
+        for ((w, gen, _), bulk) in std::mem::take(&mut gens).into_iter().zip(bulk) {
+            let before = gen.position();
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let gen = if bulk {
+                    gen.bulk(store.as_ref()).await?
+                } else {
+                    gen
+                };
+                Ok::<_, ReplayError>((w, gen, before))
+            }));
+        }
+        for task in tasks {
+            caught_up.push(match task.await {
+                Ok(done) => done?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => return Err(ReplayError::Invalid(format!("rebuild task: {e}"))),
+            });
+        }
+    }
+    for (w, gen, before) in caught_up {
+        if gen.position() > before {
             tracing::info!(
                 projection = w.name(),
                 from = before,
                 to = gen.position(),
-                "bulk catch-up (log read once for both)"
+                "bulk catch-up"
             );
-            tasks.push(tokio::spawn(async move {
-                Ok::<_, ReplayError>((w, gen, before))
-            }));
         }
-    }
-    for (i, (w, gen, _)) in std::mem::take(&mut gens).into_iter().enumerate() {
-        let before = gen.position();
-        // Past a live checkpoint only when the live runner is near the head
-        // (following it), so that the switch does not wait for nothing.
-        let live_follows =
-            options.target == Target::Head || head.saturating_sub(targets[i]) < runner::BULK_GAP;
-        let bulk = head.saturating_sub(before) >= runner::BULK_GAP
-            && targets[i] > before
-            && live_follows
-            && !options.stop.load(Ordering::Relaxed)
-            && options.stop_at.is_none();
-        // Each projection on its own task: the bulk folds run side by side.
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let gen = if bulk {
-                let gen = gen.bulk(store.as_ref()).await?;
-                tracing::info!(
-                    projection = w.name(),
-                    from = before,
-                    to = gen.position(),
-                    "bulk catch-up"
-                );
-                gen
-            } else {
-                gen
-            };
-            Ok::<_, ReplayError>((w, gen, before))
-        }));
-    }
-    for task in tasks {
-        let (w, gen, before) = match task.await {
-            Ok(done) => done?,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => return Err(ReplayError::Invalid(format!("rebuild task: {e}"))),
-        };
         bulk_read = bulk_read.max(gen.position() - before);
         gens.push((w, gen, before));
     }

@@ -139,6 +139,41 @@ async fn append_org(
     w.org_id
 }
 
+/// Appends to `org`'s stream one settings change (its URL) that occurred
+/// at `at`, by the system: a dated event for a day the test chooses.
+pub async fn append_dated_settings_change(
+    store: &dyn EventStore,
+    org: OrgId,
+    url: &str,
+    at: DateTime<Utc>,
+) {
+    let event =
+        domain::Event::OrganizationSettingsChanged(domain::events::OrganizationSettingsChanged {
+            name: None,
+            url: Some(url.into()),
+        });
+    let version = store.stream_version(&org.stream()).await.unwrap();
+    store
+        .append(
+            &org.stream(),
+            ExpectedVersion::Exact(version),
+            vec![NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: event.event_type().to_string(),
+                schema_version: event.schema_version(),
+                data: event.to_json(),
+                metadata: serde_json::to_string(&EventMetadata::new(
+                    Actor::system(),
+                    Medium::Cli,
+                    at,
+                ))
+                .unwrap(),
+            }],
+        )
+        .await
+        .unwrap();
+}
+
 /// Folds the log into the audit view, like the server's runner.
 pub async fn catch_up_audit(store: &dyn EventStore, db: &Path) {
     let mut runner = Runner::open(AuditProjection::new(), db).unwrap();
