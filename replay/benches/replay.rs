@@ -20,7 +20,7 @@
 //! Run: `cargo bench -p rolebook-replay --bench replay`
 //! (`ROLEBOOK_BENCH_EVENTS` shrinks it for a smoke run, `ROLEBOOK_BENCH_DIR`
 //! moves the data dir, `ROLEBOOK_BENCH_ONLY=verify,asof,rebuild,export`
-//! picks parts).
+//! picks parts, `ROLEBOOK_BENCH_REBUILD=rbac,audit,all` the rebuild cases).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -278,12 +278,19 @@ async fn run() {
     if wants("rebuild") {
         println!("\n## rebuild (from position 0 into a new generation, then the switch)");
         use replay::rebuild::{Options, Target, Which};
-        for which in [
-            vec![Which::Rbac],
-            vec![Which::Audit],
-            vec![Which::Rbac, Which::Audit],
+        // `ROLEBOOK_BENCH_REBUILD=all` (or `rbac`, `audit`) picks cases.
+        let cases = std::env::var("ROLEBOOK_BENCH_REBUILD").unwrap_or_default();
+        let case = |name: &str| cases.is_empty() || cases.split(',').any(|c| c.trim() == name);
+        for (name, which) in [
+            ("rbac", vec![Which::Rbac]),
+            ("audit", vec![Which::Audit]),
+            ("all", vec![Which::Rbac, Which::Audit]),
         ] {
+            if !case(name) {
+                continue;
+            }
             let names: Vec<&str> = which.iter().map(|w| w.name()).collect();
+            let cpu_before = cpu_time();
             let report = replay::rebuild::rebuild(
                 store.clone(),
                 dir.path(),
@@ -310,12 +317,15 @@ async fn run() {
                 })
                 .collect();
             println!(
-                "{}: {} events in {:.1} s: {:.0} events/s (target >= 100,000); switch: {}",
+                "{}: {} events in {:.1} s: {:.0} events/s (target >= 100,000); switch: {}; \
+                 process CPU {:.1} s; load {}",
                 names.join(" + "),
                 report.read,
                 report.seconds,
                 report.events_per_second,
-                switch.join(", ")
+                switch.join(", "),
+                (cpu_time() - cpu_before).as_secs_f64(),
+                load_average()
             );
         }
     }
