@@ -303,7 +303,7 @@ impl OrgAccess {
     fn recompute_all(&mut self) {
         self.rebuild_indexes();
         let users: Vec<UserId> = self.state.users.keys().copied().collect();
-        let computed = self.compute_many(&users);
+        let computed = EveryUser::new(self).compute_many(&users);
         self.install(computed);
     }
 
@@ -315,9 +315,10 @@ impl OrgAccess {
         let this = &*self;
         let (computed, result) = std::thread::scope(|scope| {
             let computing = scope.spawn(move || {
+                let every = EveryUser::new(this);
                 users
                     .iter()
-                    .map(|u| (*u, this.compute(*u)))
+                    .map(|u| (*u, every.compute(*u)))
                     .collect::<Vec<_>>()
             });
             let result = alongside(&this.state);
@@ -351,32 +352,6 @@ impl OrgAccess {
             .map(|(u, _)| *u)
             .collect();
         self.users = computed.into_iter().collect();
-    }
-
-    /// [`OrgAccess::compute`] for many users, split over the cores when
-    /// there are enough of them to pay for the threads.
-    fn compute_many(&self, users: &[UserId]) -> Vec<(UserId, UserAccess)> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || users.len() < 2_048 {
-            return users.iter().map(|u| (*u, self.compute(*u))).collect();
-        }
-        let chunk = users.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = users
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|u| (*u, self.compute(*u)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|p| p.join().expect("computing access"))
-                .collect()
-        })
     }
 
     /// Folds one event and recomputes the users it can affect.
@@ -626,5 +601,109 @@ impl AccessModel {
 
     pub fn org(&self, org: OrgId) -> Option<&OrgAccess> {
         self.orgs.get(&org)
+    }
+}
+
+/// Every user's access at once (a recompute of the whole organization):
+/// each group's grants on its projects are resolved once, not once per
+/// member, and each user's projects are merged from their direct and
+/// repository sources and their groups' lists. The same sets as
+/// [`OrgAccess::compute`], which follows the domain's rules grant by grant
+/// (the oracle tests compare the two on random histories).
+struct EveryUser<'a> {
+    access: &'a OrgAccess,
+    /// Each group's non-empty permissions on each project it is bound to.
+    group_grants: FxHashMap<GroupId, Vec<(ProjectId, PermissionSet)>>,
+}
+
+impl<'a> EveryUser<'a> {
+    fn new(access: &'a OrgAccess) -> Self {
+        let s = &access.state;
+        let group_grants = access
+            .group_projects
+            .iter()
+            .map(|(group, projects)| {
+                let grants = projects
+                    .iter()
+                    .filter_map(|p| {
+                        let role = s.projects.get(p)?.group_bindings.get(group)?;
+                        let set = s.role_permissions(*role);
+                        (!set.is_empty()).then_some((*p, set))
+                    })
+                    .collect();
+                (*group, grants)
+            })
+            .collect();
+        EveryUser {
+            access,
+            group_grants,
+        }
+    }
+
+    /// One user's access: organization and every-project scopes as the
+    /// domain computes them; on each project the union of the user's
+    /// direct binding, repository access (only for users with an
+    /// organization role) and their groups' bindings.
+    fn compute(&self, user: UserId) -> UserAccess {
+        let s = &self.access.state;
+        let mut projects: FxHashMap<ProjectId, PermissionSet> = FxHashMap::default();
+        let mut grant = |project: ProjectId, set: PermissionSet| {
+            if !set.is_empty() {
+                let held = projects.entry(project).or_insert(PermissionSet::EMPTY);
+                *held = held.union(set);
+            }
+        };
+        if let Some(own) = self.access.user_projects.get(&user) {
+            let repository_counts = s.has_org_role(user);
+            for p in own {
+                let Some(project) = s.projects.get(p) else {
+                    continue;
+                };
+                if let Some(role) = project.user_bindings.get(&user) {
+                    grant(*p, s.role_permissions(*role));
+                }
+                if repository_counts {
+                    if let Some(level) = project.repo_access.get(&user) {
+                        grant(*p, s.role_permissions(project.repo_mapping.role_for(*level)));
+                    }
+                }
+            }
+        }
+        for g in s.groups_of(user) {
+            for (p, set) in self.group_grants.get(g).map_or(&[][..], Vec::as_slice) {
+                grant(*p, *set);
+            }
+        }
+        UserAccess {
+            org: s.org_permissions(user),
+            every_project: s.every_project_permissions(user),
+            projects,
+        }
+    }
+
+    /// [`EveryUser::compute`] for many users, split over the cores when
+    /// there are enough of them to pay for the threads.
+    fn compute_many(&self, users: &[UserId]) -> Vec<(UserId, UserAccess)> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || users.len() < 2_048 {
+            return users.iter().map(|u| (*u, self.compute(*u))).collect();
+        }
+        let chunk = users.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = users
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|u| (*u, self.compute(*u)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().expect("computing access"))
+                .collect()
+        })
     }
 }
