@@ -33,6 +33,26 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens a scratch database that one connection writes and nobody reads
+/// meanwhile (a rebuild's generation, `replay::rebuild`), for speed: a
+/// rollback journal instead of WAL (each page is written once into the
+/// file, not into the WAL and then again by a checkpoint; pages new to the
+/// file need no journal at all) and no fsync per commit.
+///
+/// A process that dies leaves the file consistent (the journal rolls the
+/// last transaction back at the next open); a machine that crashes may
+/// not, so whoever writes it must be able to tell (a marker file) and
+/// start over.
+pub fn open_scratch(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "TRUNCATE")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
 /// Opens a read-only connection for queries.
 pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(

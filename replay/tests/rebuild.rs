@@ -289,6 +289,71 @@ async fn a_resumed_rbac_generation_is_warmed_up_and_equals_a_rebuild_in_one_go()
     assert_eq!(dump(&live), dump(&other));
 }
 
+/// A generation is written without an fsync per commit: a run that ends
+/// (here: interrupted) flushes it and removes its `.writing` marker; a
+/// marker left behind means the writer crashed, and the next run starts
+/// that generation over rather than trust it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_left_by_a_crash_is_started_over() {
+    let f = common::fixture().await;
+    grow(&f.store, 8_000).await;
+    let head = f.store.head_position().await.unwrap();
+    let generation = generation_path(f.data_dir(), Which::Rbac);
+    let marker = std::path::PathBuf::from(format!("{}.writing", generation.display()));
+    let hidden = replay::progress::hidden();
+    let options = |stop_at| Options {
+        target: Target::Head,
+        stop_at,
+        ..Options::default()
+    };
+
+    let first = rebuild::rebuild(
+        f.store.clone(),
+        f.data_dir(),
+        &[Which::Rbac],
+        options(Some(4_000)),
+        &hidden,
+    )
+    .await
+    .unwrap();
+    assert!(first.interrupted);
+    assert!(generation.exists());
+    assert!(!marker.exists(), "an interrupted run ends cleanly");
+
+    // What a crash while writing leaves: the marker, and (here, to show
+    // that it is not trusted) a generation whose tables are damaged.
+    std::fs::write(&marker, b"").unwrap();
+    let conn = rusqlite::Connection::open(&generation).unwrap();
+    conn.execute_batch("DELETE FROM rbac_users").unwrap();
+    drop(conn);
+
+    let second = rebuild::rebuild(
+        f.store.clone(),
+        f.data_dir(),
+        &[Which::Rbac],
+        options(None),
+        &hidden,
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.projections[0].resumed_from, 0, "started over");
+    assert_eq!(second.projections[0].position, head);
+    assert!(second.projections[0].switched);
+    assert!(!generation.exists());
+    assert!(!marker.exists());
+
+    let fresh = tempfile::tempdir().unwrap();
+    let other = projections::db::path_in(fresh.path());
+    run_live(
+        RbacProjection::new(SharedAccessModel::default()),
+        &other,
+        &f.store,
+        head,
+    )
+    .await;
+    assert_eq!(dump(&projections::db::path_in(f.data_dir())), dump(&other));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_rebuild_at_a_time() {
     let f = common::fixture().await;

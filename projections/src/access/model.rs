@@ -664,7 +664,10 @@ impl<'a> EveryUser<'a> {
                 }
                 if repository_counts {
                     if let Some(level) = project.repo_access.get(&user) {
-                        grant(*p, s.role_permissions(project.repo_mapping.role_for(*level)));
+                        grant(
+                            *p,
+                            s.role_permissions(project.repo_mapping.role_for(*level)),
+                        );
                     }
                 }
             }

@@ -185,8 +185,17 @@ pub struct Runner<P: Projection> {
 impl<P: Projection> Runner<P> {
     /// Opens the projection on the read-model database: migrates, reads the
     /// checkpoint. Warm-up happens in [`Runner::catch_up`].
-    pub fn open(mut projection: P, db: &std::path::Path) -> Result<Self, ProjectionError> {
-        let conn = crate::db::open(db)?;
+    pub fn open(projection: P, db: &std::path::Path) -> Result<Self, ProjectionError> {
+        Self::open_on(projection, crate::db::open(db)?)
+    }
+
+    /// [`Runner::open`] on a scratch database ([`crate::db::open_scratch`]:
+    /// a rebuild's generation).
+    pub fn open_scratch(projection: P, db: &std::path::Path) -> Result<Self, ProjectionError> {
+        Self::open_on(projection, crate::db::open_scratch(db)?)
+    }
+
+    fn open_on(mut projection: P, conn: Connection) -> Result<Self, ProjectionError> {
         projection.migrate(&conn)?;
         let position = checkpoint(&conn, projection.name())?;
         Ok(Runner {
@@ -239,17 +248,24 @@ impl<P: Projection> Runner<P> {
     async fn catch_up_from(self, pages: PageReceiver) -> Result<Self, ProjectionError> {
         // Checkpoints of the WAL run on another thread meanwhile: a commit
         // never waits for its pages to be copied into the database file.
+        // (A scratch database has no WAL: its pages go straight to the file.)
         let checkpoints = Arc::new(());
-        if let Some(path) = self.conn.path().map(std::path::PathBuf::from) {
+        let journal: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let wal = journal.eq_ignore_ascii_case("wal");
+        if let Some(path) = self.conn.path().filter(|_| wal).map(PathBuf::from) {
             self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
             infra::sqlite::checkpointer::spawn(&path, Arc::downgrade(&checkpoints));
         }
         let caught_up = self.catch_up_in_bulk(pages).await;
         drop(checkpoints);
         let runner = caught_up?;
-        runner
-            .conn
-            .pragma_update(None, "wal_autocheckpoint", crate::db::WAL_AUTOCHECKPOINT)?;
+        if wal {
+            runner
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", crate::db::WAL_AUTOCHECKPOINT)?;
+        }
         Ok(runner)
     }
 
