@@ -37,7 +37,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// meanwhile (a rebuild's generation, `replay::rebuild`), for speed: a
 /// rollback journal instead of WAL (each page is written once into the
 /// file, not into the WAL and then again by a checkpoint; pages new to the
-/// file need no journal at all) and no fsync per commit.
+/// file need no journal at all), no fsync per commit, 16 KiB pages.
 ///
 /// A process that dies leaves the file consistent (the journal rolls the
 /// last transaction back at the next open); a machine that crashes may
@@ -46,6 +46,10 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 pub fn open_scratch(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
+    // Larger pages for a file written in bulk: fewer b-tree pages to split
+    // and to cache (measured: a rebuild of both projections ~5% faster than
+    // with 4 KiB). Takes effect only when the file is created.
+    conn.pragma_update(None, "page_size", 16_384)?;
     conn.pragma_update(None, "journal_mode", "TRUNCATE")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65_536)?;

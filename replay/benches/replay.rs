@@ -290,6 +290,9 @@ async fn run() {
                 continue;
             }
             let names: Vec<&str> = which.iter().map(|w| w.name()).collect();
+            // Each case starts once the disk has written back what the
+            // last one (or the log's creation) left dirty.
+            let _ = std::process::Command::new("sync").status();
             let cpu_before = cpu_time();
             let report = replay::rebuild::rebuild(
                 store.clone(),
