@@ -69,7 +69,12 @@ async fn concurrent_requests_with_one_key_append_once() {
         .map(|a| a.body["group_id"].to_string())
         .collect();
     assert_eq!(ids.len(), 1, "one group, answered eight times");
-    let groups = s.get("/groups", &token).await.expect(200);
+    // Read the list at least as new as the commit (the read model may lag).
+    let at_least = answers.iter().map(|a| a.position()).max().unwrap();
+    let groups = s
+        .get(&format!("/groups?at_least={at_least}"), &token)
+        .await
+        .expect(200);
     let named = groups.body["groups"]
         .as_array()
         .unwrap()

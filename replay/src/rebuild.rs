@@ -5,7 +5,7 @@
 //! data dir, `rolebook.rebuild-<name>.db`, by the ordinary projection runner
 //! ([`Runner`]: each page and its checkpoint in one transaction), so the
 //! `Projection` trait needs no change and the live database sees no write
-//! until the switch. Interrupted (Ctrl-C, `--stop-at`, an error), the next
+//! until the switch. Interrupted (Ctrl-C, `Options::stop_at`, an error), the next
 //! run resumes from the generation's checkpoint (`--fresh` starts over).
 //!
 //! **Scratch files.** A generation has no readers until the switch, so it
