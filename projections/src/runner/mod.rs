@@ -261,25 +261,26 @@ impl<P: Projection> Runner<P> {
         let caught_up = self.catch_up_in_bulk(pages).await;
         drop(checkpoints);
         let runner = caught_up?;
-        if wal {
+        if !wal {
+            return Ok(runner);
+        }
+        blocking(move || {
             // Copy what is left of the backlog into the database file now,
             // before anyone reads it: a reader that finds a long WAL looks
             // every page up in the WAL's index first (measured: the audit
             // view read at a quarter of its speed until a checkpoint).
-            let (busy, _, _): (i64, i64, i64) =
-                runner
-                    .conn
-                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?;
+            let busy: i64 = runner
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(0))?;
             if busy != 0 {
                 tracing::debug!("the checkpoint after a bulk catch-up was busy");
             }
             runner
                 .conn
                 .pragma_update(None, "wal_autocheckpoint", crate::db::WAL_AUTOCHECKPOINT)?;
-        }
-        Ok(runner)
+            Ok(runner)
+        })
+        .await
     }
 
     /// [`Runner::catch_up_from`] the projection's way.
