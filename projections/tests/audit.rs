@@ -1393,3 +1393,25 @@ async fn a_bulk_catch_up_leaves_the_wal_checkpointed() {
     assert_eq!(backfilled, frames, "every frame is in the database file");
     drop(runner);
 }
+
+/// A bulk catch-up tells its progress (for the operator's bar): positions
+/// that only grow, ending at the head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_catch_up_reports_its_progress_up_to_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path()).await;
+    let store = SqliteEventStore::open_in_dir(dir.path()).await.unwrap();
+    let head = store.head_position().await.unwrap();
+    let reports = std::sync::Mutex::new(Vec::new());
+    let runner = Runner::open(AuditProjection::new(), &dir.path().join("bulk.db"))
+        .unwrap()
+        .catch_up_backlog_reporting(&store, 1, &|position| {
+            reports.lock().unwrap().push(position)
+        })
+        .await
+        .unwrap();
+    assert_eq!(runner.position(), head);
+    let reports = reports.into_inner().unwrap();
+    assert_eq!(reports.last(), Some(&head), "{reports:?}");
+    assert!(reports.windows(2).all(|w| w[0] < w[1]), "{reports:?}");
+}

@@ -501,7 +501,11 @@ fn catching_up_together_equals_catching_up_alone() {
     let audit = Runner::open(AuditProjection::new(), &together_db).unwrap();
     assert!(rbac.wants_bulk(head, 1) && audit.wants_bulk(head, 1));
     let (rbac, audit) = rt.block_on(projections::runner::catch_up_together(
-        &store, head, rbac, audit,
+        &store,
+        head,
+        rbac,
+        audit,
+        &|_| {},
     ));
     assert_eq!(rbac.unwrap().position(), head);
     assert_eq!(audit.unwrap().position(), head);

@@ -190,10 +190,16 @@ impl Gen {
     /// Catches a long backlog up to the head in bulk, the projection's own
     /// way (`Backlog`: the RBAC tables folded in memory and written once,
     /// the audit log inserted without its costly indexes).
-    async fn bulk(self, store: &dyn EventStore) -> Result<Gen, ProjectionError> {
+    /// `progress` hears the position of each page read.
+    async fn bulk(
+        self,
+        store: &dyn EventStore,
+        progress: &runner::Progress<'_>,
+    ) -> Result<Gen, ProjectionError> {
+        let gap = runner::BULK_GAP;
         Ok(match self {
-            Gen::Rbac(r) => Gen::Rbac(r.catch_up_backlog(store, runner::BULK_GAP).await?),
-            Gen::Audit(r) => Gen::Audit(r.catch_up_backlog(store, runner::BULK_GAP).await?),
+            Gen::Rbac(r) => Gen::Rbac(r.catch_up_backlog_reporting(store, gap, progress).await?),
+            Gen::Audit(r) => Gen::Audit(r.catch_up_backlog_reporting(store, gap, progress).await?),
         })
     }
 
@@ -212,19 +218,20 @@ impl Gen {
         head: u64,
         a: Gen,
         b: Gen,
+        progress: &runner::Progress<'_>,
     ) -> (Result<Gen, ProjectionError>, Result<Gen, ProjectionError>) {
         match (a, b) {
             (Gen::Rbac(a), Gen::Audit(b)) => {
-                let (a, b) = runner::catch_up_together(store, head, a, b).await;
+                let (a, b) = runner::catch_up_together(store, head, a, b, progress).await;
                 (a.map(Gen::Rbac), b.map(Gen::Audit))
             }
             (Gen::Audit(a), Gen::Rbac(b)) => {
-                let (a, b) = runner::catch_up_together(store, head, a, b).await;
+                let (a, b) = runner::catch_up_together(store, head, a, b, progress).await;
                 (a.map(Gen::Audit), b.map(Gen::Rbac))
             }
             (a, b) => {
-                let a = a.bulk(store).await;
-                let b = b.bulk(store).await;
+                let a = a.bulk(store, progress).await;
+                let b = b.bulk(store, progress).await;
                 (a, b)
             }
         }
@@ -462,6 +469,12 @@ pub async fn rebuild(
             !stopping && live_follows && targets[i] > gen.position() && gen.wants_bulk(head)
         })
         .collect();
+    // The bar follows the pages read during a bulk catch-up too (a long
+    // log takes minutes there); never backwards, when two read side by side.
+    if bulk.iter().any(|b| *b) {
+        bar.set_length(head);
+        bar.set_position(gens.iter().map(|(_, g, _)| g.position()).min().unwrap_or(0));
+    }
     let mut caught_up = Vec::new();
     if gens.len() == 2 && bulk.iter().all(|b| *b) && gens[0].1.position() == gens[1].1.position() {
         // Both projections from the same position, both in bulk: the log
@@ -469,7 +482,8 @@ pub async fn rebuild(
         let mut pair = std::mem::take(&mut gens).into_iter();
         let (wa, a, before) = pair.next().expect("two");
         let (wb, b, _) = pair.next().expect("two");
-        let (a, b) = Gen::bulk_together(store.as_ref(), head, a, b).await;
+        let progress = |position| raise(bar, position);
+        let (a, b) = Gen::bulk_together(store.as_ref(), head, a, b, &progress).await;
         caught_up.push((wa, a?, before));
         caught_up.push((wb, b?, before));
     } else {
@@ -478,9 +492,11 @@ pub async fn rebuild(
         for ((w, gen, _), bulk) in std::mem::take(&mut gens).into_iter().zip(bulk) {
             let before = gen.position();
             let store = store.clone();
+            let bar = bar.clone();
             tasks.push(tokio::spawn(async move {
+                let progress = |position| raise(&bar, position);
                 let gen = if bulk {
-                    gen.bulk(store.as_ref()).await?
+                    gen.bulk(store.as_ref(), &progress).await?
                 } else {
                     gen
                 };
@@ -615,6 +631,13 @@ pub async fn rebuild(
         },
         interrupted,
     })
+}
+
+/// Moves the bar to `position` if that is further.
+fn raise(bar: &ProgressBar, position: u64) {
+    if position > bar.position() {
+        bar.set_position(position);
+    }
 }
 
 fn quote(name: &str) -> String {

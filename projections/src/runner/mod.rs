@@ -221,6 +221,19 @@ impl<P: Projection> Runner<P> {
         store: &dyn EventStore,
         min_gap: u64,
     ) -> Result<Self, ProjectionError> {
+        self.catch_up_backlog_reporting(store, min_gap, &|_| {})
+            .await
+    }
+
+    /// [`Runner::catch_up_backlog`], telling `progress` the position of
+    /// each page of the log as it is handed to the projection (for a
+    /// progress bar: a long backlog takes minutes).
+    pub async fn catch_up_backlog_reporting(
+        self,
+        store: &dyn EventStore,
+        min_gap: u64,
+        progress: &Progress<'_>,
+    ) -> Result<Self, ProjectionError> {
         let head = store.head_position().await?;
         if !self.wants_bulk(head, min_gap) {
             return Ok(self);
@@ -228,7 +241,7 @@ impl<P: Projection> Runner<P> {
         let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
         let from = self.position + 1;
         let ((), caught_up) = tokio::join!(
-            read_pages(store, from, head, vec![pages]),
+            read_pages(store, from, head, vec![pages], progress),
             self.catch_up_from(next)
         );
         caught_up
@@ -354,14 +367,19 @@ struct Page {
 type PageReceiver = tokio::sync::mpsc::Receiver<Result<Arc<Page>, ProjectionError>>;
 type PageSender = tokio::sync::mpsc::Sender<Result<Arc<Page>, ProjectionError>>;
 
+/// Told the position of each page of the log a bulk catch-up hands over.
+pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
+
 /// Catches two runners up in bulk, from the same position to `head`,
 /// reading and decoding the log once for both (each applies it on its own
 /// threads). Both must be at the same position and [`Runner::wants_bulk`].
+/// `progress` as in [`Runner::catch_up_backlog_reporting`].
 pub async fn catch_up_together<A: Projection, B: Projection>(
     store: &dyn EventStore,
     head: u64,
     a: Runner<A>,
     b: Runner<B>,
+    progress: &Progress<'_>,
 ) -> (
     Result<Runner<A>, ProjectionError>,
     Result<Runner<B>, ProjectionError>,
@@ -374,7 +392,7 @@ pub async fn catch_up_together<A: Projection, B: Projection>(
     let (to_a, pages_a) = tokio::sync::mpsc::channel(READ_AHEAD);
     let (to_b, pages_b) = tokio::sync::mpsc::channel(READ_AHEAD);
     let ((), a, b) = tokio::join!(
-        read_pages(store, from, head, vec![to_a, to_b]),
+        read_pages(store, from, head, vec![to_a, to_b], progress),
         a.catch_up_from(pages_a),
         b.catch_up_from(pages_b)
     );
@@ -385,15 +403,27 @@ pub async fn catch_up_together<A: Projection, B: Projection>(
 /// of `pages`; stops at the end of the log, at `to`, at the first error
 /// (sent on), or when every consumer has hung up. A page is decoded on a
 /// blocking thread while the next one is read, so reading, decoding and
-/// applying overlap.
-async fn read_pages(store: &dyn EventStore, mut from: u64, to: u64, mut pages: Vec<PageSender>) {
+/// applying overlap. `progress` hears the last position of each page
+/// handed over.
+async fn read_pages(
+    store: &dyn EventStore,
+    mut from: u64,
+    to: u64,
+    mut pages: Vec<PageSender>,
+    progress: &Progress<'_>,
+) {
     type Decoding = tokio::task::JoinHandle<Result<Page, ProjectionError>>;
     /// Sends the page to every consumer still listening; false when none is.
-    async fn hand_over(decoding: Decoding, pages: &mut Vec<PageSender>) -> bool {
+    async fn hand_over(
+        decoding: Decoding,
+        pages: &mut Vec<PageSender>,
+        progress: &Progress<'_>,
+    ) -> bool {
         let page = match decoding.await {
             Ok(page) => page.map(Arc::new),
             Err(e) => Err(ProjectionError::Database(format!("decoding task: {e}"))),
         };
+        let last = page.as_ref().ok().map(|p| p.last);
         let mut listening = Vec::with_capacity(pages.len());
         for p in pages.drain(..) {
             if p.send(page.clone()).await.is_ok() {
@@ -401,6 +431,9 @@ async fn read_pages(store: &dyn EventStore, mut from: u64, to: u64, mut pages: V
             }
         }
         *pages = listening;
+        if let Some(last) = last {
+            progress(last);
+        }
         !pages.is_empty()
     }
     let mut decoding: Option<Decoding> = None;
@@ -409,7 +442,7 @@ async fn read_pages(store: &dyn EventStore, mut from: u64, to: u64, mut pages: V
             Ok(page) => page,
             Err(e) => {
                 if let Some(d) = decoding.take() {
-                    if !hand_over(d, &mut pages).await {
+                    if !hand_over(d, &mut pages, progress).await {
                         return;
                     }
                 }
@@ -432,14 +465,14 @@ async fn read_pages(store: &dyn EventStore, mut from: u64, to: u64, mut pages: V
         let started =
             tokio::task::spawn_blocking(move || decode(page).map(|events| Page { events, last }));
         if let Some(d) = decoding.replace(started) {
-            if !hand_over(d, &mut pages).await {
+            if !hand_over(d, &mut pages, progress).await {
                 return;
             }
         }
         from = next;
     }
     if let Some(d) = decoding {
-        hand_over(d, &mut pages).await;
+        hand_over(d, &mut pages, progress).await;
     }
 }
 
@@ -499,7 +532,7 @@ async fn follow<P: Projection>(
             position,
         } = runner;
         let ((), warmed) = tokio::join!(
-            read_pages(&*store, 1, position, vec![pages]),
+            read_pages(&*store, 1, position, vec![pages], &|_| {}),
             warm_from(projection, next, 0)
         );
         let (projection, _) = warmed?;
