@@ -344,15 +344,14 @@ impl Writing {
     /// `fresh` or when the last run on it did not end cleanly.
     fn begin(path: &Path, fresh: bool) -> Result<Writing, ReplayError> {
         let marker = marker_path(path);
-        if fresh {
-            remove_generation(path)?;
-        } else if marker.exists() {
-            if path.exists() {
-                tracing::warn!(
-                    generation = %path.display(),
-                    "the last rebuild writing this generation did not end cleanly (a crash?); starting it over"
-                );
-            }
+        let crashed = marker.exists();
+        if crashed && !fresh && path.exists() {
+            tracing::warn!(
+                generation = %path.display(),
+                "the last rebuild writing this generation did not end cleanly (a crash?); starting it over"
+            );
+        }
+        if fresh || crashed {
             remove_generation(path)?;
         }
         std::fs::write(&marker, b"").map_err(|source| ReplayError::Io {

@@ -240,43 +240,28 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint_and_catches_up_with_
     assert_eq!(checkpoint(&live, "audit"), head);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resumed_rbac_generation_is_warmed_up_and_equals_a_rebuild_in_one_go() {
-    let f = common::fixture().await;
-    grow(&f.store, 11_000).await;
-    let head = f.store.head_position().await.unwrap();
-    let options = |stop_at| Options {
+/// `replay rebuild --projection rbac --to-head`, stopped at `stop_at` if
+/// given.
+async fn rebuild_rbac_to_head(f: &common::Fixture, stop_at: Option<u64>) -> rebuild::Report {
+    let options = Options {
         target: Target::Head,
         stop_at,
         ..Options::default()
     };
-    let hidden = replay::progress::hidden();
-    for stop in [3_000u64, 7_000] {
-        let r = rebuild::rebuild(
-            f.store.clone(),
-            f.data_dir(),
-            &[Which::Rbac],
-            options(Some(stop)),
-            &hidden,
-        )
-        .await
-        .unwrap();
-        assert!(r.interrupted);
-        assert_eq!(r.projections[0].position, stop);
-    }
-    let done = rebuild::rebuild(
+    rebuild::rebuild(
         f.store.clone(),
         f.data_dir(),
         &[Which::Rbac],
-        options(None),
-        &hidden,
+        options,
+        &replay::progress::hidden(),
     )
     .await
-    .unwrap();
-    assert_eq!(done.projections[0].resumed_from, 7_000);
-    assert_eq!(done.projections[0].position, head);
-    let live = projections::db::path_in(f.data_dir());
+    .unwrap()
+}
 
+/// The live RBAC tables equal those of a projection run from scratch up to
+/// `head` in another data dir.
+async fn assert_rbac_as_from_scratch(f: &common::Fixture, head: u64) {
     let fresh = tempfile::tempdir().unwrap();
     let other = projections::db::path_in(fresh.path());
     run_live(
@@ -286,7 +271,23 @@ async fn a_resumed_rbac_generation_is_warmed_up_and_equals_a_rebuild_in_one_go()
         head,
     )
     .await;
-    assert_eq!(dump(&live), dump(&other));
+    assert_eq!(dump(&projections::db::path_in(f.data_dir())), dump(&other));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_rbac_generation_is_warmed_up_and_equals_a_rebuild_in_one_go() {
+    let f = common::fixture().await;
+    grow(&f.store, 11_000).await;
+    let head = f.store.head_position().await.unwrap();
+    for stop in [3_000u64, 7_000] {
+        let r = rebuild_rbac_to_head(&f, Some(stop)).await;
+        assert!(r.interrupted);
+        assert_eq!(r.projections[0].position, stop);
+    }
+    let done = rebuild_rbac_to_head(&f, None).await;
+    assert_eq!(done.projections[0].resumed_from, 7_000);
+    assert_eq!(done.projections[0].position, head);
+    assert_rbac_as_from_scratch(&f, head).await;
 }
 
 /// A generation is written without an fsync per commit: a run that ends
@@ -300,22 +301,8 @@ async fn a_generation_left_by_a_crash_is_started_over() {
     let head = f.store.head_position().await.unwrap();
     let generation = generation_path(f.data_dir(), Which::Rbac);
     let marker = std::path::PathBuf::from(format!("{}.writing", generation.display()));
-    let hidden = replay::progress::hidden();
-    let options = |stop_at| Options {
-        target: Target::Head,
-        stop_at,
-        ..Options::default()
-    };
 
-    let first = rebuild::rebuild(
-        f.store.clone(),
-        f.data_dir(),
-        &[Which::Rbac],
-        options(Some(4_000)),
-        &hidden,
-    )
-    .await
-    .unwrap();
+    let first = rebuild_rbac_to_head(&f, Some(4_000)).await;
     assert!(first.interrupted);
     assert!(generation.exists());
     assert!(!marker.exists(), "an interrupted run ends cleanly");
@@ -327,31 +314,13 @@ async fn a_generation_left_by_a_crash_is_started_over() {
     conn.execute_batch("DELETE FROM rbac_users").unwrap();
     drop(conn);
 
-    let second = rebuild::rebuild(
-        f.store.clone(),
-        f.data_dir(),
-        &[Which::Rbac],
-        options(None),
-        &hidden,
-    )
-    .await
-    .unwrap();
+    let second = rebuild_rbac_to_head(&f, None).await;
     assert_eq!(second.projections[0].resumed_from, 0, "started over");
     assert_eq!(second.projections[0].position, head);
     assert!(second.projections[0].switched);
     assert!(!generation.exists());
     assert!(!marker.exists());
-
-    let fresh = tempfile::tempdir().unwrap();
-    let other = projections::db::path_in(fresh.path());
-    run_live(
-        RbacProjection::new(SharedAccessModel::default()),
-        &other,
-        &f.store,
-        head,
-    )
-    .await;
-    assert_eq!(dump(&projections::db::path_in(f.data_dir())), dump(&other));
+    assert_rbac_as_from_scratch(&f, head).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
