@@ -45,3 +45,61 @@ pub fn load_average() -> String {
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .unwrap_or_default()
 }
+
+/// What kind of machine a run is on, measured: the cost of one random
+/// memory access over a working set the size of the access model (a
+/// pointer chase through 32 MiB), and of faulting in fresh memory (first
+/// writes to 256 MiB). Both vary several-fold between machines of the same
+/// nominal size (shared caches, nested paging), and every figure that reads
+/// memory at random or grows files moves with them, so each benchmark
+/// prints this line beside its figures.
+pub fn machine_line() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!(
+        "machine: {cores} cores; random memory access over 32 MiB {:.0} ns; fresh memory {:.2} s/GiB (load average {})",
+        random_access_ns(32 << 20),
+        fresh_memory_secs_per_gib(256 << 20),
+        load_average()
+    )
+}
+
+/// Nanoseconds per dependent load over a random cycle through `bytes`.
+fn random_access_ns(bytes: usize) -> f64 {
+    use std::time::Instant;
+    let n = bytes / std::mem::size_of::<usize>();
+    // Sattolo's shuffle: one cycle through every slot, so the chase
+    // visits the whole working set.
+    let mut next: Vec<usize> = (0..n).collect();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..n).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let j = (seed % i as u64) as usize;
+        next.swap(i, j);
+    }
+    let steps = 2_000_000;
+    let mut at = 0;
+    let started = Instant::now();
+    for _ in 0..steps {
+        at = next[at];
+    }
+    let took = started.elapsed();
+    std::hint::black_box(at);
+    took.as_nanos() as f64 / steps as f64
+}
+
+/// Seconds per GiB to fault in fresh anonymous memory (one write a page).
+fn fresh_memory_secs_per_gib(bytes: usize) -> f64 {
+    use std::time::Instant;
+    let started = Instant::now();
+    let mut block: Vec<u8> = Vec::with_capacity(bytes);
+    let ptr = block.spare_capacity_mut();
+    for page in ptr.chunks_mut(4096) {
+        page[0].write(1);
+    }
+    std::hint::black_box(&block);
+    let took = started.elapsed();
+    drop(block);
+    took.as_secs_f64() / (bytes as f64 / (1u64 << 30) as f64)
+}
