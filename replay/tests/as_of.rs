@@ -329,9 +329,15 @@ async fn a_long_stream_is_folded_page_by_page_in_parallel() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with(dir.path(), w.org_id, &w.events, &times).await;
     let snaps = Snapshots::in_dir(dir.path()).unwrap().with_interval(3_000);
-    // Page boundaries (1,000 then 4,000 then 10,000 events) and snapshot
-    // boundaries, from the stream alone and from snapshots.
-    for i in [0, 998, 999, 1_000, 4_999, 5_000, 5_001, 9_000, 12_499] {
+    // Page boundaries (from the stream alone: 1,000 then 4,000 then 10,000
+    // events; after a snapshot: 1,000 each) and snapshot boundaries, from
+    // the stream alone and from snapshots (at versions 3,000, 6,000, 9,000
+    // and 12,000; event i is version i + 1: 6,999 fills exactly one page
+    // after the snapshot at 6,000, 7,000 starts a second, 8,998 is the last
+    // event before the next snapshot).
+    for i in [
+        0, 998, 999, 1_000, 4_999, 5_000, 5_001, 6_999, 7_000, 8_998, 9_000, 12_499,
+    ] {
         let expected = Organization::from_events(&w.events[..=i]);
         for snapshots in [None, Some(&snaps)] {
             let got = as_of(store.as_ref(), snapshots, w.org_id, times[i])
