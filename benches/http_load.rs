@@ -102,12 +102,8 @@ async fn main() {
     let dir =
         tempfile::tempdir_in(std::env::var("ROLEBOOK_BENCH_DIR").unwrap_or_else(|_| ".".into()))
             .unwrap();
-    println!(
-        "# rolebook HTTP load benchmark ({} cores)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
+    println!("# rolebook HTTP load benchmark");
+    println!("{}", testkit::bench::machine_line());
 
     // The benchmark organization, registered under the name "bench".
     let w = Workload::organization("bench", Size::BENCHMARK, 1);

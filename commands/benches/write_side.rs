@@ -76,12 +76,7 @@ async fn run() {
         tempfile::tempdir_in(std::env::var("ROLEBOOK_BENCH_DIR").unwrap_or_else(|_| ".".into()))
             .unwrap();
     println!("# rolebook write side benchmark");
-    println!(
-        "machine: {} cores",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
+    println!("{}", testkit::bench::machine_line());
 
     // ---- the benchmark organization, then churn to the event count --------
     let started = Instant::now();

@@ -36,8 +36,9 @@ use indicatif::ProgressBar;
 use crate::snapshots::{self, SnapshotMeta, Snapshots};
 use crate::{blocking, ReplayError};
 
-/// Events read per page at most (the first pages are smaller: most answers
-/// need only a few events after a snapshot).
+/// Events read per page when folding from the start of the stream (no
+/// usable snapshot): the first page is small, then pages grow fourfold up
+/// to `PAGE`.
 const PAGE: usize = 10_000;
 const FIRST_PAGE: usize = 1_000;
 /// Events read per page after a snapshot: the fold ends within a snapshot

@@ -1,6 +1,6 @@
 //! Small helpers the benchmark binaries share.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A number from the environment (to shrink a run), or `default`.
 pub fn env_usize(name: &str, default: usize) -> usize {
@@ -65,7 +65,6 @@ pub fn machine_line() -> String {
 
 /// Nanoseconds per dependent load over a random cycle through `bytes`.
 fn random_access_ns(bytes: usize) -> f64 {
-    use std::time::Instant;
     let n = bytes / std::mem::size_of::<usize>();
     // Sattolo's shuffle: one cycle through every slot, so the chase
     // visits the whole working set.
@@ -91,7 +90,6 @@ fn random_access_ns(bytes: usize) -> f64 {
 
 /// Seconds per GiB to fault in fresh anonymous memory (one write a page).
 fn fresh_memory_secs_per_gib(bytes: usize) -> f64 {
-    use std::time::Instant;
     let started = Instant::now();
     let mut block: Vec<u8> = Vec::with_capacity(bytes);
     let ptr = block.spare_capacity_mut();
