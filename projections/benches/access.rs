@@ -638,7 +638,9 @@ fn main() {
         started.elapsed()
     );
     let store = rt
-        .block_on(SqliteEventStore::open(&dir.path().join("events.db")))
+        .block_on(SqliteEventStore::open(
+            &dir.path().join(infra::sqlite::EVENTS_FILE),
+        ))
         .unwrap();
     let started = Instant::now();
     let mut version = 0u64;
@@ -659,6 +661,7 @@ fn main() {
         started.elapsed()
     );
     drop(envelopes);
+    testkit::bench::settle(&dir.path().join(infra::sqlite::EVENTS_FILE));
 
     let model: SharedAccessModel = Default::default();
     let mut runner = Runner::open(

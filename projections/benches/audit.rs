@@ -228,6 +228,8 @@ async fn run() {
         started.elapsed()
     );
 
+    testkit::bench::settle(&dir.path().join(infra::sqlite::EVENTS_FILE));
+
     // ---- catch-up ---------------------------------------------------------------
     // Twice from position 0, into separate read-model files: with the
     // runner's page size (what the server does), then with larger pages

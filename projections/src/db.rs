@@ -17,10 +17,21 @@ use rusqlite::{Connection, OpenFlags};
 /// instead, see `runner`).
 pub const WAL_AUTOCHECKPOINT: i64 = 1_000;
 
+/// The page size of a read-model file, set when the file is created (an
+/// existing file keeps its own; `infra::readmodel` creates it with the
+/// same). 16 KiB rather than SQLite's 4 KiB: a bulk catch-up writes four
+/// times fewer WAL frames for the same rows, and the kernel zeroes far less
+/// of the WAL's new pages (a frame that covers whole memory pages needs
+/// none). Measured on the RBAC catch-up of 1,000,000 events: 113,000-
+/// 129,000 events/s against 94,000-104,000 with 4 KiB (BENCHMARKS.md).
+pub const PAGE_SIZE: i64 = infra::readmodel::PAGE_SIZE as i64;
+
 /// Opens a read-write connection (creating the file if needed).
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
+    // Before WAL: the page size of a file created here (see PAGE_SIZE).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -65_536)?;
@@ -49,7 +60,7 @@ pub fn open_scratch(path: &Path) -> rusqlite::Result<Connection> {
     // Larger pages for a file written in bulk: fewer b-tree pages to split
     // and to cache (measured: a rebuild of both projections ~5% faster than
     // with 4 KiB). Takes effect only when the file is created.
-    conn.pragma_update(None, "page_size", 16_384)?;
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "TRUNCATE")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65_536)?;
@@ -71,4 +82,29 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 /// The read-model database file in a data dir.
 pub fn path_in(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join(infra::readmodel::FILE_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_size(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn files_created_here_get_the_read_models_page_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = open(&dir.path().join("live.db")).unwrap();
+        live.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        assert_eq!(page_size(&live), PAGE_SIZE);
+        let journal: String = live
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let scratch = open_scratch(&dir.path().join("scratch.db")).unwrap();
+        scratch.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        assert_eq!(page_size(&scratch), PAGE_SIZE);
+    }
 }

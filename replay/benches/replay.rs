@@ -292,9 +292,9 @@ async fn run() {
                 continue;
             }
             let names: Vec<&str> = which.iter().map(|w| w.name()).collect();
-            // Each case starts once the disk has written back what the
-            // last one (or the log's creation) left dirty.
-            let _ = std::process::Command::new("sync").status();
+            // Each case starts once the log's WAL is in its file and the
+            // disk has written back what the last case left dirty.
+            testkit::bench::settle(&dir.path().join(infra::sqlite::EVENTS_FILE));
             let cpu_before = cpu_time();
             let report = replay::rebuild::rebuild(
                 store.clone(),
