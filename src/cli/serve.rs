@@ -91,6 +91,12 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
     let positions = Positions::default();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let store = service.store().clone();
+    // Authenticated requests wait until the access model has caught up
+    // with the log as it is now (see `AppState::caught_up_since_start`).
+    let head_at_start = store
+        .head_position()
+        .await
+        .context("cannot read the log's head position")?;
     let rbac = tokio::spawn(projections::runner::run(
         RbacProjection::new(model.clone()),
         db.clone(),
@@ -118,7 +124,9 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
         .run(stopped.clone()),
     );
 
-    let state = AppState::new(service, model, positions, db).with_admin_token(admin_token);
+    let state = AppState::new(service, model, positions, db)
+        .with_admin_token(admin_token)
+        .with_start_head(head_at_start);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

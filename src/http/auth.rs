@@ -103,6 +103,7 @@ impl AppState {
             .await?
             .filter(|t| t.org_id == org)
             .ok_or_else(|| Problem::unauthorized("invalid or expired token"))?;
+        self.caught_up_since_start().await?;
         // The read model answers almost always; a user it has not seen yet
         // (invited a moment ago) is looked up on the write side.
         let known = self.model.read().org(org).and_then(|o| {

@@ -110,6 +110,14 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
             "the read side did not reach at_least in time",
         );
     }
+    if !public {
+        add_problem(
+            responses,
+            "503",
+            "projection_lagging",
+            "just after a start, the access model did not catch up with the log in time",
+        );
+    }
     if idempotent {
         add_problem(
             responses,

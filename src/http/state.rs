@@ -12,7 +12,7 @@ use commands::CommandService;
 use domain::ids::{OrgId, UserId};
 use parking_lot::RwLock;
 use projections::access::SharedAccessModel;
-use projections::runner::Positions;
+use projections::runner::{Positions, StartGate};
 
 use super::problem::{ApiResult, Problem};
 
@@ -40,6 +40,10 @@ pub struct AppState {
     /// The instance admin token (`ROLEBOOK_ADMIN_TOKEN`): opens
     /// `POST /api/v1/orgs`. `None`: that route is closed.
     pub admin_token: Option<Arc<str>>,
+    /// Closed until the access model has caught up with the log as it
+    /// stood at start: authenticated requests wait at it (see
+    /// [`AppState::caught_up_since_start`]).
+    pub start_gate: Arc<StartGate>,
     orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
     tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
 }
@@ -60,9 +64,29 @@ impl AppState {
             idempotency: Default::default(),
             snapshots: None,
             admin_token: None,
+            start_gate: Arc::new(StartGate::open()),
             orgs: Arc::default(),
             tokens: Arc::default(),
         }
+    }
+
+    /// Holds authenticated requests until the RBAC projection has applied
+    /// `head`, the log's head position when the server started.
+    pub fn with_start_head(mut self, head: u64) -> Self {
+        self.start_gate = Arc::new(StartGate::at("rbac", head));
+        self
+    }
+
+    /// Waits (at most [`CONSISTENCY_WAIT`]) until the access model has
+    /// caught up with the log as it stood at start, or answers 503
+    /// `projection_lagging`: until then it would answer from an older
+    /// state (denying a user invited since, granting a permission revoked
+    /// since).
+    pub async fn caught_up_since_start(&self) -> ApiResult<()> {
+        self.start_gate
+            .pass(&self.positions, CONSISTENCY_WAIT)
+            .await?;
+        Ok(())
     }
 
     /// Opens `POST /api/v1/orgs` to callers presenting `token`.

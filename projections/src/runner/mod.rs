@@ -16,7 +16,7 @@ use domain::store::{EventStore, RecordedEvent, StoreError};
 use domain::Event;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
-pub use positions::{Lagging, Positions, ProjectionStatus};
+pub use positions::{Lagging, Positions, ProjectionStatus, StartGate};
 
 /// Events read and applied per transaction. Large, because a catching-up
 /// projection pays its commit (the WAL pages its indexes dirtied, and their

@@ -2,6 +2,7 @@
 //! may wait until a projection has reached a command's position.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,5 +83,81 @@ impl Positions {
                 wanted: position,
             }),
         }
+    }
+}
+
+/// What a process must not answer from its in-memory model before the
+/// model has caught up with the log as it stood when the process started.
+///
+/// At start the access model is folded from the log's beginning: until it
+/// reaches the head it holds an older state of the organizations, in which
+/// a user invited since holds nothing and a permission revoked since is
+/// still granted. Queries that do not name a position (`at_least`) pass
+/// this gate first. Once passed it stays open: from then on the model only
+/// follows new commits, as consistency tokens expect.
+#[derive(Debug)]
+pub struct StartGate {
+    projection: &'static str,
+    head: u64,
+    open: AtomicBool,
+}
+
+impl StartGate {
+    /// A gate that opens once `projection` has applied `head` (the log's
+    /// head position when the process started).
+    pub fn at(projection: &'static str, head: u64) -> Self {
+        StartGate {
+            projection,
+            head,
+            open: AtomicBool::new(head == 0),
+        }
+    }
+
+    /// A gate that is open from the start (nothing to catch up with).
+    pub fn open() -> Self {
+        StartGate::at("", 0)
+    }
+
+    /// Returns at once when open; else waits up to `timeout` for the
+    /// projection to reach the head, and fails with [`Lagging`] if it does
+    /// not (or stopped on an error).
+    pub async fn pass(&self, positions: &Positions, timeout: Duration) -> Result<(), Lagging> {
+        if self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        positions.wait(self.projection, self.head, timeout).await?;
+        self.open.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_start_gate_opens_once_the_projection_reaches_the_head_and_stays_open() {
+        let positions = Positions::default();
+        let gate = StartGate::at("rbac", 3);
+        positions.advance("rbac", 2);
+        let lagging = gate
+            .pass(&positions, Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert_eq!((lagging.reached, lagging.wanted), (2, 3));
+
+        // Reached while a caller waits: the caller passes.
+        let waiting = gate.pass(&positions, Duration::from_secs(5));
+        let advancing = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            positions.advance("rbac", 3);
+        };
+        let (passed, ()) = tokio::join!(waiting, advancing);
+        assert_eq!(passed, Ok(()));
+
+        // Open for good, whatever another projection's name says.
+        let other = Positions::default();
+        assert_eq!(gate.pass(&other, Duration::ZERO).await, Ok(()));
+        assert_eq!(StartGate::open().pass(&other, Duration::ZERO).await, Ok(()));
     }
 }
