@@ -92,9 +92,9 @@ impl Positions {
 /// At start the access model is folded from the log's beginning: until it
 /// reaches the head it holds an older state of the organizations, in which
 /// a user invited since holds nothing and a permission revoked since is
-/// still granted. Queries that do not name a position (`at_least`) pass
-/// this gate first. Once passed it stays open: from then on the model only
-/// follows new commits, as consistency tokens expect.
+/// still granted. The server's authenticated requests pass this gate
+/// before the model answers them. Once passed it stays open: from then on
+/// the model only follows new commits, which `at_least` waits for.
 #[derive(Debug)]
 pub struct StartGate {
     projection: &'static str,
