@@ -25,7 +25,6 @@ use testkit::bench::{cpu_time, env_usize, load_average, percentile, thread_cpu_t
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use domain::events::{Actor, EventMetadata, Medium};
 use domain::ids::UserId;
 use domain::store::{EventStore, ExpectedVersion, NewEvent};
 use infra::SqliteEventStore;
@@ -166,13 +165,8 @@ async fn run() {
     let base_events = w.events.len();
     w.churn_to(total_events);
     let org = w.org_id;
-    let actors: Vec<(UserId, String)> = w
-        .users
-        .iter()
-        .skip(1)
-        .take(1_000)
-        .map(|u| (*u, w.state.users[u].username.clone()))
-        .collect();
+    let mut details = testkit::bench::RequestDetails::of(&w);
+    let actors: Vec<(UserId, String)> = details.actors().to_vec();
     println!(
         "workload: benchmark organization = {base_events} events, churned to {} events (generated in {:.1?})",
         w.events.len(),
@@ -190,17 +184,8 @@ async fn run() {
             .enumerate()
             .map(|(k, e)| {
                 let i = version as i64 + k as i64;
-                let actor = if rng.gen_ratio(1, 10) {
-                    Actor::system()
-                } else {
-                    let (id, name) = &actors[rng.gen_range(0..actors.len())];
-                    Actor::user(*id, name.clone())
-                };
                 let at = start + chrono::Duration::seconds(30 * i);
-                let mut meta = EventMetadata::new(actor, Medium::Api, at);
-                meta.ip = Some(format!("10.1.{}.{}", i % 200, i % 250));
-                meta.user_agent = Some("rolebook-bench/1.0".into());
-                meta.request_id = Some(format!("req-{i}"));
+                let meta = details.metadata(i as usize, at);
                 NewEvent {
                     event_id: uuid::Uuid::now_v7(),
                     event_type: e.event_type().to_string(),

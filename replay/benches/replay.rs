@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use testkit::bench::{cpu_time, env_usize, load_average, percentile};
 
 use chrono::{DateTime, TimeZone, Utc};
-use domain::events::{Actor, EventMetadata, Medium};
 use domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent};
 use infra::SqliteEventStore;
 use replay::{Snapshots, VerifyOptions};
@@ -73,6 +72,7 @@ async fn run() {
     let mut w = Workload::organization("bench", Size::BENCHMARK, 1);
     let built = w.events.len();
     w.churn_to(total);
+    let mut details = testkit::bench::RequestDetails::of(&w);
     let store = Arc::new(SqliteEventStore::open_in_dir(dir.path()).await.unwrap());
     let stream = w.org_id.stream();
     let mut version = 0u64;
@@ -85,11 +85,9 @@ async fn run() {
                 event_type: e.event_type().to_string(),
                 schema_version: e.schema_version(),
                 data: e.to_json(),
-                metadata: serde_json::to_string(&EventMetadata::new(
-                    Actor::system(),
-                    Medium::Api,
-                    at(c * 1_000 + k),
-                ))
+                metadata: serde_json::to_string(
+                    &details.metadata(c * 1_000 + k, at(c * 1_000 + k)),
+                )
                 .unwrap(),
             })
             .collect();

@@ -15,6 +15,59 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
+/// Who issues the benchmarks' commands and from where: an actor drawn from
+/// `actors` (one event in ten by the system), an IP, a user agent and a
+/// request id, so that audit rows are as wide as a real API's and the
+/// actor index has real keys. `i` is the event's index in the log.
+pub struct RequestDetails {
+    actors: Vec<(domain::ids::UserId, String)>,
+    rng: rand::rngs::StdRng,
+}
+
+impl RequestDetails {
+    /// The first 1,000 users after the Owner of `w` as actors.
+    pub fn of(w: &crate::Workload) -> Self {
+        use rand::SeedableRng;
+        let actors = w
+            .users
+            .iter()
+            .skip(1)
+            .take(1_000)
+            .map(|u| (*u, w.state.users[u].username.clone()))
+            .collect();
+        RequestDetails {
+            actors,
+            rng: rand::rngs::StdRng::seed_from_u64(7),
+        }
+    }
+
+    /// The users who act (id, username).
+    pub fn actors(&self) -> &[(domain::ids::UserId, String)] {
+        &self.actors
+    }
+
+    /// The metadata of event `i`, issued at `at` through the API.
+    pub fn metadata(
+        &mut self,
+        i: usize,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> domain::events::EventMetadata {
+        use domain::events::{Actor, EventMetadata, Medium};
+        use rand::Rng;
+        let actor = if self.actors.is_empty() || self.rng.gen_ratio(1, 10) {
+            Actor::system()
+        } else {
+            let (id, name) = &self.actors[self.rng.gen_range(0..self.actors.len())];
+            Actor::user(*id, name.clone())
+        };
+        let mut meta = EventMetadata::new(actor, Medium::Api, at);
+        meta.ip = Some(format!("10.1.{}.{}", i % 200, i % 250));
+        meta.user_agent = Some("rolebook-bench/1.0".into());
+        meta.request_id = Some(format!("req-{i}"));
+        meta
+    }
+}
+
 /// Lets the disk settle before a timed phase: checkpoints the WAL of the
 /// SQLite file at `db` into the file (TRUNCATE) and syncs. A log written
 /// just before would otherwise still be copied out of its WAL by the
