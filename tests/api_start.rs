@@ -5,11 +5,10 @@
 
 mod common;
 
-use chrono::Utc;
 use common::Server;
-use domain::events::{Actor, EventMetadata, Medium, OrganizationSettingsChanged};
+use domain::events::OrganizationSettingsChanged;
 use domain::ids::OrgId;
-use domain::store::{EventStore, ExpectedVersion, NewEvent};
+use domain::store::{EventStore, ExpectedVersion};
 use domain::Event;
 
 /// Events appended while the server is down: enough that reading them at
@@ -21,26 +20,15 @@ async fn append_settings_changes(store: &dyn EventStore, org: OrgId, n: usize) {
         name: None,
         url: Some("https://ci.example".into()),
     });
-    let metadata = serde_json::to_string(&EventMetadata::new(
-        Actor::system(),
-        Medium::Cli,
-        Utc::now(),
-    ))
-    .unwrap();
+    let batch = vec![event; 1_000];
     let mut version = store.stream_version(&org.stream()).await.unwrap();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
-        let batch = chunk
-            .iter()
-            .map(|_| NewEvent {
-                event_id: uuid::Uuid::now_v7(),
-                event_type: event.event_type().to_string(),
-                schema_version: event.schema_version(),
-                data: event.to_json(),
-                metadata: metadata.clone(),
-            })
-            .collect();
+    for _ in 0..n.div_ceil(batch.len()) {
         version = store
-            .append(&org.stream(), ExpectedVersion::Exact(version), batch)
+            .append(
+                &org.stream(),
+                ExpectedVersion::Exact(version),
+                testkit::envelopes(&batch),
+            )
             .await
             .unwrap()
             .stream_version;

@@ -282,22 +282,7 @@ impl Workload {
 
     /// The events as store envelopes (the system as actor).
     pub fn envelopes(&self) -> Vec<NewEvent> {
-        let meta = serde_json::to_string(&EventMetadata::new(
-            Actor::system(),
-            Medium::Cli,
-            Utc::now(),
-        ))
-        .unwrap();
-        self.events
-            .iter()
-            .map(|e| NewEvent {
-                event_id: uuid::Uuid::now_v7(),
-                event_type: e.event_type().to_string(),
-                schema_version: e.schema_version(),
-                data: e.to_json(),
-                metadata: meta.clone(),
-            })
-            .collect()
+        envelopes(&self.events)
     }
 
     /// A random user other than the owner.
@@ -543,4 +528,24 @@ impl Workload {
             }
         }
     }
+}
+
+/// `events` as store envelopes, issued now by the system through the CLI.
+pub fn envelopes(events: &[Event]) -> Vec<NewEvent> {
+    let meta = serde_json::to_string(&EventMetadata::new(
+        Actor::system(),
+        Medium::Cli,
+        Utc::now(),
+    ))
+    .unwrap();
+    events
+        .iter()
+        .map(|e| NewEvent {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: e.event_type().to_string(),
+            schema_version: e.schema_version(),
+            data: e.to_json(),
+            metadata: meta.clone(),
+        })
+        .collect()
 }
