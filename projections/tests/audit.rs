@@ -1415,3 +1415,159 @@ async fn a_bulk_catch_up_reports_its_progress_up_to_the_head() {
     assert_eq!(reports.last(), Some(&head), "{reports:?}");
     assert!(reports.windows(2).all(|w| w[0] < w[1]), "{reports:?}");
 }
+
+// ---- index keys -----------------------------------------------------------------
+
+/// The actor and resource filters match on integer keys (hashes) and then on
+/// the columns: two subjects that share a key, made to here by rewriting
+/// one's keys to the other's, still get exactly their own entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subjects_sharing_a_key_still_get_only_their_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (org, actors, _) = generated(dir.path()).await;
+    let db = projections::db::path_in(dir.path());
+    let conn = projections::db::open(&db).unwrap();
+    let everything = all_pages(&conn, &AuditFilter::new(org), 1_000);
+    let key_of = |column: &str, filter: &str, value: &dyn rusqlite::ToSql| -> i64 {
+        conn.query_row(
+            &format!("SELECT {column} FROM audit_log WHERE {filter} = ?1 LIMIT 1"),
+            [value],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (a, b) = (actors[0], actors[1]);
+    let a_key = key_of("actor_key", "actor_id", &a.0.as_bytes().to_vec());
+    let projects: Vec<String> = everything
+        .iter()
+        .filter(|e| e.resource_type == ResourceType::Project)
+        .map(|e| e.resource_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (p, q) = (&projects[0], &projects[1]);
+    let p_key = key_of("resource_key", "resource_id", p);
+    let group_key: i64 = conn
+        .query_row(
+            "SELECT resource_key FROM audit_log WHERE org_id = ?1 AND resource_type = 'Group' LIMIT 1",
+            [org.0.as_bytes().to_vec()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE audit_log SET actor_key = ?1 WHERE actor_id = ?2",
+            rusqlite::params![a_key, b.0.as_bytes().to_vec()],
+        )
+        .unwrap();
+    assert!(changed > 0);
+    assert!(
+        conn.execute(
+            "UPDATE audit_log SET resource_key = ?1 WHERE resource_id = ?2",
+            rusqlite::params![p_key, q],
+        )
+        .unwrap()
+            > 0
+    );
+    // Another organization's entries inside this organization's range of
+    // group keys (as if their 15 bits of organization were the same).
+    assert!(
+        conn.execute(
+            "UPDATE audit_log SET resource_key = ?1 WHERE org_id <> ?2",
+            rusqlite::params![group_key, org.0.as_bytes().to_vec()],
+        )
+        .unwrap()
+            > 0
+    );
+
+    let check = |filter: AuditFilter, keep: &dyn Fn(&AuditEntry) -> bool, label: &str| {
+        let want: Vec<u64> = everything
+            .iter()
+            .filter(|e| keep(e))
+            .map(|e| e.position)
+            .collect();
+        assert!(!want.is_empty(), "{label}: the data has matches");
+        let got: Vec<u64> = all_pages(&conn, &filter, 17)
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(got, want, "{label}");
+        let exported = audit::export(&conn, &filter, std::io::sink()).unwrap();
+        assert_eq!(exported as usize, want.len(), "{label} export");
+    };
+    let mut f = AuditFilter::new(org);
+    f.actor = Some(a);
+    check(f, &|e| e.actor_id == Some(a), "actor");
+    let mut f = AuditFilter::new(org);
+    f.resource_type = Some(ResourceType::Project);
+    f.resource_id = Some(p.clone());
+    check(
+        f,
+        &|e| e.resource_type == ResourceType::Project && &e.resource_id == p,
+        "resource",
+    );
+    let mut f = AuditFilter::new(org);
+    f.resource_id = Some(p.clone());
+    check(f, &|e| &e.resource_id == p, "resource id alone");
+    let mut f = AuditFilter::new(org);
+    f.resource_type = Some(ResourceType::Group);
+    check(
+        f,
+        &|e| e.resource_type == ResourceType::Group,
+        "resource type alone",
+    );
+}
+
+/// A read model written before the index keys existed is written again from
+/// the log: the view and its checkpoint go, other projections' stay.
+#[test]
+fn a_view_without_index_keys_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = projections::db::path_in(dir.path());
+    {
+        let conn = projections::db::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit_log (org_id BLOB NOT NULL, position INTEGER NOT NULL,
+                 occurred_at INTEGER NOT NULL, actor_id BLOB, actor_username TEXT NOT NULL,
+                 resource_type TEXT NOT NULL, operation TEXT NOT NULL, resource_id TEXT NOT NULL,
+                 resource_name TEXT NOT NULL, description TEXT NOT NULL, medium TEXT NOT NULL,
+                 ip TEXT, user_agent TEXT, request_id TEXT, metadata TEXT NOT NULL,
+                 PRIMARY KEY (org_id, position)) STRICT;
+             CREATE INDEX audit_by_actor ON audit_log (org_id, actor_id, position);
+             INSERT INTO audit_log VALUES (x'00', 1, 0, NULL, 'system', 'User', 'Added',
+                 'u', 'u', 'added u', 'API', NULL, NULL, NULL, '{}');",
+        )
+        .unwrap();
+        runner::checkpoint(&conn, "rbac").unwrap();
+        conn.execute_batch(
+            "INSERT INTO projection_checkpoints (name, position) VALUES ('audit', 1), ('rbac', 7)",
+        )
+        .unwrap();
+    }
+    let runner = Runner::open(AuditProjection::new(), &db).unwrap();
+    assert_eq!(runner.position(), 0, "the audit view starts over");
+    drop(runner);
+    let conn = projections::db::open(&db).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+    let actor_index: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'audit_by_actor'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(actor_index.contains("actor_key"), "{actor_index}");
+    assert_eq!(runner::checkpoint(&conn, "rbac").unwrap(), 7);
+    // Opening it again keeps what is there.
+    conn.execute_batch("INSERT INTO projection_checkpoints (name, position) VALUES ('audit', 3) ON CONFLICT (name) DO UPDATE SET position = 3").unwrap();
+    drop(conn);
+    assert_eq!(
+        Runner::open(AuditProjection::new(), &db)
+            .unwrap()
+            .position(),
+        3
+    );
+}

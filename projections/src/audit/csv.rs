@@ -81,7 +81,7 @@ fn export_sql(
     } else {
         PRIMARY_INDEX
     };
-    let mut c = Conditions::of(filter, false);
+    let mut c = Conditions::of(filter);
     if filter.from.is_some() || filter.to.is_some() {
         // The positions the time range spans, from its own index: the scan
         // then covers that span only.

@@ -15,6 +15,7 @@
 mod csv;
 mod entry;
 mod error;
+mod keys;
 mod names;
 mod projection;
 mod query;

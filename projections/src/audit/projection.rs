@@ -5,6 +5,7 @@ use domain::events::EventMetadata;
 use rusqlite::{Connection, Transaction};
 
 use super::entry::{describe, metadata_json};
+use super::keys;
 use super::names::Names;
 use crate::runner::{Decoded, Projection, ProjectionError};
 
@@ -18,8 +19,8 @@ pub const SCHEMA: &str = include_str!("audit_log.sql");
 /// (the two indexes written at random places dominate either way).
 const INSERT: &str = "INSERT INTO audit_log (org_id, position, occurred_at, actor_id, \
     actor_username, resource_type, operation, resource_id, resource_name, description, \
-    medium, ip, user_agent, request_id, metadata) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+    medium, ip, user_agent, request_id, metadata, actor_key, resource_key) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
     ON CONFLICT (org_id, position) DO NOTHING";
 
 /// Folds the log into the `audit_log` table (checkpoint name `audit`).
@@ -58,7 +59,27 @@ impl Projection for AuditProjection {
         "audit"
     }
 
+    /// A view written before `actor_key` and `resource_key` existed (its
+    /// indexes led by the organization's blob) is dropped with its
+    /// checkpoint, and the runner writes it again from the log.
     fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        let has_keys: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('audit_log') WHERE name = 'resource_key')",
+            [],
+            |r| r.get(0),
+        )?;
+        let has_table: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log')",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_table && !has_keys {
+            tracing::warn!("the audit view predates its index keys: writing it again from the log");
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch("DROP TABLE audit_log")?;
+            crate::runner::forget_checkpoint(&tx, self.name())?;
+            tx.commit()?;
+        }
         conn.execute_batch(SCHEMA)?;
         Ok(())
     }
@@ -151,6 +172,8 @@ const PIPELINE_CHUNK: usize = 512;
 struct Row {
     org: domain::ids::OrgId,
     position: i64,
+    actor_key: Option<i64>,
+    resource_key: i64,
     meta: EventMetadata,
     described: super::entry::Described,
     metadata: String,
@@ -174,9 +197,13 @@ fn describe_row(names: &mut Names, d: &Decoded) -> Result<Row, ProjectionError> 
     let position_i64 =
         i64::try_from(position).map_err(|_| event_error(position, "position beyond 2^63"))?;
     names.apply(org, &d.event);
+    let actor_key = meta.actor.user_id.map(|u| keys::actor_key(org, u));
+    let resource_key = keys::resource_key(org, described.resource_type, &described.resource_id);
     Ok(Row {
         org,
         position: position_i64,
+        actor_key,
+        resource_key,
         meta,
         described,
         metadata,
@@ -201,6 +228,8 @@ fn insert_row(insert: &mut rusqlite::CachedStatement, row: &Row) -> Result<(), P
         meta.user_agent,
         meta.request_id,
         row.metadata,
+        row.actor_key,
+        row.resource_key,
     ])?;
     Ok(())
 }

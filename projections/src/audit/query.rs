@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::entry::{AuditEntry, Operation, ResourceType};
 use super::error::AuditError;
+use super::keys;
 
 /// Entries per page unless the filter says otherwise.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -143,25 +144,44 @@ impl Conditions {
         self.params.extend(value);
     }
 
-    /// The filter's own conditions (not the cursor). With `all_types`, a
-    /// resource id without a type is looked up under every type, so that
-    /// `audit_by_resource` applies.
-    pub fn of(filter: &AuditFilter, all_types: bool) -> Conditions {
+    /// The filter's own conditions (not the cursor). The actor and the
+    /// resource are matched on their keys (`audit/keys.rs`, which lead
+    /// `audit_by_actor` and `audit_by_resource`) and then on the columns
+    /// themselves, since two subjects may share a key. A resource type is
+    /// exact in its key, so a type alone is one range of keys and needs no
+    /// column check (that keeps its top-k inside the index).
+    pub fn of(filter: &AuditFilter) -> Conditions {
+        let org = filter.org_id;
         let mut c = Conditions::default();
-        c.push("org_id = ?", Some(org_value(filter.org_id)));
+        c.push("org_id = ?", Some(org_value(org)));
         if let Some(a) = filter.actor {
+            c.push(
+                "actor_key = ?",
+                Some(Value::Integer(keys::actor_key(org, a))),
+            );
             c.push("actor_id = ?", Some(Value::Blob(a.0.as_bytes().to_vec())));
         }
-        match filter.resource_type {
-            Some(t) => c.push("resource_type = ?", Some(Value::Text(t.as_str().into()))),
-            None if all_types && filter.resource_id.is_some() => {
+        match (filter.resource_type, &filter.resource_id) {
+            (Some(t), Some(id)) => {
+                c.push(
+                    "resource_key = ?",
+                    Some(Value::Integer(keys::resource_key(org, t, id))),
+                );
+                c.push("resource_type = ?", Some(Value::Text(t.as_str().into())));
+            }
+            (None, Some(id)) => {
                 let list: Vec<String> = ResourceType::ALL
                     .iter()
-                    .map(|t| format!("'{}'", t.as_str()))
+                    .map(|&t| keys::resource_key(org, t, id).to_string())
                     .collect();
-                c.push(&format!("resource_type IN ({})", list.join(", ")), None);
+                c.push(&format!("resource_key IN ({})", list.join(", ")), None);
             }
-            None => {}
+            (Some(t), None) => {
+                let (start, end) = keys::resource_type_range(org, t);
+                c.push("resource_key >= ?", Some(Value::Integer(start)));
+                c.push("resource_key < ?", Some(Value::Integer(end)));
+            }
+            (None, None) => {}
         }
         if let Some(id) = &filter.resource_id {
             c.push("resource_id = ?", Some(Value::Text(id.clone())));
@@ -189,33 +209,27 @@ pub(crate) fn org_value(org: OrgId) -> Value {
     Value::Blob(org.0.as_bytes().to_vec())
 }
 
-/// How [`page`] reads a filter: the index, whether it yields position order
-/// by itself, and whether a lone resource id is spread over every type.
+/// How [`page`] reads a filter: the index, and whether it yields position
+/// order by itself.
 struct Plan {
     index: &'static str,
     ordered: bool,
-    all_types: bool,
 }
 
 fn plan(f: &AuditFilter) -> Plan {
-    let p = |index, ordered, all_types| Plan {
-        index,
-        ordered,
-        all_types,
-    };
+    let p = |index, ordered| Plan { index, ordered };
     if f.actor.is_some() {
-        p("audit_by_actor", true, false)
+        p("audit_by_actor", true)
     } else if f.resource_id.is_some() {
-        let typed = f.resource_type.is_some();
-        p("audit_by_resource", typed, !typed)
+        p("audit_by_resource", f.resource_type.is_some())
     } else if f.operation.is_some() {
-        p("audit_by_operation", true, false)
+        p("audit_by_operation", true)
     } else if f.from.is_some() || f.to.is_some() {
-        p("audit_by_time", false, false)
+        p("audit_by_time", false)
     } else if f.resource_type.is_some() {
-        p("audit_by_resource", false, false)
+        p("audit_by_resource", false)
     } else {
-        p(PRIMARY_INDEX, true, false)
+        p(PRIMARY_INDEX, true)
     }
 }
 
@@ -224,7 +238,7 @@ fn page_sql(filter: &AuditFilter) -> Result<(String, Vec<Value>), AuditError> {
     filter.validate()?;
     let before = filter.cursor.as_deref().map(decode_cursor).transpose()?;
     let plan = plan(filter);
-    let mut c = Conditions::of(filter, plan.all_types);
+    let mut c = Conditions::of(filter);
     if let Some(b) = before {
         c.push("position < ?", Some(Value::Integer(b as i64)));
     }

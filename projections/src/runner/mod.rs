@@ -166,6 +166,15 @@ pub fn checkpoint(conn: &Connection, name: &str) -> Result<u64, ProjectionError>
     Ok(position.unwrap_or(0) as u64)
 }
 
+/// Forgets a projection's checkpoint, so that its runner starts over from
+/// the beginning of the log (for a projection that dropped its tables in
+/// [`Projection::migrate`]).
+pub fn forget_checkpoint(conn: &Connection, name: &str) -> Result<(), ProjectionError> {
+    conn.execute_batch(include_str!("checkpoints.sql"))?;
+    conn.execute("DELETE FROM projection_checkpoints WHERE name = ?1", [name])?;
+    Ok(())
+}
+
 fn save_checkpoint(tx: &Transaction, name: &str, position: u64) -> Result<(), ProjectionError> {
     tx.execute(
         "INSERT INTO projection_checkpoints (name, position) VALUES (?1, ?2)
