@@ -170,11 +170,13 @@ impl Conditions {
                 c.push("resource_type = ?", Some(Value::Text(t.as_str().into())));
             }
             (None, Some(id)) => {
-                let list: Vec<String> = ResourceType::ALL
-                    .iter()
-                    .map(|&t| keys::resource_key(org, t, id).to_string())
-                    .collect();
-                c.push(&format!("resource_key IN ({})", list.join(", ")), None);
+                let placeholders = vec!["?"; ResourceType::ALL.len()].join(", ");
+                c.push(&format!("resource_key IN ({placeholders})"), None);
+                c.params.extend(
+                    ResourceType::ALL
+                        .iter()
+                        .map(|&t| Value::Integer(keys::resource_key(org, t, id))),
+                );
             }
             (Some(t), None) => {
                 let (start, end) = keys::resource_type_range(org, t);
