@@ -114,6 +114,31 @@ fn all_pages(conn: &rusqlite::Connection, filter: &AuditFilter, limit: usize) ->
     out
 }
 
+/// Pages through `filter` with `limit` and asserts it yields exactly the
+/// entries of `everything` that `keep` picks (there must be some), newest
+/// first; returns their positions.
+fn assert_pages_match(
+    conn: &rusqlite::Connection,
+    everything: &[AuditEntry],
+    filter: &AuditFilter,
+    keep: &dyn Fn(&AuditEntry) -> bool,
+    limit: usize,
+    label: &str,
+) -> Vec<u64> {
+    let want: Vec<u64> = everything
+        .iter()
+        .filter(|e| keep(e))
+        .map(|e| e.position)
+        .collect();
+    assert!(!want.is_empty(), "{label}: the data has matches");
+    let got: Vec<u64> = all_pages(conn, filter, limit)
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(got, want, "{label}");
+    want
+}
+
 // ---- every event kind -------------------------------------------------------
 
 /// What one event's entry must say.
@@ -881,18 +906,7 @@ async fn filters_and_keyset_paging() {
     }
 
     let check = |filter: AuditFilter, keep: &dyn Fn(&AuditEntry) -> bool, label: &str| {
-        let want: Vec<u64> = everything
-            .iter()
-            .filter(|e| keep(e))
-            .map(|e| e.position)
-            .collect();
-        let got: Vec<u64> = all_pages(&conn, &filter, 23)
-            .iter()
-            .map(|e| e.position)
-            .collect();
-        assert!(!want.is_empty(), "{label}: the data has matches");
-        assert_eq!(got, want, "{label}");
-        want.len()
+        assert_pages_match(&conn, &everything, &filter, keep, 23, label).len()
     };
     let mut f = AuditFilter::new(org);
     f.actor = Some(actors[2]);
@@ -1481,17 +1495,7 @@ async fn subjects_sharing_a_key_still_get_only_their_entries() {
     );
 
     let check = |filter: AuditFilter, keep: &dyn Fn(&AuditEntry) -> bool, label: &str| {
-        let want: Vec<u64> = everything
-            .iter()
-            .filter(|e| keep(e))
-            .map(|e| e.position)
-            .collect();
-        assert!(!want.is_empty(), "{label}: the data has matches");
-        let got: Vec<u64> = all_pages(&conn, &filter, 17)
-            .iter()
-            .map(|e| e.position)
-            .collect();
-        assert_eq!(got, want, "{label}");
+        let want = assert_pages_match(&conn, &everything, &filter, keep, 17, label);
         let exported = audit::export(&conn, &filter, std::io::sink()).unwrap();
         assert_eq!(exported as usize, want.len(), "{label} export");
     };

@@ -63,17 +63,14 @@ impl Projection for AuditProjection {
     /// indexes led by the organization's blob) is dropped with its
     /// checkpoint, and the runner writes it again from the log.
     fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let has_keys: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('audit_log') WHERE name = 'resource_key')",
+        // No columns at all: no table yet.
+        let (columns, has_keys): (i64, bool) = conn.query_row(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'resource_key') > 0 \
+             FROM pragma_table_info('audit_log')",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let has_table: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log')",
-            [],
-            |r| r.get(0),
-        )?;
-        if has_table && !has_keys {
+        if columns > 0 && !has_keys {
             tracing::warn!("the audit view predates its index keys: writing it again from the log");
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch("DROP TABLE audit_log")?;
