@@ -1021,7 +1021,7 @@ async fn each_filter_reads_its_index() {
         f
     };
     let cases: Vec<(&str, AuditFilter, &str, bool)> = vec![
-        ("none", base(), "sqlite_autoindex_audit_log_1", true),
+        ("none", base(), "audit_by_org", true),
         (
             "actor",
             AuditFilter {
@@ -1522,56 +1522,84 @@ async fn subjects_sharing_a_key_still_get_only_their_entries() {
     );
 }
 
-/// A read model written before the index keys existed is written again from
-/// the log: the view and its checkpoint go, other projections' stay.
+/// A read model of an older shape is written again from the log: the view
+/// and its checkpoint go, other projections' stay. Older shapes: before the
+/// index keys, and with the keys but primary key `(org_id, position)`
+/// (before `position` became the rowid).
 #[test]
-fn a_view_without_index_keys_is_written_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = projections::db::path_in(dir.path());
-    {
+fn a_view_of_an_older_shape_is_written_again() {
+    const COLUMNS: &str = "org_id BLOB NOT NULL, position INTEGER NOT NULL,
+        occurred_at INTEGER NOT NULL, actor_id BLOB, actor_username TEXT NOT NULL,
+        resource_type TEXT NOT NULL, operation TEXT NOT NULL, resource_id TEXT NOT NULL,
+        resource_name TEXT NOT NULL, description TEXT NOT NULL, medium TEXT NOT NULL,
+        ip TEXT, user_agent TEXT, request_id TEXT, metadata TEXT NOT NULL";
+    const ROW: &str = "x'00', 1, 0, NULL, 'system', 'User', 'Added', 'u', 'u', 'added u', 'API', \
+        NULL, NULL, NULL, '{}'";
+    let shapes = [
+        (
+            "without index keys",
+            format!(
+                "CREATE TABLE audit_log ({COLUMNS}, PRIMARY KEY (org_id, position)) STRICT;
+                 CREATE INDEX audit_by_actor ON audit_log (org_id, actor_id, position);
+                 INSERT INTO audit_log VALUES ({ROW});"
+            ),
+        ),
+        (
+            "primary key (org_id, position)",
+            format!(
+                "CREATE TABLE audit_log ({COLUMNS}, actor_key INTEGER,
+                     resource_key INTEGER NOT NULL, PRIMARY KEY (org_id, position)) STRICT;
+                 CREATE INDEX audit_by_actor ON audit_log (actor_key, position);
+                 INSERT INTO audit_log VALUES ({ROW}, NULL, 5);"
+            ),
+        ),
+    ];
+    for (shape, sql) in shapes {
+        let dir = tempfile::tempdir().unwrap();
+        let db = projections::db::path_in(dir.path());
+        {
+            let conn = projections::db::open(&db).unwrap();
+            conn.execute_batch(&sql).unwrap();
+            runner::checkpoint(&conn, "rbac").unwrap();
+            conn.execute_batch(
+                "INSERT INTO projection_checkpoints (name, position) VALUES ('audit', 1), ('rbac', 7)",
+            )
+            .unwrap();
+        }
+        let runner = Runner::open(AuditProjection::new(), &db).unwrap();
+        assert_eq!(runner.position(), 0, "{shape}: the audit view starts over");
+        drop(runner);
         let conn = projections::db::open(&db).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE audit_log (org_id BLOB NOT NULL, position INTEGER NOT NULL,
-                 occurred_at INTEGER NOT NULL, actor_id BLOB, actor_username TEXT NOT NULL,
-                 resource_type TEXT NOT NULL, operation TEXT NOT NULL, resource_id TEXT NOT NULL,
-                 resource_name TEXT NOT NULL, description TEXT NOT NULL, medium TEXT NOT NULL,
-                 ip TEXT, user_agent TEXT, request_id TEXT, metadata TEXT NOT NULL,
-                 PRIMARY KEY (org_id, position)) STRICT;
-             CREATE INDEX audit_by_actor ON audit_log (org_id, actor_id, position);
-             INSERT INTO audit_log VALUES (x'00', 1, 0, NULL, 'system', 'User', 'Added',
-                 'u', 'u', 'added u', 'API', NULL, NULL, NULL, '{}');",
-        )
-        .unwrap();
-        runner::checkpoint(&conn, "rbac").unwrap();
-        conn.execute_batch(
-            "INSERT INTO projection_checkpoints (name, position) VALUES ('audit', 1), ('rbac', 7)",
-        )
-        .unwrap();
-    }
-    let runner = Runner::open(AuditProjection::new(), &db).unwrap();
-    assert_eq!(runner.position(), 0, "the audit view starts over");
-    drop(runner);
-    let conn = projections::db::open(&db).unwrap();
-    let rows: i64 = conn
-        .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 0);
-    let actor_index: String = conn
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE name = 'audit_by_actor'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert!(actor_index.contains("actor_key"), "{actor_index}");
-    assert_eq!(runner::checkpoint(&conn, "rbac").unwrap(), 7);
-    // Opening it again keeps what is there.
-    conn.execute_batch("INSERT INTO projection_checkpoints (name, position) VALUES ('audit', 3) ON CONFLICT (name) DO UPDATE SET position = 3").unwrap();
-    drop(conn);
-    assert_eq!(
-        Runner::open(AuditProjection::new(), &db)
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "{shape}");
+        let actor_index: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'audit_by_actor'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(actor_index.contains("actor_key)"), "{shape}: {actor_index}");
+        let primary_key: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('audit_log') WHERE pk > 0")
             .unwrap()
-            .position(),
-        3
-    );
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(primary_key, ["position"], "{shape}");
+        assert_eq!(runner::checkpoint(&conn, "rbac").unwrap(), 7, "{shape}");
+        // Opening it again keeps what is there.
+        conn.execute_batch("INSERT INTO projection_checkpoints (name, position) VALUES ('audit', 3) ON CONFLICT (name) DO UPDATE SET position = 3").unwrap();
+        drop(conn);
+        assert_eq!(
+            Runner::open(AuditProjection::new(), &db)
+                .unwrap()
+                .position(),
+            3,
+            "{shape}"
+        );
+    }
 }

@@ -30,7 +30,7 @@ use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::error::AuditError;
-use super::query::{explain, AuditFilter, Conditions, COLUMNS, PRIMARY_INDEX};
+use super::query::{explain, AuditFilter, Conditions, COLUMNS, ORG_INDEX};
 
 /// The header row, in order: Semaphore's eleven columns, then rolebook's.
 pub const HEADER: [&str; 14] = [
@@ -79,7 +79,7 @@ fn export_sql(
     } else if filter.operation.is_some() {
         "audit_by_operation"
     } else {
-        PRIMARY_INDEX
+        ORG_INDEX
     };
     let mut c = Conditions::of(filter);
     if filter.from.is_some() || filter.to.is_some() {

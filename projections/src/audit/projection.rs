@@ -21,7 +21,7 @@ const INSERT: &str = "INSERT INTO audit_log (org_id, position, occurred_at, acto
     actor_username, resource_type, operation, resource_id, resource_name, description, \
     medium, ip, user_agent, request_id, metadata, actor_key, resource_key) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-    ON CONFLICT (org_id, position) DO NOTHING";
+    ON CONFLICT (position) DO NOTHING";
 
 /// Folds the log into the `audit_log` table (checkpoint name `audit`).
 ///
@@ -59,19 +59,23 @@ impl Projection for AuditProjection {
         "audit"
     }
 
-    /// A view written before `actor_key` and `resource_key` existed (its
-    /// indexes led by the organization's blob) is dropped with its
-    /// checkpoint, and the runner writes it again from the log.
+    /// A view of an older shape is dropped with its checkpoint, and the
+    /// runner writes it again from the log: one written before `actor_key`
+    /// and `resource_key` existed (its indexes led by the organization's
+    /// blob), or before `position` became the rowid (primary key
+    /// `(org_id, position)`).
     fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
         // No columns at all: no table yet.
-        let (columns, has_keys): (i64, bool) = conn.query_row(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'resource_key') > 0 \
+        let (columns, has_keys, position_is_rowid): (i64, bool, bool) = conn.query_row(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'resource_key') > 0, \
+                    COUNT(*) FILTER (WHERE pk > 0) = 1 \
+                    AND COUNT(*) FILTER (WHERE name = 'position' AND pk = 1) = 1 \
              FROM pragma_table_info('audit_log')",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        if columns > 0 && !has_keys {
-            tracing::warn!("the audit view predates its index keys: writing it again from the log");
+        if columns > 0 && !(has_keys && position_is_rowid) {
+            tracing::warn!("the audit view has an older shape: writing it again from the log");
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch("DROP TABLE audit_log")?;
             crate::runner::forget_checkpoint(&tx, self.name())?;

@@ -12,7 +12,7 @@
 //! | operation | `audit_by_operation` | in position order |
 //! | time range | `audit_by_time` | top-k of the range |
 //! | resource type alone | `audit_by_resource` | top-k of the type |
-//! | none | the primary key `(org_id, position)` | in position order |
+//! | none | `audit_by_org` | in position order |
 //!
 //! "In position order" reads `limit + 1` index entries past the cursor.
 //! "Top-k" scans the matching entries of the index only (covering: no table
@@ -35,8 +35,9 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// The most entries one page holds; larger limits are lowered to it.
 pub const MAX_LIMIT: usize = 1_000;
 
-/// The primary key's index: `(org_id, position)`.
-pub(crate) const PRIMARY_INDEX: &str = "sqlite_autoindex_audit_log_1";
+/// The index of an organization's entries: `(org_id, position)` (the
+/// rowid, implicitly last).
+pub(crate) const ORG_INDEX: &str = "audit_by_org";
 
 /// What an auditor asks for: one organization's entries, optionally
 /// narrowed. `from` is inclusive and `to` exclusive. `limit` is clamped to
@@ -231,7 +232,7 @@ fn plan(f: &AuditFilter) -> Plan {
     } else if f.resource_type.is_some() {
         p("audit_by_resource", false)
     } else {
-        p(PRIMARY_INDEX, true)
+        p(ORG_INDEX, true)
     }
 }
 
@@ -253,10 +254,10 @@ fn page_sql(filter: &AuditFilter) -> Result<(String, Vec<Value>), AuditError> {
             c.sql
         )
     } else {
-        // Top-k positions from the index alone, then their rows.
-        c.params.insert(0, org_value(filter.org_id));
+        // Top-k positions from the index alone, then their rows by rowid
+        // (the positions are the organization's: the index checked it).
         format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE org_id = ? AND position IN \
+            "SELECT {COLUMNS} FROM audit_log NOT INDEXED WHERE position IN \
              (SELECT position FROM audit_log INDEXED BY {index} WHERE {} \
               ORDER BY position DESC LIMIT ?) \
              ORDER BY position DESC",

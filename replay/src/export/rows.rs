@@ -15,9 +15,8 @@
 //! | `metadata` | Utf8, JSON text (field metadata `rolebook.content: json`) | no |
 //!
 //! **Reading.** The day's positions come from `audit_by_time`; then a range
-//! is read either through the primary key `(org_id, position)` (always in
-//! log order) or by rowid, scanning the table itself (cheaper; in log order
-//! when rows were inserted so, which the writer checks), see [`Access`].
+//! of positions (the table's rowid) is read either by scanning the table
+//! itself or through `audit_by_org`, see [`Access`]. Both are in log order;
 //! SQLite never sorts. Rows are copied into Arrow builders column by
 //! column; nothing is parsed (the metadata stays text).
 
@@ -269,14 +268,14 @@ pub fn read_day(
         org,
         day,
         (span.first_position, span.last_position),
-        Access::Position,
+        Access::for_span(span),
         sink,
     )
 }
 
-/// `first..=last` (positions or rowids) cut into ranges of [`BATCH_ROWS`]
-/// (so each holds at most one batch), in order. Ranges of a log shared by
-/// many organizations may hold fewer rows, or none.
+/// `first..=last` (positions) cut into ranges of [`BATCH_ROWS`] (so each
+/// holds at most one batch), in order. Ranges of a log shared by many
+/// organizations may hold fewer rows, or none.
 pub fn chunks(first: u64, last: u64) -> Vec<(u64, u64)> {
     let width = BATCH_ROWS as u64;
     (first..=last)
@@ -285,35 +284,34 @@ pub fn chunks(first: u64, last: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// How [`read_range`] finds a range's rows.
+/// How [`read_range`] finds a range's rows (positions, the table's rowid).
+/// Both give them in log order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// `range` is of global positions, read through the primary key
-    /// `(org_id, position)`: always in log order, but each row costs a
-    /// seek into the table.
-    Position,
-    /// `range` is of rowids, read by scanning the table itself (about a
-    /// third cheaper a row). In log order only while rows were inserted in
-    /// log order, which the projection and the rebuild do; callers check.
-    Rowid,
+    /// Through `audit_by_org` `(org_id, position)`: reads the
+    /// organization's rows only, but each costs a seek into the table.
+    Index,
+    /// By scanning the table itself over the range (about a third cheaper a
+    /// row), reading the other organizations' rows in it too: for a range
+    /// that is mostly the organization's.
+    Table,
 }
 
-/// The rowid of `org`'s entry at `position` (one seek in the primary key,
-/// which holds it).
-pub fn rowid_of(conn: &Connection, org: OrgId, position: u64) -> Result<Option<u64>, ExportError> {
-    conn.query_row(
-        "SELECT rowid FROM audit_log INDEXED BY sqlite_autoindex_audit_log_1 \
-         WHERE org_id = ?1 AND position = ?2",
-        (org.0.as_bytes().as_slice(), position as i64),
-        |r| r.get::<_, i64>(0),
-    )
-    .optional()
-    .map(|r| r.map(|r| r as u64))
-    .map_err(ExportError::db(READING))
+impl Access {
+    /// The cheaper access for `span`: the table when the organization's
+    /// rows make up at least half of its positions.
+    pub fn for_span(span: DayStats) -> Access {
+        let width = span.last_position.saturating_sub(span.first_position);
+        if width < span.rows.saturating_mul(2) {
+            Access::Table
+        } else {
+            Access::Index
+        }
+    }
 }
 
-/// Like [`read_day`], for the entries of `day` in `range` (inclusive; of
-/// positions or rowids as `access` says), in that order.
+/// Like [`read_day`], for the entries of `day` at positions in `range`
+/// (inclusive), in that order.
 pub fn read_range(
     conn: &Connection,
     org: OrgId,
@@ -327,17 +325,14 @@ pub fn read_range(
     const SELECT: &str = "SELECT org_id, position, occurred_at, actor_id, actor_username, \
         resource_type, operation, resource_id, resource_name, description, medium, ip, \
         user_agent, request_id, metadata FROM audit_log";
-    let sql = match access {
-        Access::Position => format!(
-            "{SELECT} INDEXED BY sqlite_autoindex_audit_log_1 \
-             WHERE org_id = ?1 AND position >= ?2 AND position <= ?3 \
-             AND occurred_at >= ?4 AND occurred_at < ?5 ORDER BY position"
-        ),
-        Access::Rowid => format!(
-            "{SELECT} NOT INDEXED WHERE rowid >= ?2 AND rowid <= ?3 AND org_id = ?1 \
-             AND occurred_at >= ?4 AND occurred_at < ?5 ORDER BY rowid"
-        ),
+    let index = match access {
+        Access::Index => "INDEXED BY audit_by_org",
+        Access::Table => "NOT INDEXED",
     };
+    let sql = format!(
+        "{SELECT} {index} WHERE org_id = ?1 AND position >= ?2 AND position <= ?3 \
+         AND occurred_at >= ?4 AND occurred_at < ?5 ORDER BY position"
+    );
     let mut stmt = conn
         .prepare_cached(&sql)
         .map_err(ExportError::db(READING))?;
@@ -402,4 +397,24 @@ pub fn read_range(
         sink(b.finish()?)?;
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_mostly_of_the_organization_is_scanned_in_the_table() {
+        let span = |rows, first_position, last_position| DayStats {
+            rows,
+            first_position,
+            last_position,
+        };
+        assert_eq!(Access::for_span(span(1, 7, 7)), Access::Table);
+        assert_eq!(Access::for_span(span(100, 1, 100)), Access::Table);
+        assert_eq!(Access::for_span(span(100, 1, 199)), Access::Table);
+        assert_eq!(Access::for_span(span(100, 1, 201)), Access::Index);
+        assert_eq!(Access::for_span(span(10, 5, 1_000_000)), Access::Index);
+        assert_eq!(Access::for_span(span(0, 0, 0)), Access::Index);
+    }
 }

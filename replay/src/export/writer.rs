@@ -18,15 +18,14 @@
 //! chunks in order. Batches cross bounded channels, so memory stays at a
 //! few batches plus the encoded object.
 //!
-//! **Order.** Chunks are rowid ranges, scanned in the table itself, when
-//! the day's rows were inserted in log order (the projection and the
-//! rebuild insert them so) and make up at least half of the rows in their
-//! rowid span (a day of one organization among many is read by position,
-//! not by scanning the others' rows); the encoder checks that positions increase and
-//! add up to the day's count and span, and otherwise starts the day again
-//! with chunks of positions read through the primary key (slower, always
-//! in order). A day that still does not add up changed while it was read
-//! (a rebuild switched over) and fails.
+//! **Order.** Chunks are ranges of positions (the table's rowid), read by
+//! scanning the table when the day's rows make up at least half of the
+//! positions in their span, else through `audit_by_org` (a day of one
+//! organization among many is not read by scanning the others' rows), see
+//! [`Access::for_span`]. Either way they come in log order; the encoder
+//! checks that positions increase and add up to the day's count and span,
+//! and a day that does not changed while it was read (a rebuild switched
+//! over) and fails.
 
 use std::sync::mpsc;
 
@@ -104,7 +103,8 @@ pub struct Encoded {
 ///
 /// Fails with [`ExportError::Database`] / [`ExportError::Corrupt`] when the
 /// audit log cannot be read and [`ExportError::Parquet`] /
-/// [`ExportError::Arrow`] when encoding fails.
+/// [`ExportError::Arrow`] when encoding fails, [`ExportError::Invalid`] when
+/// the day's rows changed while they were read.
 pub fn encode_day(
     read_db: &std::path::Path,
     org: OrgId,
@@ -112,30 +112,10 @@ pub fn encode_day(
     span: DayStats,
     on_batch: &dyn Fn(u64),
 ) -> Result<Encoded, ExportError> {
-    // By rowid when the day's rows lie in rowid order and make up most of
-    // the rows in between (a scan of a span shared with many other
-    // organizations would read theirs too); the encoder checks that the
-    // positions increase and add up, else by position.
-    let conn = open(read_db)?;
-    let first = rows::rowid_of(&conn, org, span.first_position)?;
-    let last = rows::rowid_of(&conn, org, span.last_position)?;
-    drop(conn);
-    if let (Some(first), Some(last)) = (first, last) {
-        if first <= last && last - first < span.rows.saturating_mul(2) {
-            let chunks = rows::chunks(first, last);
-            // (A day started again counts its rows twice in `on_batch`.)
-            if let Some(done) =
-                encode_chunks(read_db, org, day, span, &chunks, Access::Rowid, on_batch)?
-            {
-                return Ok(done);
-            }
-            tracing::debug!(%org, %day, "audit rows out of rowid order: reading by position");
-        }
-    }
     let chunks = rows::chunks(span.first_position, span.last_position);
-    match encode_chunks(read_db, org, day, span, &chunks, Access::Position, on_batch)? {
+    let access = Access::for_span(span);
+    match encode_chunks(read_db, org, day, span, &chunks, access, on_batch)? {
         Some(done) => Ok(done),
-        // Read by position, rows are in order: the view changed meanwhile.
         None => Err(ExportError::Invalid(format!(
             "the audit log of {day} changed while it was exported: run again"
         ))),
