@@ -392,18 +392,41 @@ async fn export_bench(store: Arc<dyn EventStore>, dir: &std::path::Path, org: do
             }
             started.elapsed().as_secs_f64()
         };
+        // Alternating, twice each (the first read of the fresh view is
+        // slower whichever way it goes); the best of each is reported.
         let mut batches = Vec::new();
-        let read = read_all(export::rows::Access::Table, &mut |b| batches.push(b));
+        let mut table = f64::MAX;
+        let mut index = f64::MAX;
+        for round in 0..2 {
+            let mut kept = Vec::new();
+            let mut by_index = 0;
+            let (first, second) = if round == 0 {
+                (export::rows::Access::Index, export::rows::Access::Table)
+            } else {
+                (export::rows::Access::Table, export::rows::Access::Index)
+            };
+            for access in [first, second] {
+                match access {
+                    export::rows::Access::Table => {
+                        kept.clear();
+                        table = table.min(read_all(access, &mut |b| kept.push(b)));
+                    }
+                    export::rows::Access::Index => {
+                        by_index = 0;
+                        index = index.min(read_all(access, &mut |b| by_index += b.num_rows()));
+                    }
+                }
+            }
+            let n: usize = kept.iter().map(|b| b.num_rows()).sum();
+            assert_eq!(by_index, n);
+            batches = kept;
+        }
         let n: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let mut by_index = 0;
-        let read_by_index = read_all(export::rows::Access::Index, &mut |b| {
-            by_index += b.num_rows()
-        });
-        assert_eq!(by_index, n);
+        let read = table;
         println!(
-            "floor: reading by scanning the table {:.0} rows/s, through audit_by_org {:.0} rows/s",
-            n as f64 / read,
-            n as f64 / read_by_index
+            "floor: reading by scanning the table {:.0} rows/s, through audit_by_org {:.0} rows/s (best of two, alternating)",
+            n as f64 / table,
+            n as f64 / index
         );
         let started = Instant::now();
         let mut w = parquet::arrow::ArrowWriter::try_new(
