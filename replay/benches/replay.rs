@@ -374,54 +374,46 @@ async fn export_bench(store: Arc<dyn EventStore>, dir: &std::path::Path, org: do
     {
         let conn = projections::db::open_read_only(&db).unwrap();
         let days = export::plan(&conn, &selection).unwrap();
-        // Each day read once by scanning the table and once through
-        // `audit_by_org`; the table's batches go on to the encoder.
         let spans: Vec<_> = days
             .iter()
             .map(|(o, d)| (*o, *d, export::rows::day_stats(&conn, *o, *d).unwrap()))
             .collect();
-        let read_all = |access, keep: &mut dyn FnMut(arrow_array::RecordBatch)| {
+        // Each read returns its time and batches.
+        let read_all = |access| {
+            let mut batches = Vec::new();
             let started = Instant::now();
             for (o, d, span) in &spans {
                 let range = (span.first_position, span.last_position);
                 export::rows::read_range(&conn, *o, *d, range, access, |b| {
-                    keep(b);
+                    batches.push(b);
                     Ok(())
                 })
                 .unwrap();
             }
-            started.elapsed().as_secs_f64()
+            (started.elapsed().as_secs_f64(), batches)
         };
         // Alternating, twice each (the first read of the fresh view is
-        // slower whichever way it goes); the best of each is reported.
+        // slower whichever way it goes); the best of each is reported, and
+        // the table's batches go on to the encoder.
+        use export::rows::Access::{Index, Table};
+        let (mut table, mut index) = (f64::MAX, f64::MAX);
         let mut batches = Vec::new();
-        let mut table = f64::MAX;
-        let mut index = f64::MAX;
-        for round in 0..2 {
-            let mut kept = Vec::new();
-            let mut by_index = 0;
-            let (first, second) = if round == 0 {
-                (export::rows::Access::Index, export::rows::Access::Table)
-            } else {
-                (export::rows::Access::Table, export::rows::Access::Index)
-            };
-            for access in [first, second] {
-                match access {
-                    export::rows::Access::Table => {
-                        kept.clear();
-                        table = table.min(read_all(access, &mut |b| kept.push(b)));
-                    }
-                    export::rows::Access::Index => {
-                        by_index = 0;
-                        index = index.min(read_all(access, &mut |b| by_index += b.num_rows()));
-                    }
+        let mut by_index = 0;
+        for access in [Index, Table, Table, Index] {
+            let (secs, read) = read_all(access);
+            match access {
+                Table => {
+                    table = table.min(secs);
+                    batches = read;
+                }
+                Index => {
+                    index = index.min(secs);
+                    by_index = read.iter().map(|b| b.num_rows()).sum();
                 }
             }
-            let n: usize = kept.iter().map(|b| b.num_rows()).sum();
-            assert_eq!(by_index, n);
-            batches = kept;
         }
         let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(by_index, n);
         let read = table;
         println!(
             "floor: reading by scanning the table {:.0} rows/s, through audit_by_org {:.0} rows/s (best of two, alternating)",

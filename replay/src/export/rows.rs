@@ -289,11 +289,12 @@ pub fn chunks(first: u64, last: u64) -> Vec<(u64, u64)> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Through `audit_by_org` `(org_id, position)`: reads the
-    /// organization's rows only, but each costs a seek into the table.
+    /// organization's rows only, each with a seek into the table.
     Index,
-    /// By scanning the table itself over the range (about a third cheaper a
-    /// row), reading the other organizations' rows in it too: for a range
-    /// that is mostly the organization's.
+    /// By scanning the table itself over the range (no index pages),
+    /// reading the other organizations' rows in it too: for a range that is
+    /// mostly the organization's. On a day of one organization both run at
+    /// the same speed (BENCHMARKS.md, the replay bench's floors).
     Table,
 }
 

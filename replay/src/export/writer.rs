@@ -114,25 +114,6 @@ pub fn encode_day(
 ) -> Result<Encoded, ExportError> {
     let chunks = rows::chunks(span.first_position, span.last_position);
     let access = Access::for_span(span);
-    match encode_chunks(read_db, org, day, span, &chunks, access, on_batch)? {
-        Some(done) => Ok(done),
-        None => Err(ExportError::Invalid(format!(
-            "the audit log of {day} changed while it was exported: run again"
-        ))),
-    }
-}
-
-/// Encodes the rows of `chunks` (see the module doc); `None` when they do
-/// not come out in increasing positions or do not add up to `span`.
-fn encode_chunks(
-    read_db: &std::path::Path,
-    org: OrgId,
-    day: NaiveDate,
-    span: DayStats,
-    chunks: &[(u64, u64)],
-    access: Access,
-    on_batch: &dyn Fn(u64),
-) -> Result<Option<Encoded>, ExportError> {
     // Reader k reads chunks k, k + READERS, ... and sends one message per
     // chunk (`None`: no row in it), so the encoder takes them in order.
     let channels: Vec<_> = (0..READERS)
@@ -206,10 +187,12 @@ fn encode_chunks(
         }
         encoded?;
         if !in_order || stats != span {
-            return Ok(None);
+            return Err(ExportError::Invalid(format!(
+                "the audit log of {day} changed while it was exported: run again"
+            )));
         }
         let parquet = writer.into_inner()?;
-        Ok(Some(Encoded { parquet, stats }))
+        Ok(Encoded { parquet, stats })
     })
 }
 
