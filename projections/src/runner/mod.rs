@@ -250,7 +250,7 @@ impl<P: Projection> Runner<P> {
         let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
         let from = self.position + 1;
         let ((), caught_up) = tokio::join!(
-            read_pages(store, from, head, vec![pages], progress),
+            read_pages(store, from, head, pages, progress),
             self.catch_up_from(next)
         );
         caught_up
@@ -265,8 +265,7 @@ impl<P: Projection> Runner<P> {
     }
 
     /// Catches up in bulk from the pages that arrive (the log from this
-    /// runner's position on, as [`read_pages`] sends it, possibly to other
-    /// runners too: see [`catch_up_together`]).
+    /// runner's position on, as [`read_pages`] sends it).
     async fn catch_up_from(self, pages: PageReceiver) -> Result<Self, ProjectionError> {
         // Checkpoints of the WAL run on another thread meanwhile: a commit
         // never waits for its pages to be copied into the database file.
@@ -371,46 +370,16 @@ struct Page {
     last: u64,
 }
 
-/// Pages as [`read_pages`] hands them out (shared when several runners
-/// read the log together).
-type PageReceiver = tokio::sync::mpsc::Receiver<Result<Arc<Page>, ProjectionError>>;
-type PageSender = tokio::sync::mpsc::Sender<Result<Arc<Page>, ProjectionError>>;
+/// Pages as [`read_pages`] hands them out.
+type PageReceiver = tokio::sync::mpsc::Receiver<Result<Page, ProjectionError>>;
+type PageSender = tokio::sync::mpsc::Sender<Result<Page, ProjectionError>>;
 
 /// Told the position of each page of the log a bulk catch-up hands over.
 pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
 
-/// Catches two runners up in bulk, from the same position to `head`,
-/// reading and decoding the log once for both (each applies it on its own
-/// threads). Both must be at the same position and [`Runner::wants_bulk`].
-/// `progress` as in [`Runner::catch_up_backlog_reporting`].
-pub async fn catch_up_together<A: Projection, B: Projection>(
-    store: &dyn EventStore,
-    head: u64,
-    a: Runner<A>,
-    b: Runner<B>,
-    progress: &Progress<'_>,
-) -> (
-    Result<Runner<A>, ProjectionError>,
-    Result<Runner<B>, ProjectionError>,
-) {
-    assert_eq!(
-        a.position, b.position,
-        "runners read the log together from one position"
-    );
-    let from = a.position + 1;
-    let (to_a, pages_a) = tokio::sync::mpsc::channel(READ_AHEAD);
-    let (to_b, pages_b) = tokio::sync::mpsc::channel(READ_AHEAD);
-    let ((), a, b) = tokio::join!(
-        read_pages(store, from, head, vec![to_a, to_b], progress),
-        a.catch_up_from(pages_a),
-        b.catch_up_from(pages_b)
-    );
-    (a, b)
-}
-
-/// Reads and decodes the log from `from` up to `to` (inclusive) into each
-/// of `pages`; stops at the end of the log, at `to`, at the first error
-/// (sent on), or when every consumer has hung up. A page is decoded on a
+/// Reads and decodes the log from `from` up to `to` (inclusive) into
+/// `pages`; stops at the end of the log, at `to`, at the first error (sent
+/// on), or when the consumer has hung up. A page is decoded on a
 /// blocking thread while the next one is read, so reading, decoding and
 /// applying overlap. `progress` hears the last position of each page
 /// handed over.
@@ -418,32 +387,24 @@ async fn read_pages(
     store: &dyn EventStore,
     mut from: u64,
     to: u64,
-    mut pages: Vec<PageSender>,
+    pages: PageSender,
     progress: &Progress<'_>,
 ) {
     type Decoding = tokio::task::JoinHandle<Result<Page, ProjectionError>>;
-    /// Sends the page to every consumer still listening; false when none is.
-    async fn hand_over(
-        decoding: Decoding,
-        pages: &mut Vec<PageSender>,
-        progress: &Progress<'_>,
-    ) -> bool {
+    /// Sends the page on; false when the consumer has hung up.
+    async fn hand_over(decoding: Decoding, pages: &PageSender, progress: &Progress<'_>) -> bool {
         let page = match decoding.await {
-            Ok(page) => page.map(Arc::new),
+            Ok(page) => page,
             Err(e) => Err(ProjectionError::Database(format!("decoding task: {e}"))),
         };
         let last = page.as_ref().ok().map(|p| p.last);
-        let mut listening = Vec::with_capacity(pages.len());
-        for p in pages.drain(..) {
-            if p.send(page.clone()).await.is_ok() {
-                listening.push(p);
-            }
+        if pages.send(page).await.is_err() {
+            return false;
         }
-        *pages = listening;
         if let Some(last) = last {
             progress(last);
         }
-        !pages.is_empty()
+        true
     }
     let mut decoding: Option<Decoding> = None;
     while from <= to {
@@ -451,13 +412,11 @@ async fn read_pages(
             Ok(page) => page,
             Err(e) => {
                 if let Some(d) = decoding.take() {
-                    if !hand_over(d, &mut pages, progress).await {
+                    if !hand_over(d, &pages, progress).await {
                         return;
                     }
                 }
-                for p in &pages {
-                    let _ = p.send(Err(e.clone().into())).await;
-                }
+                let _ = pages.send(Err(e.into())).await;
                 return;
             }
         };
@@ -474,14 +433,14 @@ async fn read_pages(
         let started =
             tokio::task::spawn_blocking(move || decode(page).map(|events| Page { events, last }));
         if let Some(d) = decoding.replace(started) {
-            if !hand_over(d, &mut pages, progress).await {
+            if !hand_over(d, &pages, progress).await {
                 return;
             }
         }
         from = next;
     }
     if let Some(d) = decoding {
-        hand_over(d, &mut pages, progress).await;
+        hand_over(d, &pages, progress).await;
     }
 }
 
@@ -541,7 +500,7 @@ async fn follow<P: Projection>(
             position,
         } = runner;
         let ((), warmed) = tokio::join!(
-            read_pages(&*store, 1, position, vec![pages], &|_| {}),
+            read_pages(&*store, 1, position, pages, &|_| {}),
             warm_from(projection, next, 0)
         );
         let (projection, _) = warmed?;
