@@ -12,7 +12,7 @@
 CREATE TABLE IF NOT EXISTS rbac_effective_permissions (
     org_id      BLOB NOT NULL,
     user_id     BLOB NOT NULL,
-    scope       INTEGER NOT NULL CHECK (scope IN (0, 1, 2)),
+    scope       INTEGER NOT NULL CHECK (scope BETWEEN 0 AND 2),
     project_id  BLOB NOT NULL,
     mask_lo     INTEGER NOT NULL,
     mask_hi     INTEGER NOT NULL,
