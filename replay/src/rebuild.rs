@@ -46,7 +46,7 @@
 //! deleted afterwards.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -444,23 +444,30 @@ pub async fn rebuild(
         })
         .collect();
     // The bar follows the pages read during a bulk catch-up too (a long
-    // log takes minutes there); never backwards, when two read side by side.
+    // log takes minutes there). When two read side by side it shows the
+    // one behind: the rebuild is done when both are.
     if bulk.iter().any(|b| *b) {
         bar.set_length(head);
         bar.set_position(gens.iter().map(|(_, g, _)| g.position()).min().unwrap_or(0));
     }
+    let reached = Arc::new(Reached::new(
+        gens.iter()
+            .zip(&bulk)
+            .map(|((_, g, _), bulk)| bulk.then(|| g.position())),
+    ));
     // Each projection on its own task, reading the log at its own pace:
     // read once for both, the RBAC fold went at the pace of the audit
     // inserts and its tables could only be written after them (measured
     // slower, 63-69k against 74-78k events/s for both).
     let mut caught_up = Vec::new();
     let mut tasks = Vec::new();
-    for ((w, gen, _), bulk) in std::mem::take(&mut gens).into_iter().zip(bulk) {
+    for (i, ((w, gen, _), bulk)) in std::mem::take(&mut gens).into_iter().zip(bulk).enumerate() {
         let before = gen.position();
         let store = store.clone();
         let bar = bar.clone();
+        let reached = reached.clone();
         tasks.push(tokio::spawn(async move {
-            let progress = |position| raise(&bar, position);
+            let progress = |position| raise(&bar, reached.report(i, position));
             let gen = if bulk {
                 gen.bulk(store.as_ref(), &progress).await?
             } else {
@@ -596,6 +603,34 @@ pub async fn rebuild(
         },
         interrupted,
     })
+}
+
+/// How far each bulk catch-up running side by side has read: the bar
+/// shows the one behind.
+struct Reached(Vec<AtomicU64>);
+
+impl Reached {
+    /// One slot per generation, at its position; `None` for one that does
+    /// not catch up in bulk (it never reports, so it does not hold the bar
+    /// back).
+    fn new(positions: impl Iterator<Item = Option<u64>>) -> Reached {
+        Reached(
+            positions
+                .map(|p| AtomicU64::new(p.unwrap_or(u64::MAX)))
+                .collect(),
+        )
+    }
+
+    /// Records that generation `i` has read up to `position`; answers the
+    /// position of the one behind.
+    fn report(&self, i: usize, position: u64) -> u64 {
+        self.0[i].store(position, Ordering::Relaxed);
+        self.0
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(position)
+    }
 }
 
 /// Moves the bar to `position` if that is further.
@@ -776,4 +811,20 @@ fn copy_over(
     .map_err(ReplayError::db(what("setting the checkpoint")))?;
     tx.commit().map_err(ReplayError::db(what("committing")))?;
     Ok(Some(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reached;
+
+    #[test]
+    fn the_bar_shows_the_catch_up_behind() {
+        let reached = Reached::new([Some(10), Some(10), None].into_iter());
+        assert_eq!(reached.report(0, 25_000), 10, "the other is still at 10");
+        assert_eq!(reached.report(1, 5_000), 5_000);
+        assert_eq!(reached.report(1, 50_000), 25_000);
+        assert_eq!(reached.report(0, 60_000), 50_000);
+        // The generation that is not in bulk never holds the bar back.
+        assert_eq!(reached.report(1, 60_000), 60_000);
+    }
 }
