@@ -3,11 +3,13 @@
 //! microsecond and `explain`, `who_can`, `permissions_of` with their sources.
 
 mod model;
+mod project_grants;
 mod queries;
 
 use std::sync::Arc;
 
 pub use model::{AccessModel, EffectiveChange, OrgAccess, Scope, UserAccess};
+pub use project_grants::ProjectGrants;
 pub use queries::{Granted, Holder};
 
 /// The model shared between the projection that updates it and the queries

@@ -14,6 +14,8 @@ use domain::permissions::PermissionSet;
 use domain::Organization;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::project_grants::ProjectGrants;
+
 /// One user's permissions, precomputed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserAccess {
@@ -22,7 +24,7 @@ pub struct UserAccess {
     pub every_project: PermissionSet,
     /// Granted on one project by direct, group or repository sources
     /// (non-empty sets only).
-    pub projects: FxHashMap<ProjectId, PermissionSet>,
+    pub projects: ProjectGrants,
 }
 
 /// Where a user's permissions changed (for the SQL read model).
@@ -94,7 +96,7 @@ impl OrgAccess {
         let mut access = UserAccess {
             org: s.org_permissions(user),
             every_project: s.every_project_permissions(user),
-            projects: FxHashMap::default(),
+            projects: ProjectGrants::default(),
         };
         for p in self.relevant_projects(user) {
             let set = s.project_specific_permissions(user, p);
@@ -680,7 +682,7 @@ impl<'a> EveryUser<'a> {
         UserAccess {
             org: s.org_permissions(user),
             every_project: s.every_project_permissions(user),
-            projects,
+            projects: projects.into(),
         }
     }
 
