@@ -29,6 +29,16 @@ fn bit(project: &ProjectId) -> (usize, u64) {
     (usize::from(b >> 6), 1u64 << (b & 63))
 }
 
+/// The filter of exactly `projects`.
+fn filter_of<'a>(projects: impl Iterator<Item = &'a ProjectId>) -> [u64; 4] {
+    let mut filter = [0; 4];
+    for p in projects {
+        let (word, mask) = bit(p);
+        filter[word] |= mask;
+    }
+    filter
+}
+
 impl ProjectGrants {
     /// Whether the filter lets `project` through (it may be held).
     #[inline]
@@ -60,11 +70,7 @@ impl ProjectGrants {
     /// Holds nothing on `project` any more; answers the set held before.
     pub fn remove(&mut self, project: &ProjectId) -> Option<PermissionSet> {
         let removed = self.sets.remove(project)?;
-        self.filter = [0; 4];
-        for p in self.sets.keys() {
-            let (word, mask) = bit(p);
-            self.filter[word] |= mask;
-        }
+        self.filter = filter_of(self.sets.keys());
         Some(removed)
     }
 
@@ -87,11 +93,7 @@ impl ProjectGrants {
 
 impl From<FxHashMap<ProjectId, PermissionSet>> for ProjectGrants {
     fn from(sets: FxHashMap<ProjectId, PermissionSet>) -> Self {
-        let mut filter = [0; 4];
-        for p in sets.keys() {
-            let (word, mask) = bit(p);
-            filter[word] |= mask;
-        }
+        let filter = filter_of(sets.keys());
         ProjectGrants { filter, sets }
     }
 }

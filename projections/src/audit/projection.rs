@@ -1,6 +1,8 @@
 //! The audit projection: one `audit_log` row per organization event, written
 //! by the projection runner in the same transaction as its checkpoint.
 
+use std::sync::LazyLock;
+
 use domain::events::EventMetadata;
 use rusqlite::{Connection, Transaction};
 
@@ -22,6 +24,10 @@ const PER_ROW: usize = 17;
 
 /// Rows per execution of the multi-row insert of a long page.
 const ROWS_PER_INSERT: usize = 64;
+
+/// The one-row and the multi-row `INSERT`, written once.
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+static INSERT_MANY: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
 
 /// The `INSERT` of `rows` rows. A row already written is ignored: two
 /// runners (the server and a CLI export catching up) may apply the same
@@ -154,7 +160,7 @@ impl Projection for AuditProjection {
     /// describes the events (names, metadata) in order while this one
     /// inserts the rows described before.
     fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError> {
-        let mut insert = tx.prepare_cached(&insert_sql(1))?;
+        let mut insert = tx.prepare_cached(&INSERT_ONE)?;
         if events.len() < PIPELINE_FROM {
             for d in events {
                 let row = describe_row(&mut self.names, d)?;
@@ -162,7 +168,7 @@ impl Projection for AuditProjection {
             }
             return Ok(());
         }
-        let mut insert_many = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        let mut insert_many = tx.prepare_cached(&INSERT_MANY)?;
         let names = &mut self.names;
         std::thread::scope(|scope| {
             let (rows, described) = std::sync::mpsc::sync_channel(4);
