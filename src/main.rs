@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system's allocator: rebuilds, catch-ups and
+/// exports allocate per event and per row, and with glibc's malloc the
+/// allocator was a fifth of a rebuild's CPU time (BENCHMARKS.md, issue 5).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -32,6 +32,11 @@ use infra::SqliteEventStore;
 use replay::{Snapshots, VerifyOptions};
 use testkit::{Size, Workload};
 
+/// The `rolebook` binary's allocator (src/main.rs): the figures are those
+/// of the binary an operator runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn wants(part: &str) -> bool {
     std::env::var("ROLEBOOK_BENCH_ONLY")
         .map(|only| only.split(',').any(|p| p.trim() == part))

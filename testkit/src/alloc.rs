@@ -1,14 +1,18 @@
 //! A counting allocator for benchmark binaries: live and peak bytes of the
 //! Rust heap. A bench installs it with
 //! `#[global_allocator] static A: testkit::alloc::Counting = testkit::alloc::Counting;`.
+//! Under the count it is mimalloc, the `rolebook` binary's allocator
+//! (src/main.rs), so a bench's times are those of the binary.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as Inner;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
 
-/// The system allocator, counting.
+/// The binary's allocator, counting.
 pub struct Counting;
 
 fn grew(by: isize) {
@@ -19,15 +23,19 @@ fn grew(by: isize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         grew(layout.size() as isize);
-        unsafe { System.alloc(layout) }
+        unsafe { Inner.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size() as isize);
+        unsafe { Inner.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { Inner.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         grew(new_size as isize - layout.size() as isize);
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { Inner.realloc(ptr, layout, new_size) }
     }
 }
 
