@@ -5,9 +5,9 @@
 //! (src/main.rs), so a bench's times are those of the binary.
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 use mimalloc::MiMalloc as Inner;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);

@@ -166,6 +166,7 @@ fn random_access_ns(bytes: usize) -> f64 {
 /// figure describes the machine.
 fn fresh_memory_secs_per_gib(bytes: usize) -> f64 {
     use std::alloc::{GlobalAlloc, Layout, System};
+    assert!(bytes > 0, "an empty block measures nothing");
     let layout = Layout::from_size_align(bytes, 4096).expect("a page-aligned block");
     let started = Instant::now();
     // SAFETY: the layout has a non-zero size; the block is written only
