@@ -134,3 +134,385 @@ async fn lists_are_keyset_paged_without_repeats_or_gaps() {
     let groups = s.get("/groups?limit=1", &token).await.expect(200);
     assert!(groups.body["next_cursor"].is_null());
 }
+
+/// Sends `method path` with a key (and a bearer token when given).
+async fn keyed(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> common::Resp {
+    let mut r = s
+        .client
+        .request(method, s.url(path))
+        .header("idempotency-key", key);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    s.send(r).await
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(files(&path));
+        } else {
+            all.push(path);
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
+    use reqwest::Method;
+    const ADMIN: &str = "admin-token-for-the-secrets-scan";
+    let s = Server::start_with(&[("ROLEBOOK_ADMIN_TOKEN", ADMIN)]);
+    let mut secrets: Vec<String> = vec![ADMIN.to_string(), common::PASSWORD.to_string()];
+    let (login, temporary) = s.owner_login();
+    secrets.push(temporary.clone());
+
+    // Every command that hands out or takes a secret, with a key; each
+    // sent twice: the second answer is the first (kept, and opened again).
+    let twice = |first: &common::Resp, again: &common::Resp| {
+        assert_eq!(again.text, first.text, "the kept answer, byte for byte");
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+    };
+    let change =
+        json!({"login": login, "current_password": temporary, "new_password": common::PASSWORD});
+    let first = keyed(
+        &s,
+        Method::POST,
+        "/sessions/password",
+        None,
+        "k-pw",
+        Some(change.clone()),
+    )
+    .await
+    .expect(201);
+    twice(
+        &first,
+        &keyed(
+            &s,
+            Method::POST,
+            "/sessions/password",
+            None,
+            "k-pw",
+            Some(change),
+        )
+        .await,
+    );
+    let token = first.body["token"].as_str().unwrap().to_string();
+    secrets.push(token.clone());
+
+    let login_body = json!({"login": login, "password": common::PASSWORD});
+    let first = keyed(
+        &s,
+        Method::POST,
+        "/sessions",
+        None,
+        "k-login",
+        Some(login_body.clone()),
+    )
+    .await
+    .expect(201);
+    twice(
+        &first,
+        &keyed(
+            &s,
+            Method::POST,
+            "/sessions",
+            None,
+            "k-login",
+            Some(login_body),
+        )
+        .await,
+    );
+    secrets.push(first.body["token"].as_str().unwrap().to_string());
+
+    let first = keyed(
+        &s,
+        Method::POST,
+        "/api-tokens",
+        Some(&token),
+        "k-api",
+        Some(json!({"name": "ci"})),
+    )
+    .await
+    .expect(201);
+    twice(
+        &first,
+        &keyed(
+            &s,
+            Method::POST,
+            "/api-tokens",
+            Some(&token),
+            "k-api",
+            Some(json!({"name": "ci"})),
+        )
+        .await,
+    );
+    let api_token = first.body["token"].as_str().unwrap().to_string();
+    let api_id = first.body["id"].as_str().unwrap().to_string();
+    secrets.push(api_token.clone());
+    // The kept answer's token is the one that works.
+    s.get("/groups", &api_token).await.expect(200);
+
+    let invite = json!({"people": [{"email": "alice@example.com"}, {"email": "bob@example.com"}]});
+    let first = keyed(
+        &s,
+        Method::POST,
+        "/people",
+        Some(&token),
+        "k-invite",
+        Some(invite.clone()),
+    )
+    .await
+    .expect(201);
+    twice(
+        &first,
+        &keyed(
+            &s,
+            Method::POST,
+            "/people",
+            Some(&token),
+            "k-invite",
+            Some(invite),
+        )
+        .await,
+    );
+    for created in first.body["created"].as_array().unwrap() {
+        secrets.push(created["temporary_password"].as_str().unwrap().to_string());
+    }
+    let alice = first.body["created"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let reset = format!("/people/{alice}/password-reset");
+    let first = keyed(&s, Method::POST, &reset, Some(&token), "k-reset", None)
+        .await
+        .expect(201);
+    twice(
+        &first,
+        &keyed(&s, Method::POST, &reset, Some(&token), "k-reset", None).await,
+    );
+    let reset_password = first.body["temporary_password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    secrets.push(reset_password.clone());
+    // The kept answer's password is the one in force.
+    s.first_login("alice@example.com", &reset_password).await;
+
+    let org = json!({"name": "second", "owner_email": "root@second.io"});
+    let first = keyed(
+        &s,
+        Method::POST,
+        "/api/v1/orgs",
+        Some(ADMIN),
+        "k-org",
+        Some(org.clone()),
+    )
+    .await
+    .expect(201);
+    twice(
+        &first,
+        &keyed(
+            &s,
+            Method::POST,
+            "/api/v1/orgs",
+            Some(ADMIN),
+            "k-org",
+            Some(org),
+        )
+        .await,
+    );
+    secrets.push(
+        first.body["owner"]["temporary_password"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+
+    let bucket_secret = "bucket-secret-key-0123456789abcdef";
+    let streaming = json!({"provider": "s3", "bucket": "audit", "region": "us-east-1",
+        "endpoint": "http://127.0.0.1:9", "access_key_id": "AKIDSCANTEST0001",
+        "secret_access_key": bucket_secret});
+    keyed(
+        &s,
+        Method::PUT,
+        "/audit-logs/streaming",
+        Some(&token),
+        "k-stream",
+        Some(streaming),
+    )
+    .await
+    .expect(200);
+    secrets.push(bucket_secret.to_string());
+    secrets.push("AKIDSCANTEST0001".to_string());
+
+    let group = json!({"name": "ops", "description": "operators", "members": []});
+    keyed(
+        &s,
+        Method::POST,
+        "/groups",
+        Some(&token),
+        "k-group",
+        Some(group),
+    )
+    .await
+    .expect(201);
+    keyed(
+        &s,
+        Method::DELETE,
+        &format!("/api-tokens/{api_id}"),
+        Some(&token),
+        "k-revoke",
+        None,
+    )
+    .await
+    .expect(204);
+    s.get("/groups", &api_token)
+        .await
+        .problem(401, "unauthorized");
+    keyed(
+        &s,
+        Method::DELETE,
+        "/sessions/current",
+        Some(&token),
+        "k-logout",
+        None,
+    )
+    .await
+    .expect(204);
+
+    // Stopped as a crash would stop it; then every byte of the data dir
+    // (databases, their WAL files, key files) and of the server's log.
+    let log = s.stderr.lock().unwrap().clone();
+    let stopped = s.stop();
+    let mut scanned = 0;
+    for path in files(stopped.dir.path()) {
+        let bytes = std::fs::read(&path).unwrap();
+        scanned += bytes.len();
+        for secret in &secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "secret {secret:?} found in the clear in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(scanned > 0, "the data dir holds the databases");
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "secret {secret:?} in the server's log"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_command_committed_just_before_a_crash_gets_its_first_answer_after_restart() {
+    use reqwest::Method;
+    let s = Server::start();
+    let token = s.owner().await;
+    // Abort right after the next commit, before anyone is answered.
+    let s = s
+        .stop()
+        .start(&[("ROLEBOOK_FAULT_ABORT_AFTER_COMMITS", "1")]);
+    let group = json!({"name": "ops", "description": "operators", "members": []});
+    let lost = s
+        .client
+        .post(s.url("/groups"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "crash-1")
+        .json(&group)
+        .send()
+        .await;
+    assert!(lost.is_err(), "the server died before answering: {lost:?}");
+    let s = s.stop().start(&[]);
+    let head = s.head().await;
+    let again = keyed(
+        &s,
+        Method::POST,
+        "/groups",
+        Some(&token),
+        "crash-1",
+        Some(group.clone()),
+    )
+    .await
+    .expect(201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["name"], "ops");
+    assert!(
+        again.position() <= head,
+        "the answer of the commit before the crash"
+    );
+    assert_eq!(s.head().await, head, "nothing appended");
+    let twice = keyed(
+        &s,
+        Method::POST,
+        "/groups",
+        Some(&token),
+        "crash-1",
+        Some(group),
+    )
+    .await
+    .expect(201);
+    assert_eq!(twice.text, again.text);
+    let groups = s
+        .get(&format!("/groups?at_least={head}"), &token)
+        .await
+        .expect(200);
+    let named: Vec<_> = groups.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["name"] == "ops")
+        .collect();
+    assert_eq!(named.len(), 1, "one group, not two");
+    assert_eq!(named[0]["group_id"], again.body["group_id"]);
+
+    // An invitation committed before a crash: its kept temporary password
+    // is in force after the restart (its credentials change was kept in
+    // the same transaction and done at start).
+    let s = s
+        .stop()
+        .start(&[("ROLEBOOK_FAULT_ABORT_AFTER_COMMITS", "1")]);
+    let invite = json!({"people": [{"email": "carol@example.com"}]});
+    let lost = s
+        .client
+        .post(s.url("/people"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "crash-2")
+        .json(&invite)
+        .send()
+        .await;
+    assert!(lost.is_err(), "the server died before answering: {lost:?}");
+    let s = s.stop().start(&[]);
+    let head = s.head().await;
+    let again = keyed(
+        &s,
+        Method::POST,
+        "/people",
+        Some(&token),
+        "crash-2",
+        Some(invite),
+    )
+    .await
+    .expect(201);
+    assert_eq!(s.head().await, head, "nothing appended");
+    let password = again.body["created"][0]["temporary_password"]
+        .as_str()
+        .unwrap();
+    s.first_login("carol@example.com", password).await;
+}

@@ -133,6 +133,127 @@ fn conforms(doc: &Value, method: &str, path: &str, r: &Resp) {
     );
 }
 
+/// The body a handler accepted matches the request body its operation
+/// documents (so the document cannot drift from what the server takes).
+fn request_conforms(doc: &Value, method: &str, path: &str, body: &Value) {
+    let op = &doc["paths"][path][method];
+    assert!(op.is_object(), "{method} {path} undocumented");
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path}: no request body schema"
+    );
+    let mut errors = Vec::new();
+    Checker { doc }.check(schema, body, "$", &mut errors);
+    assert!(
+        errors.is_empty(),
+        "{method} {path}: the accepted body does not match the documented one: {errors:#?}\n{body}"
+    );
+}
+
+#[tokio::test]
+async fn accepted_request_bodies_match_their_documented_schemas() {
+    let s = Server::start();
+    let doc = s
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(200)
+        .body;
+    let org = |p: &str| format!("/api/v1/orgs/{{org}}{p}");
+    let owner = s.owner().await;
+    let (alice, _, _) = s.member(&owner, "alice@example.com", None).await;
+    let commands: Vec<(Method, &str, &str, Value, u16)> = vec![
+        (
+            Method::POST,
+            "/groups",
+            "/groups",
+            json!({"name": "devs", "description": "developers", "members": [alice]}),
+            201,
+        ),
+        (
+            Method::PUT,
+            "/groups/devs/role",
+            "/groups/{group}/role",
+            json!({"role": "Member"}),
+            200,
+        ),
+        (
+            Method::PATCH,
+            "/groups/devs",
+            "/groups/{group}",
+            json!({"description": "the developers"}),
+            200,
+        ),
+        (
+            Method::POST,
+            "/projects",
+            "/projects",
+            json!({"name": "web"}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/roles",
+            "/roles",
+            json!({"name": "Deployer", "scope": "project", "description": "ships", "permissions": ["project.view"], "inherits": ["Reader"]}),
+            201,
+        ),
+        (
+            Method::PUT,
+            "/roles/Deployer?scope=project",
+            "/roles/{role}",
+            json!({"name": "Deployer", "scope": "project", "description": "ships code", "permissions": ["project.view"]}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/projects/web/members/group:devs",
+            "/projects/{project}/members/{subject}",
+            json!({"role": "Deployer"}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/people/alice/role",
+            "/people/{user}/role",
+            json!({"role": "Admin"}),
+            200,
+        ),
+        (
+            Method::POST,
+            "/people",
+            "/people",
+            json!({"people": [{"email": "bob@example.com"}]}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/api-tokens",
+            "/api-tokens",
+            json!({"name": "ci"}),
+            201,
+        ),
+        (
+            Method::PATCH,
+            "/settings",
+            "/settings",
+            json!({"url": "https://example.com"}),
+            200,
+        ),
+    ];
+    for (method, path, documented, body, status) in commands {
+        s.call(method.clone(), path, Some(&owner), Some(body.clone()))
+            .await
+            .expect(status);
+        request_conforms(
+            &doc,
+            &method.as_str().to_lowercase(),
+            &org(documented),
+            &body,
+        );
+    }
+}
+
 #[tokio::test]
 async fn answers_match_their_documented_schemas() {
     let s = Server::start();

@@ -49,6 +49,7 @@ async fn append_workload(
                 stream: stream.clone(),
                 expected,
                 events: chunk.to_vec(),
+                receipts: Vec::new(),
             }])
             .await;
         version = results
@@ -258,6 +259,7 @@ async fn run() {
                         vec![(format!("new{s}-{i}@bench.io"), None)],
                         None,
                         &ctx,
+                        None,
                     )
                     .await
                     .expect("invite");

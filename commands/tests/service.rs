@@ -3,6 +3,7 @@
 
 mod common;
 
+use commands::service::With;
 use std::collections::HashSet;
 
 use commands::ServiceError;
@@ -214,6 +215,7 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_appended() {
             vec![("ok@x.io".into(), None), ("broken".into(), None)],
             None,
             &ctx,
+            None,
         )
         .await
         .unwrap_err();
@@ -235,7 +237,7 @@ async fn organization_names_are_unique_across_the_instance() {
     let (first, _) = org(&h, "acme").await;
     let err = h
         .service
-        .create_organization("ACME", None, "b@x.io", None, &system())
+        .create_organization("ACME", None, "b@x.io", None, &system(), None)
         .await
         .unwrap_err();
     assert!(
@@ -252,7 +254,7 @@ async fn organization_names_are_unique_across_the_instance() {
     let h2 = service_in(dir.path()).await;
     let err = h2
         .service
-        .create_organization("acme", None, "c@x.io", None, &system())
+        .create_organization("acme", None, "c@x.io", None, &system(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Domain(DomainError::OrgExists)));
@@ -273,7 +275,7 @@ async fn renaming_moves_the_handle_and_keeps_names_unique() {
     let (name, url) = rename("Second");
     let err = h
         .service
-        .change_settings(first, name, url, &ctx)
+        .change_settings(first, name, url, &ctx, None)
         .await
         .unwrap_err();
     assert!(
@@ -283,7 +285,7 @@ async fn renaming_moves_the_handle_and_keeps_names_unique() {
     let (name, url) = rename("acme");
     let out = h
         .service
-        .change_settings(first, name, url, &ctx)
+        .change_settings(first, name, url, &ctx, None)
         .await
         .unwrap();
     assert_eq!(out.events.len(), 1);
@@ -301,11 +303,11 @@ async fn renaming_moves_the_handle_and_keeps_names_unique() {
     assert_eq!(state.name, "acme");
     // The old name is free; a URL change leaves the handle alone.
     h.service
-        .create_organization("first", None, "f@x.io", None, &system())
+        .create_organization("first", None, "f@x.io", None, &system(), None)
         .await
         .unwrap();
     h.service
-        .change_settings(first, None, Some("https://acme.example".into()), &ctx)
+        .change_settings(first, None, Some("https://acme.example".into()), &ctx, None)
         .await
         .unwrap();
     assert_eq!(h.service.find_org("acme").await.unwrap(), Some(first));
@@ -315,9 +317,9 @@ async fn renaming_moves_the_handle_and_keeps_names_unique() {
     let ctx2 = as_user(owner2, "owner");
     let (a, b) = tokio::join!(
         h.service
-            .change_settings(first, Some("taken".into()), None, &ctx),
+            .change_settings(first, Some("taken".into()), None, &ctx, None),
         h2.service
-            .change_settings(second, Some("TAKEN".into()), None, &ctx2),
+            .change_settings(second, Some("TAKEN".into()), None, &ctx2, None),
     );
     assert_eq!(
         [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
@@ -346,7 +348,7 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
     let h = service_in(dir.path()).await;
     let created = h
         .service
-        .create_organization("pw", None, "root@pw.io", None, &system())
+        .create_organization("pw", None, "root@pw.io", None, &system(), None)
         .await
         .unwrap();
     let (org, owner) = (created.org_id, created.owner.user_id);
@@ -365,7 +367,7 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
     let ctx = as_user(owner, "root");
     let weak = h
         .service
-        .change_password(org, owner, &temp, "short", &ctx)
+        .change_password(org, owner, &temp, "short", &ctx, With::default())
         .await
         .unwrap_err();
     assert!(
@@ -374,12 +376,26 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
     );
     let wrong = h
         .service
-        .change_password(org, owner, "not it", "A much better passphrase", &ctx)
+        .change_password(
+            org,
+            owner,
+            "not it",
+            "A much better passphrase",
+            &ctx,
+            With::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(wrong, ServiceError::Domain(ref e) if e.code() == "invalid_credentials"));
     h.service
-        .change_password(org, owner, &temp, "A much better passphrase", &ctx)
+        .change_password(
+            org,
+            owner,
+            &temp,
+            "A much better passphrase",
+            &ctx,
+            With::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -392,14 +408,14 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
 
     let (invited, _) = h
         .service
-        .invite_people(org, vec![("bob@pw.io".into(), None)], None, &ctx)
+        .invite_people(org, vec![("bob@pw.io".into(), None)], None, &ctx, None)
         .await
         .unwrap();
     let bob = &invited[0];
     assert_eq!(bob.username, "bob");
     let (reset, _) = h
         .service
-        .reset_password(org, bob.user_id, &ctx)
+        .reset_password(org, bob.user_id, &ctx, None)
         .await
         .unwrap();
     assert_ne!(reset, bob.temporary_password);
@@ -427,7 +443,10 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
         .await
         .unwrap();
     assert!(creds.resolve_token(&token).await.unwrap().is_some());
-    h.service.remove_user(org, bob.user_id, &ctx).await.unwrap();
+    h.service
+        .remove_user(org, bob.user_id, &ctx, None)
+        .await
+        .unwrap();
     assert!(creds.resolve_token(&token).await.unwrap().is_none());
 
     // No secret, nor any hash of one, is in the event log.

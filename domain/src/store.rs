@@ -110,6 +110,70 @@ pub struct AppendRequest {
     pub stream: StreamId,
     pub expected: ExpectedVersion,
     pub events: Vec<NewEvent>,
+    /// What the commands behind these events leave beside them, written in
+    /// the same transaction (and not at all if the request fails).
+    pub receipts: Vec<Receipt>,
+}
+
+impl AppendRequest {
+    /// A request with no receipts.
+    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        AppendRequest {
+            stream,
+            expected,
+            events,
+            receipts: Vec::new(),
+        }
+    }
+}
+
+/// What one command leaves beside its events, in their transaction: the
+/// answer its caller was given (when the caller sent an `Idempotency-Key`)
+/// and the work that must follow the commit (the outbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The index, in the request's `events`, of the command's last event:
+    /// the answer is kept with that event's global position.
+    pub last_event: usize,
+    pub answer: Option<KeptAnswer>,
+    pub effects: Vec<PendingEffect>,
+}
+
+/// A command's answer, sealed by the caller (the store never sees it in
+/// the clear), found again by the caller's principal and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswer {
+    /// A hash that names the caller (never a secret itself).
+    pub principal: [u8; 32],
+    /// The caller's `Idempotency-Key`.
+    pub key: String,
+    /// The sealed answer.
+    pub sealed: Vec<u8>,
+}
+
+/// How long a kept answer is found again: a re-send after this is a new
+/// command.
+pub const ANSWERS_KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// A kept answer as found again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    /// The global position of the command's last event, when the answer
+    /// was kept with the events ([`Receipt`]); `None` when it was kept on
+    /// its own ([`EventStore::keep_answer`]).
+    pub position: Option<u64>,
+    pub sealed: Vec<u8>,
+    pub kept_at: DateTime<Utc>,
+}
+
+/// Work that must follow a commit (e.g. a credentials change), kept in the
+/// commit's transaction and removed once done, so a crash in between
+/// leaves it to be done at the next start. Its payload is opaque to the
+/// store and must hold no secret in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEffect {
+    pub id: Uuid,
+    pub payload: String,
 }
 
 /// Where an append landed.
@@ -188,6 +252,28 @@ pub trait EventStore: Send + Sync + 'static {
     /// `timeout` passes. Returns the head position seen last.
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, StoreError>;
 
+    /// The answer kept for `(principal, key)` at `since` or later, if any.
+    async fn find_answer(
+        &self,
+        principal: &[u8; 32],
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<StoredAnswer>, StoreError>;
+
+    /// Keeps the answer of a command that appended nothing (a no-op, a
+    /// login). Returns `false`, keeping nothing, if an answer for the same
+    /// principal and key is already kept (the first one wins).
+    async fn keep_answer(&self, answer: KeptAnswer) -> Result<bool, StoreError>;
+
+    /// Forgets the answers kept before `before`; returns how many.
+    async fn forget_answers(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The pending effects of committed commands, oldest first.
+    async fn pending_effects(&self) -> Result<Vec<PendingEffect>, StoreError>;
+
+    /// Removes pending effects once they are done (unknown ids are ignored).
+    async fn clear_effects(&self, ids: &[Uuid]) -> Result<(), StoreError>;
+
     /// Appends to one stream (a batch of one).
     async fn append(
         &self,
@@ -196,11 +282,7 @@ pub trait EventStore: Send + Sync + 'static {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         let mut results = self
-            .append_each(vec![AppendRequest {
-                stream: stream.clone(),
-                expected,
-                events,
-            }])
+            .append_each(vec![AppendRequest::new(stream.clone(), expected, events)])
             .await;
         results.pop().unwrap_or(Err(StoreError::EmptyAppend))
     }

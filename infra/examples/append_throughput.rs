@@ -84,6 +84,7 @@ async fn main() {
                 stream: streams[b % streams.len()].clone(),
                 expected: ExpectedVersion::Any,
                 events: (0..batch_size).map(|i| event(b * batch_size + i)).collect(),
+                receipts: Vec::new(),
             }]
         })
         .collect();
@@ -115,6 +116,7 @@ async fn main() {
                     stream: StreamId::new(format!("org-{}", (b * requests + r) % 5_000)),
                     expected: ExpectedVersion::Any,
                     events: (0..per_request).map(event).collect(),
+                    receipts: Vec::new(),
                 })
                 .collect()
         })

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use domain::hash::GENESIS_HASH;
 use domain::store::{
-    first_broken_link, AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent,
-    RecordedEvent, StoreError, StreamId,
+    first_broken_link, AppendRequest, AppendResult, EventStore, ExpectedVersion, KeptAnswer,
+    NewEvent, PendingEffect, Receipt, RecordedEvent, StoreError, StreamId,
 };
 use futures::FutureExt as _;
 use uuid::Uuid;
@@ -66,6 +66,9 @@ where
         concurrent_optimistic_appends,
         data_round_trips_exactly,
         large_batches_append_and_retry_whole,
+        receipts_commit_with_their_events,
+        receipts_of_a_failed_request_are_not_kept,
+        answers_kept_alone_and_forgotten,
     );
 }
 
@@ -124,6 +127,7 @@ fn request(stream: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) 
         stream: stream.clone(),
         expected,
         events,
+        receipts: Vec::new(),
     }
 }
 
@@ -1390,4 +1394,164 @@ pub async fn large_batches_append_and_retry_whole<S: EventStore>(store: S) {
         head_after,
         "re-sending a large batch writes nothing"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Receipts: kept answers and pending effects
+
+fn receipt(last_event: usize, principal: u8, key: &str, effects: &[&str]) -> Receipt {
+    Receipt {
+        last_event,
+        answer: Some(KeptAnswer {
+            principal: [principal; 32],
+            key: key.to_string(),
+            sealed: format!("sealed {key}").into_bytes(),
+        }),
+        effects: effects
+            .iter()
+            .map(|p| PendingEffect {
+                id: Uuid::now_v7(),
+                payload: p.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// Two commands in one request: each answer is kept at its own last
+/// event's position, the effects are pending in order, and a retry of the
+/// same request keeps nothing twice.
+pub async fn receipts_commit_with_their_events<S: EventStore>(store: S) {
+    let s = stream("receipts");
+    let mut request = request(&s, ExpectedVersion::NoStream, events("r", 3));
+    request.receipts = vec![
+        receipt(0, 1, "first", &["effect-a"]),
+        receipt(2, 1, "second", &["effect-b", "effect-c"]),
+    ];
+    let results = store.append_each(vec![request.clone()]).await;
+    let appended = results[0].clone().expect("append with receipts");
+    let since = Utc::now() - chrono::Duration::hours(1);
+    let first = store
+        .find_answer(&[1; 32], "first", since)
+        .await
+        .expect("find_answer")
+        .expect("the first command's answer is kept");
+    assert_eq!(first.position, Some(appended.first_position));
+    assert_eq!(first.sealed, b"sealed first".to_vec());
+    let second = store
+        .find_answer(&[1; 32], "second", since)
+        .await
+        .expect("find_answer")
+        .expect("the second command's answer is kept");
+    assert_eq!(second.position, Some(appended.last_position));
+    assert!(
+        store
+            .find_answer(&[2; 32], "first", since)
+            .await
+            .expect("find_answer")
+            .is_none(),
+        "another principal's key is another key"
+    );
+
+    // An idempotent retry: same positions, nothing kept twice.
+    let again = store.append_each(vec![request]).await;
+    assert_eq!(again[0].clone().expect("retry"), appended);
+    let pending = store.pending_effects().await.expect("pending_effects");
+    let payloads: Vec<&str> = pending.iter().map(|e| e.payload.as_str()).collect();
+    assert_eq!(payloads, ["effect-a", "effect-b", "effect-c"]);
+
+    let ids: Vec<Uuid> = pending.iter().take(2).map(|e| e.id).collect();
+    store.clear_effects(&ids).await.expect("clear_effects");
+    store
+        .clear_effects(&[Uuid::now_v7()])
+        .await
+        .expect("clearing an unknown id is not an error");
+    let left = store.pending_effects().await.expect("pending_effects");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].payload, "effect-c");
+}
+
+/// A request that conflicts leaves no receipt; the one beside it in the
+/// same batch keeps its own.
+pub async fn receipts_of_a_failed_request_are_not_kept<S: EventStore>(store: S) {
+    let (a, b) = (stream("receipt-ok"), stream("receipt-conflict"));
+    let mut ok = request(&a, ExpectedVersion::NoStream, events("ok", 1));
+    ok.receipts = vec![receipt(0, 3, "ok", &["ok-effect"])];
+    let mut conflict = request(&b, ExpectedVersion::Exact(7), events("no", 1));
+    conflict.receipts = vec![receipt(0, 3, "conflict", &["conflict-effect"])];
+    let results = store.append_each(vec![ok, conflict]).await;
+    assert!(results[0].is_ok());
+    assert!(matches!(
+        results[1],
+        Err(StoreError::WrongExpectedVersion { .. })
+    ));
+    let since = Utc::now() - chrono::Duration::hours(1);
+    assert!(store
+        .find_answer(&[3; 32], "ok", since)
+        .await
+        .expect("find_answer")
+        .is_some());
+    assert!(
+        store
+            .find_answer(&[3; 32], "conflict", since)
+            .await
+            .expect("find_answer")
+            .is_none(),
+        "a failed request keeps no answer"
+    );
+    let pending = store.pending_effects().await.expect("pending_effects");
+    let payloads: Vec<&str> = pending.iter().map(|e| e.payload.as_str()).collect();
+    assert_eq!(payloads, ["ok-effect"], "a failed request leaves no effect");
+
+    // All or nothing: a failed batch keeps no receipt of any request.
+    let c = stream("receipt-all");
+    let mut first = request(&c, ExpectedVersion::NoStream, events("all", 1));
+    first.receipts = vec![receipt(0, 4, "all", &[])];
+    let bad = request(&b, ExpectedVersion::Exact(9), events("bad", 1));
+    assert!(store.append_all(vec![first, bad]).await.is_err());
+    assert!(store
+        .find_answer(&[4; 32], "all", since)
+        .await
+        .expect("find_answer")
+        .is_none());
+}
+
+/// An answer kept on its own has no position; the first one wins; answers
+/// older than the cut are forgotten and not found.
+pub async fn answers_kept_alone_and_forgotten<S: EventStore>(store: S) {
+    let answer = |sealed: &str| KeptAnswer {
+        principal: [5; 32],
+        key: "alone".to_string(),
+        sealed: sealed.as_bytes().to_vec(),
+    };
+    assert!(store.keep_answer(answer("one")).await.expect("keep_answer"));
+    assert!(
+        !store.keep_answer(answer("two")).await.expect("keep_answer"),
+        "the first answer wins"
+    );
+    let since = Utc::now() - chrono::Duration::hours(1);
+    let found = store
+        .find_answer(&[5; 32], "alone", since)
+        .await
+        .expect("find_answer")
+        .expect("kept");
+    assert_eq!(found.position, None);
+    assert_eq!(found.sealed, b"one".to_vec());
+    assert!(
+        store
+            .find_answer(&[5; 32], "alone", Utc::now() + chrono::Duration::seconds(5))
+            .await
+            .expect("find_answer")
+            .is_none(),
+        "an answer kept before `since` is not found"
+    );
+    let forgotten = store
+        .forget_answers(Utc::now() + chrono::Duration::seconds(5))
+        .await
+        .expect("forget_answers");
+    assert_eq!(forgotten, 1);
+    assert!(store
+        .find_answer(&[5; 32], "alone", since)
+        .await
+        .expect("find_answer")
+        .is_none());
 }

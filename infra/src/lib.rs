@@ -2,6 +2,7 @@
 //! and the conformance suite every backend must pass.
 
 pub mod conformance;
+pub mod keyfile;
 pub mod readmodel;
 pub mod sqlite;
 

@@ -192,6 +192,7 @@ async fn every_event_kind_has_its_entry() {
             "owner@acme.example",
             Some("owner".into()),
             &CommandContext::new(Actor::system(), Medium::Cli),
+            None,
         )
         .await
         .unwrap();
@@ -1120,6 +1121,7 @@ async fn csv_export_round_trips_and_defuses_formulas() {
             "owner@csv.example",
             Some("owner".into()),
             &CommandContext::new(Actor::system(), Medium::Cli),
+            None,
         )
         .await
         .unwrap();

@@ -106,6 +106,7 @@ async fn run() {
                 stream: stream.clone(),
                 expected,
                 events,
+                receipts: Vec::new(),
             }])
             .await;
         version = r.into_iter().next().unwrap().unwrap().stream_version;

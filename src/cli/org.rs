@@ -36,7 +36,7 @@ pub async fn run(data_dir: &Path, command: OrgCommand) -> anyhow::Result<()> {
             let service = crate::app::open_command_service(data_dir).await?;
             let ctx = CommandContext::new(Actor::system(), Medium::Cli);
             let created = service
-                .create_organization(&name, None, &owner_email, owner_username, &ctx)
+                .create_organization(&name, None, &owner_email, owner_username, &ctx, None)
                 .await
                 .map_err(explain)?;
             let out = serde_json::json!({

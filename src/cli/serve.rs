@@ -37,6 +37,9 @@ pub struct Serve {
     pub streaming_interval: u64,
 }
 
+/// The key file that seals kept idempotency answers, in the data dir.
+pub const ANSWER_KEY_FILE: &str = "answers.key";
+
 /// The shortest admin token accepted.
 const MIN_ADMIN_TOKEN: usize = 16;
 
@@ -58,6 +61,16 @@ fn admin_token() -> anyhow::Result<Option<String>> {
 pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
     let admin_token = admin_token()?;
     let service = crate::app::open_command_service(data_dir).await?;
+    // Credentials changes a crash left between a commit and its effects.
+    let applied = service
+        .apply_pending_effects()
+        .await
+        .context("cannot apply the credentials changes left by the last run")?;
+    if applied > 0 {
+        tracing::info!(applied, "applied credentials changes left by the last run");
+    }
+    let answer_key = infra::keyfile::load_or_create(&data_dir.join(ANSWER_KEY_FILE))
+        .context("cannot use the key that seals idempotency answers")?;
     if service.organizations().await?.is_empty() {
         let ctx = CommandContext::new(Actor::system(), Medium::Cli);
         let created = service
@@ -67,6 +80,7 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
                 "admin@localhost",
                 Some("admin".into()),
                 &ctx,
+                None,
             )
             .await
             .context("cannot create the default organization")?;
@@ -87,6 +101,8 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
     }
 
     let db = projections::db::path_in(data_dir);
+    crate::http::idempotency::forget_plaintext_answers(&db)
+        .context("cannot drop the plaintext answers of an older version")?;
     let model = SharedAccessModel::default();
     let positions = Positions::default();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -124,7 +140,8 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
         .run(stopped.clone()),
     );
 
-    let state = AppState::new(service, model, positions, db)
+    let answer_key = commands::AnswerKey::new(answer_key);
+    let state = AppState::new(service, model, positions, db, answer_key)
         .with_admin_token(admin_token)
         .with_start_head(head_at_start);
     let listener = tokio::net::TcpListener::bind(args.listen)

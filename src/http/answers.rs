@@ -4,9 +4,6 @@
 //! a typed struct, so the OpenAPI document's schemas are the ones the
 //! handlers serialize.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use domain::access::BindingSource;
 use domain::ids::{GroupId, RoleId, UserId};
 use domain::permissions::Scope;
@@ -162,19 +159,4 @@ pub struct Committed<T> {
     pub body: T,
     /// The global position of the command's last event.
     pub position: u64,
-}
-
-/// A command's answer: `body` with `position`, and the `Rolebook-Position`
-/// header.
-pub fn committed<T: Serialize>(status: StatusCode, position: u64, body: T) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert("rolebook-position", HeaderValue::from(position));
-    (status, headers, Json(Committed { body, position })).into_response()
-}
-
-/// A 204 that still carries the position header.
-pub fn committed_empty(position: u64) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert("rolebook-position", HeaderValue::from(position));
-    (StatusCode::NO_CONTENT, headers).into_response()
 }

@@ -39,12 +39,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
-/// Where a request comes from, for the audit log.
+/// Where a request comes from, for the audit log, and its claim on an
+/// `Idempotency-Key` (set by the idempotency layer).
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    pub idempotency: Option<commands::Idempotency>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Origin {
@@ -66,6 +68,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
             ip,
             user_agent: header("user-agent"),
             request_id: header("x-request-id"),
+            idempotency: parts.extensions.get::<commands::Idempotency>().cloned(),
         })
     }
 }
@@ -89,6 +92,7 @@ impl Caller {
         ctx.ip = self.origin.ip.clone();
         ctx.user_agent = self.origin.user_agent.clone();
         ctx.request_id = self.origin.request_id.clone();
+        ctx.idempotency = self.origin.idempotency.clone();
         ctx
     }
 }

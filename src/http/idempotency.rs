@@ -1,14 +1,19 @@
-//! `Idempotency-Key` on commands: the same key and body from the same caller
-//! within 24 hours get the first answer again (with `Idempotent-Replayed:
-//! true`) and append nothing; the same key with a different body is refused
-//! with 422 `idempotency_key_reused`. Concurrent requests with one key wait
-//! for each other. Only successful answers are kept: a refused command
-//! appended nothing, so trying it again is harmless.
+//! `Idempotency-Key` on commands: the same key and request from the same
+//! caller within 24 hours get the first answer again (with `Idempotent-
+//! Replayed: true`) and append nothing, after any crash; the same key with
+//! another request is refused with 422 `idempotency_key_reused`.
+//! Concurrent requests with one key wait for each other. Only successful
+//! answers are kept: a refused command appended nothing, so trying it
+//! again is harmless.
 //!
-//! The answers live in the read-model database (`idempotency.sql`).
+//! The answer of a command that appends is rendered before its commit and
+//! kept, sealed, in the event store in the same transaction as its events
+//! (`commands::answers`); the layer keeps the others (logins, no-ops)
+//! itself, sealed the same way, once they are answered. Nothing is kept in
+//! the clear: a kept answer opens only for the request that made it.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -16,112 +21,72 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rusqlite::OptionalExtension;
-use sha2::{Digest, Sha256};
+use chrono::Utc;
+use commands::answers::RequestParts;
+use commands::{Answer, Idempotency};
+use domain::store::ANSWERS_KEPT_FOR;
 
+use super::command::{give, AnswerKept};
 use super::problem::Problem;
 use super::state::AppState;
 use super::MAX_BODY;
-
-/// How long a key is remembered.
-const KEEP_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// The lock of one (caller, key) in flight.
 type KeyLock = Arc<tokio::sync::Mutex<()>>;
 
 /// (caller, key) -> its lock.
-type KeyLockMap = HashMap<(Vec<u8>, String), KeyLock>;
+type KeyLockMap = HashMap<([u8; 32], String), KeyLock>;
 
-/// One lock per (caller, key) in flight.
+/// One lock per (caller, key) in flight, and when expired answers were
+/// last forgotten.
 #[derive(Clone, Default)]
-pub struct KeyLocks(Arc<parking_lot::Mutex<KeyLockMap>>);
-
-/// A kept answer, with the hash of the request that got it.
-struct Stored {
-    request_hash: Vec<u8>,
-    status: u16,
-    position: Option<String>,
-    content_type: Option<String>,
-    body: Vec<u8>,
+pub struct KeyLocks {
+    locks: Arc<parking_lot::Mutex<KeyLockMap>>,
+    last_sweep: Arc<AtomicI64>,
 }
 
-fn open(db: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
-    let conn = projections::db::open(db)?;
-    conn.execute_batch(include_str!("idempotency.sql"))?;
-    Ok(conn)
-}
-
-async fn find(db: PathBuf, principal: Vec<u8>, key: String) -> Result<Option<Stored>, Problem> {
-    tokio::task::spawn_blocking(move || {
-        let conn = open(&db)?;
-        let now = chrono::Utc::now().timestamp_micros();
-        conn.execute(
-            "DELETE FROM idempotency_keys WHERE created_at < ?1",
-            [now - KEEP_MICROS],
-        )?;
-        conn.query_row(
-            "SELECT request_hash, status, position, content_type, body FROM idempotency_keys
-             WHERE principal = ?1 AND key = ?2",
-            rusqlite::params![principal, key],
-            |r| {
-                Ok(Stored {
-                    request_hash: r.get(0)?,
-                    status: r.get::<_, i64>(1)? as u16,
-                    position: r.get(2)?,
-                    content_type: r.get(3)?,
-                    body: r.get(4)?,
-                })
-            },
-        )
-        .optional()
-    })
-    .await
-    .map_err(Problem::internal)?
-    .map_err(Problem::internal)
-}
-
-async fn keep(db: PathBuf, principal: Vec<u8>, key: String, stored: Stored) -> Result<(), Problem> {
-    tokio::task::spawn_blocking(move || {
-        open(&db)?.execute(
-            "INSERT OR REPLACE INTO idempotency_keys
-             (principal, key, request_hash, status, position, content_type, body, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            rusqlite::params![
-                principal,
-                key,
-                stored.request_hash,
-                stored.status as i64,
-                stored.position,
-                stored.content_type,
-                stored.body,
-                chrono::Utc::now().timestamp_micros()
-            ],
-        )
-    })
-    .await
-    .map_err(Problem::internal)?
-    .map_err(Problem::internal)?;
+/// Drops the plaintext answers table older versions kept in the read-model
+/// database (see `forget_plaintext_answers.sql`).
+pub fn forget_plaintext_answers(read_db: &std::path::Path) -> rusqlite::Result<()> {
+    let conn = projections::db::open(read_db)?;
+    conn.execute_batch(include_str!("forget_plaintext_answers.sql"))?;
+    // The dropped pages may still sit in the WAL: write them back and empty it.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }
 
-fn replay(stored: Stored) -> Response {
-    let mut response = Response::new(Body::from(stored.body));
-    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    if let Some(ct) = stored
-        .content_type
-        .and_then(|c| HeaderValue::from_str(&c).ok())
+fn kept_since() -> chrono::DateTime<Utc> {
+    Utc::now() - chrono::Duration::from_std(ANSWERS_KEPT_FOR).expect("a day fits")
+}
+
+/// Forgets expired answers, at most once a minute.
+async fn sweep(state: &AppState) {
+    let now = Utc::now().timestamp();
+    let last = state.idempotency.last_sweep.load(Ordering::Relaxed);
+    if now - last < 60
+        || state
+            .idempotency
+            .last_sweep
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
     {
-        headers.insert(header::CONTENT_TYPE, ct);
+        return;
     }
-    if let Some(p) = stored.position.and_then(|p| HeaderValue::from_str(&p).ok()) {
-        headers.insert("rolebook-position", p);
+    if let Err(e) = state.service.store().forget_answers(kept_since()).await {
+        tracing::warn!(error = %e, "cannot forget expired idempotency answers");
     }
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+}
+
+fn replayed(answer: &Answer, position: Option<u64>) -> Response {
+    let mut response = give(answer, position);
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }
 
-/// The middleware.
+/// The middleware (on the API's routes only: an undeclared method or path
+/// is answered 404/405 before any key is looked at).
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let is_command = matches!(
         *request.method(),
@@ -146,15 +111,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             .into_response()
         }
     };
-    let principal: Vec<u8> = Sha256::digest(
-        request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default(),
-    )
-    .to_vec();
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -166,69 +123,83 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             .into_response()
         }
     };
-    let mut h = Sha256::new();
-    h.update(parts.method.as_str());
-    h.update([0]);
-    h.update(parts.uri.to_string());
-    h.update([0]);
-    h.update(&bytes);
-    let request_hash = h.finalize().to_vec();
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let uri = parts.uri.to_string();
+    let claim = Idempotency::of(
+        &state.answer_key,
+        &RequestParts {
+            authorization: &authorization,
+            method: parts.method.as_str(),
+            uri: &uri,
+            body: &bytes,
+            key: &key,
+        },
+    );
 
+    let lock_key = (*claim.principal(), key.clone());
     let lock = state
         .idempotency
-        .0
+        .locks
         .lock()
-        .entry((principal.clone(), key.clone()))
+        .entry(lock_key.clone())
         .or_default()
         .clone();
-    let _held = lock.lock().await;
-    let db = state.read_db.clone();
+    let held = lock.lock().await;
     let outcome = async {
-        if let Some(stored) = find(db.clone(), principal.clone(), key.clone()).await? {
-            if stored.request_hash != request_hash {
-                return Ok(Problem::new(
+        sweep(&state).await;
+        let store = state.service.store();
+        if let Some(stored) = store
+            .find_answer(claim.principal(), &key, kept_since())
+            .await
+            .map_err(Problem::internal)?
+        {
+            return Ok(match claim.open(&stored) {
+                Some(answer) => replayed(&answer, stored.position),
+                None => Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "idempotency_key_reused",
                     "this Idempotency-Key was used with a different request",
                 )
-                .into_response());
-            }
-            return Ok(replay(stored));
+                .into_response(),
+            });
         }
+        parts.extensions.insert(claim.clone());
         let response = next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
-        if !response.status().is_success() {
+        if !response.status().is_success() || response.extensions().get::<AnswerKept>().is_some() {
             return Ok(response);
         }
+        // Appended nothing (a login, a no-op): kept whole, now.
         let (parts, body) = response.into_parts();
         let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
             .await
             .map_err(Problem::internal)?;
-        let header = |name| {
+        let header = |name: &str| {
             parts
                 .headers
                 .get(name)
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_string)
         };
-        keep(
-            db,
-            principal.clone(),
-            key.clone(),
-            Stored {
-                request_hash,
-                status: parts.status.as_u16(),
-                position: header("rolebook-position"),
-                content_type: header(header::CONTENT_TYPE.as_str()),
-                body: body.to_vec(),
-            },
-        )
-        .await?;
+        let answer = Answer {
+            status: parts.status.as_u16(),
+            body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+            content_type: header(header::CONTENT_TYPE.as_str()),
+            position: header("rolebook-position").and_then(|p| p.parse().ok()),
+        };
+        store
+            .keep_answer(claim.seal(&answer))
+            .await
+            .map_err(Problem::internal)?;
         Ok::<Response, Problem>(Response::from_parts(parts, Body::from(body)))
     }
     .await;
-    drop(_held);
-    state.idempotency.0.lock().remove(&(principal, key));
+    drop(held);
+    state.idempotency.locks.lock().remove(&lock_key);
     outcome.unwrap_or_else(IntoResponse::into_response)
 }

@@ -10,6 +10,7 @@
 
 pub mod answers;
 pub mod auth;
+pub mod command;
 pub mod idempotency;
 pub mod openapi;
 pub mod paging;
@@ -105,13 +106,15 @@ pub fn api() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let (app, _) = api().split_for_parts();
-    app.fallback(|| async { Problem::not_found("not_found", "no such route") })
+    // Keys are looked at on the API's routes only: an undeclared path or
+    // method is answered 404/405 first.
+    app.route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .fallback(|| async { Problem::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         // The last layer added is the outermost.
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(problems_everywhere))

@@ -44,6 +44,8 @@ pub struct AppState {
     /// stood at start: authenticated requests wait at it (see
     /// [`AppState::caught_up_since_start`]).
     pub start_gate: Arc<StartGate>,
+    /// The server's key for sealing kept answers (`answers.key`).
+    pub answer_key: commands::AnswerKey,
     orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
     tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
 }
@@ -54,6 +56,7 @@ impl AppState {
         model: SharedAccessModel,
         positions: Positions,
         read_db: PathBuf,
+        answer_key: commands::AnswerKey,
     ) -> Self {
         AppState {
             service,
@@ -65,6 +68,7 @@ impl AppState {
             snapshots: None,
             admin_token: None,
             start_gate: Arc::new(StartGate::open()),
+            answer_key,
             orgs: Arc::default(),
             tokens: Arc::default(),
         }

@@ -9,8 +9,13 @@ use sqlx::{Row, SqlitePool};
 
 use crate::secrets;
 
+mod effects;
+
+pub use effects::{CredentialChange, EffectError};
+
 /// What a bearer token is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     Session,
     Api,
@@ -157,11 +162,35 @@ impl Credentials {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<String, CredentialsError> {
         let secret = secrets::new_token();
+        self.add_token(
+            org,
+            user,
+            token_id,
+            kind,
+            &secrets::token_hash(&secret),
+            expires_at,
+        )
+        .await?;
+        Ok(secret)
+    }
+
+    /// Stores a token by the hash of its secret; a token already stored
+    /// under this id is kept as it is.
+    pub async fn add_token(
+        &self,
+        org: OrgId,
+        user: UserId,
+        token_id: TokenId,
+        kind: TokenKind,
+        token_hash: &[u8],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), CredentialsError> {
         sqlx::query(
             "INSERT INTO tokens (token_hash, token_id, user_id, org_id, kind, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
         )
-        .bind(secrets::token_hash(&secret))
+        .bind(token_hash)
         .bind(token_id.0.as_bytes().as_slice())
         .bind(user.0.as_bytes().as_slice())
         .bind(org.0.as_bytes().as_slice())
@@ -170,7 +199,7 @@ impl Credentials {
         .bind(expires_at.map(micros))
         .execute(&self.pool)
         .await?;
-        Ok(secret)
+        Ok(())
     }
 
     /// Finds a token by its secret; expired tokens are not found.

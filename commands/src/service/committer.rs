@@ -25,9 +25,18 @@ pub(crate) struct CommitJob {
     pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
+/// A fault for crash tests: with `ROLEBOOK_FAULT_ABORT_AFTER_COMMITS=N`
+/// the process aborts right after its N-th commit, before any caller of
+/// that commit is answered (a crash between a commit and its answer).
+const ABORT_AFTER_COMMITS: &str = "ROLEBOOK_FAULT_ABORT_AFTER_COMMITS";
+
 /// Starts the committer task; it ends when every sender is dropped.
 pub(crate) fn spawn(store: Arc<dyn EventStore>) -> mpsc::Sender<CommitJob> {
     let (tx, mut rx) = mpsc::channel::<CommitJob>(4096);
+    let abort_after: Option<u64> = std::env::var(ABORT_AFTER_COMMITS)
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let mut commits = 0u64;
     tokio::spawn(async move {
         let mut jobs: Vec<CommitJob> = Vec::new();
         while let Some(first) = rx.recv().await {
@@ -65,6 +74,13 @@ pub(crate) fn spawn(store: Arc<dyn EventStore>) -> mpsc::Sender<CommitJob> {
                     append_ms = took.as_secs_f64() * 1000.0,
                     "slow group commit"
                 );
+            }
+            if results.iter().any(Result::is_ok) {
+                commits += 1;
+                if abort_after == Some(commits) {
+                    eprintln!("{ABORT_AFTER_COMMITS}: aborting after commit {commits}");
+                    std::process::abort();
+                }
             }
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);

@@ -17,12 +17,15 @@ use domain::commands::NewPerson;
 use domain::events::{Actor, EventMetadata, Medium};
 use domain::ids::{OrgId, UserId};
 use domain::registry::{self, Handles, OrganizationRegistered, OrganizationRenamed};
-use domain::store::{AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError};
+use domain::store::{
+    AppendRequest, EventStore, ExpectedVersion, NewEvent, PendingEffect, Receipt, StoreError,
+};
 use domain::{decide, Command, DomainError, Event, Organization};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
-use crate::credentials::{Credentials, CredentialsError, PasswordCheck};
+use crate::answers::{Answer, Idempotency};
+use crate::credentials::{CredentialChange, Credentials, CredentialsError, PasswordCheck};
 use crate::secrets;
 
 pub use worker::load;
@@ -61,9 +64,17 @@ pub struct Outcome {
     /// token for read-your-writes.
     pub position: u64,
     pub events: Vec<Event>,
+    /// The caller's answer, rendered from the state the command left (when
+    /// the command was sent with a renderer).
+    pub answer: Option<Answer>,
+    /// Whether that answer was sealed and kept with the command's events
+    /// (an `Idempotency-Key` and at least one event).
+    pub answer_kept: bool,
 }
 
-/// Who issues a command and through what; copied into every event's metadata.
+/// Who issues a command and through what; copied into every event's
+/// metadata. With `idempotency`, the command's answer is kept with its
+/// events for a re-send of the same request.
 #[derive(Debug, Clone)]
 pub struct CommandContext {
     pub actor: Actor,
@@ -71,6 +82,7 @@ pub struct CommandContext {
     pub request_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub idempotency: Option<Idempotency>,
 }
 
 impl CommandContext {
@@ -81,6 +93,7 @@ impl CommandContext {
             request_id: None,
             ip: None,
             user_agent: None,
+            idempotency: None,
         }
     }
 
@@ -93,12 +106,34 @@ impl CommandContext {
     }
 }
 
+/// Renders a command's answer from the state it left (see
+/// [`Outcome::answer`]).
+pub type Render = Box<dyn Fn(&Organization) -> Answer + Send + Sync>;
+
+/// Renders the answer of a command whose result is a `T`, before it
+/// commits.
+pub type Renderer<T> = Box<dyn Fn(&T) -> Answer + Send + Sync>;
+
+/// What goes with a command: how to render its answer, and the credentials
+/// changes that follow its commit.
+#[derive(Default)]
+pub struct With {
+    pub render: Option<Render>,
+    pub effects: Vec<CredentialChange>,
+}
+
 /// A newly created organization and its first Owner's temporary password.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CreatedOrganization {
     pub org_id: OrgId,
     pub owner: CreatedUser,
     pub position: u64,
+    /// The caller's answer, when a renderer was given.
+    #[serde(skip)]
+    pub answer: Option<Answer>,
+    /// Whether that answer was kept with the events.
+    #[serde(skip)]
+    pub answer_kept: bool,
 }
 
 /// A new user and the temporary password shown once.
@@ -165,7 +200,21 @@ impl CommandService {
         command: Command,
         ctx: &CommandContext,
     ) -> Result<Outcome, ServiceError> {
-        self.submit(org, command, ctx, None).await
+        self.submit(org, command, ctx, None, With::default()).await
+    }
+
+    /// Like [`CommandService::execute`], with an answer rendered from the
+    /// state right after the command (kept with its events when `ctx`
+    /// carries an `Idempotency-Key`) and credentials changes applied once
+    /// it has committed (kept in its transaction until done).
+    pub async fn execute_with(
+        &self,
+        org: OrgId,
+        command: Command,
+        ctx: &CommandContext,
+        with: With,
+    ) -> Result<Outcome, ServiceError> {
+        self.submit(org, command, ctx, None, with).await
     }
 
     /// Like [`CommandService::execute`], and answers `question` from the
@@ -179,25 +228,21 @@ impl CommandService {
         ctx: &CommandContext,
         question: impl FnOnce(&Organization) -> T + Send + 'static,
     ) -> Result<(Outcome, T), ServiceError> {
-        let (tell, told) = oneshot::channel();
-        let then: worker::Then = Box::new(move |state| {
-            let _ = tell.send(question(state));
-        });
-        let outcome = self.submit(org, command, ctx, Some(then)).await?;
-        // Answered before the outcome was sent.
-        let answer = told.await.map_err(|_| ServiceError::Stopped)?;
-        Ok((outcome, answer))
+        self.submit_then(org, command, ctx, question, With::default())
+            .await
     }
 
-    /// Queues a command on the organization's worker and waits for its
-    /// outcome.
+    /// Queues a command on the organization's worker, waits for its
+    /// outcome, then applies its credentials changes.
     async fn submit(
         &self,
         org: OrgId,
         command: Command,
         ctx: &CommandContext,
         then: Option<worker::Then>,
+        with: With,
     ) -> Result<Outcome, ServiceError> {
+        let effects: Vec<PendingEffect> = with.effects.iter().map(|c| c.pending()).collect();
         let (reply, answer) = oneshot::channel();
         let job = worker::Job {
             command,
@@ -205,12 +250,39 @@ impl CommandService {
             reply,
             queued: std::time::Instant::now(),
             then,
+            render: with.render,
+            idempotency: ctx.idempotency.clone(),
+            effects: effects.clone(),
         };
         self.worker(org)
             .send(worker::Msg::Execute(Box::new(job)))
             .await
             .map_err(|_| ServiceError::Stopped)?;
-        answer.await.map_err(|_| ServiceError::Stopped)?
+        let outcome = answer.await.map_err(|_| ServiceError::Stopped)??;
+        self.apply_effects(&effects).await?;
+        Ok(outcome)
+    }
+
+    /// Applies committed credentials changes and clears them from the
+    /// outbox. If this fails the changes stay pending (done at the next
+    /// start, or by [`CommandService::apply_pending_effects`]).
+    async fn apply_effects(&self, effects: &[PendingEffect]) -> Result<(), ServiceError> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        self.credentials
+            .apply_effects(&*self.store, effects)
+            .await
+            .map_err(|e| ServiceError::Credentials(format!("{e:#}")))
+    }
+
+    /// Applies what a crash left in the outbox (run at start, before
+    /// serving); returns how many changes were done.
+    pub async fn apply_pending_effects(&self) -> Result<usize, ServiceError> {
+        self.credentials
+            .apply_pending(&*self.store)
+            .await
+            .map_err(|e| ServiceError::Credentials(format!("{e:#}")))
     }
 
     /// The organization's current state (caught up with the store) and the
@@ -285,8 +357,8 @@ impl CommandService {
 
     /// Creates an organization and its first Owner with a temporary password.
     /// The name is unique across the instance (`org_exists`). The registry
-    /// entry and the organization's first events commit together or not at
-    /// all.
+    /// entry, the organization's first events, the Owner's password and
+    /// `answer` (rendered before the commit) commit together or not at all.
     pub async fn create_organization(
         &self,
         name: &str,
@@ -294,6 +366,7 @@ impl CommandService {
         owner_email: &str,
         owner_username: Option<String>,
         ctx: &CommandContext,
+        answer: Option<Renderer<(OrgId, CreatedUser)>>,
     ) -> Result<CreatedOrganization, ServiceError> {
         let org_id = OrgId::new();
         let owner = NewPerson {
@@ -311,19 +384,44 @@ impl CommandService {
         let events = decide(&Organization::new(), &command, &ctx.actor)?;
         let password = secrets::temporary_password();
         let hash = hash_blocking(password.clone()).await?;
-        self.credentials
-            .put_password(org_id, owner.user_id, &hash, true)
-            .await?;
+        let username = match &events[1] {
+            Event::UserInvited(u) => u.username.clone(),
+            _ => unreachable!("CreateOrganization invites the owner second"),
+        };
+        let created = CreatedUser {
+            user_id: owner.user_id,
+            email: owner.email,
+            username,
+            temporary_password: password,
+        };
+        let effects = vec![CredentialChange::SetPassword {
+            org: org_id,
+            user: owner.user_id,
+            hash,
+            must_change: true,
+        }
+        .pending()];
+        let rendered = answer.map(|render| render(&(org_id, created.clone())));
+        let receipt = Receipt {
+            last_event: events.len() - 1,
+            answer: ctx
+                .idempotency
+                .as_ref()
+                .zip(rendered.as_ref())
+                .map(|(claim, answer)| claim.seal(answer)),
+            effects: effects.clone(),
+        };
+        let answer_kept = receipt.answer.is_some();
 
         let metadata = ctx.metadata();
         let meta_json = envelope::metadata_json(&metadata);
         let mut attempts = 0;
-        let result = loop {
+        let position = loop {
             attempts += 1;
             let mut reg = self.registry.lock().await;
             self.refresh_registry(&mut reg).await?;
             if reg.handles.holder(name).is_some() {
-                break Err(ServiceError::Domain(DomainError::OrgExists));
+                return Err(ServiceError::Domain(DomainError::OrgExists));
             }
             let registered = OrganizationRegistered {
                 org_id,
@@ -342,11 +440,7 @@ impl CommandService {
                 ExpectedVersion::Exact(reg.version)
             };
             let batch = vec![
-                AppendRequest {
-                    stream: registry::stream(),
-                    expected,
-                    events: vec![registry_event],
-                },
+                AppendRequest::new(registry::stream(), expected, vec![registry_event]),
                 AppendRequest {
                     stream: org_id.stream(),
                     expected: ExpectedVersion::NoStream,
@@ -354,41 +448,28 @@ impl CommandService {
                         .iter()
                         .map(|e| envelope::envelope(e, &meta_json))
                         .collect(),
+                    receipts: vec![receipt.clone()],
                 },
             ];
             match self.store.append_all(batch).await {
-                Ok(results) => break Ok(results[1].last_position),
+                Ok(results) => break results[1].last_position,
                 Err(StoreError::WrongExpectedVersion { .. }) if attempts < worker::MAX_ATTEMPTS => {
                     continue
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) => {
-                    break Err(ServiceError::Conflict { attempts })
+                    return Err(ServiceError::Conflict { attempts })
                 }
-                Err(e) => break Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
         };
-        match result {
-            Ok(position) => {
-                let username = match &events[1] {
-                    Event::UserInvited(u) => u.username.clone(),
-                    _ => unreachable!("CreateOrganization invites the owner second"),
-                };
-                Ok(CreatedOrganization {
-                    org_id,
-                    owner: CreatedUser {
-                        user_id: owner.user_id,
-                        email: owner.email,
-                        username,
-                        temporary_password: password,
-                    },
-                    position,
-                })
-            }
-            Err(e) => {
-                let _ = self.credentials.delete_password(owner.user_id).await;
-                Err(e)
-            }
-        }
+        self.apply_effects(&effects).await?;
+        Ok(CreatedOrganization {
+            org_id,
+            owner: created,
+            position,
+            answer: rendered,
+            answer_kept,
+        })
     }
 
     /// Changes the organization's settings. A new name is also its new
@@ -402,20 +483,34 @@ impl CommandService {
         name: Option<String>,
         url: Option<String>,
         ctx: &CommandContext,
+        render: Option<Render>,
     ) -> Result<Outcome, ServiceError> {
         let command = Command::ChangeSettings { name, url };
         let metadata = ctx.metadata();
         let meta_json = envelope::metadata_json(&metadata);
+        let render = render.map(std::sync::Arc::new);
         for _ in 0..worker::MAX_ATTEMPTS {
             let mut reg = self.registry.lock().await;
             self.refresh_registry(&mut reg).await?;
             // Decided on the worker, against its state caught up with the
-            // store, without copying that state.
+            // store, without copying that state; the answer rendered from
+            // the state the change leaves.
             let (asked, actor) = (command.clone(), ctx.actor.clone());
+            let renderer = render.clone();
             let (decided, version) = self
-                .read(org, move |s| (decide(s, &asked, &actor), s.version))
+                .read(org, move |s| {
+                    let decided = decide(s, &asked, &actor).map(|events| {
+                        let answer = renderer.map(|r| {
+                            let mut after = s.clone();
+                            events.iter().for_each(|e| after.evolve(e));
+                            r(&after)
+                        });
+                        (events, answer)
+                    });
+                    (decided, s.version)
+                })
                 .await?;
-            let events = decided?;
+            let (events, answer) = decided?;
             let new_name = events.iter().find_map(|e| match e {
                 Event::OrganizationSettingsChanged(c) => c.name.clone(),
                 _ => None,
@@ -423,7 +518,11 @@ impl CommandService {
             let Some(new_name) = new_name else {
                 // No new handle (a URL change, or nothing): the usual path.
                 drop(reg);
-                return self.execute(org, command, ctx).await;
+                let with = With {
+                    render: render.map(|r| Box::new(move |s: &Organization| r(s)) as Render),
+                    effects: Vec::new(),
+                };
+                return self.execute_with(org, command, ctx, with).await;
             };
             if reg
                 .handles
@@ -443,12 +542,21 @@ impl CommandService {
                 data: serde_json::to_string(&renamed).expect("serializes"),
                 metadata: meta_json.clone(),
             };
+            let receipts = match (&ctx.idempotency, &answer) {
+                (Some(claim), Some(answer)) => vec![Receipt {
+                    last_event: events.len() - 1,
+                    answer: Some(claim.seal(answer)),
+                    effects: Vec::new(),
+                }],
+                _ => Vec::new(),
+            };
+            let answer_kept = !receipts.is_empty();
             let batch = vec![
-                AppendRequest {
-                    stream: registry::stream(),
-                    expected: ExpectedVersion::Exact(reg.version),
-                    events: vec![registry_event],
-                },
+                AppendRequest::new(
+                    registry::stream(),
+                    ExpectedVersion::Exact(reg.version),
+                    vec![registry_event],
+                ),
                 AppendRequest {
                     stream: org.stream(),
                     expected: ExpectedVersion::Exact(version),
@@ -456,6 +564,7 @@ impl CommandService {
                         .iter()
                         .map(|e| envelope::envelope(e, &meta_json))
                         .collect(),
+                    receipts,
                 },
             ];
             match self.store.append_all(batch).await {
@@ -465,6 +574,8 @@ impl CommandService {
                     return Ok(Outcome {
                         position: results[1].last_position,
                         events,
+                        answer,
+                        answer_kept,
                     })
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) => continue,
@@ -477,14 +588,16 @@ impl CommandService {
     }
 
     /// Invites people (all or nothing), each with a temporary password that
-    /// must be changed at first login.
+    /// must be changed at first login. The passwords' hashes are stored
+    /// once the invitation has committed (kept in its transaction).
     pub async fn invite_people(
         &self,
         org: OrgId,
         people: Vec<(String, Option<String>)>,
         role: Option<domain::ids::RoleId>,
         ctx: &CommandContext,
-    ) -> Result<(Vec<CreatedUser>, u64), ServiceError> {
+        answer: Option<Renderer<Vec<CreatedUser>>>,
+    ) -> Result<(Vec<CreatedUser>, Outcome), ServiceError> {
         let people: Vec<NewPerson> = people
             .into_iter()
             .map(|(email, username)| NewPerson {
@@ -494,12 +607,13 @@ impl CommandService {
             })
             .collect();
         // Refuse bad input before hashing anything.
-        let (state, _) = self.state(org).await?;
         let command = Command::InvitePeople {
             people: people.clone(),
             role,
         };
-        decide(&state, &command, &ctx.actor)?;
+        let (asked, actor) = (command.clone(), ctx.actor.clone());
+        self.read(org, move |s| decide(s, &asked, &actor).map(|_| ()))
+            .await??;
         let passwords: Vec<String> = people
             .iter()
             .map(|_| secrets::temporary_password())
@@ -514,62 +628,85 @@ impl CommandService {
             .await
             .map_err(|e| ServiceError::Credentials(e.to_string()))?
         };
-        for (p, h) in people.iter().zip(&hashes) {
-            self.credentials
-                .put_password(org, p.user_id, h, true)
-                .await?;
-        }
-        match self.execute(org, command, ctx).await {
-            Ok(outcome) => {
-                let created = outcome
-                    .events
-                    .iter()
-                    .filter_map(|e| match e {
-                        Event::UserInvited(u) => Some(u),
-                        _ => None,
-                    })
-                    .zip(passwords)
-                    .map(|(u, temporary_password)| CreatedUser {
-                        user_id: u.user_id,
-                        email: u.email.clone(),
-                        username: u.username.clone(),
-                        temporary_password,
-                    })
-                    .collect();
-                Ok((created, outcome.position))
+        let effects = people
+            .iter()
+            .zip(hashes)
+            .map(|(p, hash)| CredentialChange::SetPassword {
+                org,
+                user: p.user_id,
+                hash,
+                must_change: true,
+            })
+            .collect();
+        let created = move |s: &Organization| -> Vec<CreatedUser> {
+            people
+                .iter()
+                .zip(&passwords)
+                .map(|(p, password)| CreatedUser {
+                    user_id: p.user_id,
+                    email: p.email.clone(),
+                    username: s.username(p.user_id),
+                    temporary_password: password.clone(),
+                })
+                .collect()
+        };
+        let created = std::sync::Arc::new(created);
+        let (render_created, read_created) = (created.clone(), created);
+        let render: Render = Box::new(move |s| {
+            let users = render_created(s);
+            match &answer {
+                Some(render) => render(&users),
+                None => Answer::json(201, &users),
             }
-            Err(e) => {
-                for p in &people {
-                    let _ = self.credentials.delete_password(p.user_id).await;
-                }
-                Err(e)
-            }
-        }
+        });
+        let (outcome, users) = self
+            .submit_then(
+                org,
+                command,
+                ctx,
+                move |s| read_created(s),
+                With {
+                    render: Some(render),
+                    effects,
+                },
+            )
+            .await?;
+        Ok((users, outcome))
     }
 
     /// Issues a new temporary password for a user (shown once). Needs
     /// `organization.people.manage` or being that user; the password changes
-    /// only once the reset is recorded.
+    /// once the reset has committed (kept in its transaction).
     pub async fn reset_password(
         &self,
         org: OrgId,
         user: UserId,
         ctx: &CommandContext,
-    ) -> Result<(String, u64), ServiceError> {
+        answer: Option<Renderer<String>>,
+    ) -> Result<(String, Outcome), ServiceError> {
         let password = secrets::temporary_password();
         let hash = hash_blocking(password.clone()).await?;
+        let shown = password.clone();
+        let with = With {
+            render: answer.map(|render| Box::new(move |_: &Organization| render(&shown)) as Render),
+            effects: vec![CredentialChange::SetPassword {
+                org,
+                user,
+                hash,
+                must_change: true,
+            }],
+        };
         let outcome = self
-            .execute(org, Command::ResetPassword { user }, ctx)
+            .execute_with(org, Command::ResetPassword { user }, ctx, with)
             .await?;
-        self.credentials
-            .put_password(org, user, &hash, true)
-            .await?;
-        Ok((password, outcome.position))
+        Ok((password, outcome))
     }
 
     /// A user replaces their password after proving the current one (the
     /// temporary one included). Fails with `invalid_credentials` or
-    /// `weak_password` (as `DomainError::Invalid`).
+    /// `weak_password` (as `DomainError::Invalid`). `with` may carry more
+    /// credentials changes (the session the API opens) and the answer; the
+    /// new password's hash is stored with them once the change commits.
     pub async fn change_password(
         &self,
         org: OrgId,
@@ -577,7 +714,8 @@ impl CommandService {
         current: &str,
         new: &str,
         ctx: &CommandContext,
-    ) -> Result<u64, ServiceError> {
+        mut with: With,
+    ) -> Result<Outcome, ServiceError> {
         if self.credentials.check_password(user, current).await? == PasswordCheck::Invalid {
             return Err(DomainError::invalid(
                 "current_password",
@@ -597,26 +735,57 @@ impl CommandService {
             .into());
         }
         let hash = hash_blocking(new.to_string()).await?;
-        let outcome = self
-            .execute(org, Command::SetPassword { user }, ctx)
-            .await?;
-        self.credentials
-            .put_password(org, user, &hash, false)
-            .await?;
-        Ok(outcome.position)
+        with.effects.insert(
+            0,
+            CredentialChange::SetPassword {
+                org,
+                user,
+                hash,
+                must_change: false,
+            },
+        );
+        self.execute_with(org, Command::SetPassword { user }, ctx, with)
+            .await
     }
 
-    /// Removes a user and ends their sessions and tokens at once.
+    /// Removes a user and ends their sessions and tokens at once (in the
+    /// removal's transaction, applied once it has committed).
     pub async fn remove_user(
         &self,
         org: OrgId,
         user: UserId,
         ctx: &CommandContext,
+        render: Option<Render>,
     ) -> Result<Outcome, ServiceError> {
-        let outcome = self.execute(org, Command::RemoveUser { user }, ctx).await?;
-        self.credentials.revoke_all_of(user).await?;
-        self.credentials.delete_password(user).await?;
-        Ok(outcome)
+        let with = With {
+            render,
+            effects: vec![
+                CredentialChange::RevokeAllOf { user },
+                CredentialChange::ForgetPassword { user },
+            ],
+        };
+        self.execute_with(org, Command::RemoveUser { user }, ctx, with)
+            .await
+    }
+
+    /// [`CommandService::execute_with`] that also answers `question` from
+    /// the state the command left.
+    async fn submit_then<T: Send + 'static>(
+        &self,
+        org: OrgId,
+        command: Command,
+        ctx: &CommandContext,
+        question: impl FnOnce(&Organization) -> T + Send + 'static,
+        with: With,
+    ) -> Result<(Outcome, T), ServiceError> {
+        let (tell, told) = oneshot::channel();
+        let then: worker::Then = Box::new(move |state| {
+            let _ = tell.send(question(state));
+        });
+        let outcome = self.submit(org, command, ctx, Some(then), with).await?;
+        // Answered before the outcome was sent.
+        let answer = told.await.map_err(|_| ServiceError::Stopped)?;
+        Ok((outcome, answer))
     }
 }
 

@@ -15,13 +15,16 @@ use std::time::{Duration, Instant};
 
 use domain::events::{Event, EventMetadata};
 use domain::ids::OrgId;
-use domain::store::{AppendRequest, EventStore, ExpectedVersion, StoreError};
+use domain::store::{
+    AppendRequest, EventStore, ExpectedVersion, PendingEffect, Receipt, StoreError,
+};
 use domain::{decide, Command, DomainError, Organization};
 use tokio::sync::{mpsc, oneshot};
 
 use super::committer::CommitJob;
 use super::envelope::{envelope, metadata_json};
 use super::{Outcome, ServiceError};
+use crate::answers::{Answer, Idempotency};
 
 /// How many times a batch is decided again after a version conflict.
 pub(crate) const MAX_ATTEMPTS: usize = 5;
@@ -45,6 +48,13 @@ pub(crate) struct Job {
     /// confirmed no-op), before its outcome is sent; dropped unasked if the
     /// command fails.
     pub then: Option<Then>,
+    /// Renders the caller's answer from the state right after this command's
+    /// events, before the commit (again if the batch is decided again).
+    pub render: Option<super::Render>,
+    /// With it, the rendered answer is sealed and kept with the events.
+    pub idempotency: Option<Idempotency>,
+    /// Work that must follow the commit, kept in its transaction.
+    pub effects: Vec<PendingEffect>,
 }
 
 /// A question about the state, answered on the worker.
@@ -198,6 +208,8 @@ async fn run_batch(
         let base_version = l.state.version;
         // Decide each job against the state the previous ones left.
         let mut decided: Vec<Result<Vec<Event>, DomainError>> = Vec::with_capacity(jobs.len());
+        let mut answers: Vec<Option<Answer>> = Vec::with_capacity(jobs.len());
+        let mut receipts: Vec<Receipt> = Vec::new();
         let mut new_events = Vec::new();
         for job in &jobs {
             match decide(&l.state, &job.command, &job.metadata.actor) {
@@ -207,9 +219,26 @@ async fn run_batch(
                         l.state.evolve(e);
                         new_events.push(envelope(e, &meta));
                     }
+                    let answer = job.render.as_ref().map(|render| render(&l.state));
+                    if !events.is_empty() && (job.idempotency.is_some() || !job.effects.is_empty())
+                    {
+                        receipts.push(Receipt {
+                            last_event: new_events.len() - 1,
+                            answer: job
+                                .idempotency
+                                .as_ref()
+                                .zip(answer.as_ref())
+                                .map(|(claim, answer)| claim.seal(answer)),
+                            effects: job.effects.clone(),
+                        });
+                    }
+                    answers.push(answer);
                     decided.push(Ok(events));
                 }
-                Err(e) => decided.push(Err(e)),
+                Err(e) => {
+                    answers.push(None);
+                    decided.push(Err(e));
+                }
             }
         }
         // Refusals and no-ops append nothing. In a batch that appends, the
@@ -242,11 +271,14 @@ async fn run_batch(
         }
         if new_events.is_empty() {
             let position = l.position;
-            for (job, result) in jobs.into_iter().zip(decided) {
-                let answer = result
-                    .map_err(ServiceError::Domain)
-                    .map(|events| Outcome { position, events });
-                answer_job(job, answer, &l.state);
+            for ((job, result), answer) in jobs.into_iter().zip(decided).zip(answers) {
+                let outcome = result.map_err(ServiceError::Domain).map(|events| Outcome {
+                    position,
+                    events,
+                    answer,
+                    answer_kept: false,
+                });
+                answer_job(job, outcome, &l.state);
             }
             return;
         }
@@ -261,6 +293,7 @@ async fn run_batch(
             stream: org.stream(),
             expected,
             events: new_events,
+            receipts,
         };
         let sent = Instant::now();
         let committed = match committer.send(CommitJob { request, reply }).await {
@@ -288,18 +321,22 @@ async fn run_batch(
                 l.position = result.last_position;
                 let mut position = result.first_position;
                 let mut last = l.position;
-                for (job, result) in jobs.into_iter().zip(decided) {
-                    let answer = result.map_err(ServiceError::Domain).map(|events| {
-                        if !events.is_empty() {
+                for ((job, result), answer) in jobs.into_iter().zip(decided).zip(answers) {
+                    let kept = job.idempotency.is_some();
+                    let outcome = result.map_err(ServiceError::Domain).map(|events| {
+                        let appended = !events.is_empty();
+                        if appended {
                             position += events.len() as u64;
                             last = position - 1;
                         }
                         Outcome {
                             position: last,
                             events,
+                            answer_kept: kept && appended && answer.is_some(),
+                            answer,
                         }
                     });
-                    answer_job(job, answer, &l.state);
+                    answer_job(job, outcome, &l.state);
                 }
                 return;
             }

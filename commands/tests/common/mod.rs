@@ -50,6 +50,7 @@ pub async fn org(h: &Harness, name: &str) -> (OrgId, UserId) {
             &format!("owner@{name}.example"),
             Some("owner".into()),
             &system(),
+            None,
         )
         .await
         .expect("create organization");

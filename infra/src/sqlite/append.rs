@@ -141,6 +141,7 @@ async fn transact(
 
     plan.insert_events(&mut tx).await?;
     plan.upsert_streams(&mut tx).await?;
+    plan.insert_receipts(&mut tx).await?;
     tx.commit().await.map_err(backend("committing an append"))?;
     let head = plan.next_position - 1;
     Ok((plan.results, Some(head)))
@@ -386,6 +387,46 @@ impl<'a> Plan<'a> {
             qb,
             chunk.len() == INSERT_CHUNK || chunk.len() <= PERSISTENT_LOOKUP,
         )
+    }
+
+    /// Writes the receipts of every request that succeeded: its commands'
+    /// kept answers (at their last event's position) and pending effects.
+    /// An idempotent retry's receipts are already there: ignored.
+    async fn insert_receipts(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
+        let kept_at = Utc::now().timestamp_micros();
+        for (request, result) in self.batch.iter().zip(&self.results) {
+            let Ok(result) = result else { continue };
+            for receipt in &request.receipts {
+                if let Some(answer) = &receipt.answer {
+                    let position = result.first_position + receipt.last_event as u64;
+                    sqlx::query(
+                        "INSERT INTO kept_answers (principal, key, position, sealed, kept_at)
+                         VALUES (?, ?, ?, ?, ?)
+                         ON CONFLICT (principal, key) DO NOTHING",
+                    )
+                    .bind(answer.principal.as_slice())
+                    .bind(answer.key.as_str())
+                    .bind(to_i64(position))
+                    .bind(answer.sealed.as_slice())
+                    .bind(kept_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend("keeping an answer"))?;
+                }
+                for effect in &receipt.effects {
+                    sqlx::query(
+                        "INSERT INTO pending_effects (effect_id, payload) VALUES (?, ?)
+                         ON CONFLICT (effect_id) DO NOTHING",
+                    )
+                    .bind(effect.id.as_bytes().as_slice())
+                    .bind(effect.payload.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend("keeping a pending effect"))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes the new version and last hash of every stream appended to.

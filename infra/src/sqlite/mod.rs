@@ -9,6 +9,7 @@
 mod append;
 pub mod checkpointer;
 mod reader;
+mod receipts;
 
 use std::future::Future;
 use std::path::Path;
@@ -16,8 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::hash::Hash;
-use domain::store::{AppendRequest, AppendResult, EventStore, RecordedEvent, StoreError, StreamId};
+use domain::store::{
+    AppendRequest, AppendResult, EventStore, KeptAnswer, PendingEffect, RecordedEvent, StoreError,
+    StoredAnswer, StreamId,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -41,6 +46,7 @@ const READERS: u32 = 4;
 const SCHEMA: &[(&str, &str)] = &[
     ("events", include_str!("schema/events.sql")),
     ("streams", include_str!("schema/streams.sql")),
+    ("receipts", include_str!("schema/receipts.sql")),
 ];
 
 /// An [`EventStore`] kept in one SQLite file (WAL journal, `synchronous=FULL`,
@@ -261,6 +267,33 @@ impl EventStore for SqliteEventStore {
         // Another process may have appended to the same file.
         advance_head(&self.head, head);
         Ok(head)
+    }
+
+    async fn find_answer(
+        &self,
+        principal: &[u8; 32],
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        // Through the writer: an answer kept a moment ago by this process
+        // must be found, whatever a reader's snapshot holds.
+        receipts::find_answer(&self.writer, principal, key, since).await
+    }
+
+    async fn keep_answer(&self, answer: KeptAnswer) -> Result<bool, StoreError> {
+        receipts::keep_answer(&self.writer, &answer).await
+    }
+
+    async fn forget_answers(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        receipts::forget_answers(&self.writer, before).await
+    }
+
+    async fn pending_effects(&self) -> Result<Vec<PendingEffect>, StoreError> {
+        receipts::pending_effects(&self.writer).await
+    }
+
+    async fn clear_effects(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        receipts::clear_effects(&self.writer, ids).await
     }
 
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, StoreError> {

@@ -15,7 +15,6 @@
 //! nothing. Nothing here logs or returns a secret except [`Credentials::get`],
 //! which the streaming task alone calls.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
@@ -64,51 +63,11 @@ pub struct Credentials {
     cipher: Aes256Gcm,
 }
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> StreamingError {
-    move |source| StreamingError::Io { context, source }
-}
-
 /// Reads the key file, or creates it (0600) with a new random key.
 fn load_or_create_key(path: &Path) -> Result<Key<Aes256Gcm>, StreamingError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut f) => {
-            let key = Aes256Gcm::generate_key(OsRng);
-            f.write_all(&key)
-                .and_then(|_| f.sync_all())
-                .map_err(io(format!("cannot write {}", path.display())))?;
-            return Ok(key);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io(format!("cannot create {}", path.display()))(e)),
-    }
-    let mut f = std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
-    let mode = f
-        .metadata()
-        .map_err(io(format!("cannot read {}", path.display())))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        tracing::warn!(file = %path.display(), "the streaming key file was readable by others: made 0600");
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(format!("cannot restrict {}", path.display())))?;
-    }
-    let mut bytes = Vec::with_capacity(32);
-    f.read_to_end(&mut bytes)
-        .map_err(io(format!("cannot read {}", path.display())))?;
-    if bytes.len() != 32 {
-        return Err(StreamingError::Sealed(format!(
-            "{} holds {} bytes, not a 32-byte key",
-            path.display(),
-            bytes.len()
-        )));
-    }
-    Ok(*Key::<Aes256Gcm>::from_slice(&bytes))
+    let key = infra::keyfile::load_or_create(path)
+        .map_err(|e| StreamingError::Sealed(format!("{e:#}")))?;
+    Ok(*Key::<Aes256Gcm>::from_slice(&key))
 }
 
 impl Credentials {

@@ -128,6 +128,7 @@ pub async fn fixture() -> Fixture {
                 &format!("owner@{name}.example"),
                 Some("owner".into()),
                 &system(),
+                None,
             )
             .await
             .expect("create organization");

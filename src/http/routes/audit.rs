@@ -27,9 +27,10 @@ use projections::audit::{self, AuditEntry, AuditError, AuditFilter, Operation, R
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{committed, committed_empty, AtLeast};
+use super::AtLeast;
 use crate::http::answers::Committed;
 use crate::http::auth::{Bearer, Caller, Origin};
+use crate::http::command::{answered, render};
 use crate::http::params::OrgPath;
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
@@ -567,24 +568,19 @@ pub async fn set_streaming(
     };
     // The command authorizes and validates first: nobody without
     // `organization.audit_logs.manage` can overwrite stored keys.
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::ConfigureAuditStreaming {
-                target: target.clone(),
-            },
-            &caller.context(),
-        )
+    let command = Command::ConfigureAuditStreaming {
+        target: target.clone(),
+    };
+    let shown = target;
+    let response = state
+        .command(&caller, command, StatusCode::OK, move |_| {
+            Streaming::of(shown.clone(), true, None)
+        })
         .await?;
     let (db, org) = (state.read_db.clone(), caller.org);
     let (key_id, secret) = (body.access_key_id, body.secret_access_key);
     blocking(move || credentials::put(&db, org, &key_id, &secret)).await?;
-    Ok(committed(
-        StatusCode::OK,
-        outcome.position,
-        Streaming::of(target, true, None),
-    ))
+    Ok(response)
 }
 
 /// `DELETE /audit-logs/streaming`: 204; the stored keys are deleted too;
@@ -605,13 +601,12 @@ pub async fn remove_streaming(
     origin: Origin,
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
-    let outcome = state
-        .service
-        .execute(caller.org, Command::RemoveAuditStreaming, &caller.context())
+    let response = state
+        .command_empty(&caller, Command::RemoveAuditStreaming)
         .await?;
     let (db, org) = (state.read_db.clone(), caller.org);
     blocking(move || credentials::delete(&db, org)).await?;
-    Ok(committed_empty(outcome.position))
+    Ok(response)
 }
 
 // ---- settings --------------------------------------------------------------
@@ -698,17 +693,20 @@ pub async fn change_settings(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let renamed = body.name.is_some();
+    let org = caller.org;
+    let render = render(StatusCode::OK, move |s| Settings::of(org, s));
     let outcome = state
         .service
-        .change_settings(caller.org, body.name, body.url, &caller.context())
+        .change_settings(
+            caller.org,
+            body.name,
+            body.url,
+            &caller.context(),
+            Some(render),
+        )
         .await?;
     if renamed {
         state.forget_org(caller.org);
     }
-    let org = caller.org;
-    let body = state
-        .service
-        .read(org, move |s| Settings::of(org, s))
-        .await?;
-    Ok(committed(StatusCode::OK, outcome.position, body))
+    Ok(answered(&outcome))
 }

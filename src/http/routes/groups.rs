@@ -11,10 +11,10 @@ use domain::ids::{GroupId, Subject, UserId};
 use domain::permissions::Scope;
 use domain::{Command, Organization};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{committed, committed_empty, Paged, RoleBody};
+use super::{Paged, RoleBody};
 use crate::http::answers::{Committed, RoleRef, UserRef};
 use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::params::{GroupPath, OrgPath};
@@ -59,28 +59,24 @@ fn users(s: &Organization, refs: &[String]) -> ApiResult<Vec<UserId>> {
     refs.iter().map(|r| resolve::user(s, r)).collect()
 }
 
-/// Runs a command about `group` and answers its position and the group as
-/// the command left it (or only its id if it is gone), read on the
-/// organization's worker right after the commit.
+/// Runs a command about `group` and answers `status` with the group as
+/// the command left it (or only its id if it is gone) and the position.
 async fn group_command(
     state: &AppState,
     caller: &Caller,
     command: Command,
     group: GroupId,
-) -> ApiResult<(u64, Value)> {
-    let (outcome, item) = state
-        .service
-        .execute_then(caller.org, command, &caller.context(), move |s| {
-            s.groups
-                .contains_key(&group)
-                .then(|| GroupItem::of(s, group))
+    status: StatusCode,
+) -> ApiResult<Response> {
+    state
+        .command(caller, command, status, move |s| {
+            if s.groups.contains_key(&group) {
+                json!(GroupItem::of(s, group))
+            } else {
+                json!({"group_id": group})
+            }
         })
-        .await?;
-    let body = match item {
-        Some(item) => json!(item),
-        None => json!({"group_id": group}),
-    };
-    Ok((outcome.position, body))
+        .await
 }
 
 /// `GET /groups`: `{groups: [{group_id, name, description, role, members}]}`,
@@ -165,8 +161,7 @@ pub async fn create(
         description: body.description,
         members,
     };
-    let (position, body) = group_command(&state, &caller, command, group_id).await?;
-    Ok(committed(StatusCode::CREATED, position, body))
+    group_command(&state, &caller, command, group_id, StatusCode::CREATED).await
 }
 
 /// `PATCH /groups/{group}`'s body: what changes.
@@ -221,8 +216,7 @@ pub async fn change(
         add_members,
         remove_members,
     };
-    let (position, body) = group_command(&state, &caller, command, group).await?;
-    Ok(committed(StatusCode::OK, position, body))
+    group_command(&state, &caller, command, group, StatusCode::OK).await
 }
 
 /// `PUT /groups/{group}/role`: the group's organization role (replacing
@@ -259,8 +253,7 @@ pub async fn assign_role(
         subject: Subject::Group(group),
         role,
     };
-    let (position, body) = group_command(&state, &caller, command, group).await?;
-    Ok(committed(StatusCode::OK, position, body))
+    group_command(&state, &caller, command, group, StatusCode::OK).await
 }
 
 /// `DELETE /groups/{group}`: 204; members lose the group's roles.
@@ -283,13 +276,7 @@ pub async fn delete(
     let group = state
         .resolve(caller.org, move |s| resolve::group(s, &group))
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::DeleteGroup { group },
-            &caller.context(),
-        )
-        .await?;
-    Ok(committed_empty(outcome.position))
+    state
+        .command_empty(&caller, Command::DeleteGroup { group })
+        .await
 }

@@ -17,8 +17,6 @@ pub mod sessions;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-pub use super::answers::{committed, committed_empty};
-
 /// The query of a read that takes nothing but `at_least`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

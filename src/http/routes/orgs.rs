@@ -10,15 +10,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use commands::CommandContext;
+use commands::service::Renderer;
+use commands::{Answer, CommandContext, CreatedUser};
 use domain::events::{Actor, Medium};
 use domain::ids::{OrgId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::committed;
 use crate::http::answers::Committed;
 use crate::http::auth::{Bearer, Origin};
+use crate::http::command::{give, AnswerKept};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::state::AppState;
 
@@ -101,6 +102,23 @@ pub async fn create(
     ctx.ip = origin.ip;
     ctx.user_agent = origin.user_agent;
     ctx.request_id = origin.request_id;
+    ctx.idempotency = origin.idempotency;
+    let name = body.name.clone();
+    let answer: Renderer<(OrgId, CreatedUser)> = Box::new(move |(org_id, owner)| {
+        Answer::json(
+            StatusCode::CREATED.as_u16(),
+            &CreatedOrg {
+                org_id: *org_id,
+                name: name.clone(),
+                owner: FirstOwner {
+                    user_id: owner.user_id,
+                    username: owner.username.clone(),
+                    email: owner.email.clone(),
+                    temporary_password: owner.temporary_password.clone(),
+                },
+            },
+        )
+    });
     let created = state
         .service
         .create_organization(
@@ -109,20 +127,13 @@ pub async fn create(
             &body.owner_email,
             body.owner_username,
             &ctx,
+            Some(answer),
         )
         .await?;
-    Ok(committed(
-        StatusCode::CREATED,
-        created.position,
-        CreatedOrg {
-            org_id: created.org_id,
-            name: body.name,
-            owner: FirstOwner {
-                user_id: created.owner.user_id,
-                username: created.owner.username,
-                email: created.owner.email,
-                temporary_password: created.owner.temporary_password,
-            },
-        },
-    ))
+    let answer = created.answer.as_ref().expect("rendered");
+    let mut response = give(answer, Some(created.position));
+    if created.answer_kept {
+        response.extensions_mut().insert(AnswerKept);
+    }
+    Ok(response)
 }

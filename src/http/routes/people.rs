@@ -13,13 +13,16 @@ use domain::Command;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{committed, committed_empty, RoleBody};
+use super::RoleBody;
 use crate::http::answers::{Committed, GroupRef, RoleRef, Source};
 use crate::http::auth::{Bearer, Origin};
+use crate::http::command::{answered, render_empty};
 use crate::http::params::{OrgPath, UserPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
 use crate::http::state::AppState;
+use commands::service::Renderer;
+use commands::Answer;
 
 /// `GET /people`'s filters and paging.
 #[derive(Deserialize, IntoParams)]
@@ -232,17 +235,19 @@ pub async fn invite(
         .into_iter()
         .map(|p| (p.email, p.username))
         .collect();
-    let (created, position) = state
+    let answer: Renderer<Vec<CreatedUser>> = Box::new(|created| {
+        Answer::json(
+            StatusCode::CREATED.as_u16(),
+            &Invited {
+                created: created.iter().cloned().map(CreatedPerson::from).collect(),
+            },
+        )
+    });
+    let (_, outcome) = state
         .service
-        .invite_people(caller.org, people, role, &caller.context())
+        .invite_people(caller.org, people, role, &caller.context(), Some(answer))
         .await?;
-    Ok(committed(
-        StatusCode::CREATED,
-        position,
-        Invited {
-            created: created.into_iter().map(CreatedPerson::from).collect(),
-        },
-    ))
+    Ok(answered(&outcome))
 }
 
 /// `DELETE /people/{user}`: 204; 409 `user_owns_projects`, `last_owner`.
@@ -268,10 +273,10 @@ pub async fn remove(
         .await?;
     let outcome = state
         .service
-        .remove_user(caller.org, user, &caller.context())
+        .remove_user(caller.org, user, &caller.context(), Some(render_empty()))
         .await?;
     state.forget_tokens_of(user);
-    Ok(committed_empty(outcome.position))
+    Ok(answered(&outcome))
 }
 
 /// A user's organization role changed.
@@ -314,25 +319,16 @@ pub async fn assign_role(
             ))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::AssignOrgRole {
-                subject: Subject::User(user),
-                role,
-            },
-            &caller.context(),
-        )
-        .await?;
-    Ok(committed(
-        StatusCode::OK,
-        outcome.position,
-        RoleAssigned {
+    let command = Command::AssignOrgRole {
+        subject: Subject::User(user),
+        role,
+    };
+    state
+        .command(&caller, command, StatusCode::OK, move |_| RoleAssigned {
             user_id: user,
             role_id: role,
-        },
-    ))
+        })
+        .await
 }
 
 /// A user whose direct organization role was retracted.
@@ -363,21 +359,14 @@ pub async fn retract_role(
     let user = state
         .resolve(caller.org, move |s| resolve::user(s, &user))
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::RetractOrgRole {
-                subject: Subject::User(user),
-            },
-            &caller.context(),
-        )
-        .await?;
-    Ok(committed(
-        StatusCode::OK,
-        outcome.position,
-        RoleRetracted { user_id: user },
-    ))
+    let command = Command::RetractOrgRole {
+        subject: Subject::User(user),
+    };
+    state
+        .command(&caller, command, StatusCode::OK, move |_| RoleRetracted {
+            user_id: user,
+        })
+        .await
 }
 
 /// A new temporary password, shown once.
@@ -406,18 +395,20 @@ pub async fn reset_password(
     let user = state
         .resolve(caller.org, move |s| resolve::user(s, &user))
         .await?;
-    let (password, position) = state
+    let answer: Renderer<String> = Box::new(|password| {
+        Answer::json(
+            StatusCode::CREATED.as_u16(),
+            &PasswordReset {
+                temporary_password: password.clone(),
+            },
+        )
+    });
+    let (_, outcome) = state
         .service
-        .reset_password(caller.org, user, &caller.context())
+        .reset_password(caller.org, user, &caller.context(), Some(answer))
         .await?;
     state.forget_tokens_of(user);
-    Ok(committed(
-        StatusCode::CREATED,
-        position,
-        PasswordReset {
-            temporary_password: password,
-        },
-    ))
+    Ok(answered(&outcome))
 }
 
 /// `GET /people/{user}/permissions`'s query.

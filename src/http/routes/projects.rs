@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{committed, committed_empty, AtLeast, RoleBody};
+use super::{AtLeast, RoleBody};
 use crate::http::answers::{Committed, GroupRef, RoleRef, UserRef, Via};
 use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::paging;
@@ -182,32 +182,24 @@ pub async fn create(
         None => None,
     };
     let project_id = ProjectId::new();
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::CreateProject {
-                project_id,
-                name: body.name,
-                owner,
-            },
-            &caller.context(),
-        )
-        .await?;
-    let body = project_answer(&state, &caller, project_id).await?;
-    Ok(committed(StatusCode::CREATED, outcome.position, body))
+    let command = Command::CreateProject {
+        project_id,
+        name: body.name,
+        owner,
+    };
+    state
+        .command(&caller, command, StatusCode::CREATED, move |s| {
+            project_answer(s, project_id)
+        })
+        .await
 }
 
-async fn project_answer(state: &AppState, caller: &Caller, project: ProjectId) -> ApiResult<Value> {
-    Ok(state
-        .service
-        .read(caller.org, move |s| {
-            s.projects
-                .contains_key(&project)
-                .then(|| json!(ProjectItem::of(s, project)))
-        })
-        .await?
-        .unwrap_or_else(|| json!({"project_id": project})))
+fn project_answer(s: &Organization, project: ProjectId) -> Value {
+    if s.projects.contains_key(&project) {
+        json!(ProjectItem::of(s, project))
+    } else {
+        json!({"project_id": project})
+    }
 }
 
 async fn project_of(state: &AppState, caller: &Caller, project: String) -> ApiResult<ProjectId> {
@@ -235,15 +227,9 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let project = project_of(&state, &caller, project).await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::DeleteProject { project },
-            &caller.context(),
-        )
-        .await?;
-    Ok(committed_empty(outcome.position))
+    state
+        .command_empty(&caller, Command::DeleteProject { project })
+        .await
 }
 
 /// `PUT /projects/{project}/owner`'s body.
@@ -281,16 +267,14 @@ pub async fn transfer(
             Ok::<_, Problem>((resolve::project(s, &project)?, member(s, &body.user)?))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
+    state
+        .command(
+            &caller,
             Command::TransferProject { project, to },
-            &caller.context(),
+            StatusCode::OK,
+            move |s| project_answer(s, project),
         )
-        .await?;
-    let body = project_answer(&state, &caller, project).await?;
-    Ok(committed(StatusCode::OK, outcome.position, body))
+        .await
 }
 
 /// One role of a member with its source.
@@ -469,27 +453,18 @@ pub async fn bind(
             ))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::BindProjectRole {
-                project,
-                subject,
-                role,
-            },
-            &caller.context(),
-        )
-        .await?;
-    let body = state
-        .service
-        .read(caller.org, move |s| Binding {
+    let command = Command::BindProjectRole {
+        project,
+        subject,
+        role,
+    };
+    state
+        .command(&caller, command, StatusCode::OK, move |s| Binding {
             project_id: project,
             subject: subject.to_string(),
             role: s.roles.contains_key(&role).then(|| RoleRef::of(s, role)),
         })
-        .await?;
-    Ok(committed(StatusCode::OK, outcome.position, body))
+        .await
 }
 
 /// `DELETE /projects/{project}/members/{subject}`: retracts the direct
@@ -523,22 +498,17 @@ pub async fn unbind(
             ))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
+    state
+        .command(
+            &caller,
             Command::UnbindProjectRole { project, subject },
-            &caller.context(),
+            StatusCode::OK,
+            move |_| Unbound {
+                project_id: project,
+                subject: subject.to_string(),
+            },
         )
-        .await?;
-    Ok(committed(
-        StatusCode::OK,
-        outcome.position,
-        Unbound {
-            project_id: project,
-            subject: subject.to_string(),
-        },
-    ))
+        .await
 }
 
 /// `PUT /projects/{project}/repository-access/{user}`'s body.
@@ -597,27 +567,18 @@ pub async fn repository_access(
             Ok::<_, Problem>((resolve::project(s, &project)?, resolve::user(s, &user)?))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::SetRepositoryAccess {
-                project,
-                user,
-                access,
-            },
-            &caller.context(),
-        )
-        .await?;
-    Ok(committed(
-        StatusCode::OK,
-        outcome.position,
-        AccessSet {
+    let command = Command::SetRepositoryAccess {
+        project,
+        user,
+        access,
+    };
+    state
+        .command(&caller, command, StatusCode::OK, move |_| AccessSet {
             project_id: project,
             user_id: user,
             access: access.map_or("none", RepoAccess::as_str),
-        },
-    ))
+        })
+        .await
 }
 
 /// The project role each repository access grants.
@@ -717,17 +678,12 @@ pub async fn set_mapping(
             ))
         })
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
+    state
+        .command(
+            &caller,
             Command::SetRepositoryRoleMapping { project, mapping },
-            &caller.context(),
+            StatusCode::OK,
+            move |s| Mapping::of(s, &mapping),
         )
-        .await?;
-    let body = state
-        .service
-        .read(caller.org, move |s| Mapping::of(s, &mapping))
-        .await?;
-    Ok(committed(StatusCode::OK, outcome.position, body))
+        .await
 }

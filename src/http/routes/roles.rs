@@ -19,9 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{committed, committed_empty};
 use crate::http::answers::{Committed, RoleRef};
-use crate::http::auth::{Bearer, Origin};
+use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::paging;
 use crate::http::params::{OrgPath, RolePath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -217,7 +216,7 @@ pub async fn list(
 /// A custom role's definition (`POST /roles`, `PUT /roles/{role}`).
 #[derive(Deserialize, Clone, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RoleBody {
+pub struct RoleDefinition {
     name: String,
     /// `organization` or `project` (kept by `PUT`).
     #[schema(value_type = String, example = "project")]
@@ -234,7 +233,7 @@ pub struct RoleBody {
     project_role: Option<String>,
 }
 
-impl RoleBody {
+impl RoleDefinition {
     fn spec(self, s: &Organization) -> ApiResult<RoleSpec> {
         let inherits = self
             .inherits
@@ -257,21 +256,23 @@ impl RoleBody {
     }
 }
 
-async fn answer(
+/// Runs a command about `role` and answers `status` with the role as the
+/// command left it (or only its id if it is gone) and the position.
+async fn role_command(
     state: &AppState,
-    org: domain::ids::OrgId,
+    caller: &Caller,
+    command: Command,
     role: RoleId,
     status: StatusCode,
-    position: u64,
 ) -> ApiResult<Response> {
-    let body = state
-        .service
-        .read(org, move |s| {
-            s.roles.get(&role).map(|r| json!(RoleItem::of(s, r)))
+    state
+        .command(caller, command, status, move |s| {
+            s.roles
+                .get(&role)
+                .map(|r| json!(RoleItem::of(s, r)))
+                .unwrap_or_else(|| json!({"role_id": role}))
         })
-        .await?
-        .unwrap_or_else(|| json!({"role_id": role}));
-    Ok(committed(status, position, body))
+        .await
 }
 
 /// `POST /roles`: 201 with the custom role; 422 `unknown_permission`,
@@ -280,7 +281,7 @@ async fn answer(
     post, path = "/api/v1/orgs/{org}/roles", tag = "roles", operation_id = "create_role",
     summary = "Create a custom role",
     params(OrgPath),
-    request_body = RoleBody,
+    request_body = RoleDefinition,
     responses(
         (status = 201, description = "The custom role", body = Committed<RoleItem>),
         (status = 404, description = "`role_not_found` (inherits, project_role)", body = ProblemBody, content_type = "application/problem+json"),
@@ -293,29 +294,15 @@ pub async fn create(
     Path(OrgPath { org }): Path<OrgPath>,
     bearer: Bearer,
     origin: Origin,
-    Json(body): Json<RoleBody>,
+    Json(body): Json<RoleDefinition>,
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let spec = state
         .resolve(caller.org, move |s| body.clone().spec(s))
         .await?;
     let role_id = RoleId::new();
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::CreateRole { role_id, spec },
-            &caller.context(),
-        )
-        .await?;
-    answer(
-        &state,
-        caller.org,
-        role_id,
-        StatusCode::CREATED,
-        outcome.position,
-    )
-    .await
+    let command = Command::CreateRole { role_id, spec };
+    role_command(&state, &caller, command, role_id, StatusCode::CREATED).await
 }
 
 /// How `{role}` is read when it is a name.
@@ -348,7 +335,7 @@ async fn role_of(
     put, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "change_role",
     summary = "Change a custom role",
     params(RolePath, RoleRefQuery),
-    request_body = RoleBody,
+    request_body = RoleDefinition,
     responses(
         (status = 200, description = "The custom role", body = Committed<RoleItem>),
         (status = 404, description = "`role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -362,22 +349,15 @@ pub async fn change(
     Query(q): Query<RoleRefQuery>,
     bearer: Bearer,
     origin: Origin,
-    Json(body): Json<RoleBody>,
+    Json(body): Json<RoleDefinition>,
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let role = role_of(&state, caller.org, role, &q).await?;
     let spec = state
         .resolve(caller.org, move |s| body.clone().spec(s))
         .await?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::ChangeRole { role, spec },
-            &caller.context(),
-        )
-        .await?;
-    answer(&state, caller.org, role, StatusCode::OK, outcome.position).await
+    let command = Command::ChangeRole { role, spec };
+    role_command(&state, &caller, command, role, StatusCode::OK).await
 }
 
 /// `DELETE /roles/{role}`: 204; 409 `role_is_predefined`, `role_in_use`
@@ -402,9 +382,7 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let caller = state.caller(&org, &bearer, origin).await?;
     let role = role_of(&state, caller.org, role, &q).await?;
-    let outcome = state
-        .service
-        .execute(caller.org, Command::DeleteRole { role }, &caller.context())
-        .await?;
-    Ok(committed_empty(outcome.position))
+    state
+        .command_empty(&caller, Command::DeleteRole { role })
+        .await
 }

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
-use commands::credentials::{PasswordCheck, TokenKind};
+use commands::credentials::{CredentialChange, PasswordCheck, TokenKind};
+use commands::service::With;
 use commands::CommandContext;
 use domain::events::{Actor, Medium};
 use domain::ids::{TokenId, UserId};
@@ -14,9 +15,9 @@ use domain::Command;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{committed, committed_empty};
 use crate::http::answers::Committed;
 use crate::http::auth::{Bearer, Origin};
+use crate::http::command::{answered, render, render_empty};
 use crate::http::params::{OrgPath, TokenPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::state::AppState;
@@ -106,12 +107,17 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     commands::secrets::hash_password(&commands::secrets::temporary_password())
 });
 
+/// When a session opened now ends.
+fn session_expiry() -> DateTime<Utc> {
+    Utc::now() + Duration::hours(SESSION_HOURS)
+}
+
 async fn new_session(
     state: &AppState,
     org: domain::ids::OrgId,
     user: UserId,
 ) -> ApiResult<(String, DateTime<Utc>)> {
-    let expires_at = Utc::now() + Duration::hours(SESSION_HOURS);
+    let expires_at = session_expiry();
     let token = state
         .service
         .credentials()
@@ -210,20 +216,38 @@ pub async fn change_password(
     ctx.ip = origin.ip;
     ctx.user_agent = origin.user_agent;
     ctx.request_id = origin.request_id;
-    let position = state
-        .service
-        .change_password(org, user, &body.current_password, &body.new_password, &ctx)
-        .await?;
-    let (token, expires_at) = new_session(&state, org, user).await?;
-    Ok(committed(
-        StatusCode::CREATED,
-        position,
-        Session {
-            token,
+    ctx.idempotency = origin.idempotency;
+    // The session is opened with the change (in its transaction), so the
+    // answer kept for a re-send holds a token that works.
+    let (token, expires_at) = (commands::secrets::new_token(), session_expiry());
+    let session = CredentialChange::AddToken {
+        org,
+        user,
+        token_id: TokenId::new(),
+        kind: TokenKind::Session,
+        token_hash: hex::encode(commands::secrets::token_hash(&token)),
+        expires_at: Some(expires_at),
+    };
+    let with = With {
+        render: Some(render(StatusCode::CREATED, move |_| Session {
+            token: token.clone(),
             user_id: user,
             expires_at,
-        },
-    ))
+        })),
+        effects: vec![session],
+    };
+    let outcome = state
+        .service
+        .change_password(
+            org,
+            user,
+            &body.current_password,
+            &body.new_password,
+            &ctx,
+            with,
+        )
+        .await?;
+    Ok(answered(&outcome))
 }
 
 /// `DELETE /sessions/current`: ends the caller's session.
@@ -302,38 +326,30 @@ pub async fn issue_api_token(
         ));
     }
     let token_id = TokenId::new();
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::IssueApiToken {
-                token_id,
-                name: body.name,
-                expires_at: body.expires_at,
-            },
-            &caller.context(),
-        )
-        .await?;
-    let token = state
-        .service
-        .credentials()
-        .issue_token(
-            caller.org,
-            caller.user,
-            token_id,
-            TokenKind::Api,
-            body.expires_at,
-        )
-        .await
-        .map_err(Problem::internal)?;
-    Ok(committed(
-        StatusCode::CREATED,
-        outcome.position,
-        IssuedToken {
+    // The token is stored with the command (in its transaction), so the
+    // answer kept for a re-send holds a token that works.
+    let token = commands::secrets::new_token();
+    let stored = CredentialChange::AddToken {
+        org: caller.org,
+        user: caller.user,
+        token_id,
+        kind: TokenKind::Api,
+        token_hash: hex::encode(commands::secrets::token_hash(&token)),
+        expires_at: body.expires_at,
+    };
+    let command = Command::IssueApiToken {
+        token_id,
+        name: body.name,
+        expires_at: body.expires_at,
+    };
+    let with = With {
+        render: Some(render(StatusCode::CREATED, move |_| IssuedToken {
             id: token_id,
-            token,
-        },
-    ))
+            token: token.clone(),
+        })),
+        effects: vec![stored],
+    };
+    state.command_with(&caller, command, with).await
 }
 
 /// `DELETE /api-tokens/{id}`: 204; 404 for an unknown token.
@@ -356,20 +372,13 @@ pub async fn revoke_api_token(
     let token_id: TokenId = id
         .parse()
         .map_err(|_| Problem::not_found("token_not_found", format!("token {id} not found")))?;
-    let outcome = state
-        .service
-        .execute(
-            caller.org,
-            Command::RevokeApiToken { token_id },
-            &caller.context(),
-        )
+    let with = With {
+        render: Some(render_empty()),
+        effects: vec![CredentialChange::RevokeToken { token_id }],
+    };
+    let response = state
+        .command_with(&caller, Command::RevokeApiToken { token_id }, with)
         .await?;
-    state
-        .service
-        .credentials()
-        .revoke_token(token_id)
-        .await
-        .map_err(Problem::internal)?;
     state.forget_token(token_id);
-    Ok(committed_empty(outcome.position))
+    Ok(response)
 }
