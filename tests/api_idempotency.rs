@@ -516,3 +516,24 @@ async fn a_command_committed_just_before_a_crash_gets_its_first_answer_after_res
         .unwrap();
     s.first_login("carol@example.com", password).await;
 }
+
+#[tokio::test]
+async fn an_undeclared_method_is_405_whatever_its_key() {
+    let s = Server::start();
+    let token = s.owner().await;
+    let body = json!({"name": "ops", "description": "operators", "members": []});
+    post_with_key(&s, &token, "used-key", body.clone())
+        .await
+        .expect(201);
+    // PATCH /groups is not a route: 405 first, not 422 for the reused key.
+    let r = s
+        .send(
+            s.client
+                .patch(s.url("/groups"))
+                .bearer_auth(&token)
+                .header("idempotency-key", "used-key")
+                .json(&body),
+        )
+        .await;
+    r.problem(405, "method_not_allowed");
+}
