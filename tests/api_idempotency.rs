@@ -420,26 +420,37 @@ async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
     }
 }
 
+/// Restarts `s` to abort right after its next commit, sends `POST path`
+/// with `key` (the server dies before answering), and starts it again.
+async fn crash_after_commit(
+    s: Server,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> Server {
+    let s = s
+        .stop()
+        .start(&[("ROLEBOOK_FAULT_ABORT_AFTER_COMMITS", "1")]);
+    let lost = s
+        .client
+        .post(s.url(path))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await;
+    assert!(lost.is_err(), "the server died before answering: {lost:?}");
+    s.stop().start(&[])
+}
+
 #[tokio::test]
 async fn a_command_committed_just_before_a_crash_gets_its_first_answer_after_restart() {
     use reqwest::Method;
     let s = Server::start();
     let token = s.owner().await;
-    // Abort right after the next commit, before anyone is answered.
-    let s = s
-        .stop()
-        .start(&[("ROLEBOOK_FAULT_ABORT_AFTER_COMMITS", "1")]);
     let group = json!({"name": "ops", "description": "operators", "members": []});
-    let lost = s
-        .client
-        .post(s.url("/groups"))
-        .bearer_auth(&token)
-        .header("idempotency-key", "crash-1")
-        .json(&group)
-        .send()
-        .await;
-    assert!(lost.is_err(), "the server died before answering: {lost:?}");
-    let s = s.stop().start(&[]);
+    let s = crash_after_commit(s, &token, "/groups", "crash-1", &group).await;
     let head = s.head().await;
     let again = keyed(
         &s,
@@ -485,20 +496,8 @@ async fn a_command_committed_just_before_a_crash_gets_its_first_answer_after_res
     // An invitation committed before a crash: its kept temporary password
     // is in force after the restart (its credentials change was kept in
     // the same transaction and done at start).
-    let s = s
-        .stop()
-        .start(&[("ROLEBOOK_FAULT_ABORT_AFTER_COMMITS", "1")]);
     let invite = json!({"people": [{"email": "carol@example.com"}]});
-    let lost = s
-        .client
-        .post(s.url("/people"))
-        .bearer_auth(&token)
-        .header("idempotency-key", "crash-2")
-        .json(&invite)
-        .send()
-        .await;
-    assert!(lost.is_err(), "the server died before answering: {lost:?}");
-    let s = s.stop().start(&[]);
+    let s = crash_after_commit(s, &token, "/people", "crash-2", &invite).await;
     let head = s.head().await;
     let again = keyed(
         &s,

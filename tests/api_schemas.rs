@@ -151,17 +151,27 @@ fn request_conforms(doc: &Value, method: &str, path: &str, body: &Value) {
     );
 }
 
-#[tokio::test]
-async fn accepted_request_bodies_match_their_documented_schemas() {
+/// A server, its OpenAPI document, the Owner's token and a member's id.
+async fn documented_server() -> (Server, Value, String, String) {
     let s = Server::start();
     let doc = s
         .call(Method::GET, "/api/v1/openapi.json", None, None)
         .await
         .expect(200)
         .body;
-    let org = |p: &str| format!("/api/v1/orgs/{{org}}{p}");
     let owner = s.owner().await;
     let (alice, _, _) = s.member(&owner, "alice@example.com", None).await;
+    (s, doc, owner, alice)
+}
+
+/// A path of the document under `/api/v1/orgs/{org}`.
+fn org(path: &str) -> String {
+    format!("/api/v1/orgs/{{org}}{path}")
+}
+
+#[tokio::test]
+async fn accepted_request_bodies_match_their_documented_schemas() {
+    let (s, doc, owner, alice) = documented_server().await;
     let commands: Vec<(Method, &str, &str, Value, u16)> = vec![
         (
             Method::POST,
@@ -256,15 +266,7 @@ async fn accepted_request_bodies_match_their_documented_schemas() {
 
 #[tokio::test]
 async fn answers_match_their_documented_schemas() {
-    let s = Server::start();
-    let doc = s
-        .call(Method::GET, "/api/v1/openapi.json", None, None)
-        .await
-        .expect(200)
-        .body;
-    let org = |p: &str| format!("/api/v1/orgs/{{org}}{p}");
-    let owner = s.owner().await;
-    let (alice, _, _) = s.member(&owner, "alice@example.com", None).await;
+    let (s, doc, owner, alice) = documented_server().await;
 
     let r = s
         .call(Method::GET, "/api/v1/health", None, None)

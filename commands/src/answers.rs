@@ -41,19 +41,27 @@ impl std::fmt::Debug for AnswerKey {
     }
 }
 
-/// What a command's caller is told. For a committed command, `body` is a
-/// JSON object without `position`: the position is added when the answer
-/// is given, from the commit (`position` is then `None` here). An answer
-/// kept whole after the fact (a command that appended nothing) carries its
-/// content type and position as given.
+/// What a command's caller is told.
+///
+/// A command's answer (`whole: None`) is rendered before its commit: its
+/// `body` is a JSON object without `position`, which is added when the
+/// answer is given, from the commit. An answer kept after the fact (a
+/// command that appended nothing: a login, a no-op) is kept `whole`, as
+/// it was given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<Whole>,
+}
+
+/// The headers of an answer kept as it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Whole {
     pub content_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Its `Rolebook-Position` header.
     pub position: Option<u64>,
 }
 
@@ -63,8 +71,7 @@ impl Answer {
         Answer {
             status,
             body: Some(serde_json::to_string(body).expect("answers serialize")),
-            content_type: None,
-            position: None,
+            whole: None,
         }
     }
 
@@ -73,8 +80,7 @@ impl Answer {
         Answer {
             status,
             body: None,
-            content_type: None,
-            position: None,
+            whole: None,
         }
     }
 }
@@ -179,8 +185,7 @@ impl Idempotency {
     }
 
     /// Opens a stored answer: `None` if this request is not the one that
-    /// sealed it (another body, path or caller under the same key). The
-    /// position the store kept with the events, if any, is the answer's.
+    /// sealed it (another body, path or caller under the same key).
     pub fn open(&self, stored: &StoredAnswer) -> Option<Answer> {
         if stored.sealed.len() < 12 {
             return None;
@@ -197,11 +202,7 @@ impl Idempotency {
                 },
             )
             .ok()?;
-        let mut answer: Answer = serde_json::from_slice(&plain).ok()?;
-        if stored.position.is_some() {
-            answer.position = stored.position;
-        }
-        Some(answer)
+        serde_json::from_slice(&plain).ok()
     }
 }
 
@@ -242,8 +243,7 @@ mod tests {
         );
         let again = Idempotency::of(&server, &parts(b"{\"name\":\"ops\"}", b"Bearer secret-1"));
         let opened = again.open(&stored(kept.clone(), Some(42))).expect("opens");
-        assert_eq!(opened.body, answer.body);
-        assert_eq!(opened.position, Some(42));
+        assert_eq!(opened, answer);
 
         let other_body =
             Idempotency::of(&server, &parts(b"{\"name\":\"dev\"}", b"Bearer secret-1"));

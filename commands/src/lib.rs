@@ -7,7 +7,7 @@ pub mod credentials;
 pub mod secrets;
 pub mod service;
 
-pub use answers::{Answer, AnswerKey, Idempotency};
+pub use answers::{Answer, AnswerKey, Idempotency, Whole};
 pub use credentials::Credentials;
 pub use service::{
     CommandContext, CommandService, CreatedOrganization, CreatedUser, Outcome, ServiceError,

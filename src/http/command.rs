@@ -6,6 +6,8 @@
 //! events (see `commands::answers`); [`give`] turns it into the response,
 //! and gives a kept answer again the same way.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use commands::service::{Render, With};
@@ -27,12 +29,12 @@ pub fn render<T: Serialize>(
     status: StatusCode,
     body: impl Fn(&Organization) -> T + Send + Sync + 'static,
 ) -> Render {
-    Box::new(move |s| Answer::json(status.as_u16(), &body(s)))
+    Arc::new(move |s| Answer::json(status.as_u16(), &body(s)))
 }
 
 /// An answer without a body (204 with the position header).
 pub fn render_empty() -> Render {
-    Box::new(|_| Answer::empty(StatusCode::NO_CONTENT.as_u16()))
+    Arc::new(|_| Answer::empty(StatusCode::NO_CONTENT.as_u16()))
 }
 
 impl AppState {
@@ -91,46 +93,38 @@ pub fn answered(outcome: &Outcome) -> Response {
         .answer
         .as_ref()
         .expect("commands run through the HTTP API are rendered");
-    let mut response = give(answer, Some(outcome.position));
-    if outcome.answer_kept {
+    answered_at(answer, outcome.position, outcome.answer_kept)
+}
+
+/// A command's answer at `position`, marked if it was kept with the events.
+pub fn answered_at(answer: &Answer, position: u64, kept: bool) -> Response {
+    let mut response = give(answer, position);
+    if kept {
         response.extensions_mut().insert(AnswerKept);
     }
     response
 }
 
-/// A command's answer as a response: its status, its body with `position`
-/// added (the body of a committed command is a JSON object without it),
-/// and the `Rolebook-Position` header. An answer kept whole (`position`
-/// given in the answer itself) is given as it was.
-pub fn give(answer: &Answer, position: Option<u64>) -> Response {
+/// An answer as a response. A command's answer: its status, its body
+/// with `position` added (the body is a JSON object without it) and the
+/// `Rolebook-Position` header. An answer kept whole: as it was given
+/// (`position` is not used).
+pub fn give(answer: &Answer, position: u64) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    if let Some(kept_position) = answer.position.filter(|_| position.is_none()) {
-        // Kept whole, after the fact: as it was.
-        let mut response = (status, answer.body.clone().unwrap_or_default()).into_response();
-        set(
-            &mut response,
-            "rolebook-position",
-            kept_position.to_string(),
-        );
-        if let Some(ct) = &answer.content_type {
-            set(&mut response, "content-type", ct.clone());
-        }
-        return response;
-    }
-    let position = position.or(answer.position);
-    let mut response = match (&answer.body, position) {
-        (Some(body), Some(p)) => (status, with_position(body, p)).into_response(),
-        (Some(body), None) => (status, body.clone()).into_response(),
-        (None, _) => status.into_response(),
+    let body = answer.body.clone().unwrap_or_default();
+    let (body, content_type, position) = match &answer.whole {
+        Some(whole) => (body, whole.content_type.clone(), whole.position),
+        None if answer.body.is_some() => (
+            with_position(&body, position),
+            Some("application/json".to_string()),
+            Some(position),
+        ),
+        None => (body, None, Some(position)),
     };
-    if answer.body.is_some() {
-        set(
-            &mut response,
-            "content-type",
-            "application/json".to_string(),
-        );
-    } else if let Some(ct) = &answer.content_type {
-        set(&mut response, "content-type", ct.clone());
+    let mut response = (status, body).into_response();
+    response.headers_mut().remove("content-type");
+    if let Some(ct) = content_type {
+        set(&mut response, "content-type", ct);
     }
     if let Some(p) = position {
         set(&mut response, "rolebook-position", p.to_string());

@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use commands::answers::RequestParts;
-use commands::{Answer, Idempotency};
+use commands::{Answer, Idempotency, Whole};
 use domain::store::ANSWERS_KEPT_FOR;
 
 use super::command::{give, AnswerKept};
@@ -77,8 +77,10 @@ async fn sweep(state: &AppState) {
     }
 }
 
+/// A kept answer given again; `position` is the one kept with the
+/// command's events (none for an answer kept whole).
 fn replayed(answer: &Answer, position: Option<u64>) -> Response {
-    let mut response = give(answer, position);
+    let mut response = give(answer, position.unwrap_or_default());
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -189,8 +191,10 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         let answer = Answer {
             status: parts.status.as_u16(),
             body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
-            content_type: header(header::CONTENT_TYPE.as_str()),
-            position: header("rolebook-position").and_then(|p| p.parse().ok()),
+            whole: Some(Whole {
+                content_type: header(header::CONTENT_TYPE.as_str()),
+                position: header("rolebook-position").and_then(|p| p.parse().ok()),
+            }),
         };
         store
             .keep_answer(claim.seal(&answer))

@@ -107,8 +107,8 @@ impl CommandContext {
 }
 
 /// Renders a command's answer from the state it left (see
-/// [`Outcome::answer`]).
-pub type Render = Box<dyn Fn(&Organization) -> Answer + Send + Sync>;
+/// [`Outcome::answer`]); called again if the command is decided again.
+pub type Render = Arc<dyn Fn(&Organization) -> Answer + Send + Sync>;
 
 /// Renders the answer of a command whose result is a `T`, before it
 /// commits.
@@ -120,6 +120,25 @@ pub type Renderer<T> = Box<dyn Fn(&T) -> Answer + Send + Sync>;
 pub struct With {
     pub render: Option<Render>,
     pub effects: Vec<CredentialChange>,
+}
+
+/// What a command that appended `last_event + 1` events of a request
+/// leaves beside them: its answer sealed for the caller's key (if the
+/// caller sent one) and its credentials changes.
+fn receipt(
+    claim: &Option<Idempotency>,
+    last_event: usize,
+    answer: Option<&Answer>,
+    effects: Vec<PendingEffect>,
+) -> Receipt {
+    Receipt {
+        last_event,
+        answer: claim
+            .as_ref()
+            .zip(answer)
+            .map(|(claim, answer)| claim.seal(answer)),
+        effects,
+    }
 }
 
 /// A newly created organization and its first Owner's temporary password.
@@ -228,8 +247,16 @@ impl CommandService {
         ctx: &CommandContext,
         question: impl FnOnce(&Organization) -> T + Send + 'static,
     ) -> Result<(Outcome, T), ServiceError> {
-        self.submit_then(org, command, ctx, question, With::default())
-            .await
+        let (tell, told) = oneshot::channel();
+        let then: worker::Then = Box::new(move |state| {
+            let _ = tell.send(question(state));
+        });
+        let outcome = self
+            .submit(org, command, ctx, Some(then), With::default())
+            .await?;
+        // Answered before the outcome was sent.
+        let answer = told.await.map_err(|_| ServiceError::Stopped)?;
+        Ok((outcome, answer))
     }
 
     /// Queues a command on the organization's worker, waits for its
@@ -402,15 +429,12 @@ impl CommandService {
         }
         .pending()];
         let rendered = answer.map(|render| render(&(org_id, created.clone())));
-        let receipt = Receipt {
-            last_event: events.len() - 1,
-            answer: ctx
-                .idempotency
-                .as_ref()
-                .zip(rendered.as_ref())
-                .map(|(claim, answer)| claim.seal(answer)),
-            effects: effects.clone(),
-        };
+        let receipt = receipt(
+            &ctx.idempotency,
+            events.len() - 1,
+            rendered.as_ref(),
+            effects.clone(),
+        );
         let answer_kept = receipt.answer.is_some();
 
         let metadata = ctx.metadata();
@@ -488,19 +512,18 @@ impl CommandService {
         let command = Command::ChangeSettings { name, url };
         let metadata = ctx.metadata();
         let meta_json = envelope::metadata_json(&metadata);
-        let render = render.map(std::sync::Arc::new);
         for _ in 0..worker::MAX_ATTEMPTS {
             let mut reg = self.registry.lock().await;
             self.refresh_registry(&mut reg).await?;
             // Decided on the worker, against its state caught up with the
-            // store, without copying that state; the answer rendered from
-            // the state the change leaves.
-            let (asked, actor) = (command.clone(), ctx.actor.clone());
-            let renderer = render.clone();
+            // store, without copying that state (but for a rename's answer,
+            // rendered from a copy the change has been applied to: the
+            // rename commits here, not on the worker).
+            let (asked, actor, renderer) = (command.clone(), ctx.actor.clone(), render.clone());
             let (decided, version) = self
                 .read(org, move |s| {
                     let decided = decide(s, &asked, &actor).map(|events| {
-                        let answer = renderer.map(|r| {
+                        let answer = renderer.filter(|_| renames(&events).is_some()).map(|r| {
                             let mut after = s.clone();
                             events.iter().for_each(|e| after.evolve(e));
                             r(&after)
@@ -511,15 +534,11 @@ impl CommandService {
                 })
                 .await?;
             let (events, answer) = decided?;
-            let new_name = events.iter().find_map(|e| match e {
-                Event::OrganizationSettingsChanged(c) => c.name.clone(),
-                _ => None,
-            });
-            let Some(new_name) = new_name else {
+            let Some(new_name) = renames(&events) else {
                 // No new handle (a URL change, or nothing): the usual path.
                 drop(reg);
                 let with = With {
-                    render: render.map(|r| Box::new(move |s: &Organization| r(s)) as Render),
+                    render,
                     effects: Vec::new(),
                 };
                 return self.execute_with(org, command, ctx, with).await;
@@ -542,15 +561,13 @@ impl CommandService {
                 data: serde_json::to_string(&renamed).expect("serializes"),
                 metadata: meta_json.clone(),
             };
-            let receipts = match (&ctx.idempotency, &answer) {
-                (Some(claim), Some(answer)) => vec![Receipt {
-                    last_event: events.len() - 1,
-                    answer: Some(claim.seal(answer)),
-                    effects: Vec::new(),
-                }],
-                _ => Vec::new(),
-            };
-            let answer_kept = !receipts.is_empty();
+            let receipt = receipt(
+                &ctx.idempotency,
+                events.len() - 1,
+                answer.as_ref(),
+                Vec::new(),
+            );
+            let answer_kept = receipt.answer.is_some();
             let batch = vec![
                 AppendRequest::new(
                     registry::stream(),
@@ -564,7 +581,7 @@ impl CommandService {
                         .iter()
                         .map(|e| envelope::envelope(e, &meta_json))
                         .collect(),
-                    receipts,
+                    receipts: vec![receipt],
                 },
             ];
             match self.store.append_all(batch).await {
@@ -638,39 +655,45 @@ impl CommandService {
                 must_change: true,
             })
             .collect();
-        let created = move |s: &Organization| -> Vec<CreatedUser> {
+        let created = move |username: &dyn Fn(UserId) -> String| -> Vec<CreatedUser> {
             people
                 .iter()
                 .zip(&passwords)
                 .map(|(p, password)| CreatedUser {
                     user_id: p.user_id,
                     email: p.email.clone(),
-                    username: s.username(p.user_id),
+                    username: username(p.user_id),
                     temporary_password: password.clone(),
                 })
                 .collect()
         };
-        let created = std::sync::Arc::new(created);
-        let (render_created, read_created) = (created.clone(), created);
-        let render: Render = Box::new(move |s| {
-            let users = render_created(s);
-            match &answer {
-                Some(render) => render(&users),
-                None => Answer::json(201, &users),
-            }
+        let created = Arc::new(created);
+        let render: Render = {
+            let created = created.clone();
+            Arc::new(move |s| {
+                let users = created(&|user| s.username(user));
+                match &answer {
+                    Some(render) => render(&users),
+                    None => Answer::json(201, &users),
+                }
+            })
+        };
+        let with = With {
+            render: Some(render),
+            effects,
+        };
+        let outcome = self.execute_with(org, command, ctx, with).await?;
+        // As committed: the usernames the invitation gave.
+        let users = created(&|user| {
+            outcome
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    Event::UserInvited(u) if u.user_id == user => Some(u.username.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default()
         });
-        let (outcome, users) = self
-            .submit_then(
-                org,
-                command,
-                ctx,
-                move |s| read_created(s),
-                With {
-                    render: Some(render),
-                    effects,
-                },
-            )
-            .await?;
         Ok((users, outcome))
     }
 
@@ -688,7 +711,7 @@ impl CommandService {
         let hash = hash_blocking(password.clone()).await?;
         let shown = password.clone();
         let with = With {
-            render: answer.map(|render| Box::new(move |_: &Organization| render(&shown)) as Render),
+            render: answer.map(|render| Arc::new(move |_: &Organization| render(&shown)) as Render),
             effects: vec![CredentialChange::SetPassword {
                 org,
                 user,
@@ -767,26 +790,14 @@ impl CommandService {
         self.execute_with(org, Command::RemoveUser { user }, ctx, with)
             .await
     }
+}
 
-    /// [`CommandService::execute_with`] that also answers `question` from
-    /// the state the command left.
-    async fn submit_then<T: Send + 'static>(
-        &self,
-        org: OrgId,
-        command: Command,
-        ctx: &CommandContext,
-        question: impl FnOnce(&Organization) -> T + Send + 'static,
-        with: With,
-    ) -> Result<(Outcome, T), ServiceError> {
-        let (tell, told) = oneshot::channel();
-        let then: worker::Then = Box::new(move |state| {
-            let _ = tell.send(question(state));
-        });
-        let outcome = self.submit(org, command, ctx, Some(then), with).await?;
-        // Answered before the outcome was sent.
-        let answer = told.await.map_err(|_| ServiceError::Stopped)?;
-        Ok((outcome, answer))
-    }
+/// The new name a settings change gives the organization, if any.
+fn renames(events: &[Event]) -> Option<String> {
+    events.iter().find_map(|e| match e {
+        Event::OrganizationSettingsChanged(c) => c.name.clone(),
+        _ => None,
+    })
 }
 
 async fn hash_blocking(password: String) -> Result<String, ServiceError> {

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::committer::CommitJob;
 use super::envelope::{envelope, metadata_json};
-use super::{Outcome, ServiceError};
+use super::{receipt, Outcome, ServiceError};
 use crate::answers::{Answer, Idempotency};
 
 /// How many times a batch is decided again after a version conflict.
@@ -56,6 +56,9 @@ pub(crate) struct Job {
     /// Work that must follow the commit, kept in its transaction.
     pub effects: Vec<PendingEffect>,
 }
+
+/// A job's events and answer, or why it was refused.
+type Decided = Result<(Vec<Event>, Option<Answer>), DomainError>;
 
 /// A question about the state, answered on the worker.
 pub(crate) type Question = Box<dyn FnOnce(Result<&Organization, ServiceError>) + Send>;
@@ -207,8 +210,7 @@ async fn run_batch(
         };
         let base_version = l.state.version;
         // Decide each job against the state the previous ones left.
-        let mut decided: Vec<Result<Vec<Event>, DomainError>> = Vec::with_capacity(jobs.len());
-        let mut answers: Vec<Option<Answer>> = Vec::with_capacity(jobs.len());
+        let mut decided: Vec<Decided> = Vec::with_capacity(jobs.len());
         let mut receipts: Vec<Receipt> = Vec::new();
         let mut new_events = Vec::new();
         for job in &jobs {
@@ -222,23 +224,16 @@ async fn run_batch(
                     let answer = job.render.as_ref().map(|render| render(&l.state));
                     if !events.is_empty() && (job.idempotency.is_some() || !job.effects.is_empty())
                     {
-                        receipts.push(Receipt {
-                            last_event: new_events.len() - 1,
-                            answer: job
-                                .idempotency
-                                .as_ref()
-                                .zip(answer.as_ref())
-                                .map(|(claim, answer)| claim.seal(answer)),
-                            effects: job.effects.clone(),
-                        });
+                        receipts.push(receipt(
+                            &job.idempotency,
+                            new_events.len() - 1,
+                            answer.as_ref(),
+                            job.effects.clone(),
+                        ));
                     }
-                    answers.push(answer);
-                    decided.push(Ok(events));
+                    decided.push(Ok((events, answer)));
                 }
-                Err(e) => {
-                    answers.push(None);
-                    decided.push(Err(e));
-                }
+                Err(e) => decided.push(Err(e)),
             }
         }
         // Refusals and no-ops append nothing. In a batch that appends, the
@@ -271,13 +266,15 @@ async fn run_batch(
         }
         if new_events.is_empty() {
             let position = l.position;
-            for ((job, result), answer) in jobs.into_iter().zip(decided).zip(answers) {
-                let outcome = result.map_err(ServiceError::Domain).map(|events| Outcome {
-                    position,
-                    events,
-                    answer,
-                    answer_kept: false,
-                });
+            for (job, result) in jobs.into_iter().zip(decided) {
+                let outcome = result
+                    .map_err(ServiceError::Domain)
+                    .map(|(events, answer)| Outcome {
+                        position,
+                        events,
+                        answer,
+                        answer_kept: false,
+                    });
                 answer_job(job, outcome, &l.state);
             }
             return;
@@ -321,21 +318,23 @@ async fn run_batch(
                 l.position = result.last_position;
                 let mut position = result.first_position;
                 let mut last = l.position;
-                for ((job, result), answer) in jobs.into_iter().zip(decided).zip(answers) {
+                for (job, result) in jobs.into_iter().zip(decided) {
                     let kept = job.idempotency.is_some();
-                    let outcome = result.map_err(ServiceError::Domain).map(|events| {
-                        let appended = !events.is_empty();
-                        if appended {
-                            position += events.len() as u64;
-                            last = position - 1;
-                        }
-                        Outcome {
-                            position: last,
-                            events,
-                            answer_kept: kept && appended && answer.is_some(),
-                            answer,
-                        }
-                    });
+                    let outcome = result
+                        .map_err(ServiceError::Domain)
+                        .map(|(events, answer)| {
+                            let appended = !events.is_empty();
+                            if appended {
+                                position += events.len() as u64;
+                                last = position - 1;
+                            }
+                            Outcome {
+                                position: last,
+                                events,
+                                answer_kept: kept && appended && answer.is_some(),
+                                answer,
+                            }
+                        });
                     answer_job(job, outcome, &l.state);
                 }
                 return;

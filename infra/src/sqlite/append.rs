@@ -390,41 +390,58 @@ impl<'a> Plan<'a> {
     }
 
     /// Writes the receipts of every request that succeeded: its commands'
-    /// kept answers (at their last event's position) and pending effects.
-    /// An idempotent retry's receipts are already there: ignored.
+    /// kept answers (at their last event's position) and pending effects,
+    /// each kind in multi-row `INSERT`s. An idempotent retry's receipts
+    /// are already there: ignored.
     async fn insert_receipts(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
+        let written = || {
+            self.batch
+                .iter()
+                .zip(&self.results)
+                .filter_map(|(request, result)| result.as_ref().ok().map(|r| (request, r)))
+                .flat_map(|(request, result)| request.receipts.iter().map(move |rc| (rc, result)))
+        };
         let kept_at = Utc::now().timestamp_micros();
-        for (request, result) in self.batch.iter().zip(&self.results) {
-            let Ok(result) = result else { continue };
-            for receipt in &request.receipts {
-                if let Some(answer) = &receipt.answer {
-                    let position = result.first_position + receipt.last_event as u64;
-                    sqlx::query(
-                        "INSERT INTO kept_answers (principal, key, position, sealed, kept_at)
-                         VALUES (?, ?, ?, ?, ?)
-                         ON CONFLICT (principal, key) DO NOTHING",
-                    )
-                    .bind(answer.principal.as_slice())
-                    .bind(answer.key.as_str())
-                    .bind(to_i64(position))
-                    .bind(answer.sealed.as_slice())
-                    .bind(kept_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend("keeping an answer"))?;
-                }
-                for effect in &receipt.effects {
-                    sqlx::query(
-                        "INSERT INTO pending_effects (effect_id, payload) VALUES (?, ?)
-                         ON CONFLICT (effect_id) DO NOTHING",
-                    )
-                    .bind(effect.id.as_bytes().as_slice())
-                    .bind(effect.payload.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend("keeping a pending effect"))?;
-                }
-            }
+        let answers: Vec<_> = written()
+            .filter_map(|(receipt, result)| {
+                let position = result.first_position + receipt.last_event as u64;
+                receipt.answer.as_ref().map(|answer| (answer, position))
+            })
+            .collect();
+        for chunk in answers.chunks(LOOKUP_CHUNK / 5) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO kept_answers (principal, key, position, sealed, kept_at) ",
+            );
+            qb.push_values(chunk, |mut row, (answer, position)| {
+                row.push_bind(answer.principal.as_slice())
+                    .push_bind(answer.key.as_str())
+                    .push_bind(to_i64(*position))
+                    .push_bind(answer.sealed.as_slice())
+                    .push_bind(kept_at);
+            });
+            qb.push(" ON CONFLICT (principal, key) DO NOTHING");
+            qb.build()
+                .persistent(chunk.len() <= PERSISTENT_LOOKUP)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("keeping answers"))?;
+        }
+        let effects: Vec<_> = written()
+            .flat_map(|(receipt, _)| receipt.effects.iter())
+            .collect();
+        for chunk in effects.chunks(LOOKUP_CHUNK / 2) {
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("INSERT INTO pending_effects (effect_id, payload) ");
+            qb.push_values(chunk, |mut row, effect| {
+                row.push_bind(effect.id.as_bytes().as_slice())
+                    .push_bind(effect.payload.as_str());
+            });
+            qb.push(" ON CONFLICT (effect_id) DO NOTHING");
+            qb.build()
+                .persistent(chunk.len() <= PERSISTENT_LOOKUP)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("keeping pending effects"))?;
         }
         Ok(())
     }

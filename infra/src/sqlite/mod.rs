@@ -275,9 +275,9 @@ impl EventStore for SqliteEventStore {
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<StoredAnswer>, StoreError> {
-        // Through the writer: an answer kept a moment ago by this process
-        // must be found, whatever a reader's snapshot holds.
-        receipts::find_answer(&self.writer, principal, key, since).await
+        // A reader's query starts a fresh read of the WAL: it sees every
+        // commit, and waits for no append.
+        receipts::find_answer(&self.reader, principal, key, since).await
     }
 
     async fn keep_answer(&self, answer: KeptAnswer) -> Result<bool, StoreError> {
@@ -289,7 +289,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn pending_effects(&self) -> Result<Vec<PendingEffect>, StoreError> {
-        receipts::pending_effects(&self.writer).await
+        receipts::pending_effects(&self.reader).await
     }
 
     async fn clear_effects(&self, ids: &[Uuid]) -> Result<(), StoreError> {

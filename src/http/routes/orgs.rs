@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use crate::http::answers::Committed;
 use crate::http::auth::{Bearer, Origin};
-use crate::http::command::{give, AnswerKept};
+use crate::http::command::answered_at;
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::state::AppState;
 
@@ -131,9 +131,5 @@ pub async fn create(
         )
         .await?;
     let answer = created.answer.as_ref().expect("rendered");
-    let mut response = give(answer, Some(created.position));
-    if created.answer_kept {
-        response.extensions_mut().insert(AnswerKept);
-    }
-    Ok(response)
+    Ok(answered_at(answer, created.position, created.answer_kept))
 }
