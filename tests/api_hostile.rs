@@ -741,3 +741,57 @@ async fn openapi_matches_the_routes_one_to_one() {
         }
     }
 }
+
+/// What the hostile-input run found, each through the real binary: a JSON
+/// array where an object is expected, a missing bearer on organization
+/// creation, `at_least` past int64 or past the log's head.
+#[tokio::test]
+async fn contract_breaks_the_hostile_run_found_stay_fixed() {
+    let s = Server::start();
+    let owner = s.owner().await;
+    let head = s.head().await;
+
+    // A JSON array is not a body: 422 and nothing written.
+    for body in [json!([]), json!(["renamed", "https://x.example"]), json!(7)] {
+        s.patch("/settings", &owner, body)
+            .await
+            .problem(422, "invalid_body");
+    }
+    assert_eq!(s.head().await, head, "a refused body appended something");
+    let settings = s.get("/settings", &owner).await.expect(200);
+    assert_eq!(settings.body["name"], "default");
+
+    // No Authorization: 401, whether or not the route is open.
+    s.call(
+        reqwest::Method::POST,
+        "/api/v1/orgs",
+        None,
+        Some(json!({"name": "acme", "owner_email": "a@acme.io"})),
+    )
+    .await
+    .problem(401, "unauthorized");
+    s.call(
+        reqwest::Method::POST,
+        "/api/v1/orgs",
+        Some("some-bearer-token-of-nobody"),
+        Some(json!({"name": "acme", "owner_email": "a@acme.io"})),
+    )
+    .await
+    .problem(403, "forbidden");
+
+    // at_least past int64, or past the log's head: 422 at once, on the
+    // RBAC reads and the audit reads alike; the head itself is fine.
+    for path in ["/groups", "/audit-logs"] {
+        s.get(&format!("{path}?at_least=9223372036854775808"), &owner)
+            .await
+            .problem(422, "invalid_at_least");
+        let past = s
+            .get(&format!("{path}?at_least={}", head + 1_000_000), &owner)
+            .await
+            .problem(422, "invalid_at_least");
+        assert_eq!(past.body["head"], head, "{past:?}");
+        s.get(&format!("{path}?at_least={head}"), &owner)
+            .await
+            .expect(200);
+    }
+}

@@ -281,10 +281,21 @@ async fn read_your_writes() {
 async fn organizations_are_created_with_the_instance_admin_token() {
     let body = json!({"name": "acme", "owner_email": "ada@acme.example", "owner_username": "ada"});
 
-    // No token configured: the route is closed and says how to open it.
+    // No token configured: the route is closed and says how to open it
+    // (to a caller with a bearer token; without one it is 401, API.md's
+    // answer to a missing token).
     let closed = Server::start();
-    let r = closed
+    closed
         .call(Method::POST, "/api/v1/orgs", None, Some(body.clone()))
+        .await
+        .problem(401, "unauthorized");
+    let r = closed
+        .call(
+            Method::POST,
+            "/api/v1/orgs",
+            Some("not-an-admin-token"),
+            Some(body.clone()),
+        )
         .await
         .problem(403, "forbidden");
     assert!(

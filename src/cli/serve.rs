@@ -23,7 +23,7 @@ use commands::CommandContext;
 use domain::events::{Actor, Medium};
 use projections::access::SharedAccessModel;
 use projections::rbac::RbacProjection;
-use projections::runner::Positions;
+use projections::runner::{Positions, Projection as _};
 
 use crate::http::{router, AppState};
 
@@ -113,15 +113,20 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
         .head_position()
         .await
         .context("cannot read the log's head position")?;
-    let rbac = tokio::spawn(projections::runner::run(
+    let (rbac, audit) = (
         RbacProjection::new(model.clone()),
+        projections::audit::AuditProjection::new(),
+    );
+    let started = vec![rbac.name(), audit.name()];
+    let rbac = tokio::spawn(projections::runner::run(
+        rbac,
         db.clone(),
         store.clone(),
         positions.clone(),
         stopped.clone(),
     ));
     let audit = tokio::spawn(projections::runner::run(
-        projections::audit::AuditProjection::new(),
+        audit,
         db.clone(),
         store.clone(),
         positions.clone(),
@@ -143,7 +148,7 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
     let answer_key = commands::AnswerKey::new(answer_key);
     let state = AppState::new(service, model, positions, db, answer_key)
         .with_admin_token(admin_token)
-        .with_start_head(head_at_start);
+        .with_start(head_at_start, started);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -12,6 +12,7 @@ pub mod answers;
 pub mod auth;
 pub mod command;
 pub mod idempotency;
+pub mod json;
 pub mod openapi;
 pub mod paging;
 pub mod params;
@@ -140,11 +141,16 @@ async fn problems_everywhere(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
+    // Problems, and JSON answers of our own (health's 503 `starting`), are
+    // left as they are.
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if is_problem {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"application/json")
+        });
+    if is_json {
         return response;
     }
     let body = axum::body::to_bytes(response.into_body(), 64 * 1024)

@@ -105,6 +105,12 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     if reads_at_least {
         add_problem(
             responses,
+            "422",
+            "invalid_at_least",
+            "at_least is past the log's head or out of the int64 range",
+        );
+        add_problem(
+            responses,
             "503",
             "projection_lagging",
             "the read side did not reach at_least in time",

@@ -44,6 +44,9 @@ pub struct AppState {
     /// stood at start: authenticated requests wait at it (see
     /// [`AppState::caught_up_since_start`]).
     pub start_gate: Arc<StartGate>,
+    /// The log's head when the server started, and the projections that
+    /// must reach it before the server is healthy.
+    pub start: (u64, Vec<&'static str>),
     /// The server's key for sealing kept answers (`answers.key`).
     pub answer_key: commands::AnswerKey,
     orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
@@ -68,6 +71,7 @@ impl AppState {
             snapshots: None,
             admin_token: None,
             start_gate: Arc::new(StartGate::open()),
+            start: (0, Vec::new()),
             answer_key,
             orgs: Arc::default(),
             tokens: Arc::default(),
@@ -75,9 +79,11 @@ impl AppState {
     }
 
     /// Holds authenticated requests until the RBAC projection has applied
-    /// `head`, the log's head position when the server started.
-    pub fn with_start_head(mut self, head: u64) -> Self {
+    /// `head`, the log's head position when the server started, and
+    /// reports the server `starting` until every one of `projections` has.
+    pub fn with_start(mut self, head: u64, projections: Vec<&'static str>) -> Self {
         self.start_gate = Arc::new(StartGate::at("rbac", head));
+        self.start = (head, projections);
         self
     }
 
@@ -186,11 +192,45 @@ impl AppState {
     }
 
     /// Waits until the RBAC projection has reached `at_least` (a command's
-    /// position), or answers 503 `projection_lagging`.
+    /// position), or answers 503 `projection_lagging`; see
+    /// [`AppState::reached`].
     pub async fn consistent(&self, at_least: Option<u64>) -> ApiResult<()> {
-        if let Some(position) = at_least {
+        self.reached("rbac", at_least).await
+    }
+
+    /// Waits until `projection` has reached `at_least`, or answers 503
+    /// `projection_lagging` after [`CONSISTENCY_WAIT`]. A position no
+    /// command can have answered is 422 `invalid_at_least` at once: past
+    /// the int64 range of every store, or past the log's head (nothing
+    /// written yet can make the projection reach it).
+    pub async fn reached(&self, projection: &'static str, at_least: Option<u64>) -> ApiResult<()> {
+        let Some(position) = at_least else {
+            return Ok(());
+        };
+        if i64::try_from(position).is_err() {
+            return Err(Problem::invalid(
+                "at_least",
+                "invalid_at_least",
+                format!("at_least must be a position from 0 to {}", i64::MAX),
+            ));
+        }
+        if self.positions.position(projection) < position {
+            let head = self
+                .service
+                .store()
+                .head_position()
+                .await
+                .map_err(Problem::internal)?;
+            if position > head {
+                return Err(Problem::invalid(
+                    "at_least",
+                    "invalid_at_least",
+                    format!("at_least {position} is past the log's head ({head}): no command answered it"),
+                )
+                .with("head", head));
+            }
             self.positions
-                .wait("rbac", position, CONSISTENCY_WAIT)
+                .wait(projection, position, CONSISTENCY_WAIT)
                 .await?;
         }
         Ok(())

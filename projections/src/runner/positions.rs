@@ -63,6 +63,14 @@ impl Positions {
         all
     }
 
+    /// Where `projection` stands now (0 before it has started).
+    pub fn position(&self, projection: &str) -> u64 {
+        self.inner
+            .lock()
+            .get(projection)
+            .map_or(0, |s| s.borrow().position)
+    }
+
     /// Waits until `projection` has applied `position`, at most `timeout`.
     pub async fn wait(
         &self,

@@ -2,8 +2,8 @@
 //! `GET /who-can`. Checking oneself is always allowed; asking about others
 //! needs `organization.people.view`.
 
+use crate::http::json::Json;
 use axum::extract::{Path, Query, State};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::ids::{ProjectId, UserId};
 use domain::permissions::Permission;

@@ -14,11 +14,11 @@
 
 use std::io;
 
+use crate::http::json::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::commands::StreamingTarget;
 use domain::ids::{OrgId, UserId};
@@ -34,7 +34,7 @@ use crate::http::command::{answered, render};
 use crate::http::params::OrgPath;
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
-use crate::http::state::{AppState, CONSISTENCY_WAIT};
+use crate::http::state::AppState;
 
 /// The audit log's filters and paging.
 #[derive(Deserialize, IntoParams)]
@@ -86,12 +86,7 @@ fn audit_problem(e: AuditError) -> Problem {
 /// Authorizes the caller, waits for the audit projection and turns the
 /// query into a filter.
 async fn filter(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult<AuditFilter> {
-    if let Some(position) = q.at_least {
-        state
-            .positions
-            .wait("audit", position, CONSISTENCY_WAIT)
-            .await?;
-    }
+    state.reached("audit", q.at_least).await?;
     // Permissions (and actor names) come from the access model: it too must
     // have seen what the caller saw.
     state.consistent(q.at_least).await?;

@@ -3,10 +3,10 @@
 //! `organization.people.manage` (the command checks it); the list needs
 //! `organization.groups.view`.
 
+use crate::http::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use domain::ids::{GroupId, Subject, UserId};
 use domain::permissions::Scope;
 use domain::{Command, Organization};

@@ -6,10 +6,10 @@
 //! route is closed (403 `forbidden`, saying how to open it) and
 //! organizations are created with `rolebook org create` on the server.
 
+use crate::http::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use commands::service::Renderer;
 use commands::{Answer, CommandContext, CreatedUser};
 use domain::events::{Actor, Medium};
@@ -80,7 +80,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    bearer: Result<Bearer, Problem>,
+    bearer: Bearer,
     origin: Origin,
     Json(body): Json<NewOrg>,
 ) -> ApiResult<Response> {
@@ -94,7 +94,6 @@ pub async fn create(
         )
         .with("permission", PERMISSION));
     };
-    let bearer = bearer?;
     if !same(bearer.0.as_bytes(), admin.as_bytes()) {
         return Err(Problem::unauthorized("not the instance admin token"));
     }

@@ -1,10 +1,10 @@
 //! People: list, invite (all or nothing), remove, organization role,
 //! password reset, effective permissions.
 
+use crate::http::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use commands::CreatedUser;
 use domain::ids::{RoleId, Subject, UserId};
 use domain::permissions::Scope;

@@ -7,10 +7,10 @@
 //! `project.access.view` on the project. Changes are authorized by the
 //! commands (RBAC.md).
 
+use crate::http::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use axum::Json;
 use domain::access::BindingSource;
 use domain::ids::{ProjectId, Subject, UserId};
 use domain::permissions::{Permission, Scope};

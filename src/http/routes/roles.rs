@@ -6,10 +6,10 @@
 //! one. Creating, changing and deleting custom roles needs
 //! `organization.custom_roles.manage` (checked by the command).
 
+use crate::http::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use axum::Json;
 use domain::commands::RoleSpec;
 use domain::ids::RoleId;
 use domain::permissions::{Permission, Scope, CATALOG};

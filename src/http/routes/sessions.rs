@@ -1,10 +1,10 @@
 //! Sessions and API tokens: login (temporary passwords must be changed
 //! first), password change, logout, API tokens shown once.
 
+use crate::http::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use commands::credentials::{CredentialChange, PasswordCheck, TokenKind};
 use commands::service::With;
