@@ -60,7 +60,9 @@ pub async fn health(State(state): State<AppState>) -> ApiResult<Json<Health>> {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "starting",
-            format!("the projections are catching up with the log as it stood at start ({start_head})"),
+            format!(
+                "the projections are catching up with the log as it stood at start ({start_head})"
+            ),
         )
         .with("position", head)
         .with("projections", projections));
