@@ -171,173 +171,180 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     all
 }
 
+/// Sends commands with keys and remembers which documented operations
+/// ran; each may be sent twice with one key, the second answer then being
+/// the first, given again.
+struct Commands<'a> {
+    s: &'a Server,
+    ran: std::collections::BTreeSet<String>,
+}
+
+impl Commands<'_> {
+    /// Sends `method path` (documented as `documented`, relative to the
+    /// organization unless it starts with `/api/`) with `key`; `twice`
+    /// sends it again and checks that the kept answer comes back.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        documented: &str,
+        token: Option<&str>,
+        key: &str,
+        body: Option<serde_json::Value>,
+        status: u16,
+        twice: bool,
+    ) -> common::Resp {
+        let documented = if documented.starts_with("/api/") {
+            documented.to_string()
+        } else {
+            format!("/api/v1/orgs/{{org}}{documented}")
+        };
+        self.ran
+            .insert(format!("{} {documented}", method.as_str().to_lowercase()));
+        let first = keyed(self.s, method.clone(), path, token, key, body.clone())
+            .await
+            .expect(status);
+        if twice {
+            let again = keyed(self.s, method, path, token, key, body).await;
+            assert_eq!(again.status, first.status);
+            assert_eq!(again.text, first.text, "the kept answer, byte for byte");
+            assert_eq!(again.headers["idempotent-replayed"], "true");
+        }
+        first
+    }
+}
+
 #[tokio::test]
 async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
     use reqwest::Method;
     const ADMIN: &str = "admin-token-for-the-secrets-scan";
     let s = Server::start_with(&[("ROLEBOOK_ADMIN_TOKEN", ADMIN)]);
+    let doc = s
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(200)
+        .body;
     let mut secrets: Vec<String> = vec![ADMIN.to_string(), common::PASSWORD.to_string()];
     let (login, temporary) = s.owner_login();
     secrets.push(temporary.clone());
-
-    // Every command that hands out or takes a secret, with a key; each
-    // sent twice: the second answer is the first (kept, and opened again).
-    let twice = |first: &common::Resp, again: &common::Resp| {
-        assert_eq!(again.text, first.text, "the kept answer, byte for byte");
-        assert_eq!(again.headers["idempotent-replayed"], "true");
+    let mut c = Commands {
+        s: &s,
+        ran: Default::default(),
     };
+
+    // Every command of the API, with a key; those that hand out or take a
+    // secret sent twice (the second answer is the first, kept and opened
+    // again).
     let change =
         json!({"login": login, "current_password": temporary, "new_password": common::PASSWORD});
-    let first = keyed(
-        &s,
-        Method::POST,
-        "/sessions/password",
-        None,
-        "k-pw",
-        Some(change.clone()),
-    )
-    .await
-    .expect(201);
-    twice(
-        &first,
-        &keyed(
-            &s,
+    let r = c
+        .send(
             Method::POST,
+            "/sessions/password",
             "/sessions/password",
             None,
             "k-pw",
             Some(change),
+            201,
+            true,
         )
-        .await,
-    );
-    let token = first.body["token"].as_str().unwrap().to_string();
+        .await;
+    let token = r.body["token"].as_str().unwrap().to_string();
     secrets.push(token.clone());
+    let t = Some(token.as_str());
 
     let login_body = json!({"login": login, "password": common::PASSWORD});
-    let first = keyed(
-        &s,
-        Method::POST,
-        "/sessions",
-        None,
-        "k-login",
-        Some(login_body.clone()),
-    )
-    .await
-    .expect(201);
-    twice(
-        &first,
-        &keyed(
-            &s,
+    let r = c
+        .send(
             Method::POST,
+            "/sessions",
             "/sessions",
             None,
             "k-login",
             Some(login_body),
+            201,
+            true,
         )
-        .await,
-    );
-    secrets.push(first.body["token"].as_str().unwrap().to_string());
+        .await;
+    secrets.push(r.body["token"].as_str().unwrap().to_string());
 
-    let first = keyed(
-        &s,
-        Method::POST,
-        "/api-tokens",
-        Some(&token),
-        "k-api",
-        Some(json!({"name": "ci"})),
-    )
-    .await
-    .expect(201);
-    twice(
-        &first,
-        &keyed(
-            &s,
+    let r = c
+        .send(
             Method::POST,
             "/api-tokens",
-            Some(&token),
+            "/api-tokens",
+            t,
             "k-api",
             Some(json!({"name": "ci"})),
+            201,
+            true,
         )
-        .await,
-    );
-    let api_token = first.body["token"].as_str().unwrap().to_string();
-    let api_id = first.body["id"].as_str().unwrap().to_string();
+        .await;
+    let api_token = r.body["token"].as_str().unwrap().to_string();
+    let api_id = r.body["id"].as_str().unwrap().to_string();
     secrets.push(api_token.clone());
     // The kept answer's token is the one that works.
     s.get("/groups", &api_token).await.expect(200);
 
     let invite = json!({"people": [{"email": "alice@example.com"}, {"email": "bob@example.com"}]});
-    let first = keyed(
-        &s,
-        Method::POST,
-        "/people",
-        Some(&token),
-        "k-invite",
-        Some(invite.clone()),
-    )
-    .await
-    .expect(201);
-    twice(
-        &first,
-        &keyed(
-            &s,
+    let r = c
+        .send(
             Method::POST,
             "/people",
-            Some(&token),
+            "/people",
+            t,
             "k-invite",
             Some(invite),
+            201,
+            true,
         )
-        .await,
-    );
-    for created in first.body["created"].as_array().unwrap() {
+        .await;
+    for created in r.body["created"].as_array().unwrap() {
         secrets.push(created["temporary_password"].as_str().unwrap().to_string());
     }
-    let alice = first.body["created"][0]["user_id"]
+    let alice = r.body["created"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob = r.body["created"][1]["user_id"]
         .as_str()
         .unwrap()
         .to_string();
 
     let reset = format!("/people/{alice}/password-reset");
-    let first = keyed(&s, Method::POST, &reset, Some(&token), "k-reset", None)
-        .await
-        .expect(201);
-    twice(
-        &first,
-        &keyed(&s, Method::POST, &reset, Some(&token), "k-reset", None).await,
-    );
-    let reset_password = first.body["temporary_password"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let r = c
+        .send(
+            Method::POST,
+            &reset,
+            "/people/{user}/password-reset",
+            t,
+            "k-reset",
+            None,
+            201,
+            true,
+        )
+        .await;
+    let reset_password = r.body["temporary_password"].as_str().unwrap().to_string();
     secrets.push(reset_password.clone());
     // The kept answer's password is the one in force.
     s.first_login("alice@example.com", &reset_password).await;
 
     let org = json!({"name": "second", "owner_email": "root@second.io"});
-    let first = keyed(
-        &s,
-        Method::POST,
-        "/api/v1/orgs",
-        Some(ADMIN),
-        "k-org",
-        Some(org.clone()),
-    )
-    .await
-    .expect(201);
-    twice(
-        &first,
-        &keyed(
-            &s,
+    let r = c
+        .send(
             Method::POST,
+            "/api/v1/orgs",
             "/api/v1/orgs",
             Some(ADMIN),
             "k-org",
             Some(org),
+            201,
+            true,
         )
-        .await,
-    );
+        .await;
     secrets.push(
-        first.body["owner"]["temporary_password"]
+        r.body["owner"]["temporary_password"]
             .as_str()
             .unwrap()
             .to_string(),
@@ -347,53 +354,272 @@ async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
     let streaming = json!({"provider": "s3", "bucket": "audit", "region": "us-east-1",
         "endpoint": "http://127.0.0.1:9", "access_key_id": "AKIDSCANTEST0001",
         "secret_access_key": bucket_secret});
-    keyed(
-        &s,
+    c.send(
         Method::PUT,
         "/audit-logs/streaming",
-        Some(&token),
+        "/audit-logs/streaming",
+        t,
         "k-stream",
         Some(streaming),
+        200,
+        true,
     )
-    .await
-    .expect(200);
+    .await;
     secrets.push(bucket_secret.to_string());
     secrets.push("AKIDSCANTEST0001".to_string());
 
-    let group = json!({"name": "ops", "description": "operators", "members": []});
-    keyed(
-        &s,
+    // The commands that carry no secret.
+    let group = json!({"name": "ops", "description": "operators", "members": [bob]});
+    c.send(
         Method::POST,
         "/groups",
-        Some(&token),
+        "/groups",
+        t,
         "k-group",
         Some(group),
+        201,
+        true,
     )
-    .await
-    .expect(201);
-    keyed(
-        &s,
+    .await;
+    c.send(
+        Method::PATCH,
+        "/groups/ops",
+        "/groups/{group}",
+        t,
+        "k-group-change",
+        Some(json!({"description": "the operators"})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        "/groups/ops/role",
+        "/groups/{group}/role",
+        t,
+        "k-group-role",
+        Some(json!({"role": "Admin"})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        &format!("/people/{bob}/role"),
+        "/people/{user}/role",
+        t,
+        "k-role",
+        Some(json!({"role": "Admin"})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        &format!("/people/{bob}/role"),
+        "/people/{user}/role",
+        t,
+        "k-unrole",
+        None,
+        200,
+        false,
+    )
+    .await;
+    let role = json!({"name": "Deployer", "scope": "project", "description": "ships", "permissions": ["project.view"]});
+    c.send(
+        Method::POST,
+        "/roles",
+        "/roles",
+        t,
+        "k-new-role",
+        Some(role),
+        201,
+        true,
+    )
+    .await;
+    c.send(Method::PUT, "/roles/Deployer?scope=project", "/roles/{role}", t, "k-change-role",
+        Some(json!({"name": "Deployer", "scope": "project", "description": "ships code", "permissions": ["project.view"]})),
+        200, false).await;
+    c.send(
+        Method::POST,
+        "/projects",
+        "/projects",
+        t,
+        "k-project",
+        Some(json!({"name": "web"})),
+        201,
+        true,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        "/projects/web/members/group:ops",
+        "/projects/{project}/members/{subject}",
+        t,
+        "k-bind",
+        Some(json!({"role": "Deployer"})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        "/projects/web/members/group:ops",
+        "/projects/{project}/members/{subject}",
+        t,
+        "k-unbind",
+        None,
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        &format!("/projects/web/repository-access/{bob}"),
+        "/projects/{project}/repository-access/{user}",
+        t,
+        "k-repo",
+        Some(json!({"access": "write"})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        "/projects/web/repository-role-mapping",
+        "/projects/{project}/repository-role-mapping",
+        t,
+        "k-mapping",
+        Some(json!({"admin": "Admin", "write": "Contributor", "read": "Reader"})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        "/projects/web/owner",
+        "/projects/{project}/owner",
+        t,
+        "k-owner",
+        Some(json!({"user": bob})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::POST,
+        "/check",
+        "/check",
+        t,
+        "k-check",
+        Some(json!({"checks": [{"user": bob, "permission": "organization.view"}]})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::PATCH,
+        "/settings",
+        "/settings",
+        t,
+        "k-settings",
+        Some(json!({"url": "https://ci.example"})),
+        200,
+        true,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        "/projects/web",
+        "/projects/{project}",
+        t,
+        "k-drop-project",
+        None,
+        204,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        "/roles/Deployer?scope=project",
+        "/roles/{role}",
+        t,
+        "k-drop-role",
+        None,
+        204,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        "/groups/ops",
+        "/groups/{group}",
+        t,
+        "k-drop-group",
+        None,
+        204,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        &format!("/people/{bob}"),
+        "/people/{user}",
+        t,
+        "k-remove",
+        None,
+        204,
+        true,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        "/audit-logs/streaming",
+        "/audit-logs/streaming",
+        t,
+        "k-unstream",
+        None,
+        204,
+        false,
+    )
+    .await;
+    c.send(
         Method::DELETE,
         &format!("/api-tokens/{api_id}"),
-        Some(&token),
+        "/api-tokens/{id}",
+        t,
         "k-revoke",
         None,
+        204,
+        true,
     )
-    .await
-    .expect(204);
+    .await;
     s.get("/groups", &api_token)
         .await
         .problem(401, "unauthorized");
-    keyed(
-        &s,
+    c.send(
         Method::DELETE,
         "/sessions/current",
-        Some(&token),
+        "/sessions/current",
+        t,
         "k-logout",
         None,
+        204,
+        false,
     )
-    .await
-    .expect(204);
+    .await;
+
+    // That was every command the document lists.
+    let mut commands = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if method != "get" {
+                commands.insert(format!("{method} {path}"));
+            }
+        }
+    }
+    let missed: Vec<_> = commands.difference(&c.ran).collect();
+    assert!(missed.is_empty(), "commands not run with a key: {missed:?}");
 
     // Stopped as a crash would stop it; then every byte of the data dir
     // (databases, their WAL files, key files) and of the server's log.

@@ -151,9 +151,13 @@ fn request_conforms(doc: &Value, method: &str, path: &str, body: &Value) {
     );
 }
 
+/// A command to send: method, path, documented path, bearer token, body
+/// and the status it must get.
+type Sent<'a> = (Method, &'a str, String, Option<&'a str>, Value, u16);
+
 /// A server, its OpenAPI document, the Owner's token and a member's id.
-async fn documented_server() -> (Server, Value, String, String) {
-    let s = Server::start();
+async fn documented_server(env: &[(&str, &str)]) -> (Server, Value, String, String) {
+    let s = Server::start_with(env);
     let doc = s
         .call(Method::GET, "/api/v1/openapi.json", None, None)
         .await
@@ -171,7 +175,9 @@ fn org(path: &str) -> String {
 
 #[tokio::test]
 async fn accepted_request_bodies_match_their_documented_schemas() {
-    let (s, doc, owner, alice) = documented_server().await;
+    const ADMIN: &str = "admin-token-for-the-body-checks";
+    let (s, doc, owner, alice) = documented_server(&[("ROLEBOOK_ADMIN_TOKEN", ADMIN)]).await;
+    let mut checked = std::collections::BTreeSet::new();
     let commands: Vec<(Method, &str, &str, Value, u16)> = vec![
         (
             Method::POST,
@@ -251,22 +257,110 @@ async fn accepted_request_bodies_match_their_documented_schemas() {
             200,
         ),
     ];
-    for (method, path, documented, body, status) in commands {
-        s.call(method.clone(), path, Some(&owner), Some(body.clone()))
+    // The commands of other callers: the instance admin, a person
+    // logging in.
+    let (carol, _) = s.invite(&owner, "carol@example.com", None).await;
+    let (login, _) = s.owner_login();
+    let repository_access = format!("/projects/web/repository-access/{alice}");
+    let others: Vec<Sent> = vec![
+        (
+            Method::POST,
+            "/api/v1/orgs",
+            "/api/v1/orgs".into(),
+            Some(ADMIN),
+            json!({"name": "second", "owner_email": "root@second.io", "owner_username": "root"}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/sessions",
+            org("/sessions"),
+            None,
+            json!({"login": login, "password": common::PASSWORD}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/sessions/password",
+            org("/sessions/password"),
+            None,
+            json!({"login": "carol@example.com", "current_password": carol["temporary_password"],
+                "new_password": common::PASSWORD}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/check",
+            org("/check"),
+            Some(owner.as_str()),
+            json!({"checks": [{"user": alice, "permission": "organization.view", "project": "web"}]}),
+            200,
+        ),
+        (
+            Method::PUT,
+            &repository_access,
+            org("/projects/{project}/repository-access/{user}"),
+            Some(owner.as_str()),
+            json!({"access": "write"}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/projects/web/repository-role-mapping",
+            org("/projects/{project}/repository-role-mapping"),
+            Some(owner.as_str()),
+            json!({"admin": "Admin", "write": "Contributor", "read": "Reader"}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/audit-logs/streaming",
+            org("/audit-logs/streaming"),
+            Some(owner.as_str()),
+            json!({"provider": "s3", "bucket": "audit", "region": "us-east-1", "endpoint": "http://127.0.0.1:9",
+                "access_key_id": "AKID", "secret_access_key": "secret", "prefix": "rolebook/"}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/projects/web/owner",
+            org("/projects/{project}/owner"),
+            Some(owner.as_str()),
+            json!({"user": alice}),
+            200,
+        ),
+    ];
+    let commands = commands
+        .into_iter()
+        .map(|(m, path, documented, body, status)| {
+            (m, path, org(documented), Some(owner.as_str()), body, status)
+        })
+        .chain(others);
+    for (method, path, documented, token, body, status) in commands {
+        s.call(method.clone(), path, token, Some(body.clone()))
             .await
             .expect(status);
-        request_conforms(
-            &doc,
-            &method.as_str().to_lowercase(),
-            &org(documented),
-            &body,
-        );
+        let method = method.as_str().to_lowercase();
+        request_conforms(&doc, &method, &documented, &body);
+        checked.insert(format!("{method} {documented}"));
     }
+
+    // That was every operation the document gives a request body.
+    let mut with_body = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_some() {
+                with_body.insert(format!("{method} {path}"));
+            }
+        }
+    }
+    let missed: Vec<_> = with_body.difference(&checked).collect();
+    assert!(missed.is_empty(), "request bodies not checked: {missed:?}");
 }
 
 #[tokio::test]
 async fn answers_match_their_documented_schemas() {
-    let (s, doc, owner, alice) = documented_server().await;
+    let (s, doc, owner, alice) = documented_server(&[]).await;
 
     let r = s
         .call(Method::GET, "/api/v1/health", None, None)
