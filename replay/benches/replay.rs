@@ -524,12 +524,14 @@ async fn export_bench(store: Arc<dyn EventStore>, dir: &std::path::Path, org: do
         started.elapsed().as_secs_f64()
     );
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_copy.py");
-    let out = std::process::Command::new("python3")
+    // The tests' interpreter (scripts/test makes it), else python3.
+    let python = std::env::var_os("ROLEBOOK_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+    let out = std::process::Command::new(python)
         .arg(&script)
         .arg(&csv_path)
         .arg(dir)
         .output()
-        .expect("python3 with duckdb is needed (pip install duckdb)");
+        .expect("python3 with duckdb is needed (pip install -r tests/requirements.txt)");
     assert!(
         out.status.success(),
         "duckdb_copy.py failed: {}",

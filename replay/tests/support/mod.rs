@@ -249,59 +249,31 @@ pub fn scripts() -> PathBuf {
 /// The modules the python helpers import.
 const MODULES: &str = "pyarrow, moto, boto3";
 
-/// A python interpreter that has [`MODULES`]: `python3` when it has them
-/// (`.ci/run` installs them), else a virtualenv made once under cargo's
-/// target directory and filled from PyPI, so that `cargo test --workspace`
-/// works on a fresh machine as the README says. Panics (failing the test)
-/// when neither works: python is required, never skipped.
+/// The python interpreter of the tests: `ROLEBOOK_TEST_PYTHON` (set by
+/// `scripts/test` to a virtualenv with tests/requirements.txt), else
+/// `python3`. Panics (failing the test, never skipping it) unless it has
+/// [`MODULES`], naming what to install: the tests install nothing.
 pub fn python() -> PathBuf {
     static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            let has_modules = |python: &Path| {
-                Command::new(python)
-                    .args(["-c", &format!("import {MODULES}")])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            let system = PathBuf::from("python3");
-            if has_modules(&system) {
-                return system;
-            }
-            let dir = option_env!("CARGO_TARGET_TMPDIR")
+            let python = std::env::var_os("ROLEBOOK_TEST_PYTHON")
                 .map(PathBuf::from)
-                .unwrap_or_else(std::env::temp_dir)
-                .join("rolebook-test-python");
-            let venv = dir.join("bin").join("python");
-            if has_modules(&venv) {
-                return venv;
-            }
-            let run = |cmd: &mut Command, what: &str| {
-                let status = cmd
-                    .status()
-                    .unwrap_or_else(|e| panic!("{what}: {e} (python3 is required)"));
-                assert!(status.success(), "{what} failed ({status})");
-            };
-            run(
-                Command::new("python3").args(["-m", "venv"]).arg(&dir),
-                "python3 -m venv",
+                .unwrap_or_else(|| PathBuf::from("python3"));
+            let found = Command::new(&python)
+                .args(["-c", &format!("import {MODULES}")])
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("{} cannot run: {e} (python3 is required)", python.display())
+                });
+            assert!(
+                found.status.success(),
+                "{} lacks {MODULES}: run the tests with `scripts/test`, or `pip install -r \
+                 tests/requirements.txt` and set ROLEBOOK_TEST_PYTHON\n{}",
+                python.display(),
+                String::from_utf8_lossy(&found.stderr).trim()
             );
-            run(
-                Command::new(&venv)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                    ])
-                    .args(["pyarrow", "moto[server]"]),
-                "pip install pyarrow moto[server] into the tests' virtualenv",
-            );
-            assert!(has_modules(&venv), "the virtualenv lacks {MODULES}");
-            venv
+            python
         })
         .clone()
 }
