@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use domain::events::{Actor, Medium};
@@ -73,13 +73,37 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     }
 }
 
-/// The authenticated caller of an organization's route.
+/// The authenticated caller of an organization's route (`{org}` in the
+/// path): 401 without a live token of that organization, 404
+/// `org_not_found`, 503 `projection_lagging` just after a start (see
+/// [`AppState::caller`]).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub org: OrgId,
     pub user: UserId,
+    /// The token the caller presented.
+    pub token_id: domain::ids::TokenId,
     pub username: String,
     pub origin: Origin,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let bearer = Bearer::from_request_parts(parts, state).await?;
+        let Ok(origin) = Origin::from_request_parts(parts, state).await;
+        // Percent-decoded, as `Path` gives it.
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Problem::not_found("org_not_found", "no such organization"))?;
+        let org = params
+            .iter()
+            .find(|(name, _)| *name == "org")
+            .map(|(_, value)| value.to_string())
+            .ok_or_else(|| Problem::internal("a route of an organization without {org}"))?;
+        state.caller(&org, &bearer, origin).await
+    }
 }
 
 impl Caller {
@@ -129,6 +153,7 @@ impl AppState {
         Ok(Caller {
             org,
             user: token.user_id,
+            token_id: token.token_id,
             username,
             origin,
         })

@@ -2,7 +2,8 @@
 //! or email; `{org}`, `{project}`, `{group}` and `{role}` an id or the
 //! name), as extractors that also describe themselves in the OpenAPI
 //! document, so a handler's parameters and their documentation are one
-//! declaration.
+//! declaration. `{org}` is read by the `Caller` extractor; a route below
+//! an organization lists [`OrgPath`] beside its own parameters.
 
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -19,8 +20,6 @@ pub struct OrgPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct TokenPath {
-    /// The organization's id or name.
-    pub org: String,
     /// The API token's id (from `POST /api-tokens`).
     pub id: String,
 }
@@ -29,8 +28,6 @@ pub struct TokenPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct UserPath {
-    /// The organization's id or name.
-    pub org: String,
     /// A user's id, username or email.
     pub user: String,
 }
@@ -39,8 +36,6 @@ pub struct UserPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct GroupPath {
-    /// The organization's id or name.
-    pub org: String,
     /// A group's id or name.
     pub group: String,
 }
@@ -49,8 +44,6 @@ pub struct GroupPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct RolePath {
-    /// The organization's id or name.
-    pub org: String,
     /// A role's id, or its name in `?scope=` (organization by default).
     pub role: String,
 }
@@ -59,8 +52,6 @@ pub struct RolePath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ProjectPath {
-    /// The organization's id or name.
-    pub org: String,
     /// A project's id or name.
     pub project: String,
 }
@@ -69,8 +60,6 @@ pub struct ProjectPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct MemberPath {
-    /// The organization's id or name.
-    pub org: String,
     /// A project's id or name.
     pub project: String,
     /// `user:<id>`, `group:<id or name>`, or a user's id, username or email.
@@ -81,8 +70,6 @@ pub struct MemberPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ProjectUserPath {
-    /// The organization's id or name.
-    pub org: String,
     /// A project's id or name.
     pub project: String,
     /// A user's id, username or email.

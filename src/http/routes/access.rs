@@ -3,7 +3,7 @@
 //! needs `organization.people.view`.
 
 use crate::http::json::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use domain::ids::{ProjectId, UserId};
 use domain::permissions::Permission;
@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AtLeast;
 use crate::http::answers::Source;
-use crate::http::auth::{Bearer, Caller, Origin};
+use crate::http::auth::Caller;
 use crate::http::paging;
 use crate::http::params::OrgPath;
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -98,12 +98,9 @@ pub struct CheckAnswer {
 )]
 pub async fn check(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<CheckQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<CheckAnswer>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let permission = permission(&q.permission)?;
     if let Some(at) = &q.as_of {
         return check_as_of(
@@ -225,13 +222,10 @@ pub struct CheckResults {
 )]
 pub async fn check_many(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AtLeast>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<Checks>,
 ) -> ApiResult<Json<CheckResults>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     if body.checks.len() > 1000 {
         return Err(Problem::invalid(
             "checks",
@@ -306,12 +300,9 @@ pub struct WhoCanPage {
 )]
 pub async fn who_can(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<WhoCanQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<WhoCanPage>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.people.view")?;
     let permission = permission(&q.permission)?;

@@ -16,7 +16,7 @@ use std::io;
 
 use crate::http::json::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -29,7 +29,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AtLeast;
 use crate::http::answers::Committed;
-use crate::http::auth::{Bearer, Caller, Origin};
+use crate::http::auth::Caller;
 use crate::http::command::{answered, render};
 use crate::http::params::OrgPath;
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -237,12 +237,9 @@ pub struct AuditPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AuditQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<AuditPage>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let filter = filter(&state, &caller, q).await?;
     let db = state.read_db.clone();
     let page = tokio::task::spawn_blocking(move || {
@@ -292,12 +289,9 @@ impl io::Write for ChannelWriter {
 )]
 pub async fn export_csv(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AuditQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let filter = filter(&state, &caller, q).await?;
     let db = state.read_db.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(4);
@@ -467,12 +461,9 @@ impl Streaming {
 )]
 pub async fn streaming(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AtLeast>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<Streaming>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.audit_logs.view")?;
     let target = {
@@ -546,12 +537,9 @@ fn secret_field(field: &str, value: &str) -> ApiResult<()> {
 )]
 pub async fn set_streaming(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<StreamingBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     secret_field("access_key_id", &body.access_key_id)?;
     secret_field("secret_access_key", &body.secret_access_key)?;
     let target = StreamingTarget {
@@ -591,11 +579,8 @@ pub async fn set_streaming(
 )]
 pub async fn remove_streaming(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let response = state
         .command_empty(&caller, Command::RemoveAuditStreaming)
         .await?;
@@ -637,12 +622,9 @@ impl Settings {
 )]
 pub async fn settings(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<AtLeast>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<Settings>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.view")?;
     let model = state.model.read();
@@ -681,12 +663,9 @@ pub struct SettingsBody {
 )]
 pub async fn change_settings(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<SettingsBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let renamed = body.name.is_some();
     let org = caller.org;
     let render = render(StatusCode::OK, move |s| Settings::of(org, s));

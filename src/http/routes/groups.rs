@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::{Paged, RoleBody};
 use crate::http::answers::{Committed, RoleRef, UserRef};
-use crate::http::auth::{Bearer, Caller, Origin};
+use crate::http::auth::Caller;
 use crate::http::params::{GroupPath, OrgPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
@@ -93,12 +93,9 @@ async fn group_command(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<Paged>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<GroupsPage>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     state.require(&caller, "organization.groups.view")?;
     let model = state.model.read();
@@ -146,12 +143,9 @@ pub struct NewGroup {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<NewGroup>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let refs = body.members;
     let members = state.resolve(caller.org, move |s| users(s, &refs)).await?;
     let group_id = GroupId::new();
@@ -183,7 +177,7 @@ pub struct GroupChange {
 #[utoipa::path(
     patch, path = "/api/v1/orgs/{org}/groups/{group}", tag = "groups", operation_id = "change_group",
     summary = "Rename, describe, add or remove members",
-    params(GroupPath),
+    params(OrgPath, GroupPath),
     request_body = GroupChange,
     responses(
         (status = 200, description = "The group", body = Committed<GroupItem>),
@@ -193,12 +187,10 @@ pub struct GroupChange {
 )]
 pub async fn change(
     State(state): State<AppState>,
-    Path(GroupPath { org, group }): Path<GroupPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(GroupPath { group, .. }): Path<GroupPath>,
+    caller: Caller,
     Json(body): Json<GroupChange>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let (add, remove) = (body.add_members, body.remove_members);
     let (group, add_members, remove_members) = state
         .resolve(caller.org, move |s| {
@@ -224,7 +216,7 @@ pub async fn change(
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org}/groups/{group}/role", tag = "groups", operation_id = "assign_group_role",
     summary = "Set a group's organization role",
-    params(GroupPath),
+    params(OrgPath, GroupPath),
     request_body = RoleBody,
     responses(
         (status = 200, description = "The group", body = Committed<GroupItem>),
@@ -235,12 +227,10 @@ pub async fn change(
 )]
 pub async fn assign_role(
     State(state): State<AppState>,
-    Path(GroupPath { org, group }): Path<GroupPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(GroupPath { group, .. }): Path<GroupPath>,
+    caller: Caller,
     Json(body): Json<RoleBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let (group, role) = state
         .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
@@ -260,7 +250,7 @@ pub async fn assign_role(
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/groups/{group}", tag = "groups", operation_id = "delete_group",
     summary = "Delete a group",
-    params(GroupPath),
+    params(OrgPath, GroupPath),
     responses(
         (status = 204, description = "Deleted; `Rolebook-Position` header"),
         (status = 404, description = "`group_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -268,11 +258,9 @@ pub async fn assign_role(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(GroupPath { org, group }): Path<GroupPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(GroupPath { group, .. }): Path<GroupPath>,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let group = state
         .resolve(caller.org, move |s| resolve::group(s, &group))
         .await?;

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::RoleBody;
 use crate::http::answers::{Committed, GroupRef, RoleRef, Source};
-use crate::http::auth::{Bearer, Origin};
+use crate::http::auth::Caller;
 use crate::http::command::{answered, render_empty};
 use crate::http::params::{OrgPath, UserPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -85,12 +85,9 @@ pub struct PeoplePage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(query): Query<ListQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<PeoplePage>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(query.at_least).await?;
     state.require(&caller, "organization.people.view")?;
     let model = state.model.read();
@@ -214,12 +211,9 @@ pub struct Invited {
 )]
 pub async fn invite(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<Invite>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let role = match body.role {
         Some(r) => Some(
             state
@@ -254,7 +248,7 @@ pub async fn invite(
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/people/{user}", tag = "people", operation_id = "remove_person",
     summary = "Remove a user (their tokens die at once)",
-    params(UserPath),
+    params(OrgPath, UserPath),
     responses(
         (status = 204, description = "Removed; `Rolebook-Position` header"),
         (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -263,11 +257,9 @@ pub async fn invite(
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    Path(UserPath { org, user }): Path<UserPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(UserPath { user, .. }): Path<UserPath>,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let user = state
         .resolve(caller.org, move |s| resolve::user(s, &user))
         .await?;
@@ -293,7 +285,7 @@ pub struct RoleAssigned {
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org}/people/{user}/role", tag = "people", operation_id = "assign_person_role",
     summary = "Assign a user's organization role",
-    params(UserPath),
+    params(OrgPath, UserPath),
     request_body = RoleBody,
     responses(
         (status = 200, description = "Assigned", body = Committed<RoleAssigned>),
@@ -305,12 +297,10 @@ pub struct RoleAssigned {
 )]
 pub async fn assign_role(
     State(state): State<AppState>,
-    Path(UserPath { org, user }): Path<UserPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(UserPath { user, .. }): Path<UserPath>,
+    caller: Caller,
     Json(body): Json<RoleBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let (user, role) = state
         .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
@@ -342,7 +332,7 @@ pub struct RoleRetracted {
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/people/{user}/role", tag = "people", operation_id = "retract_person_role",
     summary = "Retract a user's direct organization role",
-    params(UserPath),
+    params(OrgPath, UserPath),
     responses(
         (status = 200, description = "Retracted", body = Committed<RoleRetracted>),
         (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -351,11 +341,9 @@ pub struct RoleRetracted {
 )]
 pub async fn retract_role(
     State(state): State<AppState>,
-    Path(UserPath { org, user }): Path<UserPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(UserPath { user, .. }): Path<UserPath>,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let user = state
         .resolve(caller.org, move |s| resolve::user(s, &user))
         .await?;
@@ -379,7 +367,7 @@ pub struct PasswordReset {
 #[utoipa::path(
     post, path = "/api/v1/orgs/{org}/people/{user}/password-reset", tag = "people", operation_id = "reset_password",
     summary = "Issue a new temporary password (the user's tokens die)",
-    params(UserPath),
+    params(OrgPath, UserPath),
     responses(
         (status = 201, description = "The temporary password, shown once", body = Committed<PasswordReset>),
         (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -387,11 +375,9 @@ pub struct PasswordReset {
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
-    Path(UserPath { org, user }): Path<UserPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(UserPath { user, .. }): Path<UserPath>,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let user = state
         .resolve(caller.org, move |s| resolve::user(s, &user))
         .await?;
@@ -441,7 +427,7 @@ pub struct Permissions {
 #[utoipa::path(
     get, path = "/api/v1/orgs/{org}/people/{user}/permissions", tag = "people", operation_id = "person_permissions",
     summary = "A user's permissions with their sources",
-    params(UserPath, PermissionsQuery),
+    params(OrgPath, UserPath, PermissionsQuery),
     responses(
         (status = 200, description = "Every permission held, with its sources", body = Permissions),
         (status = 404, description = "`user_not_found`, `project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -449,12 +435,10 @@ pub struct Permissions {
 )]
 pub async fn permissions(
     State(state): State<AppState>,
-    Path(UserPath { org, user }): Path<UserPath>,
+    Path(UserPath { user, .. }): Path<UserPath>,
     Query(query): Query<PermissionsQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<Permissions>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(query.at_least).await?;
     let model = state.model.read();
     let o = model

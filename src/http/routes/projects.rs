@@ -23,7 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{AtLeast, RoleBody};
 use crate::http::answers::{Committed, GroupRef, RoleRef, UserRef, Via};
-use crate::http::auth::{Bearer, Caller, Origin};
+use crate::http::auth::Caller;
 use crate::http::paging;
 use crate::http::params::{MemberPath, OrgPath, ProjectPath, ProjectUserPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -118,13 +118,10 @@ fn require_on(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<ArrayPage>,
     uri: Uri,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<(HeaderMap, Json<Vec<ProjectItem>>)> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
@@ -171,12 +168,9 @@ pub struct NewProject {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<NewProject>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let owner = match body.owner {
         Some(o) => Some(state.resolve(caller.org, move |s| member(s, &o)).await?),
         None => None,
@@ -213,7 +207,7 @@ async fn project_of(state: &AppState, caller: &Caller, project: String) -> ApiRe
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/projects/{project}", tag = "projects", operation_id = "delete_project",
     summary = "Delete a project",
-    params(ProjectPath),
+    params(OrgPath, ProjectPath),
     responses(
         (status = 204, description = "Deleted; `Rolebook-Position` header"),
         (status = 404, description = "`project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -221,11 +215,9 @@ async fn project_of(state: &AppState, caller: &Caller, project: String) -> ApiRe
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(ProjectPath { org, project }): Path<ProjectPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(ProjectPath { project, .. }): Path<ProjectPath>,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let project = project_of(&state, &caller, project).await?;
     state
         .command_empty(&caller, Command::DeleteProject { project })
@@ -246,7 +238,7 @@ pub struct OwnerBody {
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org}/projects/{project}/owner", tag = "projects", operation_id = "transfer_project",
     summary = "Transfer a project's ownership",
-    params(ProjectPath),
+    params(OrgPath, ProjectPath),
     request_body = OwnerBody,
     responses(
         (status = 200, description = "The project", body = Committed<ProjectItem>),
@@ -256,12 +248,10 @@ pub struct OwnerBody {
 )]
 pub async fn transfer(
     State(state): State<AppState>,
-    Path(ProjectPath { org, project }): Path<ProjectPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(ProjectPath { project, .. }): Path<ProjectPath>,
+    caller: Caller,
     Json(body): Json<OwnerBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let (project, to) = state
         .resolve(caller.org, move |s| {
             Ok::<_, Problem>((resolve::project(s, &project)?, member(s, &body.user)?))
@@ -316,7 +306,7 @@ pub struct MemberItem {
 #[utoipa::path(
     get, path = "/api/v1/orgs/{org}/projects/{project}/members", tag = "projects", operation_id = "project_members",
     summary = "A project's members, each role with its source (paged on request: next cursor in headers)",
-    params(ProjectPath, ArrayPage),
+    params(OrgPath, ProjectPath, ArrayPage),
     responses(
         (status = 200, description = "The members, or one page of them", body = Vec<MemberItem>,
             headers(
@@ -330,13 +320,11 @@ pub struct MemberItem {
 )]
 pub async fn members(
     State(state): State<AppState>,
-    Path(ProjectPath { org, project }): Path<ProjectPath>,
+    Path(ProjectPath { project, .. }): Path<ProjectPath>,
     Query(q): Query<ArrayPage>,
     uri: Uri,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<(HeaderMap, Json<Vec<MemberItem>>)> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     let model = state.model.read();
     let o = model
@@ -423,7 +411,7 @@ pub struct Unbound {
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org}/projects/{project}/members/{subject}", tag = "projects", operation_id = "bind_project_role",
     summary = "Bind a project role directly",
-    params(MemberPath),
+    params(OrgPath, MemberPath),
     request_body = RoleBody,
     responses(
         (status = 200, description = "The direct binding", body = Committed<Binding>),
@@ -435,15 +423,11 @@ pub struct Unbound {
 pub async fn bind(
     State(state): State<AppState>,
     Path(MemberPath {
-        org,
-        project,
-        subject,
+        project, subject, ..
     }): Path<MemberPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<RoleBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let (project, subject, role) = state
         .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
@@ -472,7 +456,7 @@ pub async fn bind(
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/projects/{project}/members/{subject}", tag = "projects", operation_id = "unbind_project_role",
     summary = "Retract a direct project binding",
-    params(MemberPath),
+    params(OrgPath, MemberPath),
     responses(
         (status = 200, description = "Retracted", body = Committed<Unbound>),
         (status = 404, description = "`project_not_found`, `user_not_found`, `group_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -482,14 +466,10 @@ pub async fn bind(
 pub async fn unbind(
     State(state): State<AppState>,
     Path(MemberPath {
-        org,
-        project,
-        subject,
+        project, subject, ..
     }): Path<MemberPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let (project, subject) = state
         .resolve(caller.org, move |s| {
             Ok::<_, Problem>((
@@ -536,7 +516,7 @@ pub struct AccessSet {
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org}/projects/{project}/repository-access/{user}", tag = "projects", operation_id = "set_repository_access",
     summary = "Set or revoke a user's repository access",
-    params(ProjectUserPath),
+    params(OrgPath, ProjectUserPath),
     request_body = AccessBody,
     responses(
         (status = 200, description = "The access", body = Committed<AccessSet>),
@@ -546,12 +526,10 @@ pub struct AccessSet {
 )]
 pub async fn repository_access(
     State(state): State<AppState>,
-    Path(ProjectUserPath { org, project, user }): Path<ProjectUserPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(ProjectUserPath { project, user, .. }): Path<ProjectUserPath>,
+    caller: Caller,
     Json(body): Json<AccessBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let access = match body.access.as_str() {
         "none" => None,
         a => Some(RepoAccess::parse(a).ok_or_else(|| {
@@ -604,7 +582,7 @@ impl Mapping {
 #[utoipa::path(
     get, path = "/api/v1/orgs/{org}/projects/{project}/repository-role-mapping", tag = "projects", operation_id = "repository_role_mapping",
     summary = "The project role of each repository access",
-    params(ProjectPath, AtLeast),
+    params(OrgPath, ProjectPath, AtLeast),
     responses(
         (status = 200, description = "The mapping", body = Mapping),
         (status = 404, description = "`project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -612,12 +590,10 @@ impl Mapping {
 )]
 pub async fn mapping(
     State(state): State<AppState>,
-    Path(ProjectPath { org, project }): Path<ProjectPath>,
+    Path(ProjectPath { project, .. }): Path<ProjectPath>,
     Query(q): Query<AtLeast>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Json<Mapping>> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     state.consistent(q.at_least).await?;
     let model = state.model.read();
     let o = model
@@ -649,7 +625,7 @@ pub struct MappingBody {
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org}/projects/{project}/repository-role-mapping", tag = "projects", operation_id = "set_repository_role_mapping",
     summary = "Change the repository role mapping",
-    params(ProjectPath),
+    params(OrgPath, ProjectPath),
     request_body = MappingBody,
     responses(
         (status = 200, description = "The mapping", body = Committed<Mapping>),
@@ -659,12 +635,10 @@ pub struct MappingBody {
 )]
 pub async fn set_mapping(
     State(state): State<AppState>,
-    Path(ProjectPath { org, project }): Path<ProjectPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(ProjectPath { project, .. }): Path<ProjectPath>,
+    caller: Caller,
     Json(body): Json<MappingBody>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let (project, mapping) = state
         .resolve(caller.org, move |s| {
             let role = |r: &str| resolve::role(s, r, Scope::Project);

@@ -20,7 +20,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::http::answers::{Committed, RoleRef};
-use crate::http::auth::{Bearer, Caller, Origin};
+use crate::http::auth::Caller;
 use crate::http::paging;
 use crate::http::params::{OrgPath, RolePath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -92,12 +92,9 @@ pub struct CatalogEntry {
 )]
 pub async fn permissions(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<ScopeQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    _caller: Caller,
 ) -> ApiResult<Json<Vec<CatalogEntry>>> {
-    state.caller(&org, &bearer, origin).await?;
     let scope = scope(q.scope.as_deref())?;
     state.consistent(q.at_least).await?;
     Ok(Json(
@@ -186,13 +183,10 @@ fn role_key(r: &&Role) -> String {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
     Query(q): Query<RolesQuery>,
     uri: Uri,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<(HeaderMap, Json<Vec<RoleItem>>)> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let scope = scope(q.scope.as_deref())?;
     state.consistent(q.at_least).await?;
     let model = state.model.read();
@@ -291,12 +285,9 @@ async fn role_command(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<RoleDefinition>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let spec = state
         .resolve(caller.org, move |s| body.clone().spec(s))
         .await?;
@@ -334,7 +325,7 @@ async fn role_of(
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "change_role",
     summary = "Change a custom role",
-    params(RolePath, RoleRefQuery),
+    params(OrgPath, RolePath, RoleRefQuery),
     request_body = RoleDefinition,
     responses(
         (status = 200, description = "The custom role", body = Committed<RoleItem>),
@@ -345,13 +336,11 @@ async fn role_of(
 )]
 pub async fn change(
     State(state): State<AppState>,
-    Path(RolePath { org, role }): Path<RolePath>,
+    Path(RolePath { role, .. }): Path<RolePath>,
     Query(q): Query<RoleRefQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<RoleDefinition>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let role = role_of(&state, caller.org, role, &q).await?;
     let spec = state
         .resolve(caller.org, move |s| body.clone().spec(s))
@@ -365,7 +354,7 @@ pub async fn change(
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "delete_role",
     summary = "Delete a custom role",
-    params(RolePath, RoleRefQuery),
+    params(OrgPath, RolePath, RoleRefQuery),
     responses(
         (status = 204, description = "Deleted; `Rolebook-Position` header"),
         (status = 404, description = "`role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -375,12 +364,10 @@ pub async fn change(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(RolePath { org, role }): Path<RolePath>,
+    Path(RolePath { role, .. }): Path<RolePath>,
     Query(q): Query<RoleRefQuery>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let role = role_of(&state, caller.org, role, &q).await?;
     state
         .command_empty(&caller, Command::DeleteRole { role })

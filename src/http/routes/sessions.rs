@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::answers::Committed;
-use crate::http::auth::{Bearer, Origin};
+use crate::http::auth::{Caller, Origin};
 use crate::http::command::{answered, render, render_empty};
 use crate::http::params::{OrgPath, TokenPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -259,25 +259,14 @@ pub async fn change_password(
         (status = 204, description = "The token is dead"),
     )
 )]
-pub async fn logout(
-    State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
-) -> ApiResult<StatusCode> {
-    let caller = state.caller(&org, &bearer, origin).await?;
-    let token = state
-        .token(&bearer.0)
-        .await?
-        .ok_or_else(|| Problem::unauthorized("invalid token"))?;
-    let _ = caller;
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     state
         .service
         .credentials()
-        .revoke_token(token.token_id)
+        .revoke_token(caller.token_id)
         .await
         .map_err(Problem::internal)?;
-    state.forget_token(token.token_id);
+    state.forget_token(caller.token_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -312,12 +301,9 @@ pub struct IssuedToken {
 )]
 pub async fn issue_api_token(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    bearer: Bearer,
-    origin: Origin,
+    caller: Caller,
     Json(body): Json<NewApiToken>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     if body.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(Problem::invalid(
             "expires_at",
@@ -356,7 +342,7 @@ pub async fn issue_api_token(
 #[utoipa::path(
     delete, path = "/api/v1/orgs/{org}/api-tokens/{id}", tag = "sessions", operation_id = "revoke_api_token",
     summary = "Revoke an API token",
-    params(TokenPath),
+    params(OrgPath, TokenPath),
     responses(
         (status = 204, description = "Revoked; `Rolebook-Position` header"),
         (status = 404, description = "`token_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -364,11 +350,9 @@ pub async fn issue_api_token(
 )]
 pub async fn revoke_api_token(
     State(state): State<AppState>,
-    Path(TokenPath { org, id }): Path<TokenPath>,
-    bearer: Bearer,
-    origin: Origin,
+    Path(TokenPath { id, .. }): Path<TokenPath>,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&org, &bearer, origin).await?;
     let token_id: TokenId = id
         .parse()
         .map_err(|_| Problem::not_found("token_not_found", format!("token {id} not found")))?;
