@@ -33,8 +33,8 @@ impl Scope {
     /// The `view` permission of this scope, which every role of it holds.
     pub fn view_permission(self) -> Permission {
         match self {
-            Scope::Organization => Permission::lookup("organization.view").expect("catalog"),
-            Scope::Project => Permission::lookup("project.view").expect("catalog"),
+            Scope::Organization => known::ORGANIZATION_VIEW,
+            Scope::Project => known::PROJECT_VIEW,
         }
     }
 }
@@ -258,11 +258,75 @@ pub const CATALOG: [PermissionInfo; ORG_PERMISSION_COUNT + PROJECT_PERMISSION_CO
     ),
 ];
 
+/// `a == b`, in a `const fn`.
+const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The permissions the code names (checked against the catalog when it
+/// compiles).
+pub mod known {
+    use super::Permission;
+
+    macro_rules! known {
+        ($($constant:ident = $name:literal;)*) => {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                pub const $constant: Permission = Permission::named($name);
+            )*
+        };
+    }
+
+    known! {
+        ORGANIZATION_VIEW = "organization.view";
+        ORGANIZATION_CHANGE_OWNER = "organization.change_owner";
+        ORGANIZATION_PEOPLE_VIEW = "organization.people.view";
+        ORGANIZATION_PEOPLE_INVITE = "organization.people.invite";
+        ORGANIZATION_PEOPLE_MANAGE = "organization.people.manage";
+        ORGANIZATION_GROUPS_VIEW = "organization.groups.view";
+        ORGANIZATION_GROUPS_MANAGE = "organization.groups.manage";
+        ORGANIZATION_CUSTOM_ROLES_MANAGE = "organization.custom_roles.manage";
+        ORGANIZATION_SERVICE_ACCOUNTS_MANAGE = "organization.service_accounts.manage";
+        ORGANIZATION_PROJECTS_CREATE = "organization.projects.create";
+        ORGANIZATION_AUDIT_LOGS_VIEW = "organization.audit_logs.view";
+        ORGANIZATION_AUDIT_LOGS_MANAGE = "organization.audit_logs.manage";
+        ORGANIZATION_GENERAL_SETTINGS_MANAGE = "organization.general_settings.manage";
+        PROJECT_VIEW = "project.view";
+        PROJECT_DELETE = "project.delete";
+        PROJECT_ACCESS_VIEW = "project.access.view";
+        PROJECT_ACCESS_MANAGE = "project.access.manage";
+    }
+}
+
 /// A permission: an index into [`CATALOG`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Permission(u8);
 
 impl Permission {
+    /// The permission named `name`, found at compile time when used in a
+    /// constant (a name not in the catalog does not compile).
+    pub const fn named(name: &str) -> Permission {
+        let mut i = 0;
+        while i < CATALOG.len() {
+            if same_str(CATALOG[i].name, name) {
+                return Permission(i as u8);
+            }
+            i += 1;
+        }
+        panic!("not a permission of the catalog")
+    }
+
     /// Finds a permission by its full name (`project.job.rerun`).
     pub fn lookup(name: &str) -> Option<Permission> {
         CATALOG
@@ -402,6 +466,22 @@ impl<'de> Deserialize<'de> for PermissionSet {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn named_finds_what_lookup_finds() {
+        for info in CATALOG.iter() {
+            assert_eq!(
+                Some(Permission::named(info.name)),
+                Permission::lookup(info.name)
+            );
+        }
+        assert_eq!(known::PROJECT_ACCESS_VIEW.name(), "project.access.view");
+        assert_eq!(
+            known::ORGANIZATION_VIEW,
+            Scope::Organization.view_permission()
+        );
+    }
+
     use super::*;
 
     #[test]

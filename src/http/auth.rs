@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use domain::events::{Actor, Medium};
 use domain::ids::{OrgId, UserId};
+use domain::permissions::Permission;
 use parking_lot::Mutex;
 
 use super::problem::{ApiResult, Problem};
@@ -160,12 +161,15 @@ impl AppState {
     }
 
     /// Answers 403 naming the permission unless the caller holds it.
-    pub fn require(&self, caller: &Caller, permission: &'static str) -> ApiResult<()> {
-        let p = domain::permissions::Permission::lookup(permission).expect("catalog permission");
-        if self.model.read().check(caller.org, caller.user, p, None) {
+    pub fn require(&self, caller: &Caller, permission: Permission) -> ApiResult<()> {
+        if self
+            .model
+            .read()
+            .check(caller.org, caller.user, permission, None)
+        {
             Ok(())
         } else {
-            Err(Problem::forbidden(permission))
+            Err(Problem::forbidden(permission.name()))
         }
     }
 }

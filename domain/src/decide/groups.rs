@@ -7,14 +7,17 @@ use super::{Caller, Checks, OwnerLoss};
 use crate::errors::DomainError;
 use crate::events::*;
 use crate::ids::{GroupId, UserId};
+use crate::permissions::known::{
+    ORGANIZATION_CHANGE_OWNER, ORGANIZATION_GROUPS_MANAGE, ORGANIZATION_PEOPLE_MANAGE,
+};
 use crate::roles::{MEMBER, OWNER};
 use crate::validate;
 
 fn require_group_manager(caller: &Caller) -> Result<(), DomainError> {
-    if caller.holds("organization.groups.manage") {
+    if caller.holds(ORGANIZATION_GROUPS_MANAGE) {
         return Ok(());
     }
-    caller.require("organization.people.manage")
+    caller.require(ORGANIZATION_PEOPLE_MANAGE)
 }
 
 /// Creates a group with role `Member`. Name and description are required;
@@ -102,7 +105,7 @@ pub(super) fn change(
         .filter(|u| g.members.contains(u))
         .collect();
     if g.role == Some(OWNER) && !leaving.is_empty() {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
         OwnerLoss {
             leave: leaving.iter().map(|u| (group, *u)).collect(),
             ..Default::default()
@@ -115,7 +118,7 @@ pub(super) fn change(
         .filter(|u| !g.members.contains(u))
         .collect();
     if g.role == Some(OWNER) && !joining.is_empty() {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
     }
     if !joining.is_empty() {
         if let Some(role) = g.role {
@@ -166,7 +169,7 @@ pub(super) fn delete(caller: &Caller, group: GroupId) -> Result<Vec<Event>, Doma
     require_group_manager(caller)?;
     let g = caller.group(group)?;
     if g.role == Some(OWNER) {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
         OwnerLoss {
             group: Some(group),
             ..Default::default()

@@ -120,10 +120,6 @@ pub fn decide(
     }
 }
 
-fn permission(name: &'static str) -> Permission {
-    Permission::lookup(name).unwrap_or_else(|| panic!("{name} is not in the catalog"))
-}
-
 /// The caller of a command, with their permissions computed from the state
 /// the command will change. The system actor (instance admin) holds every
 /// permission.
@@ -165,25 +161,34 @@ impl<'a> Caller<'a> {
         }
     }
 
-    pub fn holds(&self, name: &'static str) -> bool {
-        self.org_permissions().contains(permission(name))
+    pub fn holds(&self, permission: Permission) -> bool {
+        self.org_permissions().contains(permission)
     }
 
     /// Fails with `forbidden` naming the permission unless the caller holds it.
-    pub fn require(&self, name: &'static str) -> Result<(), DomainError> {
-        if self.holds(name) {
+    pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
+        if self.holds(permission) {
             Ok(())
         } else {
-            Err(DomainError::Forbidden { permission: name })
+            Err(DomainError::Forbidden {
+                permission: permission.name(),
+            })
         }
     }
 
-    /// Fails with `forbidden` unless the caller holds `name` on `project`.
-    pub fn require_on(&self, project: ProjectId, name: &'static str) -> Result<(), DomainError> {
-        if self.project_permissions(project).contains(permission(name)) {
+    /// Fails with `forbidden` unless the caller holds `permission` on
+    /// `project`.
+    pub fn require_on(
+        &self,
+        project: ProjectId,
+        permission: Permission,
+    ) -> Result<(), DomainError> {
+        if self.project_permissions(project).contains(permission) {
             Ok(())
         } else {
-            Err(DomainError::Forbidden { permission: name })
+            Err(DomainError::Forbidden {
+                permission: permission.name(),
+            })
         }
     }
 

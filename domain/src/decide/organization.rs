@@ -5,6 +5,9 @@ use crate::commands::{Command, StreamingTarget};
 use crate::errors::DomainError;
 use crate::events::*;
 use crate::ids::Subject;
+use crate::permissions::known::{
+    ORGANIZATION_AUDIT_LOGS_MANAGE, ORGANIZATION_GENERAL_SETTINGS_MANAGE,
+};
 use crate::roles::OWNER;
 use crate::state::Organization;
 use crate::validate;
@@ -82,7 +85,7 @@ pub(super) fn change_settings(
     name: &Option<String>,
     url: &Option<String>,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.general_settings.manage")?;
+    caller.require(ORGANIZATION_GENERAL_SETTINGS_MANAGE)?;
     let mut checks = Checks::default();
     if let Some(n) = name {
         checks.check(org_name(n));
@@ -106,7 +109,7 @@ pub(super) fn configure_streaming(
     caller: &Caller,
     target: &StreamingTarget,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.audit_logs.manage")?;
+    caller.require(ORGANIZATION_AUDIT_LOGS_MANAGE)?;
     let mut checks = Checks::default();
     if !matches!(target.provider.as_str(), "s3" | "gcs") {
         checks.check(Err(crate::errors::FieldError::new(
@@ -139,7 +142,7 @@ pub(super) fn configure_streaming(
 
 /// Removes audit streaming; fails with `streaming_not_configured` if none.
 pub(super) fn remove_streaming(caller: &Caller) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.audit_logs.manage")?;
+    caller.require(ORGANIZATION_AUDIT_LOGS_MANAGE)?;
     if caller.org.audit_streaming.is_none() {
         return Err(DomainError::StreamingNotConfigured);
     }

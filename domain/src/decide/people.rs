@@ -1,5 +1,8 @@
 //! People: invitations, passwords, removal and organization roles.
 
+use crate::permissions::known::{
+    ORGANIZATION_CHANGE_OWNER, ORGANIZATION_PEOPLE_INVITE, ORGANIZATION_PEOPLE_MANAGE,
+};
 use std::collections::HashSet;
 
 use super::{Caller, Checks, OwnerLoss};
@@ -23,11 +26,11 @@ pub(super) fn invite(
     people: &[NewPerson],
     role: Option<RoleId>,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.people.invite")?;
+    caller.require(ORGANIZATION_PEOPLE_INVITE)?;
     let role = role.unwrap_or(MEMBER);
     caller.role_in(role, Scope::Organization)?;
     if role == OWNER {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
     }
     caller.may_grant(role, None)?;
     if people.is_empty() || people.len() > MAX_INVITES {
@@ -121,7 +124,7 @@ pub(super) fn set_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, 
 /// user.
 pub(super) fn reset_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
     if caller.user != Some(user) {
-        caller.require("organization.people.manage")?;
+        caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     }
     let u = caller.user(user)?;
     if u.kind != UserKind::Person {
@@ -160,7 +163,7 @@ pub(super) fn refuse_if_owner_of_projects(
 /// `organization.change_owner` to remove an Owner); refused while they own
 /// projects or if they are the last Owner.
 pub(super) fn remove(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.people.manage")?;
+    caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     let u = caller.user(user)?;
     if u.kind != UserKind::Person {
         return Err(DomainError::invalid(
@@ -170,7 +173,7 @@ pub(super) fn remove(caller: &Caller, user: UserId) -> Result<Vec<Event>, Domain
         ));
     }
     if caller.org.is_owner(user) {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
         OwnerLoss {
             removed: Some(user),
             ..Default::default()
@@ -192,7 +195,7 @@ pub(super) fn assign_org_role(
     subject: Subject,
     role: RoleId,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.people.manage")?;
+    caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     caller.role_in(role, Scope::Organization)?;
     let current = match subject {
         Subject::User(u) => {
@@ -205,7 +208,7 @@ pub(super) fn assign_org_role(
         return Ok(vec![]);
     }
     if role == OWNER || current == Some(OWNER) {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
     }
     caller.may_grant(role, None)?;
     if current == Some(OWNER) {
@@ -236,7 +239,7 @@ pub(super) fn retract_org_role(
     caller: &Caller,
     subject: Subject,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.people.manage")?;
+    caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     let current = match subject {
         Subject::User(u) => {
             caller.user(u)?;
@@ -252,7 +255,7 @@ pub(super) fn retract_org_role(
         return Err(DomainError::NotDirectlyAssigned { sources });
     };
     if role == OWNER {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
         owner_loss_of(subject).check(caller.org)?;
     }
     Ok(vec![Event::OrgRoleRetracted(OrgRoleRetracted {

@@ -5,6 +5,9 @@ use super::Caller;
 use crate::errors::DomainError;
 use crate::events::*;
 use crate::ids::{ProjectId, RoleId, Subject, UserId};
+use crate::permissions::known::{
+    ORGANIZATION_PEOPLE_MANAGE, ORGANIZATION_PROJECTS_CREATE, PROJECT_ACCESS_MANAGE, PROJECT_DELETE,
+};
 use crate::permissions::Scope;
 use crate::roles::{RepoAccess, RepoRoleMapping, PROJECT_ADMIN};
 use crate::validate;
@@ -17,7 +20,7 @@ pub(super) fn create(
     name: &str,
     owner: Option<UserId>,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.projects.create")?;
+    caller.require(ORGANIZATION_PROJECTS_CREATE)?;
     validate::name("name", name, validate::MAX_NAME).map_err(|e| DomainError::Invalid(vec![e]))?;
     if caller.org.project_by_name(name).is_some() {
         return Err(DomainError::ProjectNameTaken(name.to_string()));
@@ -62,7 +65,7 @@ pub(super) fn transfer(
 ) -> Result<Vec<Event>, DomainError> {
     let p = caller.project(project)?;
     if caller.user != Some(p.owner) {
-        caller.require("organization.people.manage")?;
+        caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     }
     if !caller.org.users.contains_key(&to) {
         return Err(DomainError::NotAMember(to.to_string()));
@@ -82,7 +85,7 @@ pub(super) fn transfer(
 /// Deletes a project; needs `project.delete` on it.
 pub(super) fn delete(caller: &Caller, project: ProjectId) -> Result<Vec<Event>, DomainError> {
     caller.project(project)?;
-    caller.require_on(project, "project.delete")?;
+    caller.require_on(project, PROJECT_DELETE)?;
     Ok(vec![Event::ProjectDeleted(ProjectDeleted {
         project_id: project,
     })])
@@ -98,7 +101,7 @@ pub(super) fn bind(
     role: RoleId,
 ) -> Result<Vec<Event>, DomainError> {
     let p = caller.project(project)?;
-    caller.require_on(project, "project.access.manage")?;
+    caller.require_on(project, PROJECT_ACCESS_MANAGE)?;
     caller.role_in(role, Scope::Project)?;
     let current = match subject {
         Subject::User(u) => {
@@ -131,7 +134,7 @@ pub(super) fn unbind(
     subject: Subject,
 ) -> Result<Vec<Event>, DomainError> {
     let p = caller.project(project)?;
-    caller.require_on(project, "project.access.manage")?;
+    caller.require_on(project, PROJECT_ACCESS_MANAGE)?;
     let direct = match subject {
         Subject::User(u) => {
             caller.user(u)?;
@@ -163,7 +166,7 @@ pub(super) fn set_repository_access(
     access: Option<RepoAccess>,
 ) -> Result<Vec<Event>, DomainError> {
     let p = caller.project(project)?;
-    caller.require_on(project, "project.access.manage")?;
+    caller.require_on(project, PROJECT_ACCESS_MANAGE)?;
     if !caller.org.users.contains_key(&user) {
         return Err(DomainError::NotAMember(user.to_string()));
     }
@@ -205,7 +208,7 @@ pub(super) fn set_repository_mapping(
     mapping: &RepoRoleMapping,
 ) -> Result<Vec<Event>, DomainError> {
     let p = caller.project(project)?;
-    caller.require_on(project, "project.access.manage")?;
+    caller.require_on(project, PROJECT_ACCESS_MANAGE)?;
     for role in mapping.roles() {
         caller.role_in(role, Scope::Project)?;
         caller.may_grant(role, Some(project))?;

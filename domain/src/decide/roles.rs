@@ -1,6 +1,7 @@
 //! Custom roles: create, change, delete. All need
 //! `organization.custom_roles.manage`; predefined roles are read-only.
 
+use crate::permissions::known::ORGANIZATION_CUSTOM_ROLES_MANAGE;
 use std::collections::BTreeSet;
 
 use super::{Caller, Checks};
@@ -84,7 +85,7 @@ pub(super) fn create(
     role_id: RoleId,
     spec: &RoleSpec,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.custom_roles.manage")?;
+    caller.require(ORGANIZATION_CUSTOM_ROLES_MANAGE)?;
     if caller.org.roles.contains_key(&role_id) {
         return Err(DomainError::invalid(
             "role_id",
@@ -107,7 +108,7 @@ pub(super) fn change(
     role: RoleId,
     spec: &RoleSpec,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.custom_roles.manage")?;
+    caller.require(ORGANIZATION_CUSTOM_ROLES_MANAGE)?;
     let existing = caller
         .org
         .roles
@@ -262,7 +263,7 @@ fn uses_of(org: &Organization, role: RoleId) -> Vec<String> {
 
 /// Deletes a custom role; refused while assigned, inherited or mapped to.
 pub(super) fn delete(caller: &Caller, role: RoleId) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.custom_roles.manage")?;
+    caller.require(ORGANIZATION_CUSTOM_ROLES_MANAGE)?;
     let existing = caller
         .org
         .roles

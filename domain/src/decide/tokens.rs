@@ -1,6 +1,9 @@
 //! Service accounts and API tokens. The secrets themselves never reach the
 //! domain: only token ids and expiry are events.
 
+use crate::permissions::known::{
+    ORGANIZATION_CHANGE_OWNER, ORGANIZATION_PEOPLE_MANAGE, ORGANIZATION_SERVICE_ACCOUNTS_MANAGE,
+};
 use chrono::{DateTime, Utc};
 
 use super::people::refuse_if_owner_of_projects;
@@ -30,7 +33,7 @@ pub(super) fn create_service_account(
     description: &str,
     role: Option<RoleId>,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.service_accounts.manage")?;
+    caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
     let mut checks = Checks::default();
     checks.check(validate::username("name", name));
     checks.check(validate::text(
@@ -52,7 +55,7 @@ pub(super) fn create_service_account(
     let role = role.unwrap_or(MEMBER);
     caller.role_in(role, Scope::Organization)?;
     if role == OWNER {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
     }
     caller.may_grant(role, None)?;
     Ok(vec![
@@ -74,7 +77,7 @@ pub(super) fn issue_service_account_token(
     token_id: TokenId,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.service_accounts.manage")?;
+    caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
     service_account(caller, service_account_id)?;
     if caller.org.tokens.contains_key(&token_id) {
         return Err(DomainError::invalid(
@@ -97,7 +100,7 @@ pub(super) fn revoke_service_account_token(
     service_account_id: UserId,
     token_id: TokenId,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.service_accounts.manage")?;
+    caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
     service_account(caller, service_account_id)?;
     match caller.org.tokens.get(&token_id) {
         Some(t) if t.user_id == service_account_id => Ok(vec![Event::ServiceAccountTokenRevoked(
@@ -116,10 +119,10 @@ pub(super) fn remove_service_account(
     caller: &Caller,
     service_account_id: UserId,
 ) -> Result<Vec<Event>, DomainError> {
-    caller.require("organization.service_accounts.manage")?;
+    caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
     let u = service_account(caller, service_account_id)?;
     if caller.org.is_owner(service_account_id) {
-        caller.require("organization.change_owner")?;
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
         OwnerLoss {
             removed: Some(service_account_id),
             ..Default::default()
@@ -175,7 +178,7 @@ pub(super) fn revoke_api_token(
         .get(&token_id)
         .ok_or_else(|| DomainError::TokenNotFound(token_id.to_string()))?;
     if caller.user != Some(token.user_id) {
-        caller.require("organization.people.manage")?;
+        caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     }
     Ok(vec![Event::ApiTokenRevoked(ApiTokenRevoked {
         user_id: token.user_id,

@@ -6,7 +6,7 @@ use crate::http::json::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use domain::ids::{ProjectId, UserId};
-use domain::permissions::Permission;
+use domain::permissions::{known, Permission};
 use projections::access::OrgAccess;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -31,13 +31,7 @@ fn permission(name: &str) -> ApiResult<Permission> {
 }
 
 fn may_ask_about(o: &OrgAccess, caller: &Caller, user: UserId) -> ApiResult<()> {
-    if user == caller.user
-        || o.check(
-            caller.user,
-            Permission::lookup("organization.people.view").unwrap(),
-            None,
-        )
-    {
+    if user == caller.user || o.check(caller.user, known::ORGANIZATION_PEOPLE_VIEW, None) {
         Ok(())
     } else {
         Err(Problem::forbidden("organization.people.view"))
@@ -304,7 +298,7 @@ pub async fn who_can(
     caller: Caller,
 ) -> ApiResult<Json<WhoCanPage>> {
     state.consistent(q.at_least).await?;
-    state.require(&caller, "organization.people.view")?;
+    state.require(&caller, known::ORGANIZATION_PEOPLE_VIEW)?;
     let permission = permission(&q.permission)?;
     let model = state.model.read();
     let o = model

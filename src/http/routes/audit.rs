@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::commands::StreamingTarget;
 use domain::ids::{OrgId, UserId};
+use domain::permissions::known;
 use domain::Command;
 use projections::audit::{self, AuditEntry, AuditError, AuditFilter, Operation, ResourceType};
 use serde::{Deserialize, Serialize};
@@ -90,7 +91,7 @@ async fn filter(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult<A
     // Permissions (and actor names) come from the access model: it too must
     // have seen what the caller saw.
     state.consistent(q.at_least).await?;
-    state.require(caller, "organization.audit_logs.view")?;
+    state.require(caller, known::ORGANIZATION_AUDIT_LOGS_VIEW)?;
     let mut f = AuditFilter::new(caller.org);
     f.from = q.from.as_deref().map(|v| instant("from", v)).transpose()?;
     f.to = q.to.as_deref().map(|v| instant("to", v)).transpose()?;
@@ -465,7 +466,7 @@ pub async fn streaming(
     caller: Caller,
 ) -> ApiResult<Json<Streaming>> {
     state.consistent(q.at_least).await?;
-    state.require(&caller, "organization.audit_logs.view")?;
+    state.require(&caller, known::ORGANIZATION_AUDIT_LOGS_VIEW)?;
     let target = {
         let model = state.model.read();
         model
@@ -626,7 +627,7 @@ pub async fn settings(
     caller: Caller,
 ) -> ApiResult<Json<Settings>> {
     state.consistent(q.at_least).await?;
-    state.require(&caller, "organization.view")?;
+    state.require(&caller, known::ORGANIZATION_VIEW)?;
     let model = state.model.read();
     let o = model
         .org(caller.org)

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::ids::{GroupId, Subject, UserId};
-use domain::permissions::Scope;
+use domain::permissions::{known, Scope};
 use domain::{Command, Organization};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -97,7 +97,7 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<GroupsPage>> {
     state.consistent(q.at_least).await?;
-    state.require(&caller, "organization.groups.view")?;
+    state.require(&caller, known::ORGANIZATION_GROUPS_VIEW)?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
         return Ok(Json(GroupsPage {

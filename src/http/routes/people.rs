@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use commands::CreatedUser;
 use domain::ids::{RoleId, Subject, UserId};
-use domain::permissions::Scope;
+use domain::permissions::{known, Scope};
 use domain::state::UserKind;
 use domain::Command;
 use serde::{Deserialize, Serialize};
@@ -89,7 +89,7 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<PeoplePage>> {
     state.consistent(query.at_least).await?;
-    state.require(&caller, "organization.people.view")?;
+    state.require(&caller, known::ORGANIZATION_PEOPLE_VIEW)?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
         return Ok(Json(PeoplePage {
@@ -445,13 +445,7 @@ pub async fn permissions(
         .org(caller.org)
         .ok_or_else(|| Problem::not_found("user_not_found", "no such user"))?;
     let user = resolve::user(&o.state, &user)?;
-    if user != caller.user
-        && !o.check(
-            caller.user,
-            domain::permissions::Permission::lookup("organization.people.view").unwrap(),
-            None,
-        )
-    {
+    if user != caller.user && !o.check(caller.user, known::ORGANIZATION_PEOPLE_VIEW, None) {
         return Err(Problem::forbidden("organization.people.view"));
     }
     let project = query

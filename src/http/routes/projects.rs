@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use domain::access::BindingSource;
 use domain::ids::{ProjectId, Subject, UserId};
-use domain::permissions::{Permission, Scope};
+use domain::permissions::{known, Permission, Scope};
 use domain::roles::{RepoAccess, RepoRoleMapping};
 use domain::{Command, Organization};
 use projections::access::OrgAccess;
@@ -89,13 +89,12 @@ fn require_on(
     o: &OrgAccess,
     caller: &Caller,
     project: ProjectId,
-    permission: &'static str,
+    permission: Permission,
 ) -> ApiResult<()> {
-    let p = Permission::lookup(permission).expect("catalog permission");
-    if o.check(caller.user, p, Some(project)) {
+    if o.check(caller.user, permission, Some(project)) {
         Ok(())
     } else {
-        Err(Problem::forbidden(permission))
+        Err(Problem::forbidden(permission.name()))
     }
 }
 
@@ -127,7 +126,7 @@ pub async fn list(
     let Some(o) = model.org(caller.org) else {
         return Ok((HeaderMap::new(), Json(vec![])));
     };
-    let view = Permission::lookup("project.view").expect("catalog");
+    let view = known::PROJECT_VIEW;
     let s = &o.state;
     let key = |p: &&domain::state::Project| format!("{}\u{0}{}", p.name.to_lowercase(), p.id);
     let mut projects: Vec<&domain::state::Project> = s
@@ -332,7 +331,7 @@ pub async fn members(
         .ok_or_else(|| Problem::not_found("project_not_found", "no such project"))?;
     let s = &o.state;
     let project = resolve::project(s, &project)?;
-    require_on(o, &caller, project, "project.access.view")?;
+    require_on(o, &caller, project, known::PROJECT_ACCESS_VIEW)?;
     // Members as (keyset key, subject): users by username, then groups
     // with a binding by name.
     let mut members: Vec<(String, Subject)> = s
@@ -600,7 +599,7 @@ pub async fn mapping(
         .org(caller.org)
         .ok_or_else(|| Problem::not_found("project_not_found", "no such project"))?;
     let project = resolve::project(&o.state, &project)?;
-    require_on(o, &caller, project, "project.access.view")?;
+    require_on(o, &caller, project, known::PROJECT_ACCESS_VIEW)?;
     Ok(Json(Mapping::of(
         &o.state,
         &o.state.projects[&project].repo_mapping,
