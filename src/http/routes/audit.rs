@@ -242,13 +242,12 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<AuditPage>> {
     let filter = filter(&state, &caller, q).await?;
-    let db = state.read_db.clone();
-    let page = tokio::task::spawn_blocking(move || {
-        let conn = projections::db::open_read_only(&db).map_err(Problem::internal)?;
-        audit::page(&conn, &filter).map_err(audit_problem)
-    })
-    .await
-    .map_err(Problem::internal)??;
+    let page = state
+        .reads
+        .run(move |conn| audit::page(conn, &filter))
+        .await
+        .map_err(Problem::internal)?
+        .map_err(audit_problem)?;
     Ok(Json(AuditPage {
         events: page.entries.into_iter().map(AuditEvent::of).collect(),
         next_cursor: page.next_cursor,
@@ -294,12 +293,12 @@ pub async fn export_csv(
     caller: Caller,
 ) -> ApiResult<Response> {
     let filter = filter(&state, &caller, q).await?;
-    let db = state.read_db.clone();
+    let reads = state.reads.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(4);
     let (opened, ready) = tokio::sync::oneshot::channel::<Result<(), String>>();
     tokio::task::spawn_blocking(move || {
         // Fail before the 200 goes out if the log cannot be read at all.
-        let conn = match projections::db::open_read_only(&db).and_then(|c| {
+        let conn = match reads.take().and_then(|c| {
             c.prepare("SELECT 1 FROM audit_log LIMIT 0")?;
             Ok(c)
         }) {
