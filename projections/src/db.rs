@@ -79,76 +79,14 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The read-only connections the server's queries share: opened when
-/// first needed, kept for the next query (at most [`ReadPool::IDLE`]).
-/// Each query runs on a blocking thread; in WAL mode every one reads the
-/// last commit, whatever connection it gets.
-#[derive(Clone)]
-pub struct ReadPool {
-    path: std::sync::Arc<std::path::PathBuf>,
-    idle: std::sync::Arc<parking_lot::Mutex<Vec<Connection>>>,
+/// The read-only connections the server's queries of the read-model
+/// database share (at most [`READ_POOL_IDLE`] kept idle).
+pub fn read_pool(path: &Path) -> infra::sqlite::ReadPool {
+    infra::sqlite::ReadPool::new(path, open_read_only, READ_POOL_IDLE)
 }
 
-/// A connection of a [`ReadPool`], back in the pool when dropped.
-pub struct Pooled {
-    conn: Option<Connection>,
-    pool: ReadPool,
-}
-
-impl std::ops::Deref for Pooled {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn.as_ref().expect("held until dropped")
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        let mut idle = self.pool.idle.lock();
-        if idle.len() < ReadPool::IDLE {
-            idle.extend(self.conn.take());
-        }
-    }
-}
-
-impl ReadPool {
-    /// The most idle connections kept.
-    pub const IDLE: usize = 8;
-
-    pub fn new(path: &Path) -> Self {
-        ReadPool {
-            path: std::sync::Arc::new(path.to_path_buf()),
-            idle: Default::default(),
-        }
-    }
-
-    /// A connection for a blocking read (a streamed export): an idle one,
-    /// or a new one. Blocking: call it on a blocking thread.
-    pub fn take(&self) -> rusqlite::Result<Pooled> {
-        let idle = self.idle.lock().pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => open_read_only(&self.path)?,
-        };
-        Ok(Pooled {
-            conn: Some(conn),
-            pool: self.clone(),
-        })
-    }
-
-    /// Runs `query` with a connection on a blocking thread.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        query: impl FnOnce(&Connection) -> T + Send + 'static,
-    ) -> rusqlite::Result<T> {
-        let pool = self.clone();
-        match tokio::task::spawn_blocking(move || pool.take().map(|conn| query(&conn))).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("a read-model query was cancelled: {e}"),
-        }
-    }
-}
+/// The most idle read-only connections a [`read_pool`] keeps.
+pub const READ_POOL_IDLE: usize = 8;
 
 /// The read-model database file in a data dir.
 pub fn path_in(data_dir: &Path) -> std::path::PathBuf {

@@ -33,7 +33,7 @@ pub struct AppState {
     /// The read-model database's path.
     pub read_db: PathBuf,
     /// Its read-only connections, for the queries that read it (audit).
-    pub reads: projections::db::ReadPool,
+    pub reads: infra::sqlite::ReadPool,
     pub limiter: super::auth::LoginLimiter,
     pub idempotency: super::idempotency::KeyLocks,
     /// Snapshots for `as_of` queries (their decoded-state cache makes
@@ -67,7 +67,7 @@ impl AppState {
             service,
             model,
             positions,
-            reads: projections::db::ReadPool::new(&read_db),
+            reads: projections::db::read_pool(&read_db),
             read_db,
             limiter: super::auth::LoginLimiter::new(20, Duration::from_secs(300)),
             idempotency: Default::default(),

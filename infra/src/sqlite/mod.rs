@@ -8,6 +8,7 @@
 
 mod append;
 pub mod checkpointer;
+pub mod pool;
 mod reader;
 mod receipts;
 
@@ -31,6 +32,8 @@ use uuid::Uuid;
 
 /// The file name [`SqliteEventStore::open_in_dir`] uses.
 pub const EVENTS_FILE: &str = "events.db";
+
+pub use pool::{Pooled, ReadPool};
 
 /// How long a connection waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,8 +7,7 @@
 //! connections, kept in a small pool, on tokio's blocking threads. Both
 //! drivers link the same SQLite library; writes stay on sqlx.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::DateTime;
@@ -18,14 +17,23 @@ use rusqlite::{Connection, OpenFlags, Row};
 /// Most idle connections kept.
 const IDLE: usize = 4;
 
-/// A pool of read-only connections to one SQLite file.
+/// Event pages read through a pool of read-only connections.
 ///
 /// Fails with [`StoreError::Backend`] when the file cannot be opened or a
 /// stored value is not what the schema promises.
 #[derive(Debug, Clone)]
 pub(crate) struct Reader {
-    path: PathBuf,
-    idle: Arc<Mutex<Vec<Connection>>>,
+    pool: super::ReadPool,
+}
+
+/// A read-only connection to the event store's file.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
@@ -35,20 +43,8 @@ fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
 impl Reader {
     pub(crate) fn new(path: &Path) -> Self {
         Reader {
-            path: path.to_path_buf(),
-            idle: Arc::default(),
+            pool: super::ReadPool::new(path, connect, IDLE),
         }
-    }
-
-    fn connect(&self) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| backend(&format!("opening {} for reading", self.path.display()), e))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| backend("setting the busy timeout", e))?;
-        Ok(conn)
     }
 
     /// Runs `f` with a connection on a blocking thread.
@@ -56,21 +52,11 @@ impl Reader {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match this.idle.lock().expect("reader pool").pop() {
-                Some(c) => c,
-                None => this.connect()?,
-            };
-            let out = f(&conn);
-            let mut idle = this.idle.lock().expect("reader pool");
-            if idle.len() < IDLE {
-                idle.push(conn);
-            }
-            out
-        })
-        .await
-        .map_err(|e| backend("read task", e))?
+        let path = self.pool.path().display().to_string();
+        self.pool
+            .run(f)
+            .await
+            .map_err(|e| backend(&format!("opening {path} for reading"), e))?
     }
 
     pub(crate) async fn read_stream(
