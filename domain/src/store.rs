@@ -187,8 +187,12 @@ pub struct AppendResult {
     pub stream_version: u64,
 }
 
+/// The underlying error of a backend failure (the driver's), shared so
+/// that a [`StoreError`] can be handed to every command of a batch.
+pub type BackendSource = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 /// Why an append or read failed.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, Clone)]
 pub enum StoreError {
     /// The stream was not at the expected version; nothing was written.
     #[error("stream {stream} is at version {actual}, expected {expected:?}")]
@@ -204,10 +208,74 @@ pub enum StoreError {
     /// An append request carried no events.
     #[error("an append needs at least one event")]
     EmptyAppend,
-    /// The backend failed (I/O, connection, corruption).
-    #[error("event store backend: {0}")]
-    Backend(String),
+    /// The backend failed (I/O, connection, corruption): what was being
+    /// done, and the driver's error when there is one (downcast it to tell
+    /// a busy database from a full disk).
+    #[error("event store backend: {context}")]
+    Backend {
+        context: String,
+        #[source]
+        source: Option<BackendSource>,
+    },
 }
+
+impl StoreError {
+    /// A backend failure while doing `context`, caused by `source`.
+    pub fn backend(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Backend {
+            context: context.into(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+
+    /// A backend failure with no underlying error (a corrupt value).
+    pub fn backend_without_source(context: impl Into<String>) -> StoreError {
+        StoreError::Backend {
+            context: context.into(),
+            source: None,
+        }
+    }
+}
+
+/// Errors are equal when they say the same (a backend's source by its
+/// message).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &StoreError) -> bool {
+        use StoreError::*;
+        match (self, other) {
+            (
+                WrongExpectedVersion {
+                    stream,
+                    expected,
+                    actual,
+                },
+                WrongExpectedVersion {
+                    stream: s,
+                    expected: e,
+                    actual: a,
+                },
+            ) => stream == s && expected == e && actual == a,
+            (DuplicateEventId { event_id }, DuplicateEventId { event_id: e }) => event_id == e,
+            (EmptyAppend, EmptyAppend) => true,
+            (
+                Backend { context, source },
+                Backend {
+                    context: c,
+                    source: s,
+                },
+            ) => {
+                context == c
+                    && source.as_ref().map(|e| e.to_string()) == s.as_ref().map(|e| e.to_string())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StoreError {}
 
 /// The event-store port. Implementations must be safe for concurrent use.
 #[async_trait]

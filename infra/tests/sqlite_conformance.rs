@@ -131,9 +131,22 @@ async fn open_fails_cleanly_on_a_non_database() {
     .expect("write");
     let result = SqliteEventStore::open(&path).await;
     assert!(
-        matches!(result, Err(domain::store::StoreError::Backend(_))),
+        matches!(result, Err(domain::store::StoreError::Backend { .. })),
         "opening a non-database is a backend error: {result:?}"
     );
+    // The driver's error is kept as the source: a caller can tell what
+    // failed (here SQLite's "file is not a database").
+    let Err(domain::store::StoreError::Backend {
+        source: Some(source),
+        ..
+    }) = result
+    else {
+        panic!("a backend error with its source")
+    };
+    let driver = source
+        .downcast_ref::<sqlx::Error>()
+        .expect("the source is the driver's error");
+    assert!(driver.to_string().contains("not a database"), "{driver}");
 }
 
 fn to_new(e: &domain::store::RecordedEvent) -> NewEvent {

@@ -102,7 +102,11 @@ impl FromRequestParts<AppState> for Caller {
             .iter()
             .find(|(name, _)| *name == "org")
             .map(|(_, value)| value.to_string())
-            .ok_or_else(|| Problem::internal("a route of an organization without {org}"))?;
+            .ok_or_else(|| {
+                Problem::internal(anyhow::anyhow!(
+                    "a route of an organization without {{org}}"
+                ))
+            })?;
         state.caller(&org, &bearer, origin).await
     }
 }

@@ -66,8 +66,11 @@ impl Problem {
         )
     }
 
-    pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error");
+    /// 500 `internal`; the error and its sources go to the log, not to
+    /// the caller.
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        let error = error.into();
+        tracing::error!(error = format!("{error:#}"), "internal error");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

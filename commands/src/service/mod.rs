@@ -25,7 +25,9 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
 use crate::answers::{Answer, Idempotency};
-use crate::credentials::{CredentialChange, Credentials, CredentialsError, PasswordCheck};
+use crate::credentials::{
+    CredentialChange, Credentials, CredentialsError, EffectError, PasswordCheck,
+};
 use crate::secrets;
 
 pub use worker::load;
@@ -41,18 +43,33 @@ pub enum ServiceError {
     Conflict { attempts: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("credentials: {0}")]
-    Credentials(String),
+    /// The credentials database failed (shared: a batch's commands all get
+    /// it).
+    #[error("credentials")]
+    Credentials(#[source] Arc<CredentialsError>),
+    /// A committed command's credentials changes could not be applied;
+    /// they stay pending and are applied at the next start.
+    #[error("credentials changes of a committed command")]
+    Effects(#[source] Arc<EffectError>),
+    /// A blocking task died (a panic, or the runtime stopping).
+    #[error("{0} task")]
+    Task(&'static str, #[source] Arc<tokio::task::JoinError>),
     /// A stored event could not be read back.
-    #[error("corrupt event log: {0}")]
-    Corrupt(String),
+    #[error("corrupt event log at {at}: {reason}")]
+    Corrupt { at: String, reason: String },
     #[error("the command service is shutting down")]
     Stopped,
 }
 
 impl From<CredentialsError> for ServiceError {
     fn from(e: CredentialsError) -> Self {
-        ServiceError::Credentials(e.to_string())
+        ServiceError::Credentials(Arc::new(e))
+    }
+}
+
+impl From<EffectError> for ServiceError {
+    fn from(e: EffectError) -> Self {
+        ServiceError::Effects(Arc::new(e))
     }
 }
 
@@ -300,7 +317,7 @@ impl CommandService {
         self.credentials
             .apply_effects(&*self.store, effects)
             .await
-            .map_err(|e| ServiceError::Credentials(format!("{e:#}")))
+            .map_err(ServiceError::from)
     }
 
     /// Applies what a crash left in the outbox (run at start, before
@@ -309,7 +326,7 @@ impl CommandService {
         self.credentials
             .apply_pending(&*self.store)
             .await
-            .map_err(|e| ServiceError::Credentials(format!("{e:#}")))
+            .map_err(ServiceError::from)
     }
 
     /// The organization's current state (caught up with the store) and the
@@ -355,7 +372,10 @@ impl CommandService {
             for e in events {
                 reg.handles
                     .apply(&e.event_type, &e.data)
-                    .map_err(|err| ServiceError::Corrupt(format!("registry: {err}")))?;
+                    .map_err(|reason| ServiceError::Corrupt {
+                        at: format!("registry version {}", e.stream_version),
+                        reason,
+                    })?;
                 reg.version = e.stream_version;
             }
         }
@@ -643,7 +663,7 @@ impl CommandService {
                     .collect::<Vec<_>>()
             })
             .await
-            .map_err(|e| ServiceError::Credentials(e.to_string()))?
+            .map_err(|e| ServiceError::Task("password hashing", Arc::new(e)))?
         };
         let effects = people
             .iter()
@@ -803,5 +823,5 @@ fn renames(events: &[Event]) -> Option<String> {
 async fn hash_blocking(password: String) -> Result<String, ServiceError> {
     tokio::task::spawn_blocking(move || secrets::hash_password(&password))
         .await
-        .map_err(|e| ServiceError::Credentials(e.to_string()))
+        .map_err(|e| ServiceError::Task("password hashing", Arc::new(e)))
 }

@@ -94,7 +94,10 @@ async fn catch_up(
         let n = events.len();
         for e in &events {
             let event = Event::decode(&e.event_type, e.schema_version, &e.data).map_err(|err| {
-                ServiceError::Corrupt(format!("{} v{}: {err}", stream, e.stream_version))
+                ServiceError::Corrupt {
+                    at: format!("{} version {}", stream, e.stream_version),
+                    reason: err.to_string(),
+                }
             })?;
             loaded.state.evolve(&event);
             loaded.position = e.global_position;
@@ -296,8 +299,8 @@ async fn run_batch(
         let committed = match committer.send(CommitJob { request, reply }).await {
             Ok(()) => answer
                 .await
-                .unwrap_or_else(|_| Err(StoreError::Backend("committer stopped".into()))),
-            Err(_) => Err(StoreError::Backend("committer stopped".into())),
+                .unwrap_or_else(|_| Err(StoreError::backend_without_source("committer stopped"))),
+            Err(_) => Err(StoreError::backend_without_source("committer stopped")),
         };
         let done = Instant::now();
         if done - oldest > SLOW {

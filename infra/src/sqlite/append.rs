@@ -573,5 +573,5 @@ async fn load_known<'a>(
 }
 
 fn decode_error(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(format!("sqlite: decoding a row: {e}"))
+    StoreError::backend("sqlite: decoding a row", e)
 }

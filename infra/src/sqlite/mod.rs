@@ -155,7 +155,7 @@ impl SqliteEventStore {
     /// or as [`SqliteEventStore::open`].
     pub async fn open_in_dir(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Backend(format!("creating {}: {e}", data_dir.display())))?;
+            .map_err(|e| StoreError::backend(format!("creating {}", data_dir.display()), e))?;
         Self::open(&data_dir.join(EVENTS_FILE)).await
     }
 
@@ -187,7 +187,7 @@ impl SqliteEventStore {
         match task.await {
             Ok(outcome) => Ok(outcome),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Backend(format!("sqlite: append task: {e}"))),
+            Err(e) => Err(StoreError::backend("sqlite: append task", e)),
         }
     }
 }
@@ -318,7 +318,7 @@ impl EventStore for SqliteEventStore {
 
 /// Maps a sqlx error to [`StoreError::Backend`], saying what was being done.
 pub(crate) fn backend(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-    move |e| StoreError::Backend(format!("sqlite: {context}: {e}"))
+    move |e| StoreError::backend(format!("sqlite: {context}"), e)
 }
 
 /// A position, version or limit as SQLite's signed 64-bit integer (values past
@@ -335,7 +335,7 @@ pub(crate) fn from_i64(v: i64) -> u64 {
 /// Reads a 32-byte hash column.
 pub(crate) fn hash_from(bytes: &[u8], column: &str) -> Result<Hash, StoreError> {
     bytes.try_into().map_err(|_| {
-        StoreError::Backend(format!(
+        StoreError::backend_without_source(format!(
             "sqlite: corrupt {column}: {} bytes, not 32",
             bytes.len()
         ))
@@ -345,7 +345,7 @@ pub(crate) fn hash_from(bytes: &[u8], column: &str) -> Result<Hash, StoreError> 
 /// Reads a 16-byte event id column.
 pub(crate) fn uuid_from(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| {
-        StoreError::Backend(format!(
+        StoreError::backend_without_source(format!(
             "sqlite: corrupt event_id: {} bytes, not 16",
             bytes.len()
         ))

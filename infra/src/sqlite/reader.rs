@@ -36,8 +36,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("sqlite: {context}: {e}"))
+fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::backend(format!("sqlite: {context}"), e)
 }
 
 impl Reader {

@@ -104,5 +104,5 @@ pub(super) async fn clear_effects(pool: &SqlitePool, ids: &[Uuid]) -> Result<(),
 }
 
 fn decode(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(format!("sqlite: decoding a kept answer or effect: {e}"))
+    StoreError::backend("sqlite: decoding a kept answer or effect", e)
 }

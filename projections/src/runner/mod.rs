@@ -35,15 +35,19 @@ pub struct Decoded {
 pub enum ProjectionError {
     #[error("event at position {position} cannot be applied: {reason}")]
     Event { position: u64, reason: String },
-    #[error("read-model database: {0}")]
-    Database(String),
+    /// The read-model database failed (shared: a status keeps it too).
+    #[error("read-model database")]
+    Database(#[source] Arc<rusqlite::Error>),
+    /// A task of the projection died (a panic, or the runtime stopping).
+    #[error("{0} task")]
+    Task(&'static str, #[source] Arc<tokio::task::JoinError>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl From<rusqlite::Error> for ProjectionError {
     fn from(e: rusqlite::Error) -> Self {
-        ProjectionError::Database(e.to_string())
+        ProjectionError::Database(Arc::new(e))
     }
 }
 
@@ -402,7 +406,7 @@ async fn read_pages(
     async fn hand_over(decoding: Decoding, pages: &PageSender, progress: &Progress<'_>) -> bool {
         let page = match decoding.await {
             Ok(page) => page,
-            Err(e) => Err(ProjectionError::Database(format!("decoding task: {e}"))),
+            Err(e) => Err(ProjectionError::Task("decoding", Arc::new(e))),
         };
         let last = page.as_ref().ok().map(|p| p.last);
         if pages.send(page).await.is_err() {
@@ -483,8 +487,9 @@ pub async fn run<P: Projection>(
     let name = projection.name();
     let result = follow(projection, db, store, positions.clone(), &mut stop).await;
     if let Err(e) = &result {
-        tracing::error!(projection = name, error = %e, "projection stopped");
-        positions.fail(name, e);
+        let why = with_sources(e);
+        tracing::error!(projection = name, error = %why, "projection stopped");
+        positions.fail(name, &why);
     }
     result
 }
@@ -553,10 +558,22 @@ async fn follow<P: Projection>(
     }
 }
 
+/// `e` and its sources, `: `-separated.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ProjectionError> + Send + 'static,
 ) -> Result<T, ProjectionError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ProjectionError::Database(format!("projection task: {e}")))?
+        .map_err(|e| ProjectionError::Task("projection", Arc::new(e)))?
 }

@@ -295,7 +295,7 @@ pub async fn export_csv(
     let filter = filter(&state, &caller, q).await?;
     let reads = state.reads.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(4);
-    let (opened, ready) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let (opened, ready) = tokio::sync::oneshot::channel::<rusqlite::Result<()>>();
     tokio::task::spawn_blocking(move || {
         // Fail before the 200 goes out if the log cannot be read at all.
         let conn = match reads.take().and_then(|c| {
@@ -307,7 +307,7 @@ pub async fn export_csv(
                 c
             }
             Err(e) => {
-                let _ = opened.send(Err(e.to_string()));
+                let _ = opened.send(Err(e));
                 return;
             }
         };
@@ -369,7 +369,7 @@ mod credentials {
     }
 }
 
-async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+async fn blocking<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>(
     f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
