@@ -356,6 +356,49 @@ pub trait EventStore: Send + Sync + 'static {
     }
 }
 
+/// The log in global order as a stream of pages of at most `page` events,
+/// from `from` up to and including `to` (the head if `None`): the one way
+/// to read a range of the log page by page. Ends after a short page (the
+/// head as it was then) or at `to`.
+pub fn pages_of_all(
+    store: &dyn EventStore,
+    from: u64,
+    to: Option<u64>,
+    page: usize,
+) -> impl futures::Stream<Item = Result<Vec<RecordedEvent>, StoreError>> + Send + '_ {
+    futures::stream::try_unfold(Some(from), move |from| async move {
+        let Some(from) = from.filter(|from| to.is_none_or(|to| *from <= to)) else {
+            return Ok(None);
+        };
+        let mut events = store.read_all(from, page).await?;
+        let full = events.len() == page;
+        if let Some(to) = to {
+            events.retain(|e| e.global_position <= to);
+        }
+        let next = events.last().map(|last| last.global_position + 1);
+        Ok(next.map(|next| (events, full.then_some(next))))
+    })
+}
+
+/// One stream's events in version order as a stream of pages of at most
+/// `page` events, from version `from`. Ends after a short page.
+pub fn pages_of_stream<'a>(
+    store: &'a dyn EventStore,
+    stream: &'a StreamId,
+    from: u64,
+    page: usize,
+) -> impl futures::Stream<Item = Result<Vec<RecordedEvent>, StoreError>> + Send + 'a {
+    futures::stream::try_unfold(Some(from), move |from| async move {
+        let Some(from) = from else {
+            return Ok(None);
+        };
+        let events = store.read_stream(stream, from, page).await?;
+        let full = events.len() == page;
+        let next = events.last().map(|last| last.stream_version + 1);
+        Ok(next.map(|next| (events, full.then_some(next))))
+    })
+}
+
 /// Checks one stream's events (in version order) against the hash chain:
 /// returns the version of the first event whose `prev_hash` or `hash` is wrong,
 /// or whose version does not follow its predecessor.

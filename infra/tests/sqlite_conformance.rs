@@ -187,3 +187,56 @@ async fn an_append_whose_caller_gives_up_still_commits_and_wakes_waiters() {
     assert_eq!(stored.len(), 1, "the abandoned append's event is stored");
     assert_eq!(stored[0].event_id, sent[0].event_id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_reads_as_pages_up_to_a_bound_and_ends_after_a_short_page() {
+    use domain::store::{pages_of_all, pages_of_stream};
+    use futures::TryStreamExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteEventStore::open_in_dir(dir.path()).await.unwrap();
+    let (a, b) = (StreamId::new("pages-a"), StreamId::new("pages-b"));
+    for i in 0..25 {
+        let stream = if i % 2 == 0 { &a } else { &b };
+        store
+            .append(stream, ExpectedVersion::Any, vec![event(&i.to_string())])
+            .await
+            .unwrap();
+    }
+    let sizes = |pages: Vec<Vec<domain::store::RecordedEvent>>| {
+        pages.iter().map(Vec::len).collect::<Vec<_>>()
+    };
+    let all: Vec<_> = pages_of_all(&store, 1, None, 10)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(sizes(all.clone()), [10, 10, 5]);
+    let positions: Vec<u64> = all.iter().flatten().map(|e| e.global_position).collect();
+    assert_eq!(positions, (1..=25).collect::<Vec<_>>());
+    let bounded: Vec<_> = pages_of_all(&store, 3, Some(17), 10)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(sizes(bounded.clone()), [10, 5]);
+    assert_eq!(bounded.last().unwrap().last().unwrap().global_position, 17);
+    let exact: Vec<_> = pages_of_all(&store, 1, Some(20), 10)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        sizes(exact),
+        [10, 10],
+        "a bound on a page's end reads no more"
+    );
+    let none: Vec<_> = pages_of_all(&store, 26, None, 10)
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let of_a: Vec<_> = pages_of_stream(&store, &a, 2, 5)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(sizes(of_a.clone()), [5, 5, 2]);
+    let versions: Vec<u64> = of_a.iter().flatten().map(|e| e.stream_version).collect();
+    assert_eq!(versions, (2..=13).collect::<Vec<_>>());
+}

@@ -4,7 +4,8 @@
 
 use domain::ids::OrgId;
 use domain::registry::{self, Handles};
-use domain::store::EventStore;
+use domain::store::{pages_of_stream, EventStore};
+use futures::TryStreamExt;
 
 use crate::ReplayError;
 
@@ -12,12 +13,8 @@ use crate::ReplayError;
 async fn handles(store: &dyn EventStore) -> Result<Handles, ReplayError> {
     let stream = registry::stream();
     let mut handles = Handles::default();
-    let mut from = 1;
-    loop {
-        let page = store.read_stream(&stream, from, 10_000).await?;
-        let Some(last) = page.last().map(|e| e.stream_version) else {
-            return Ok(handles);
-        };
+    let mut pages = std::pin::pin!(pages_of_stream(store, &stream, 1, 10_000));
+    while let Some(page) = pages.try_next().await? {
         for e in page {
             handles
                 .apply(&e.event_type, &e.data)
@@ -28,8 +25,8 @@ async fn handles(store: &dyn EventStore) -> Result<Handles, ReplayError> {
                     reason,
                 })?;
         }
-        from = last + 1;
     }
+    Ok(handles)
 }
 
 /// Every registered organization, `(current name, id)` in registration

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
-use domain::store::EventStore;
+use domain::store::{pages_of_all, EventStore};
+use futures::TryStreamExt;
 use projections::audit::{self, AuditFilter, AuditProjection};
 use projections::runner::{self, Projection, Runner};
 
@@ -123,18 +124,9 @@ pub(super) async fn catch_up(store: Arc<dyn EventStore>, db: &Path) -> anyhow::R
             projection.migrate(&conn)?;
             anyhow::Ok(runner::checkpoint(&conn, projection.name())?)
         })?;
-        let mut from = 1;
-        while from <= checkpoint {
-            let page = store.read_all(from, CATCH_UP_PAGE).await?;
-            let Some(last) = page.last().map(|e| e.global_position) else {
-                break;
-            };
-            let page = page
-                .into_iter()
-                .filter(|e| e.global_position <= checkpoint)
-                .collect();
+        let mut pages = std::pin::pin!(pages_of_all(&*store, 1, Some(checkpoint), CATCH_UP_PAGE));
+        while let Some(page) = pages.try_next().await? {
             projection.warm(&runner::decode(page)?)?;
-            from = last + 1;
         }
         let runner = tokio::task::block_in_place(|| Runner::open(projection, db))?;
         // Another process may have moved the checkpoint meanwhile: warm again.
@@ -143,16 +135,16 @@ pub(super) async fn catch_up(store: Arc<dyn EventStore>, db: &Path) -> anyhow::R
         }
     };
     let mut read = 0u64;
-    loop {
-        let page = store.read_all(runner.position() + 1, CATCH_UP_PAGE).await?;
-        let Some(last) = page.last().map(|e| e.global_position) else {
-            return Ok(read);
-        };
+    let from = runner.position() + 1;
+    let mut pages = std::pin::pin!(pages_of_all(&*store, from, None, CATCH_UP_PAGE));
+    while let Some(page) = pages.try_next().await? {
+        let last = page.last().map_or(0, |e| e.global_position);
         read += page.len() as u64;
         let decoded = runner::decode(page)?;
         tokio::task::block_in_place(|| runner.apply_page(&decoded, last))?;
         tracing::debug!(position = last, "audit projection");
     }
+    Ok(read)
 }
 
 #[cfg(test)]

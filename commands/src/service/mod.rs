@@ -18,9 +18,11 @@ use domain::events::{Actor, EventMetadata, Medium};
 use domain::ids::{OrgId, UserId};
 use domain::registry::{self, Handles, OrganizationRegistered, OrganizationRenamed};
 use domain::store::{
-    AppendRequest, EventStore, ExpectedVersion, NewEvent, PendingEffect, Receipt, StoreError,
+    pages_of_stream, AppendRequest, EventStore, ExpectedVersion, NewEvent, PendingEffect, Receipt,
+    StoreError,
 };
 use domain::{decide, Command, DomainError, Event, Organization};
+use futures::TryStreamExt;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
@@ -361,14 +363,13 @@ impl CommandService {
     /// Catches the registry of organization names up with the store.
     async fn refresh_registry(&self, reg: &mut Registry) -> Result<(), ServiceError> {
         let stream = registry::stream();
-        loop {
-            let events = self
-                .store
-                .read_stream(&stream, reg.version + 1, 10_000)
-                .await?;
-            if events.is_empty() {
-                return Ok(());
-            }
+        let mut pages = std::pin::pin!(pages_of_stream(
+            &*self.store,
+            &stream,
+            reg.version + 1,
+            10_000
+        ));
+        while let Some(events) = pages.try_next().await? {
             for e in events {
                 reg.handles
                     .apply(&e.event_type, &e.data)
@@ -379,6 +380,7 @@ impl CommandService {
                 reg.version = e.stream_version;
             }
         }
+        Ok(())
     }
 
     /// Finds an organization by id or name.

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use domain::events::{Event, EventMetadata};
 use domain::ids::OrgId;
 use domain::store::{
-    AppendRequest, EventStore, ExpectedVersion, PendingEffect, Receipt, StoreError,
+    pages_of_stream, AppendRequest, EventStore, ExpectedVersion, PendingEffect, Receipt, StoreError,
 };
 use domain::{decide, Command, DomainError, Organization};
+use futures::TryStreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::committer::CommitJob;
@@ -87,11 +88,9 @@ async fn catch_up(
     loaded: &mut Loaded,
 ) -> Result<(), ServiceError> {
     let stream = org.stream();
-    loop {
-        let events = store
-            .read_stream(&stream, loaded.state.version + 1, PAGE)
-            .await?;
-        let n = events.len();
+    let from = loaded.state.version + 1;
+    let mut pages = std::pin::pin!(pages_of_stream(store, &stream, from, PAGE));
+    while let Some(events) = pages.try_next().await? {
         for e in &events {
             let event = Event::decode(&e.event_type, e.schema_version, &e.data).map_err(|err| {
                 ServiceError::Corrupt {
@@ -102,10 +101,8 @@ async fn catch_up(
             loaded.state.evolve(&event);
             loaded.position = e.global_position;
         }
-        if n < PAGE {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// Rebuilds an organization's state from its whole stream.
