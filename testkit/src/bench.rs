@@ -171,6 +171,7 @@ fn fresh_memory_secs_per_gib(bytes: usize) -> f64 {
     let started = Instant::now();
     // SAFETY: the layout has a non-zero size; the block is written only
     // within it, one byte a page, and freed with the same layout.
+    #[allow(unsafe_code)]
     unsafe {
         let block = System.alloc(layout);
         assert!(!block.is_null(), "cannot allocate {bytes} bytes");
