@@ -50,9 +50,9 @@ pub struct Group {
 /// Reads a set written as a list and builds it in one go: `BTreeSet`'s
 /// `FromIterator` sorts the list (linear for the sorted lists a set
 /// serializes to) and builds the tree bottom-up, where serde's own
-/// `Deserialize` inserts member by member. Measured: the group members
-/// were more than half of decoding a snapshot (`replay::snapshots`).
-/// Repeated members collapse to one, as with inserts.
+/// `Deserialize` inserts member by member (group members dominate the
+/// decoding of a snapshot, `replay::snapshots`). Repeated members collapse
+/// to one, as with inserts.
 fn set_in_one_go<'de, D, T>(d: D) -> Result<BTreeSet<T>, D::Error>
 where
     D: serde::Deserializer<'de>,

@@ -22,8 +22,7 @@ pub const WAL_AUTOCHECKPOINT: i64 = 1_000;
 /// same). 16 KiB rather than SQLite's 4 KiB: a bulk catch-up writes four
 /// times fewer WAL frames for the same rows, and the kernel zeroes far less
 /// of the WAL's new pages (a frame that covers whole memory pages needs
-/// none). Measured on the RBAC catch-up of 1,000,000 events: 113,000-
-/// 129,000 events/s against 94,000-104,000 with 4 KiB (BENCHMARKS.md).
+/// none): a faster catch-up (BENCHMARKS.md, "Why the code is as it is").
 pub const PAGE_SIZE: i64 = infra::readmodel::PAGE_SIZE as i64;
 
 /// Opens a read-write connection (creating the file if needed).
@@ -36,10 +35,10 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // SQLite's default checkpoint size, said explicitly: larger WALs made
-    // catch-up a little faster but their checkpoints' fsyncs held up the
-    // event store's durable commits on the same disk (command p99 290 ms
-    // against 107 ms); long backlogs use the bulk path anyway.
+    // SQLite's default checkpoint size, said explicitly: larger WALs make
+    // catch-up a little faster but their checkpoints' fsyncs hold up the
+    // event store's durable commits on the same disk (the commands' latency
+    // tail); long backlogs use the bulk path anyway.
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
     Ok(conn)
 }
@@ -58,8 +57,7 @@ pub fn open_scratch(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     // Larger pages for a file written in bulk: fewer b-tree pages to split
-    // and to cache (measured: a rebuild of both projections ~5% faster than
-    // with 4 KiB). Takes effect only when the file is created.
+    // and to cache. Takes effect only when the file is created.
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "TRUNCATE")?;
     conn.pragma_update(None, "synchronous", "OFF")?;

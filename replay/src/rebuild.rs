@@ -10,8 +10,8 @@
 //!
 //! **Scratch files.** A generation has no readers until the switch, so it
 //! is written as a scratch database (`projections::db::open_scratch`: a
-//! rollback journal, each page written once, no fsync per commit; measured
-//! 15-25% faster than WAL). A run marks each generation it writes
+//! rollback journal, each page written once, no fsync per commit: faster
+//! than WAL). A run marks each generation it writes
 //! (`<generation>.writing`) and, however it ends short of a crash, flushes
 //! the file to disk and removes the mark; a run that finds a mark starts
 //! that generation over, since a machine crash may have torn it.
@@ -63,8 +63,7 @@ use crate::{blocking, ReplayError};
 
 /// Log entries per transaction of a generation. A generation has no readers
 /// to keep waiting, and a larger transaction writes each b-tree page it
-/// touches once rather than once per page of events (measured: 4 times
-/// faster for the RBAC tables than pages of 5,000).
+/// touches once rather than once per page of events.
 const PAGE: usize = 50_000;
 
 /// Which projection to rebuild.
@@ -456,9 +455,8 @@ pub async fn rebuild(
             .map(|((_, g, _), bulk)| bulk.then(|| g.position())),
     ));
     // Each projection on its own task, reading the log at its own pace:
-    // read once for both, the RBAC fold went at the pace of the audit
-    // inserts and its tables could only be written after them (measured
-    // slower, 63-69k against 74-78k events/s for both).
+    // read once for both, the RBAC fold would go at the pace of the audit
+    // inserts and its tables could only be written after them.
     let mut caught_up = Vec::new();
     let mut tasks = Vec::new();
     for (i, ((w, gen, _), bulk)) in std::mem::take(&mut gens).into_iter().zip(bulk).enumerate() {

@@ -20,7 +20,7 @@ use projections::runner::{self, Projection, Runner};
 /// Events per catch-up transaction. Larger than the runner's page: a commit
 /// writes every page the batch dirtied, and the actor and resource indexes
 /// dirty about one page per distinct actor and resource, so fewer, larger
-/// transactions roughly halve the commit cost (measured by the audit bench).
+/// transactions cost less to commit.
 /// A page of 50,000 events holds some tens of MiB while it is applied.
 const CATCH_UP_PAGE: usize = 50_000;
 

@@ -2,8 +2,8 @@
 //!
 //! By default SQLite checkpoints inside the commit that crosses 1,000 WAL
 //! pages: that commit then copies the pages into the database file and
-//! fsyncs it, and every append queued behind it waits (measured: command
-//! p99 of 260 ms under load). The store turns automatic checkpoints off on
+//! fsyncs it, and every append queued behind it waits (a command latency
+//! tail under load). The store turns automatic checkpoints off on
 //! its writer and runs a PASSIVE checkpoint from this task on its own
 //! connection instead, which never blocks appends or reads.
 //!

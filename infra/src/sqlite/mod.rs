@@ -97,7 +97,7 @@ impl SqliteEventStore {
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "MEMORY")
             // Events are ~0.5 KiB: 8 KiB pages mean fewer B-tree pages to
-            // touch per batch (~10% faster appends than 4 KiB). Takes effect
+            // touch per batch (faster appends than 4 KiB). Takes effect
             // only when the file is created.
             .page_size(8192)
             // Checkpoints run off the commit path (see `checkpointer`).

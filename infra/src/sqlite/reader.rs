@@ -1,11 +1,10 @@
 //! The read path: rusqlite connections on blocking threads.
 //!
-//! sqlx's SQLite driver moves every row and value through its worker thread
-//! (measured: about 3 µs per event row here, against 0.5 µs for the same
-//! query through rusqlite), which would cap a cold start near 250,000
-//! events/s. Reads of event pages therefore use plain read-only rusqlite
-//! connections, kept in a small pool, on tokio's blocking threads. Both
-//! drivers link the same SQLite library; writes stay on sqlx.
+//! sqlx's SQLite driver moves every row and value through its worker
+//! thread, several times the cost of the same query through rusqlite,
+//! which would cap a cold start. Reads of event pages therefore use plain
+//! read-only rusqlite connections ([`super::ReadPool`]) on tokio's blocking
+//! threads. Both drivers link the same SQLite library; writes stay on sqlx.
 
 use std::path::Path;
 use std::time::Duration;

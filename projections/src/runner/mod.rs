@@ -293,14 +293,13 @@ impl<P: Projection> Runner<P> {
             // Copy what is left of the backlog into the database file now,
             // before anyone reads it, and empty the WAL (it grew to the
             // size of the backlog, hundreds of MB): a reader that finds a
-            // long WAL looks every page up in the WAL's index first
-            // (measured: the audit view read at a quarter of its speed
-            // until a checkpoint), and one that opens the file when no
-            // writer has it open reads and checksums the whole WAL to
-            // rebuild that index, at every open (measured: a Parquet export
-            // after a bulk catch-up, one connection per day, at half its
-            // speed). TRUNCATE waits for readers up to the busy timeout;
-            // if they stay, the WAL is left for the next checkpoint.
+            // long WAL looks every page up in the WAL's index first (slow
+            // reads until a checkpoint), and one that opens the file when
+            // no writer has it open reads and checksums the whole WAL to
+            // rebuild that index, at every open (a Parquet export opens one
+            // connection per day). TRUNCATE waits for readers up to the
+            // busy timeout; if they stay, the WAL is left for the next
+            // checkpoint.
             let busy: i64 = runner
                 .conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;

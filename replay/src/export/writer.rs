@@ -49,7 +49,7 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 const IN_FLIGHT: usize = 2;
 
 /// Threads reading the audit view side by side (SQLite's row decoding is
-/// the slower half: ~1.5 µs a row against ~0.6 µs to encode).
+/// the slower half of an export; encoding the other).
 const READERS: usize = 2;
 
 /// The `created_by` written in every object (no version: the bytes of an
