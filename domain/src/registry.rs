@@ -42,6 +42,38 @@ impl OrganizationRenamed {
     pub const SCHEMA_VERSION: u32 = 1;
 }
 
+/// An event of the registry stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEvent {
+    Registered(OrganizationRegistered),
+    Renamed(OrganizationRenamed),
+}
+
+impl RegistryEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            RegistryEvent::Registered(_) => OrganizationRegistered::EVENT_TYPE,
+            RegistryEvent::Renamed(_) => OrganizationRenamed::EVENT_TYPE,
+        }
+    }
+
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            RegistryEvent::Registered(_) => OrganizationRegistered::SCHEMA_VERSION,
+            RegistryEvent::Renamed(_) => OrganizationRenamed::SCHEMA_VERSION,
+        }
+    }
+
+    /// The event's data as stored.
+    pub fn to_json(&self) -> String {
+        match self {
+            RegistryEvent::Registered(e) => serde_json::to_string(e),
+            RegistryEvent::Renamed(e) => serde_json::to_string(e),
+        }
+        .expect("registry events serialize")
+    }
+}
+
 /// The organizations' current handles, folded from the registry stream.
 #[derive(Debug, Clone, Default)]
 pub struct Handles {

@@ -16,10 +16,10 @@ use chrono::Utc;
 use domain::commands::NewPerson;
 use domain::events::{Actor, EventMetadata, Medium};
 use domain::ids::{OrgId, UserId};
-use domain::registry::{self, Handles, OrganizationRegistered, OrganizationRenamed};
+use domain::registry::{self, Handles, OrganizationRegistered, OrganizationRenamed, RegistryEvent};
 use domain::store::{
-    pages_of_stream, AppendRequest, EventStore, ExpectedVersion, NewEvent, PendingEffect, Receipt,
-    StoreError,
+    pages_of_stream, AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent,
+    PendingEffect, Receipt, StoreError,
 };
 use domain::{decide, Command, DomainError, Event, Organization};
 use futures::TryStreamExt;
@@ -469,36 +469,24 @@ impl CommandService {
             if reg.handles.holder(name).is_some() {
                 return Err(ServiceError::Domain(DomainError::OrgExists));
             }
-            let registered = OrganizationRegistered {
+            let registered = RegistryEvent::Registered(OrganizationRegistered {
                 org_id,
                 name: name.to_string(),
+            });
+            let request = AppendRequest {
+                stream: org_id.stream(),
+                expected: ExpectedVersion::NoStream,
+                events: events
+                    .iter()
+                    .map(|e| envelope::envelope(e, &meta_json))
+                    .collect(),
+                receipts: vec![receipt.clone()],
             };
-            let registry_event = NewEvent {
-                event_id: Uuid::now_v7(),
-                event_type: OrganizationRegistered::EVENT_TYPE.to_string(),
-                schema_version: OrganizationRegistered::SCHEMA_VERSION,
-                data: serde_json::to_string(&registered).expect("serializes"),
-                metadata: meta_json.clone(),
-            };
-            let expected = if reg.version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(reg.version)
-            };
-            let batch = vec![
-                AppendRequest::new(registry::stream(), expected, vec![registry_event]),
-                AppendRequest {
-                    stream: org_id.stream(),
-                    expected: ExpectedVersion::NoStream,
-                    events: events
-                        .iter()
-                        .map(|e| envelope::envelope(e, &meta_json))
-                        .collect(),
-                    receipts: vec![receipt.clone()],
-                },
-            ];
-            match self.store.append_all(batch).await {
-                Ok(results) => break results[1].last_position,
+            match self
+                .append_with_registry(&reg, registered, &meta_json, request)
+                .await
+            {
+                Ok(appended) => break appended.last_position,
                 Err(StoreError::WrongExpectedVersion { .. }) if attempts < worker::MAX_ATTEMPTS => {
                     continue
                 }
@@ -572,17 +560,10 @@ impl CommandService {
             {
                 return Err(ServiceError::Domain(DomainError::OrgExists));
             }
-            let renamed = OrganizationRenamed {
+            let renamed = RegistryEvent::Renamed(OrganizationRenamed {
                 org_id: org,
                 name: new_name,
-            };
-            let registry_event = NewEvent {
-                event_id: Uuid::now_v7(),
-                event_type: OrganizationRenamed::EVENT_TYPE.to_string(),
-                schema_version: OrganizationRenamed::SCHEMA_VERSION,
-                data: serde_json::to_string(&renamed).expect("serializes"),
-                metadata: meta_json.clone(),
-            };
+            });
             let receipt = receipt(
                 &ctx.idempotency,
                 events.len() - 1,
@@ -590,28 +571,24 @@ impl CommandService {
                 Vec::new(),
             );
             let answer_kept = receipt.answer.is_some();
-            let batch = vec![
-                AppendRequest::new(
-                    registry::stream(),
-                    ExpectedVersion::Exact(reg.version),
-                    vec![registry_event],
-                ),
-                AppendRequest {
-                    stream: org.stream(),
-                    expected: ExpectedVersion::Exact(version),
-                    events: events
-                        .iter()
-                        .map(|e| envelope::envelope(e, &meta_json))
-                        .collect(),
-                    receipts: vec![receipt],
-                },
-            ];
-            match self.store.append_all(batch).await {
+            let request = AppendRequest {
+                stream: org.stream(),
+                expected: ExpectedVersion::Exact(version),
+                events: events
+                    .iter()
+                    .map(|e| envelope::envelope(e, &meta_json))
+                    .collect(),
+                receipts: vec![receipt],
+            };
+            match self
+                .append_with_registry(&reg, renamed, &meta_json, request)
+                .await
+            {
                 // The organization's worker finds out at its next append
                 // (a version conflict makes it reload).
-                Ok(results) => {
+                Ok(appended) => {
                     return Ok(Outcome {
-                        position: results[1].last_position,
+                        position: appended.last_position,
                         events,
                         answer,
                         answer_kept,
@@ -624,6 +601,36 @@ impl CommandService {
         Err(ServiceError::Conflict {
             attempts: worker::MAX_ATTEMPTS,
         })
+    }
+
+    /// Appends `event` to the registry (at the version `reg` has read) and
+    /// `request` of an organization together, all or nothing: a name and
+    /// the organization change together. A version conflict on either
+    /// stream is the caller's to retry, with the registry read again.
+    async fn append_with_registry(
+        &self,
+        reg: &Registry,
+        event: RegistryEvent,
+        meta_json: &str,
+        request: AppendRequest,
+    ) -> Result<AppendResult, StoreError> {
+        let expected = match reg.version {
+            0 => ExpectedVersion::NoStream,
+            v => ExpectedVersion::Exact(v),
+        };
+        let registry_event = NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_string(),
+            schema_version: event.schema_version(),
+            data: event.to_json(),
+            metadata: meta_json.to_string(),
+        };
+        let batch = vec![
+            AppendRequest::new(registry::stream(), expected, vec![registry_event]),
+            request,
+        ];
+        let mut results = self.store.append_all(batch).await?;
+        Ok(results.pop().expect("one result per request"))
     }
 
     /// Invites people (all or nothing), each with a temporary password that
