@@ -57,6 +57,24 @@ struct Partial {
     projects: Vec<ProjectId>,
 }
 
+/// What [`OrgAccess::apply`] reads before it folds an event.
+struct Before {
+    /// Users a deletion reaches.
+    users: Vec<UserId>,
+    /// Every role's fingerprint, before a role edit.
+    roles: Option<FxHashMap<RoleId, (PermissionSet, Vec<RoleId>)>>,
+}
+
+/// The users an event can change.
+#[derive(Debug, Default)]
+struct Reach {
+    /// Recomputed whole.
+    whole: Vec<UserId>,
+    /// Recomputed in the scopes `partial` names only.
+    partial_users: Vec<UserId>,
+    partial: Partial,
+}
+
 /// One organization in the model.
 #[derive(Debug, Default)]
 pub struct OrgAccess {
@@ -358,8 +376,18 @@ impl OrgAccess {
 
     /// Folds one event and recomputes the users it can affect.
     pub fn apply(&mut self, org: OrgId, event: &Event, changes: &mut Vec<EffectiveChange>) {
-        // Who is affected, as far as it must be known before the event.
-        let mut affected: Vec<UserId> = match event {
+        let before = self.before(event);
+        self.state.evolve(event);
+        self.index(event);
+        let reach = self.reach(event, before);
+        self.recompute(org, reach, changes);
+    }
+
+    /// What must be read before `event` is folded: the users a deletion
+    /// reaches (gone from the state after it) and, for a role edit, every
+    /// role's fingerprint.
+    fn before(&self, event: &Event) -> Before {
+        let users = match event {
             Event::GroupDeleted(e) => self.members(e.group_id),
             Event::ProjectDeleted(e) => match self.state.projects.get(&e.project_id) {
                 Some(p) => {
@@ -378,42 +406,24 @@ impl OrgAccess {
             },
             _ => vec![],
         };
-        let roles_before = match event {
+        let roles = match event {
             Event::CustomRoleChanged(_) | Event::CustomRoleDeleted(_) => {
                 Some(self.role_fingerprint())
             }
             _ => None,
         };
+        Before { users, roles }
+    }
 
-        self.state.evolve(event);
-
-        // Users of whom only some scopes can change, and which.
-        let mut partial_users: Vec<UserId> = Vec::new();
-        let mut partial = Partial::default();
+    /// Keeps the indexes (projects, and which projects each user and group
+    /// has sources on) in step with the folded `event`.
+    fn index(&mut self, event: &Event) {
         match event {
-            Event::UserInvited(e) => affected.push(e.user_id),
-            Event::ServiceAccountCreated(e) => affected.push(e.user_id),
             Event::UserRemoved(domain::events::UserRemoved { user_id, .. })
             | Event::ServiceAccountRemoved(domain::events::ServiceAccountRemoved {
                 user_id, ..
             }) => {
                 self.user_projects.remove(user_id);
-                affected.push(*user_id);
-            }
-            Event::OrgRoleAssigned(domain::events::OrgRoleAssigned { subject, .. })
-            | Event::OrgRoleRetracted(domain::events::OrgRoleRetracted { subject, .. }) => {
-                partial_users.extend(self.subject_users(*subject));
-                partial.org_roles = true;
-            }
-            Event::GroupCreated(e) => affected.extend(e.members.iter().copied()),
-            Event::GroupMemberAdded(domain::events::GroupMemberAdded { group_id, user_id })
-            | Event::GroupMemberRemoved(domain::events::GroupMemberRemoved { group_id, user_id }) =>
-            {
-                partial_users.push(*user_id);
-                partial.org_roles = true;
-                if let Some(ps) = self.group_projects.get(group_id) {
-                    partial.projects.extend(ps.iter().copied());
-                }
             }
             Event::GroupDeleted(e) => {
                 self.group_projects.remove(&e.group_id);
@@ -439,13 +449,70 @@ impl OrgAccess {
                 project_id,
                 subject,
                 ..
-            }) => {
-                match subject {
-                    Subject::User(u) => self.index_user_project(*u, *project_id),
-                    Subject::Group(g) => self.index_group_project(*g, *project_id),
+            }) => match subject {
+                Subject::User(u) => self.index_user_project(*u, *project_id),
+                Subject::Group(g) => self.index_group_project(*g, *project_id),
+            },
+            Event::RepositoryAccessGranted(domain::events::RepositoryAccessGranted {
+                project_id,
+                user_id,
+                ..
+            })
+            | Event::RepositoryAccessChanged(domain::events::RepositoryAccessChanged {
+                project_id,
+                user_id,
+                ..
+            })
+            | Event::RepositoryAccessRevoked(domain::events::RepositoryAccessRevoked {
+                project_id,
+                user_id,
+                ..
+            }) => self.index_user_project(*user_id, *project_id),
+            _ => {}
+        }
+    }
+
+    /// The users the folded `event` can change: recomputed whole, or only
+    /// in the scopes a [`Partial`] names.
+    fn reach(&self, event: &Event, before: Before) -> Reach {
+        let mut reach = Reach {
+            whole: before.users,
+            ..Reach::default()
+        };
+        match event {
+            Event::UserInvited(e) => reach.whole.push(e.user_id),
+            Event::ServiceAccountCreated(e) => reach.whole.push(e.user_id),
+            Event::UserRemoved(domain::events::UserRemoved { user_id, .. })
+            | Event::ServiceAccountRemoved(domain::events::ServiceAccountRemoved {
+                user_id, ..
+            }) => reach.whole.push(*user_id),
+            Event::OrgRoleAssigned(domain::events::OrgRoleAssigned { subject, .. })
+            | Event::OrgRoleRetracted(domain::events::OrgRoleRetracted { subject, .. }) => {
+                reach.partial_users.extend(self.subject_users(*subject));
+                reach.partial.org_roles = true;
+            }
+            Event::GroupCreated(e) => reach.whole.extend(e.members.iter().copied()),
+            Event::GroupMemberAdded(domain::events::GroupMemberAdded { group_id, user_id })
+            | Event::GroupMemberRemoved(domain::events::GroupMemberRemoved { group_id, user_id }) =>
+            {
+                reach.partial_users.push(*user_id);
+                reach.partial.org_roles = true;
+                if let Some(ps) = self.group_projects.get(group_id) {
+                    reach.partial.projects.extend(ps.iter().copied());
                 }
-                partial_users.extend(self.subject_users(*subject));
-                partial.projects.push(*project_id);
+            }
+            Event::ProjectRoleBound(domain::events::ProjectRoleBound {
+                project_id,
+                subject,
+                ..
+            })
+            | Event::ProjectRoleUnbound(domain::events::ProjectRoleUnbound {
+                project_id,
+                subject,
+                ..
+            }) => {
+                reach.partial_users.extend(self.subject_users(*subject));
+                reach.partial.projects.push(*project_id);
             }
             Event::RepositoryAccessGranted(domain::events::RepositoryAccessGranted {
                 project_id,
@@ -462,50 +529,62 @@ impl OrgAccess {
                 user_id,
                 ..
             }) => {
-                self.index_user_project(*user_id, *project_id);
-                partial_users.push(*user_id);
-                partial.projects.push(*project_id);
+                reach.partial_users.push(*user_id);
+                reach.partial.projects.push(*project_id);
             }
             Event::RepositoryRoleMappingChanged(e) => {
                 if let Some(p) = self.state.projects.get(&e.project_id) {
-                    partial_users.extend(p.repo_access.keys().copied());
+                    reach.partial_users.extend(p.repo_access.keys().copied());
                 }
-                partial.projects.push(e.project_id);
+                reach.partial.projects.push(e.project_id);
             }
             Event::CustomRoleChanged(_) | Event::CustomRoleDeleted(_) => {
-                let before = roles_before.unwrap_or_default();
-                let after = self.role_fingerprint();
-                let changed: FxHashSet<RoleId> = before
-                    .iter()
-                    .filter(|(r, f)| after.get(r) != Some(f))
-                    .map(|(r, _)| *r)
-                    .chain(after.keys().filter(|r| !before.contains_key(r)).copied())
-                    .collect();
-                // Org roles that grant a changed project role on every project.
-                let mut roles = changed.clone();
-                for r in self.state.roles.values() {
-                    if self
-                        .state
-                        .mapped_project_roles(r.id)
-                        .iter()
-                        .any(|m| changed.contains(m))
-                    {
-                        roles.insert(r.id);
-                    }
-                }
-                affected.extend(self.holders_of(&roles));
+                let roles = self.roles_changed(before.roles.unwrap_or_default());
+                reach.whole.extend(self.holders_of(&roles));
             }
             _ => {}
         }
-        affected.sort();
-        affected.dedup();
-        for user in affected {
+        reach
+    }
+
+    /// The roles a role edit changed (from the fingerprints `before` it),
+    /// and the organization roles that grant one of them on every project.
+    fn roles_changed(
+        &self,
+        before: FxHashMap<RoleId, (PermissionSet, Vec<RoleId>)>,
+    ) -> FxHashSet<RoleId> {
+        let after = self.role_fingerprint();
+        let changed: FxHashSet<RoleId> = before
+            .iter()
+            .filter(|(r, f)| after.get(r) != Some(f))
+            .map(|(r, _)| *r)
+            .chain(after.keys().filter(|r| !before.contains_key(r)).copied())
+            .collect();
+        let mut roles = changed.clone();
+        for r in self.state.roles.values() {
+            if self
+                .state
+                .mapped_project_roles(r.id)
+                .iter()
+                .any(|m| changed.contains(m))
+            {
+                roles.insert(r.id);
+            }
+        }
+        roles
+    }
+
+    /// Recomputes the users `reach` names and reports the differences.
+    fn recompute(&mut self, org: OrgId, mut reach: Reach, changes: &mut Vec<EffectiveChange>) {
+        reach.whole.sort();
+        reach.whole.dedup();
+        for user in reach.whole {
             self.refresh(org, user, changes);
         }
-        partial_users.sort();
-        partial_users.dedup();
-        for user in partial_users {
-            self.refresh_partial(org, user, &partial, changes);
+        reach.partial_users.sort();
+        reach.partial_users.dedup();
+        for user in reach.partial_users {
+            self.refresh_partial(org, user, &reach.partial, changes);
         }
     }
 
