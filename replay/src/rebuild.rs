@@ -395,12 +395,80 @@ pub async fn rebuild(
 ) -> Result<Report, ReplayError> {
     let _lock = lock(data_dir)?;
     let live = projections::db::path_in(data_dir);
-    let handle = tokio::runtime::Handle::current();
+    // The markers are declared first, so that they are dropped after the
+    // generations' connections.
+    let (_writing, gens) = open_generations(&store, data_dir, which, &options).await?;
 
-    // Open (or resume) every generation. The markers are declared first,
-    // so that they are dropped after the generations' connections.
+    let head = store.head_position().await?;
+    let target_of = |w: Which| -> Result<u64, ReplayError> {
+        match options.target {
+            Target::Head => Ok(head),
+            Target::LiveCheckpoint => live_checkpoint(&live, w),
+        }
+    };
+    let mut targets = gens
+        .iter()
+        .map(|(w, _, _)| target_of(*w))
+        .collect::<Result<Vec<_>, _>>()?;
+    let started = Instant::now();
+    let (gens, bulk_read) = bulk_catch_up(&store, gens, &targets, head, &options, bar).await?;
+    let mut built = Built {
+        read: bulk_read,
+        applied: gens.iter().map(|(_, g, r)| g.position() - r).collect(),
+        gens,
+        interrupted: false,
+    };
+    follow(&store, &mut built, &mut targets, &target_of, &options, bar).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let projections = switch_all(
+        &store,
+        data_dir,
+        &live,
+        built.gens,
+        &built.applied,
+        built.interrupted,
+        &options,
+    )
+    .await?;
+    bar.finish();
+    Ok(Report {
+        projections,
+        read: built.read,
+        seconds,
+        events_per_second: if seconds > 0.0 {
+            built.read as f64 / seconds
+        } else {
+            0.0
+        },
+        interrupted: built.interrupted,
+    })
+}
+
+/// A generation being built: what it rebuilds, its writer, and the
+/// position it resumed from.
+type Generation = (Which, Gen, u64);
+
+/// The generations as the paged catch-up leaves them.
+struct Built {
+    gens: Vec<Generation>,
+    /// Log entries read in all.
+    read: u64,
+    /// Entries applied to each generation.
+    applied: Vec<u64>,
+    /// Stopped before its targets (Ctrl-C, `stop_at`): nothing switches.
+    interrupted: bool,
+}
+
+/// Opens (or resumes) every generation, each with its `.writing` mark.
+async fn open_generations(
+    store: &Arc<dyn EventStore>,
+    data_dir: &Path,
+    which: &[Which],
+    options: &Options,
+) -> Result<(Vec<Writing>, Vec<Generation>), ReplayError> {
+    let handle = tokio::runtime::Handle::current();
     let mut writing: Vec<Writing> = Vec::new();
-    let mut gens: Vec<(Which, Gen, u64)> = Vec::new();
+    let mut gens: Vec<Generation> = Vec::new();
     for w in which {
         let path = generation_path(data_dir, *w);
         writing.push(Writing::begin(&path, options.fresh)?);
@@ -411,24 +479,23 @@ pub async fn rebuild(
         tracing::info!(projection = w.name(), resumed, "generation opened");
         gens.push((*w, gen, resumed));
     }
+    Ok((writing, gens))
+}
 
-    // Build each up to its target.
-    let head = store.head_position().await?;
-    let target_of = |w: Which| -> Result<u64, ReplayError> {
-        match options.target {
-            Target::Head => Ok(head),
-            Target::LiveCheckpoint => live_checkpoint(&live, w),
-        }
-    };
-    let mut targets = Vec::new();
-    for (w, _, _) in &gens {
-        targets.push(target_of(*w)?);
-    }
-    // A long way from the head: catch up in bulk, up to the head (past a
-    // live checkpoint that lags a little; the switch then waits for the
-    // live runner to get there).
-    let started = Instant::now();
-    let mut bulk_read = 0;
+/// Catches each generation that is a long way from `head` up in bulk, up
+/// to the head (past a live checkpoint that lags a little: the switch then
+/// waits for the live runner to get there), each on its own task reading
+/// the log at its own pace (read once for both, the RBAC fold would go at
+/// the pace of the audit inserts and its tables could only be written
+/// after them). Returns the generations and the most entries one read.
+async fn bulk_catch_up(
+    store: &Arc<dyn EventStore>,
+    gens: Vec<Generation>,
+    targets: &[u64],
+    head: u64,
+    options: &Options,
+    bar: &ProgressBar,
+) -> Result<(Vec<Generation>, u64), ReplayError> {
     let stopping = options.stop.load(Ordering::Relaxed) || options.stop_at.is_some();
     let bulk: Vec<bool> = gens
         .iter()
@@ -454,34 +521,30 @@ pub async fn rebuild(
             .zip(&bulk)
             .map(|((_, g, _), bulk)| bulk.then(|| g.position())),
     ));
-    // Each projection on its own task, reading the log at its own pace:
-    // read once for both, the RBAC fold would go at the pace of the audit
-    // inserts and its tables could only be written after them.
-    let mut caught_up = Vec::new();
     let mut tasks = Vec::new();
-    for (i, ((w, gen, _), bulk)) in std::mem::take(&mut gens).into_iter().zip(bulk).enumerate() {
-        let before = gen.position();
+    for (i, ((w, gen, resumed), bulk)) in gens.into_iter().zip(bulk).enumerate() {
         let store = store.clone();
         let bar = bar.clone();
         let reached = reached.clone();
         tasks.push(tokio::spawn(async move {
+            let before = gen.position();
             let progress = |position| raise(&bar, reached.report(i, position));
             let gen = if bulk {
                 gen.bulk(store.as_ref(), &progress).await?
             } else {
                 gen
             };
-            Ok::<_, ReplayError>((w, gen, before))
+            Ok::<_, ReplayError>((w, gen, resumed, before))
         }));
     }
+    let mut gens = Vec::new();
+    let mut bulk_read = 0;
     for task in tasks {
-        caught_up.push(match task.await {
+        let (w, gen, resumed, before) = match task.await {
             Ok(done) => done?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => return Err(ReplayError::Invalid(format!("rebuild task: {e}"))),
-        });
-    }
-    for (w, gen, before) in caught_up {
+        };
         if gen.position() > before {
             tracing::info!(
                 projection = w.name(),
@@ -491,52 +554,66 @@ pub async fn rebuild(
             );
         }
         bulk_read = bulk_read.max(gen.position() - before);
-        gens.push((w, gen, before));
+        gens.push((w, gen, resumed));
     }
-    let start = gens.iter().map(|(_, g, _)| g.position()).min().unwrap_or(0);
-    let goal = targets.iter().copied().max().unwrap_or(0);
-    bar.set_length(goal);
+    Ok((gens, bulk_read))
+}
+
+/// Reads the log once for every generation, page by page, and applies it
+/// to each up to its target (a live checkpoint's keeps moving while `serve`
+/// runs); stops early on `options.stop` or `stop_at`.
+async fn follow(
+    store: &Arc<dyn EventStore>,
+    built: &mut Built,
+    targets: &mut [u64],
+    target_of: &dyn Fn(Which) -> Result<u64, ReplayError>,
+    options: &Options,
+    bar: &ProgressBar,
+) -> Result<(), ReplayError> {
+    let start = built
+        .gens
+        .iter()
+        .map(|(_, g, _)| g.position())
+        .min()
+        .unwrap_or(0);
+    bar.set_length(targets.iter().copied().max().unwrap_or(0));
     bar.set_position(start);
-    let mut read = bulk_read;
-    let mut applied: Vec<u64> = gens.iter().map(|(_, g, r)| g.position() - r).collect();
     let mut from = start + 1;
-    let mut interrupted = false;
     loop {
-        // The live projection keeps moving while `serve` runs.
         if options.target == Target::LiveCheckpoint {
-            for (i, (w, _, _)) in gens.iter().enumerate() {
+            for (i, (w, _, _)) in built.gens.iter().enumerate() {
                 targets[i] = target_of(*w)?;
             }
         }
         let goal = targets.iter().copied().max().unwrap_or(0);
         bar.set_length(goal);
         if from > goal {
-            break;
+            return Ok(());
         }
         let goal = match options.stop_at {
             Some(at) if at < from => {
-                interrupted = true;
-                break;
+                built.interrupted = true;
+                return Ok(());
             }
             Some(at) => goal.min(at),
             None => goal,
         };
         if options.stop.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
+            built.interrupted = true;
+            return Ok(());
         }
         let page = store.read_all(from, PAGE).await?;
         let Some(last) = page.last().map(|e| e.global_position.min(goal)) else {
-            break;
+            return Ok(());
         };
         let page: Vec<RecordedEvent> = page
             .into_iter()
             .filter(|e| e.global_position <= goal)
             .collect();
-        read += page.len() as u64;
+        built.read += page.len() as u64;
         let (mut back, counts) = {
-            let mut moved = std::mem::take(&mut gens);
-            let targets = targets.clone();
+            let mut moved = std::mem::take(&mut built.gens);
+            let targets = targets.to_vec();
             blocking(move || {
                 let decoded = runner::decode(page)?;
                 let mut counts = Vec::with_capacity(moved.len());
@@ -552,16 +629,27 @@ pub async fn rebuild(
             })
             .await?
         };
-        std::mem::swap(&mut gens, &mut back);
-        for (a, c) in applied.iter_mut().zip(counts) {
+        std::mem::swap(&mut built.gens, &mut back);
+        for (a, c) in built.applied.iter_mut().zip(counts) {
             *a += c;
         }
         bar.set_position(last);
         from = last + 1;
     }
-    let seconds = started.elapsed().as_secs_f64();
+}
 
-    // Switch each finished generation over.
+/// Switches each finished generation over (none when `interrupted`) and
+/// reports every one.
+async fn switch_all(
+    store: &Arc<dyn EventStore>,
+    data_dir: &Path,
+    live: &Path,
+    gens: Vec<Generation>,
+    applied: &[u64],
+    interrupted: bool,
+    options: &Options,
+) -> Result<Vec<Rebuilt>, ReplayError> {
+    let handle = tokio::runtime::Handle::current();
     let mut out = Vec::new();
     for (i, (w, gen, resumed)) in gens.into_iter().enumerate() {
         let mut rebuilt = Rebuilt {
@@ -575,7 +663,7 @@ pub async fn rebuild(
         };
         if !interrupted {
             let path = generation_path(data_dir, w);
-            let (store, handle, live) = (store.clone(), handle.clone(), live.clone());
+            let (store, handle, live) = (store.clone(), handle.clone(), live.to_path_buf());
             let target = options.target;
             let started = Instant::now();
             let (position, rows) =
@@ -589,18 +677,7 @@ pub async fn rebuild(
         }
         out.push(rebuilt);
     }
-    bar.finish();
-    Ok(Report {
-        projections: out,
-        read,
-        seconds,
-        events_per_second: if seconds > 0.0 {
-            read as f64 / seconds
-        } else {
-            0.0
-        },
-        interrupted,
-    })
+    Ok(out)
 }
 
 /// How far each bulk catch-up running side by side has read: the bar
