@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::ids::{GroupId, ProjectId, RoleId, Subject, UserId};
 use crate::permissions::{Permission, PermissionSet};
 use crate::roles::{RepoAccess, OWNER};
-use crate::state::Organization;
+use crate::state::{Organization, Project};
 
 /// Where one of a user's roles comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -197,11 +197,7 @@ impl Organization {
     /// Repository access counts only for users with an organization role.
     fn repository_grant(&self, user: UserId, project: ProjectId) -> Option<BindingSource> {
         let p = self.projects.get(&project)?;
-        let access = p.repo_access.get(&user)?;
-        self.has_org_role(user).then(|| BindingSource::Repository {
-            role: p.repo_mapping.role_for(*access),
-            access: *access,
-        })
+        repository_source(p, user, self.has_org_role(user))
     }
 
     /// The sources bound to one project: direct, group and repository
@@ -229,6 +225,24 @@ impl Organization {
                 });
             }
         });
+    }
+
+    /// The roles the user's organization roles grant on every project, each
+    /// with the organization role it comes from.
+    pub fn every_project_grants(&self, user: UserId) -> Vec<BindingSource> {
+        let mut grants = Vec::new();
+        self.for_each_every_project_grant(user, |s| grants.push(s));
+        grants
+    }
+
+    /// The roles bound to one project for the user (direct, group,
+    /// repository), without the every-project ones.
+    pub fn project_specific_grants(&self, user: UserId, project: ProjectId) -> Vec<BindingSource> {
+        let mut grants = Vec::new();
+        if self.projects.contains_key(&project) {
+            self.for_each_project_specific_grant(user, project, |s| grants.push(s));
+        }
+        grants
     }
 
     /// The permissions the user holds on every project through their
@@ -293,5 +307,244 @@ impl Organization {
                 .map(|role| vec![BindingSource::Direct { role: *role }])
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// The user's repository access on `p` as a source: the rule that it
+/// counts only for users with an organization role, in one place.
+fn repository_source(p: &Project, user: UserId, has_org_role: bool) -> Option<BindingSource> {
+    let access = p.repo_access.get(&user)?;
+    has_org_role.then(|| BindingSource::Repository {
+        role: p.repo_mapping.role_for(*access),
+        access: *access,
+    })
+}
+
+/// A role binding as it is recorded (the RBAC tables' rows and `replay
+/// state`'s list): a subject's organization role, a subject's binding on a
+/// project, or a user's repository access with the role the project's
+/// mapping gives it. Recorded, not effective: repository access is listed
+/// whether or not the user holds an organization role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedBinding {
+    pub subject: Subject,
+    /// `None` for an organization role.
+    pub project: Option<ProjectId>,
+    /// [`BindingSource::Direct`] or [`BindingSource::Repository`].
+    pub source: BindingSource,
+}
+
+impl Organization {
+    /// Every recorded binding, in no particular order.
+    pub fn recorded_bindings(&self) -> impl Iterator<Item = RecordedBinding> + '_ {
+        let org_roles = self
+            .org_roles
+            .iter()
+            .filter(|(u, _)| self.users.contains_key(u))
+            .map(|(u, role)| RecordedBinding {
+                subject: Subject::User(*u),
+                project: None,
+                source: BindingSource::Direct { role: *role },
+            });
+        let group_roles = self.groups.values().filter_map(|g| {
+            g.role.map(|role| RecordedBinding {
+                subject: Subject::Group(g.id),
+                project: None,
+                source: BindingSource::Direct { role },
+            })
+        });
+        let projects = self.projects.values().flat_map(|p| {
+            let project = Some(p.id);
+            let users = p
+                .user_bindings
+                .iter()
+                .map(move |(u, role)| RecordedBinding {
+                    subject: Subject::User(*u),
+                    project,
+                    source: BindingSource::Direct { role: *role },
+                });
+            let groups = p
+                .group_bindings
+                .iter()
+                .map(move |(g, role)| RecordedBinding {
+                    subject: Subject::Group(*g),
+                    project,
+                    source: BindingSource::Direct { role: *role },
+                });
+            let repository = p
+                .repo_access
+                .iter()
+                .map(move |(u, access)| RecordedBinding {
+                    subject: Subject::User(*u),
+                    project,
+                    source: BindingSource::Repository {
+                        role: p.repo_mapping.role_for(*access),
+                        access: *access,
+                    },
+                });
+            users.chain(groups).chain(repository)
+        });
+        org_roles.chain(group_roles).chain(projects)
+    }
+
+    /// Every source that grants `permission` to `user` (on `project` for
+    /// project permissions): empty when the user may not do it.
+    pub fn explain(
+        &self,
+        user: UserId,
+        permission: Permission,
+        project: Option<ProjectId>,
+    ) -> Vec<BindingSource> {
+        if !self.users.contains_key(&user) {
+            return Vec::new();
+        }
+        let grants = match (permission.scope(), project) {
+            (crate::permissions::Scope::Organization, _) => self.org_grants(user),
+            (crate::permissions::Scope::Project, Some(p)) => self.project_grants(user, p),
+            (crate::permissions::Scope::Project, None) => return Vec::new(),
+        };
+        grants
+            .into_iter()
+            .filter(|g| self.role_permissions(g.role()).contains(permission))
+            .collect()
+    }
+
+    /// The permissions of `scope` that `grants` give, each with the grants
+    /// that give it, in catalog order.
+    pub fn permissions_with_sources(
+        &self,
+        scope: crate::permissions::Scope,
+        grants: &[BindingSource],
+    ) -> Vec<(Permission, Vec<BindingSource>)> {
+        if grants.is_empty() {
+            return Vec::new();
+        }
+        Permission::all()
+            .filter(|p| p.scope() == scope)
+            .filter_map(|permission| {
+                let sources: Vec<BindingSource> = grants
+                    .iter()
+                    .filter(|g| self.role_permissions(g.role()).contains(permission))
+                    .copied()
+                    .collect();
+                (!sources.is_empty()).then_some((permission, sources))
+            })
+            .collect()
+    }
+
+    /// The users a source bound to `project` may reach (direct binding,
+    /// repository access, members of a bound group), with repeats; the
+    /// every-project grants are not included.
+    pub fn users_bound_to(&self, project: ProjectId) -> Vec<UserId> {
+        let Some(p) = self.projects.get(&project) else {
+            return Vec::new();
+        };
+        let mut users: Vec<UserId> = p
+            .user_bindings
+            .keys()
+            .chain(p.repo_access.keys())
+            .copied()
+            .collect();
+        for g in p.group_bindings.keys() {
+            if let Some(group) = self.groups.get(g) {
+                users.extend(group.members.iter().copied());
+            }
+        }
+        users
+    }
+
+    /// The users who hold one of `roles` from any source (organization
+    /// role, group role, project binding of them or their groups, or
+    /// repository access mapped to it), whether or not it counts: a
+    /// superset of those whose access a change of these roles can change.
+    pub fn users_holding(&self, roles: &impl Fn(RoleId) -> bool) -> rustc_hash::FxHashSet<UserId> {
+        let mut users: rustc_hash::FxHashSet<UserId> = self
+            .org_roles
+            .iter()
+            .filter(|(_, r)| roles(**r))
+            .map(|(u, _)| *u)
+            .collect();
+        for g in self.groups.values() {
+            let group_role = g.role.is_some_and(roles);
+            let bound = self
+                .projects
+                .values()
+                .any(|p| p.group_bindings.get(&g.id).is_some_and(|r| roles(*r)));
+            if group_role || bound {
+                users.extend(g.members.iter().copied());
+            }
+        }
+        for p in self.projects.values() {
+            users.extend(
+                p.user_bindings
+                    .iter()
+                    .filter(|(_, r)| roles(**r))
+                    .map(|(u, _)| *u),
+            );
+            if p.repo_mapping.roles().iter().any(|r| roles(*r)) {
+                users.extend(p.repo_access.keys().copied());
+            }
+        }
+        users
+    }
+
+    /// Of `projects`, those where the user's permissions depend on whether
+    /// they hold an organization role (repository access counts only then).
+    pub fn projects_depending_on_org_role<'a>(
+        &'a self,
+        user: UserId,
+        projects: impl IntoIterator<Item = &'a ProjectId> + 'a,
+    ) -> impl Iterator<Item = ProjectId> + 'a {
+        projects.into_iter().copied().filter(move |p| {
+            self.projects
+                .get(p)
+                .is_some_and(|p| p.repo_access.contains_key(&user))
+        })
+    }
+
+    /// Calls `f` with the permissions the user's own sources (their direct
+    /// binding and their repository access, which counts only with an
+    /// organization role) grant on each of `projects` that has them; the
+    /// group and every-project sources are not included. For computing many
+    /// projects at once: the organization roles are looked up once.
+    pub fn for_each_own_project_permissions<'a>(
+        &self,
+        user: UserId,
+        projects: impl IntoIterator<Item = &'a ProjectId>,
+        mut f: impl FnMut(ProjectId, PermissionSet),
+    ) {
+        let repository_counts = self.has_org_role(user);
+        for id in projects {
+            let Some(p) = self.projects.get(id) else {
+                continue;
+            };
+            let mut set = PermissionSet::EMPTY;
+            if let Some(role) = p.user_bindings.get(&user) {
+                set = set.union(self.role_permissions(*role));
+            }
+            if let Some(source) = repository_source(p, user, repository_counts) {
+                set = set.union(self.role_permissions(source.role()));
+            }
+            if !set.is_empty() {
+                f(*id, set);
+            }
+        }
+    }
+
+    /// The permissions a group's binding on each of `projects` grants its
+    /// members (non-empty ones only).
+    pub fn group_project_permissions<'a>(
+        &self,
+        group: GroupId,
+        projects: impl IntoIterator<Item = &'a ProjectId>,
+    ) -> Vec<(ProjectId, PermissionSet)> {
+        projects
+            .into_iter()
+            .filter_map(|p| {
+                let role = self.projects.get(p)?.group_bindings.get(&group)?;
+                let set = self.role_permissions(*role);
+                (!set.is_empty()).then_some((*p, set))
+            })
+            .collect()
     }
 }

@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use domain::access::BindingSource;
-use domain::ids::{GroupId, ProjectId, RoleId, Subject, UserId};
+use domain::access::{BindingSource, RecordedBinding};
+use domain::ids::{GroupId, ProjectId, RoleId, UserId};
 use domain::permissions::{Permission, PermissionSet, Scope};
 use domain::roles::RepoAccess;
 use domain::state::UserKind;
@@ -39,18 +39,7 @@ pub fn explain(
     permission: Permission,
     project: Option<ProjectId>,
 ) -> Vec<BindingSource> {
-    if !state.check(user, permission, project) {
-        return Vec::new();
-    }
-    let grants = match (permission.scope(), project) {
-        (Scope::Organization, _) => state.org_grants(user),
-        (Scope::Project, Some(p)) => state.project_grants(user, p),
-        (Scope::Project, None) => return Vec::new(),
-    };
-    grants
-        .into_iter()
-        .filter(|g| state.role_permissions(g.role()).contains(permission))
-        .collect()
+    state.explain(user, permission, project)
 }
 
 /// A role named by id and name.
@@ -223,21 +212,12 @@ fn source(state: &Organization, s: &BindingSource) -> Source {
 /// The permissions of `scope` that `grants` give, each with its sources, in
 /// catalog order.
 fn granted(state: &Organization, scope: Scope, grants: &[BindingSource]) -> Vec<Granted> {
-    if grants.is_empty() {
-        return Vec::new();
-    }
-    Permission::all()
-        .filter(|p| p.scope() == scope)
-        .filter_map(|permission| {
-            let sources: Vec<Source> = grants
-                .iter()
-                .filter(|g| state.role_permissions(g.role()).contains(permission))
-                .map(|g| source(state, g))
-                .collect();
-            (!sources.is_empty()).then_some(Granted {
-                permission,
-                sources,
-            })
+    state
+        .permissions_with_sources(scope, grants)
+        .into_iter()
+        .map(|(permission, sources)| Granted {
+            permission,
+            sources: sources.iter().map(|g| source(state, g)).collect(),
         })
         .collect()
 }
@@ -246,16 +226,9 @@ fn granted(state: &Organization, scope: Scope, grants: &[BindingSource]) -> Vec<
 /// may apply.
 fn bound_projects(state: &Organization) -> BTreeMap<UserId, BTreeSet<ProjectId>> {
     let mut out: BTreeMap<UserId, BTreeSet<ProjectId>> = BTreeMap::new();
-    for p in state.projects.values() {
-        for u in p.user_bindings.keys().chain(p.repo_access.keys()) {
-            out.entry(*u).or_default().insert(p.id);
-        }
-        for g in p.group_bindings.keys() {
-            if let Some(group) = state.groups.get(g) {
-                for u in &group.members {
-                    out.entry(*u).or_default().insert(p.id);
-                }
-            }
+    for p in state.projects.keys() {
+        for u in state.users_bound_to(*p) {
+            out.entry(u).or_default().insert(*p);
         }
     }
     out
@@ -272,25 +245,15 @@ fn user_permissions(
     } else {
         Vec::new()
     };
-    let every: Vec<BindingSource> = org_grants
-        .iter()
-        .flat_map(|g| {
-            state.mapped_project_roles(g.role()).iter().map(|role| {
-                BindingSource::OrganizationRole {
-                    role: *role,
-                    org_role: g.role(),
-                }
-            })
-        })
-        .collect();
+    let every = if exists {
+        state.every_project_grants(user)
+    } else {
+        Vec::new()
+    };
     let mut per_project: Vec<ProjectPermissions> = Vec::new();
     if exists {
         for p in projects.into_iter().flatten() {
-            let specific: Vec<BindingSource> = state
-                .project_grants(user, *p)
-                .into_iter()
-                .filter(|g| !matches!(g, BindingSource::OrganizationRole { .. }))
-                .collect();
+            let specific = state.project_specific_grants(user, *p);
             let permissions = granted(state, Scope::Project, &specific);
             if !permissions.is_empty() {
                 per_project.push(ProjectPermissions {
@@ -389,56 +352,10 @@ pub fn access_state(state: &Organization) -> AccessState {
         .collect();
     projects.sort_by(|a, b| a.name.cmp(&b.name).then(a.project_id.cmp(&b.project_id)));
 
-    let mut bindings = Vec::new();
-    for (u, r) in &state.org_roles {
-        if state.users.contains_key(u) {
-            bindings.push(binding(state, Subject::User(*u), None, *r, "direct", None));
-        }
-    }
-    for g in state.groups.values() {
-        if let Some(r) = g.role {
-            bindings.push(binding(
-                state,
-                Subject::Group(g.id),
-                None,
-                r,
-                "direct",
-                None,
-            ));
-        }
-    }
-    for p in state.projects.values() {
-        for (u, r) in &p.user_bindings {
-            bindings.push(binding(
-                state,
-                Subject::User(*u),
-                Some(p.id),
-                *r,
-                "direct",
-                None,
-            ));
-        }
-        for (g, r) in &p.group_bindings {
-            bindings.push(binding(
-                state,
-                Subject::Group(*g),
-                Some(p.id),
-                *r,
-                "direct",
-                None,
-            ));
-        }
-        for (u, access) in &p.repo_access {
-            bindings.push(binding(
-                state,
-                Subject::User(*u),
-                Some(p.id),
-                p.repo_mapping.role_for(*access),
-                "repository",
-                Some(*access),
-            ));
-        }
-    }
+    let mut bindings: Vec<Binding> = state
+        .recorded_bindings()
+        .map(|b| binding(state, b))
+        .collect();
     bindings.sort_by(|a, b| {
         (&a.subject, a.project_id, a.source).cmp(&(&b.subject, b.project_id, b.source))
     });
@@ -459,24 +376,20 @@ pub fn access_state(state: &Organization) -> AccessState {
     }
 }
 
-fn binding(
-    state: &Organization,
-    subject: Subject,
-    project: Option<ProjectId>,
-    role: RoleId,
-    source: &'static str,
-    access: Option<RepoAccess>,
-) -> Binding {
+fn binding(state: &Organization, b: RecordedBinding) -> Binding {
     Binding {
-        subject: subject.to_string(),
-        scope: if project.is_some() {
+        subject: b.subject.to_string(),
+        scope: if b.project.is_some() {
             Scope::Project
         } else {
             Scope::Organization
         },
-        project_id: project,
-        role: role_ref(state, role),
-        source,
-        access,
+        project_id: b.project,
+        role: role_ref(state, b.source.role()),
+        source: b.source.via(),
+        access: match b.source {
+            BindingSource::Repository { access, .. } => Some(access),
+            _ => None,
+        },
     }
 }

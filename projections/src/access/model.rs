@@ -204,11 +204,7 @@ impl OrgAccess {
                 self.every_project_users.insert(user);
             }
             if let Some(ps) = self.user_projects.get(&user) {
-                repository.extend(ps.iter().copied().filter(|p| {
-                    s.projects
-                        .get(p)
-                        .is_some_and(|p| p.repo_access.contains_key(&user))
-                }));
+                repository.extend(s.projects_depending_on_org_role(user, ps));
             }
         }
         for p in partial.projects.iter().chain(&repository) {
@@ -246,41 +242,6 @@ impl OrgAccess {
             Subject::User(u) => vec![u],
             Subject::Group(g) => self.members(g),
         }
-    }
-
-    /// Users who hold a role whose permissions or every-project roles are in
-    /// `roles`, from any source.
-    fn holders_of(&self, roles: &FxHashSet<RoleId>) -> FxHashSet<UserId> {
-        let s = &self.state;
-        let mut users: FxHashSet<UserId> = s
-            .org_roles
-            .iter()
-            .filter(|(_, r)| roles.contains(r))
-            .map(|(u, _)| *u)
-            .collect();
-        for g in s.groups.values() {
-            let group_role = g.role.is_some_and(|r| roles.contains(&r));
-            let bound = s.projects.values().any(|p| {
-                p.group_bindings
-                    .get(&g.id)
-                    .is_some_and(|r| roles.contains(r))
-            });
-            if group_role || bound {
-                users.extend(g.members.iter().copied());
-            }
-        }
-        for p in s.projects.values() {
-            users.extend(
-                p.user_bindings
-                    .iter()
-                    .filter(|(_, r)| roles.contains(r))
-                    .map(|(u, _)| *u),
-            );
-            if p.repo_mapping.roles().iter().any(|r| roles.contains(r)) {
-                users.extend(p.repo_access.keys().copied());
-            }
-        }
-        users
     }
 
     fn index_user_project(&mut self, user: UserId, project: ProjectId) {
@@ -389,21 +350,7 @@ impl OrgAccess {
     fn before(&self, event: &Event) -> Before {
         let users = match event {
             Event::GroupDeleted(e) => self.members(e.group_id),
-            Event::ProjectDeleted(e) => match self.state.projects.get(&e.project_id) {
-                Some(p) => {
-                    let mut users: Vec<UserId> = p
-                        .user_bindings
-                        .keys()
-                        .chain(p.repo_access.keys())
-                        .copied()
-                        .collect();
-                    for g in p.group_bindings.keys() {
-                        users.extend(self.members(*g));
-                    }
-                    users
-                }
-                None => vec![],
-            },
+            Event::ProjectDeleted(e) => self.state.users_bound_to(e.project_id),
             _ => vec![],
         };
         let roles = match event {
@@ -540,7 +487,9 @@ impl OrgAccess {
             }
             Event::CustomRoleChanged(_) | Event::CustomRoleDeleted(_) => {
                 let roles = self.roles_changed(before.roles.unwrap_or_default());
-                reach.whole.extend(self.holders_of(&roles));
+                reach
+                    .whole
+                    .extend(self.state.users_holding(&|r| roles.contains(&r)));
             }
             _ => {}
         }
@@ -703,17 +652,7 @@ impl<'a> EveryUser<'a> {
         let group_grants = access
             .group_projects
             .iter()
-            .map(|(group, projects)| {
-                let grants = projects
-                    .iter()
-                    .filter_map(|p| {
-                        let role = s.projects.get(p)?.group_bindings.get(group)?;
-                        let set = s.role_permissions(*role);
-                        (!set.is_empty()).then_some((*p, set))
-                    })
-                    .collect();
-                (*group, grants)
-            })
+            .map(|(group, projects)| (*group, s.group_project_permissions(*group, projects)))
             .collect();
         EveryUser {
             access,
@@ -722,9 +661,8 @@ impl<'a> EveryUser<'a> {
     }
 
     /// One user's access: organization and every-project scopes as the
-    /// domain computes them; on each project the union of the user's
-    /// direct binding, repository access (only for users with an
-    /// organization role) and their groups' bindings.
+    /// domain computes them; on each project the union of what the domain
+    /// gives the user's own sources and their groups' bindings.
     fn compute(&self, user: UserId) -> UserAccess {
         let s = &self.access.state;
         let mut projects: FxHashMap<ProjectId, PermissionSet> = FxHashMap::default();
@@ -735,23 +673,7 @@ impl<'a> EveryUser<'a> {
             }
         };
         if let Some(own) = self.access.user_projects.get(&user) {
-            let repository_counts = s.has_org_role(user);
-            for p in own {
-                let Some(project) = s.projects.get(p) else {
-                    continue;
-                };
-                if let Some(role) = project.user_bindings.get(&user) {
-                    grant(*p, s.role_permissions(*role));
-                }
-                if repository_counts {
-                    if let Some(level) = project.repo_access.get(&user) {
-                        grant(
-                            *p,
-                            s.role_permissions(project.repo_mapping.role_for(*level)),
-                        );
-                    }
-                }
-            }
+            s.for_each_own_project_permissions(user, own, &mut grant);
         }
         for g in s.groups_of(user) {
             for (p, set) in self.group_grants.get(g).map_or(&[][..], Vec::as_slice) {

@@ -53,15 +53,7 @@ impl OrgAccess {
         if !self.check(user, permission, project) {
             return Vec::new();
         }
-        let grants = match (permission.scope(), project) {
-            (Scope::Organization, _) => self.state.org_grants(user),
-            (Scope::Project, Some(p)) => self.state.project_grants(user, p),
-            (Scope::Project, None) => return Vec::new(),
-        };
-        grants
-            .into_iter()
-            .filter(|g| self.state.role_permissions(g.role()).contains(permission))
-            .collect()
+        self.state.explain(user, permission, project)
     }
 
     /// The users who may do `permission` (on `project`), each with sources,
@@ -90,15 +82,7 @@ impl OrgAccess {
     /// bindings), rather than every user of the organization.
     fn project_candidates(&self, project: ProjectId) -> Vec<UserId> {
         let mut users: Vec<UserId> = self.every_project_users.iter().copied().collect();
-        if let Some(p) = self.state.projects.get(&project) {
-            users.extend(p.user_bindings.keys().copied());
-            users.extend(p.repo_access.keys().copied());
-            for g in p.group_bindings.keys() {
-                if let Some(group) = self.state.groups.get(g) {
-                    users.extend(group.members.iter().copied());
-                }
-            }
-        }
+        users.extend(self.state.users_bound_to(project));
         users
     }
 
@@ -118,23 +102,16 @@ impl OrgAccess {
         } else {
             Scope::Organization
         };
-        Permission::all()
-            .filter(|p| p.scope() == scope)
-            .filter_map(|permission| {
-                let sources: Vec<BindingSource> = grants
-                    .iter()
-                    .filter(|g| self.state.role_permissions(g.role()).contains(permission))
-                    .copied()
-                    .collect();
-                (!sources.is_empty()).then_some(Granted {
-                    permission,
-                    sources,
-                })
+        self.state
+            .permissions_with_sources(scope, &grants)
+            .into_iter()
+            .map(|(permission, sources)| Granted {
+                permission,
+                sources,
             })
             .collect()
     }
 }
-
 impl AccessModel {
     /// `check` across organizations: false for an unknown organization.
     #[inline]

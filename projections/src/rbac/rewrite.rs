@@ -9,7 +9,8 @@
 //! sort each. All of it inside the caller's transaction: a crash leaves the
 //! old tables and the old checkpoint.
 
-use domain::ids::{OrgId, Subject};
+use domain::access::{BindingSource, RecordedBinding};
+use domain::ids::OrgId;
 use domain::state::UserKind;
 use rusqlite::types::ToSql;
 use rusqlite::{Statement, Transaction};
@@ -102,7 +103,6 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
     }
     let org_text = org.to_string();
     let org_key = org_text.as_str();
-    let mut bindings: Vec<BindingRow> = Vec::new();
     let mut users: Vec<_> = s.users.values().collect();
     users.sort_unstable_by_key(|u| u.id);
     insert_many(
@@ -122,17 +122,6 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
             )
         },
     )?;
-    for u in &users {
-        if let Some(role) = s.org_roles.get(&u.id) {
-            bindings.push(binding(
-                Subject::User(u.id),
-                String::new(),
-                "direct",
-                role,
-                None,
-            ));
-        }
-    }
 
     let mut groups: Vec<_> = s.groups.values().collect();
     groups.sort_unstable_by_key(|g| g.id);
@@ -167,17 +156,6 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
         &members,
         |stmt, at, (g, u)| bind(stmt, at, &[&org_key, g, u]),
     )?;
-    for g in &groups {
-        if let Some(role) = g.role {
-            bindings.push(binding(
-                Subject::Group(g.id),
-                String::new(),
-                "direct",
-                &role,
-                None,
-            ));
-        }
-    }
 
     let mut roles: Vec<_> = s.roles.values().collect();
     roles.sort_unstable_by_key(|r| r.id);
@@ -200,37 +178,7 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
             )
         },
     )?;
-    for p in &projects {
-        let pid = p.id.to_string();
-        for (u, role) in &p.user_bindings {
-            bindings.push(binding(
-                Subject::User(*u),
-                pid.clone(),
-                "direct",
-                role,
-                None,
-            ));
-        }
-        for (g, role) in &p.group_bindings {
-            bindings.push(binding(
-                Subject::Group(*g),
-                pid.clone(),
-                "direct",
-                role,
-                None,
-            ));
-        }
-        for (u, level) in &p.repo_access {
-            let role = p.repo_mapping.role_for(*level);
-            bindings.push(binding(
-                Subject::User(*u),
-                pid.clone(),
-                "repository",
-                &role,
-                Some(level.as_str()),
-            ));
-        }
-    }
+    let mut bindings: Vec<BindingRow> = s.recorded_bindings().map(binding_row).collect();
     bindings.sort_unstable_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
     insert_many(
         tx,
@@ -303,18 +251,16 @@ fn write_effective(tx: &Transaction, org: OrgId, access: &OrgAccess) -> rusqlite
     Ok(())
 }
 
-fn binding(
-    subject: Subject,
-    project: String,
-    source: &'static str,
-    role: &domain::ids::RoleId,
-    access: Option<&'static str>,
-) -> BindingRow {
+fn binding_row(b: RecordedBinding) -> BindingRow {
+    let access = match b.source {
+        BindingSource::Repository { access, .. } => Some(access.as_str()),
+        _ => None,
+    };
     (
-        subject_key(&subject),
-        project,
-        source,
-        role.to_string(),
+        subject_key(&b.subject),
+        b.project.map(|p| p.to_string()).unwrap_or_default(),
+        b.source.via(),
+        b.source.role().to_string(),
         access,
     )
 }
