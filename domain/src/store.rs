@@ -5,6 +5,7 @@
 //! `infra` crate and are all checked by the same conformance suite
 //! (`infra::conformance`).
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -378,6 +379,35 @@ pub fn pages_of_all(
         let next = events.last().map(|last| last.global_position + 1);
         Ok(next.map(|next| (events, full.then_some(next))))
     })
+}
+
+/// Folds `pages` into `state` with `work`, reading the next page while
+/// `work` runs on the current one: the one way the log is read ahead of
+/// the work done on it (work that blocks belongs on a blocking thread
+/// inside `work`'s future, so that the read makes progress meanwhile).
+/// `work` ends the fold early with [`ControlFlow::Break`]; a read error
+/// ends it with that error, after the page before it was worked on.
+pub async fn fold_pages<S, A, E, W, F>(pages: S, state: A, mut work: W) -> Result<A, E>
+where
+    S: futures::Stream<Item = Result<Vec<RecordedEvent>, StoreError>>,
+    E: From<StoreError>,
+    W: FnMut(A, Vec<RecordedEvent>) -> F,
+    F: std::future::Future<Output = Result<ControlFlow<A, A>, E>>,
+{
+    use futures::StreamExt;
+    let mut pages = std::pin::pin!(pages);
+    let mut state = state;
+    let mut next = pages.next().await;
+    while let Some(page) = next {
+        let page = page?;
+        let (following, done) = futures::future::join(pages.next(), work(state, page)).await;
+        state = match done? {
+            ControlFlow::Continue(state) => state,
+            ControlFlow::Break(state) => return Ok(state),
+        };
+        next = following;
+    }
+    Ok(state)
 }
 
 /// One stream's events in version order as a stream of pages of at most

@@ -45,12 +45,13 @@
 //! new ones after it; a failure rolls everything back. The generation file is
 //! deleted afterwards.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::store::{EventStore, RecordedEvent};
+use domain::store::{fold_pages, pages_of_all, EventStore, RecordedEvent};
 use indicatif::ProgressBar;
 use projections::access::SharedAccessModel;
 use projections::audit::AuditProjection;
@@ -242,25 +243,23 @@ fn open_warmed(
     if checkpoint == 0 {
         return Ok(Gen::open(which, path)?);
     }
-    let mut rbac = RbacProjection::new(SharedAccessModel::default());
-    let mut audit = AuditProjection::new();
-    let mut from = 1;
-    while from <= checkpoint {
-        let page = handle.block_on(store.read_all(from, runner::BATCH))?;
-        let Some(last) = page.last().map(|e| e.global_position) else {
-            break;
-        };
-        let page: Vec<RecordedEvent> = page
-            .into_iter()
-            .filter(|e| e.global_position <= checkpoint)
-            .collect();
-        let decoded = runner::decode(page)?;
-        match which {
-            Which::Rbac => rbac.warm(&decoded)?,
-            Which::Audit => audit.warm(&decoded)?,
-        }
-        from = last + 1;
-    }
+    let warming = (
+        RbacProjection::new(SharedAccessModel::default()),
+        AuditProjection::new(),
+    );
+    let pages = pages_of_all(&**store, 1, Some(checkpoint), runner::BATCH);
+    let (rbac, audit) = handle.block_on(fold_pages(
+        pages,
+        warming,
+        |(mut rbac, mut audit), page| async move {
+            let decoded = runner::decode(page)?;
+            match which {
+                Which::Rbac => rbac.warm(&decoded)?,
+                Which::Audit => audit.warm(&decoded)?,
+            }
+            Ok::<_, ReplayError>(ControlFlow::Continue((rbac, audit)))
+        },
+    ))?;
     Ok(match which {
         Which::Rbac => Gen::Rbac(Runner::open_scratch(rbac, path)?),
         Which::Audit => Gen::Audit(Runner::open_scratch(audit, path)?),
@@ -602,40 +601,56 @@ async fn follow(
             built.interrupted = true;
             return Ok(());
         }
-        let page = store.read_all(from, PAGE).await?;
-        let Some(last) = page.last().map(|e| e.global_position.min(goal)) else {
-            return Ok(());
-        };
-        let page: Vec<RecordedEvent> = page
-            .into_iter()
-            .filter(|e| e.global_position <= goal)
-            .collect();
-        built.read += page.len() as u64;
-        let (mut back, counts) = {
-            let mut moved = std::mem::take(&mut built.gens);
-            let targets = targets.to_vec();
-            blocking(move || {
-                let decoded = runner::decode(page)?;
-                let mut counts = Vec::with_capacity(moved.len());
-                for (i, (_, gen, _)) in moved.iter_mut().enumerate() {
-                    let until = last.min(targets[i]);
-                    let end = decoded.partition_point(|d| d.record.global_position <= until);
-                    let before =
-                        decoded.partition_point(|d| d.record.global_position <= gen.position());
-                    gen.apply(&decoded[..end], until)?;
-                    counts.push(end.saturating_sub(before) as u64);
-                }
-                Ok((moved, counts))
-            })
-            .await?
-        };
-        std::mem::swap(&mut built.gens, &mut back);
-        for (a, c) in built.applied.iter_mut().zip(counts) {
-            *a += c;
+        let targets = targets.to_vec();
+        let targets = &targets;
+        let pages = pages_of_all(&**store, from, Some(goal), PAGE);
+        let (_, reached) = fold_pages(pages, (&mut *built, None), |(built, _), page| async move {
+            if options.stop.load(Ordering::Relaxed) {
+                built.interrupted = true;
+                return Ok(ControlFlow::Break((built, None)));
+            }
+            let last = apply_to_all(built, targets, page).await?;
+            bar.set_position(last);
+            Ok::<_, ReplayError>(ControlFlow::Continue((built, Some(last))))
+        })
+        .await?;
+        match reached {
+            // The log ends before the goal, or the rebuild was stopped.
+            None => return Ok(()),
+            Some(last) => from = last + 1,
         }
-        bar.set_position(last);
-        from = last + 1;
     }
+}
+
+/// Applies one page of the log to every generation, each up to its target;
+/// returns the page's last position.
+async fn apply_to_all(
+    built: &mut Built,
+    targets: &[u64],
+    page: Vec<RecordedEvent>,
+) -> Result<u64, ReplayError> {
+    let last = page.last().map_or(0, |e| e.global_position);
+    built.read += page.len() as u64;
+    let mut moved = std::mem::take(&mut built.gens);
+    let targets = targets.to_vec();
+    let (mut back, counts) = blocking(move || {
+        let decoded = runner::decode(page)?;
+        let mut counts = Vec::with_capacity(moved.len());
+        for (i, (_, gen, _)) in moved.iter_mut().enumerate() {
+            let until = last.min(targets[i]);
+            let end = decoded.partition_point(|d| d.record.global_position <= until);
+            let before = decoded.partition_point(|d| d.record.global_position <= gen.position());
+            gen.apply(&decoded[..end], until)?;
+            counts.push(end.saturating_sub(before) as u64);
+        }
+        Ok((moved, counts))
+    })
+    .await?;
+    std::mem::swap(&mut built.gens, &mut back);
+    for (a, c) in built.applied.iter_mut().zip(counts) {
+        *a += c;
+    }
+    Ok(last)
 }
 
 /// Switches each finished generation over (none when `interrupted`) and
@@ -726,19 +741,17 @@ fn catch_up(
     store: &Arc<dyn EventStore>,
     handle: &tokio::runtime::Handle,
 ) -> Result<(), ReplayError> {
-    while gen.position() < position {
-        let page = handle.block_on(store.read_all(gen.position() + 1, runner::BATCH))?;
-        let full = page.len() == runner::BATCH;
-        let page: Vec<RecordedEvent> = page
-            .into_iter()
-            .filter(|e| e.global_position <= position)
-            .collect();
-        let last = match page.last() {
-            Some(e) if full && page.len() == runner::BATCH => e.global_position,
-            _ => position,
-        };
-        gen.apply(&runner::decode(page)?, last)?;
+    if gen.position() >= position {
+        return Ok(());
     }
+    let pages = pages_of_all(&**store, gen.position() + 1, Some(position), runner::BATCH);
+    let gen = handle.block_on(fold_pages(pages, gen, |gen, page| async move {
+        let last = page.last().map_or(position, |e| e.global_position);
+        gen.apply(&runner::decode(page)?, last)?;
+        Ok::<_, ReplayError>(ControlFlow::Continue(gen))
+    }))?;
+    // The log may end before `position` (a checkpoint past the head).
+    gen.apply(&[], position)?;
     Ok(())
 }
 

@@ -29,11 +29,14 @@
 //! be detected from the database alone.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
 use domain::hash::{to_hex, Hash, GENESIS_HASH};
-use domain::store::{EventStore, RecordedEvent, StreamId};
+use domain::store::{
+    fold_pages, pages_of_all, pages_of_stream, EventStore, RecordedEvent, StreamId,
+};
 use indicatif::ProgressBar;
 use rusqlite::OpenFlags;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -280,58 +283,34 @@ pub async fn verify(
 /// and checks it; the next page is read while the last one is hashed.
 async fn check_segment(
     store: Arc<dyn EventStore>,
-    mut checker: Checker,
+    checker: Checker,
     bar: ProgressBar,
 ) -> Result<Checker, ReplayError> {
-    let stream = checker.options.stream.clone();
     let to = checker.to;
-    let read = |from: u64| {
-        let store = store.clone();
-        let stream = stream.clone();
+    let stream = checker.options.stream.clone();
+    let work = move |mut checker: Checker, mut page: Vec<RecordedEvent>| {
+        let bar = bar.clone();
         async move {
-            match &stream {
-                Some(s) => store.read_stream(s, from, PAGE).await,
-                None => store.read_all(from, PAGE).await,
-            }
+            // Appends committed after the check started are not part of
+            // it, nor are the next segment's events.
+            page.retain(|e| e.global_position <= to);
+            let task = tokio::task::spawn_blocking(move || {
+                for e in &page {
+                    checker.check(e);
+                }
+                bar.inc(page.len() as u64);
+                checker
+            });
+            join(task).await.map(ControlFlow::Continue)
         }
     };
-    let mut next = read(match &stream {
-        Some(_) => 1,
-        None => checker.from,
-    })
-    .await?;
-    while let Some(last) = next.last() {
-        let next_from = match &stream {
-            Some(_) => last.stream_version + 1,
-            None => last.global_position + 1,
-        };
-        let more = next.len() == PAGE && (stream.is_some() || last.global_position < to);
-        // Appends committed after the check started are not part of it, nor
-        // are the next segment's events.
-        let mut page = std::mem::take(&mut next);
-        if page.iter().any(|e| e.global_position > to) {
-            page.retain(|e| e.global_position <= to);
-        }
-        let bar = bar.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            for e in &page {
-                checker.check(e);
-            }
-            bar.inc(page.len() as u64);
-            checker
-        });
-        let read_next = if more {
-            Some(read(next_from).await)
-        } else {
-            None
-        };
-        checker = join(task).await?;
-        match read_next {
-            Some(page) => next = page?,
-            None => break,
+    match &stream {
+        Some(s) => fold_pages(pages_of_stream(&*store, s, 1, PAGE), checker, work).await,
+        None => {
+            let from = checker.from;
+            fold_pages(pages_of_all(&*store, from, Some(to), PAGE), checker, work).await
         }
     }
-    Ok(checker)
 }
 
 async fn join(task: tokio::task::JoinHandle<Checker>) -> Result<Checker, ReplayError> {

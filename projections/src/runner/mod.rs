@@ -8,11 +8,12 @@
 
 mod positions;
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::store::{EventStore, RecordedEvent, StoreError};
+use domain::store::{fold_pages, pages_of_all, EventStore, RecordedEvent, StoreError};
 use domain::Event;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
@@ -395,62 +396,33 @@ pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
 /// handed over.
 async fn read_pages(
     store: &dyn EventStore,
-    mut from: u64,
+    from: u64,
     to: u64,
     pages: PageSender,
     progress: &Progress<'_>,
 ) {
-    type Decoding = tokio::task::JoinHandle<Result<Page, ProjectionError>>;
-    /// Sends the page on; false when the consumer has hung up.
-    async fn hand_over(decoding: Decoding, pages: &PageSender, progress: &Progress<'_>) -> bool {
-        let page = match decoding.await {
-            Ok(page) => page,
-            Err(e) => Err(ProjectionError::Task("decoding", Arc::new(e))),
-        };
-        let last = page.as_ref().ok().map(|p| p.last);
-        if pages.send(page).await.is_err() {
-            return false;
-        }
-        if let Some(last) = last {
+    let sender = &pages;
+    let read = fold_pages(
+        pages_of_all(store, from, Some(to), BATCH),
+        (),
+        move |(), page| async move {
+            let Some(last) = page.last().map(|e| e.global_position) else {
+                return Ok(ControlFlow::Continue(()));
+            };
+            let events = tokio::task::spawn_blocking(move || decode(page))
+                .await
+                .map_err(|e| ProjectionError::Task("decoding", Arc::new(e)))??;
+            if sender.send(Ok(Page { events, last })).await.is_err() {
+                // The consumer has hung up.
+                return Ok(ControlFlow::Break(()));
+            }
             progress(last);
-        }
-        true
-    }
-    let mut decoding: Option<Decoding> = None;
-    while from <= to {
-        let page = match store.read_all(from, BATCH).await {
-            Ok(page) => page,
-            Err(e) => {
-                if let Some(d) = decoding.take() {
-                    if !hand_over(d, &pages, progress).await {
-                        return;
-                    }
-                }
-                let _ = pages.send(Err(e.into())).await;
-                return;
-            }
-        };
-        let Some(next) = page.last().map(|e| e.global_position + 1) else {
-            break;
-        };
-        let page: Vec<RecordedEvent> = page
-            .into_iter()
-            .filter(|e| e.global_position <= to)
-            .collect();
-        let Some(last) = page.last().map(|e| e.global_position) else {
-            break;
-        };
-        let started =
-            tokio::task::spawn_blocking(move || decode(page).map(|events| Page { events, last }));
-        if let Some(d) = decoding.replace(started) {
-            if !hand_over(d, &pages, progress).await {
-                return;
-            }
-        }
-        from = next;
-    }
-    if let Some(d) = decoding {
-        hand_over(d, &pages, progress).await;
+            Ok(ControlFlow::Continue(()))
+        },
+    )
+    .await;
+    if let Err(e) = read {
+        let _ = pages.send(Err(e)).await;
     }
 }
 
