@@ -9,13 +9,14 @@
 //! recorded as the run's error and export nothing; while the bucket is down
 //! runs fail and are recorded, and the next run catches up every day.
 
+#[path = "../replay/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
 use domain::events::AuditStreamingConfigured;
 use replay::export::{self, BucketSettings, Provider, Selection, Target};
-use replay::streaming::{self, Credentials, Ledger, RequestPolicy};
+use rolebook::streaming::{self, Credentials, Ledger, RequestPolicy};
 use support::{day, logged, Moto, Proxy};
 
 fn config(endpoint: &str, prefix: &str) -> AuditStreamingConfigured {

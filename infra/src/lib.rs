@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod keyfile;
+pub mod object_storage;
 pub mod readmodel;
 pub mod sqlite;
 

@@ -14,10 +14,9 @@
 //! - [`registry`]: organizations by name or id, read from the log;
 //! - [`export`]: the audit log as Parquet, one object per organization and
 //!   UTC day with a digest tied to the hash chain, into a directory or an
-//!   S3-compatible bucket, and the check of such objects;
-//! - [`streaming`]: the server's bucket streaming (each finished day once,
-//!   catching up after downtime), its run records and its credentials,
-//!   encrypted at rest.
+//!   S3-compatible bucket (`infra::object_storage`), and the check of such
+//!   objects (the server's bucket streaming, `rolebook::streaming`, exports
+//!   day by day through it).
 //!
 //! Long work reports progress through an [`indicatif::ProgressBar`] (see
 //! [`progress`]), which the CLI draws on stderr.
@@ -29,7 +28,6 @@ pub mod progress;
 pub mod rebuild;
 pub mod registry;
 pub mod snapshots;
-pub mod streaming;
 pub mod verify;
 
 pub use asof::{as_of, AsOf};

@@ -12,7 +12,7 @@
 //! Bucket streaming: a background task exports each finished UTC day of
 //! every organization with audit streaming configured to its bucket, once,
 //! at start (catching up what was missed) and then every
-//! `--streaming-interval` seconds (`replay::streaming`).
+//! `--streaming-interval` seconds (`rolebook::streaming`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -134,19 +134,21 @@ pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
     ));
 
     let streamer = tokio::spawn(
-        replay::streaming::Streamer {
+        rolebook::streaming::Streamer {
             store: store.clone(),
             read_db: db.clone(),
             model: model.clone(),
             positions: positions.clone(),
             interval: std::time::Duration::from_secs(args.streaming_interval.max(1)),
-            policy: replay::streaming::RequestPolicy::default(),
+            policy: rolebook::streaming::RequestPolicy::default(),
         }
         .run(stopped.clone()),
     );
 
     let answer_key = commands::AnswerKey::new(answer_key);
-    let state = AppState::new(service, model, positions, db, answer_key)
+    let streaming_keys = rolebook::streaming::Credentials::open(&db)
+        .context("cannot open the audit streaming keys")?;
+    let state = AppState::new(service, model, positions, db, answer_key, streaming_keys)
         .with_admin_token(admin_token)
         .with_start(head_at_start, started);
     let listener = tokio::net::TcpListener::bind(args.listen)

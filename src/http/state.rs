@@ -30,9 +30,8 @@ pub struct AppState {
     pub service: CommandService,
     pub model: SharedAccessModel,
     pub positions: Positions,
-    /// The read-model database's path.
-    pub read_db: PathBuf,
-    /// Its read-only connections, for the queries that read it (audit).
+    /// The read-model database's read-only connections, for the queries
+    /// that read it (audit, the streaming ledger).
     pub reads: infra::sqlite::ReadPool,
     pub limiter: super::auth::LoginLimiter,
     pub idempotency: super::idempotency::KeyLocks,
@@ -51,6 +50,8 @@ pub struct AppState {
     pub start: (u64, Vec<&'static str>),
     /// The server's key for sealing kept answers (`answers.key`).
     pub answer_key: commands::AnswerKey,
+    /// The bucket keys of audit streaming, sealed at rest.
+    pub streaming_keys: Arc<rolebook::streaming::Credentials>,
     orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
     tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
 }
@@ -62,13 +63,14 @@ impl AppState {
         positions: Positions,
         read_db: PathBuf,
         answer_key: commands::AnswerKey,
+        streaming_keys: rolebook::streaming::Credentials,
     ) -> Self {
         AppState {
             service,
             model,
             positions,
             reads: projections::db::read_pool(&read_db),
-            read_db,
+
             limiter: super::auth::LoginLimiter::new(20, Duration::from_secs(300)),
             idempotency: Default::default(),
             snapshots: None,
@@ -76,6 +78,7 @@ impl AppState {
             start_gate: Arc::new(StartGate::open()),
             start: (0, Vec::new()),
             answer_key,
+            streaming_keys: Arc::new(streaming_keys),
             orgs: Arc::default(),
             tokens: Arc::default(),
         }

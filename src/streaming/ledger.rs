@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::StreamingError;
-use crate::export::DayExport;
+use replay::export::DayExport;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_stream_days (
@@ -141,33 +141,7 @@ impl Ledger {
 
     /// `org`'s last `limit` runs, newest first.
     pub fn runs(&self, org: OrgId, limit: usize) -> Result<Vec<RunRecord>, StreamingError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT started_at, finished_at, days, objects, bytes, error, target
-                 FROM audit_stream_runs WHERE org_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )
-            .map_err(StreamingError::db("cannot read the streaming ledger"))?;
-        let time = |s: String| {
-            DateTime::parse_from_rfc3339(&s)
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_default()
-        };
-        let rows = stmt
-            .query_map((org.to_string(), limit as i64), |r| {
-                Ok(RunRecord {
-                    started_at: time(r.get(0)?),
-                    finished_at: time(r.get(1)?),
-                    days: r.get::<_, i64>(2)? as u64,
-                    objects: r.get::<_, i64>(3)? as u64,
-                    bytes: r.get::<_, i64>(4)? as u64,
-                    error: r.get(5)?,
-                    target: r.get(6)?,
-                })
-            })
-            .map_err(StreamingError::db("cannot read the streaming ledger"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(StreamingError::db("cannot read the streaming ledger"))
+        runs(&self.conn, org, limit)
     }
 
     /// `org`'s last run, if any.
@@ -176,10 +150,15 @@ impl Ledger {
     }
 }
 
-/// `org`'s last run in the read-model database `read_db` (`None` when the
-/// ledger does not exist yet or holds no run).
-pub fn last_run(read_db: &Path, org: OrgId) -> Result<Option<RunRecord>, StreamingError> {
-    let conn = projections::db::open_read_only(read_db)
+/// `org`'s last run, read with a connection of the read-model database's
+/// pool (`None` when the ledger does not exist yet or holds no run).
+/// Blocking: call it on a blocking thread.
+pub fn last_run_on(
+    reads: &infra::sqlite::ReadPool,
+    org: OrgId,
+) -> Result<Option<RunRecord>, StreamingError> {
+    let conn = reads
+        .take()
         .map_err(StreamingError::db("cannot open the streaming ledger"))?;
     let exists: Option<i64> = conn
         .query_row(
@@ -192,5 +171,35 @@ pub fn last_run(read_db: &Path, org: OrgId) -> Result<Option<RunRecord>, Streami
     if exists.is_none() {
         return Ok(None);
     }
-    Ledger { conn }.last_run(org)
+    runs(&conn, org, 1).map(|runs| runs.into_iter().next())
+}
+
+/// `org`'s last `limit` runs, newest first.
+fn runs(conn: &Connection, org: OrgId, limit: usize) -> Result<Vec<RunRecord>, StreamingError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT started_at, finished_at, days, objects, bytes, error, target
+                 FROM audit_stream_runs WHERE org_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .map_err(StreamingError::db("cannot read the streaming ledger"))?;
+    let time = |s: String| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    };
+    let rows = stmt
+        .query_map((org.to_string(), limit as i64), |r| {
+            Ok(RunRecord {
+                started_at: time(r.get(0)?),
+                finished_at: time(r.get(1)?),
+                days: r.get::<_, i64>(2)? as u64,
+                objects: r.get::<_, i64>(3)? as u64,
+                bytes: r.get::<_, i64>(4)? as u64,
+                error: r.get(5)?,
+                target: r.get(6)?,
+            })
+        })
+        .map_err(StreamingError::db("cannot read the streaming ledger"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(StreamingError::db("cannot read the streaming ledger"))
 }

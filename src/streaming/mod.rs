@@ -1,6 +1,6 @@
-//! Bucket streaming (issue 5, part 5): for each organization with audit
+//! Bucket streaming, the server's background task: for each organization with audit
 //! streaming configured (`PUT /audit-logs/streaming`), the server exports
-//! every finished UTC day to the bucket once, through [`crate::export`].
+//! every finished UTC day to the bucket once, through `replay::export`.
 //!
 //! - [`credentials`]: the bucket keys, encrypted at rest;
 //! - [`ledger`]: the days done per target and the record of each run.
@@ -33,9 +33,11 @@ use domain::store::EventStore;
 use projections::access::SharedAccessModel;
 use projections::runner::Positions;
 
-use crate::export::{self, BucketSettings, ExportError, Provider, Selection, Target};
 pub use credentials::Credentials;
 pub use ledger::{Ledger, RunRecord};
+use replay::export::{
+    self, BucketSettings, ExportError, ObjectStorageError, Provider, Selection, Target,
+};
 
 /// Why streaming could not even run (a failed export is recorded in the
 /// run, not returned).
@@ -102,7 +104,7 @@ pub fn target_of(
     policy: RequestPolicy,
 ) -> Result<Target, ExportError> {
     let provider = Provider::parse(&config.provider).ok_or_else(|| {
-        ExportError::InvalidTarget(format!("unknown provider {:?}", config.provider))
+        ObjectStorageError::InvalidTarget(format!("unknown provider {:?}", config.provider))
     })?;
     let mut s = BucketSettings::new(
         provider,
@@ -115,7 +117,7 @@ pub fn target_of(
     s.endpoint = config.endpoint.clone();
     s.timeout = policy.timeout;
     s.max_retries = policy.max_retries;
-    Target::bucket(&s)
+    Ok(Target::bucket(&s)?)
 }
 
 /// One streaming run of `org` (see the module doc), as of `today` (UTC).
@@ -182,7 +184,7 @@ pub async fn run_org(
         _ if pending.is_empty() => return Ok(None),
         Err(e) => run.error = Some(e),
         Ok(target) => {
-            let bar = crate::progress::hidden();
+            let bar = replay::progress::hidden();
             for (org, day) in pending {
                 match export::export_day(store.as_ref(), read_db, &target, org, day, &bar).await {
                     Ok(Some(done)) => {

@@ -6,7 +6,8 @@
 //! - [`rows`]: the Arrow schema and the day's rows read from the audit view;
 //! - [`writer`]: the Parquet encoding (zstd, 128k-row groups);
 //! - [`digest`]: the digest and the chain link it names;
-//! - [`target`]: a directory or an S3-compatible bucket;
+//! - [`target`]: the objects' keys in a directory or an S3-compatible bucket
+//!   (`infra::object_storage`);
 //! - [`plan`]: which days (finished ones, within a range); resuming is
 //!   running again (each day is rewritten whole, with identical bytes);
 //! - [`check`]: recomputes an object's SHA-256 and compares the object, its
@@ -34,6 +35,7 @@ use serde::Serialize;
 
 pub use check::{check, check_day, CheckReport, DayCheck};
 pub use digest::Digest;
+pub use infra::object_storage::ObjectStorageError;
 pub use plan::{plan, Selection};
 pub use target::{BucketSettings, Provider, Target};
 
@@ -61,15 +63,10 @@ pub enum ExportError {
         "the hash chain of {stream} is broken at position {position}: run `rolebook replay verify`"
     )]
     BrokenChain { stream: String, position: u64 },
-    /// The bucket refused or could not be reached (after retries).
-    #[error("cannot write or read {key}: {source}")]
-    ObjectStore {
-        key: String,
-        #[source]
-        source: Box<object_store::Error>,
-    },
-    #[error("invalid export target: {0}")]
-    InvalidTarget(String),
+    /// The target cannot be set up, or refused or could not be reached
+    /// (after retries).
+    #[error(transparent)]
+    Storage(#[from] infra::object_storage::ObjectStorageError),
     #[error(transparent)]
     Replay(#[from] crate::ReplayError),
     #[error("{0}")]

@@ -197,7 +197,7 @@ pub fn encode_day(
 }
 
 /// A read-only connection to the read-model database.
-pub(crate) fn open(read_db: &std::path::Path) -> Result<Connection, ExportError> {
+pub fn open(read_db: &std::path::Path) -> Result<Connection, ExportError> {
     if !read_db.is_file() {
         return Err(ExportError::Invalid(format!(
             "no read-model database at {}",

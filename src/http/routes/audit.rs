@@ -346,29 +346,6 @@ pub async fn export_csv(
 
 // ---- streaming target ------------------------------------------------------
 
-/// The streaming target's keys are not part of the event (the log is
-/// immutable and exported): they live in table `streaming_credentials` of
-/// the read-model database, encrypted at rest (`replay::streaming::
-/// credentials`: AES-256-GCM, key file `streaming.key` in the data dir).
-mod credentials {
-    use std::path::Path;
-
-    use domain::ids::OrgId;
-    use replay::streaming::{Credentials, StreamingError};
-
-    pub fn put(db: &Path, org: OrgId, key_id: &str, secret: &str) -> Result<(), StreamingError> {
-        Credentials::open(db)?.put(org, key_id, secret)
-    }
-
-    pub fn delete(db: &Path, org: OrgId) -> Result<(), StreamingError> {
-        Credentials::open(db)?.delete(org)
-    }
-
-    pub fn stored(db: &Path, org: OrgId) -> Result<bool, StreamingError> {
-        Credentials::open(db)?.stored(org)
-    }
-}
-
 async fn blocking<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>(
     f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> ApiResult<T> {
@@ -413,8 +390,8 @@ pub struct LastRun {
     error: Option<String>,
 }
 
-impl From<&replay::streaming::RunRecord> for LastRun {
-    fn from(r: &replay::streaming::RunRecord) -> LastRun {
+impl From<&rolebook::streaming::RunRecord> for LastRun {
+    fn from(r: &rolebook::streaming::RunRecord) -> LastRun {
         LastRun {
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -431,7 +408,7 @@ impl Streaming {
     fn of(
         target: StreamingTarget,
         secrets_stored: bool,
-        last_run: Option<&replay::streaming::RunRecord>,
+        last_run: Option<&rolebook::streaming::RunRecord>,
     ) -> Streaming {
         let masked = secrets_stored.then_some("***");
         Streaming {
@@ -485,12 +462,15 @@ pub async fn streaming(
         endpoint: t.endpoint,
         prefix: t.prefix,
     };
-    let db = state.read_db.clone();
-    let org = caller.org;
+    let (keys, reads, org) = (
+        state.streaming_keys.clone(),
+        state.reads.clone(),
+        caller.org,
+    );
     let (stored, last_run) = blocking(move || {
-        let stored = credentials::stored(&db, org)?;
-        let last_run = replay::streaming::ledger::last_run(&db, org)?;
-        Ok::<_, replay::streaming::StreamingError>((stored, last_run))
+        let stored = keys.stored(org)?;
+        let last_run = rolebook::streaming::ledger::last_run_on(&reads, org)?;
+        Ok::<_, rolebook::streaming::StreamingError>((stored, last_run))
     })
     .await?;
     Ok(Json(Streaming::of(target, stored, last_run.as_ref())))
@@ -560,9 +540,12 @@ pub async fn set_streaming(
             Streaming::of(shown.clone(), true, None)
         })
         .await?;
-    let (db, org) = (state.read_db.clone(), caller.org);
+    // The keys are not part of the event (the log is immutable and
+    // exported): they are kept beside it, sealed (`rolebook::streaming::
+    // credentials`: AES-256-GCM, key file `streaming.key` in the data dir).
+    let (keys, org) = (state.streaming_keys.clone(), caller.org);
     let (key_id, secret) = (body.access_key_id, body.secret_access_key);
-    blocking(move || credentials::put(&db, org, &key_id, &secret)).await?;
+    blocking(move || keys.put(org, &key_id, &secret)).await?;
     Ok(response)
 }
 
@@ -584,8 +567,8 @@ pub async fn remove_streaming(
     let response = state
         .command_empty(&caller, Command::RemoveAuditStreaming)
         .await?;
-    let (db, org) = (state.read_db.clone(), caller.org);
-    blocking(move || credentials::delete(&db, org)).await?;
+    let (keys, org) = (state.streaming_keys.clone(), caller.org);
+    blocking(move || keys.delete(org)).await?;
     Ok(response)
 }
 
