@@ -2,21 +2,19 @@
 //! PostgreSQL, KurrentDB, test doubles) must pass it.
 //!
 //! Compiled into the library (not `cfg(test)`) so that each backend's own
-//! integration tests call it:
+//! integration tests expand it, one test per check, so that one failure
+//! does not hide the others:
 //!
 //! ```ignore
-//! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-//! async fn conformance() {
-//!     infra::conformance::run_all(|| async { make_fresh_empty_store().await }).await;
-//! }
+//! // `fresh` makes an empty store and whatever must live as long as it
+//! // (a temporary directory, a database to drop): `(store, guard)`.
+//! infra::conformance_tests!(fresh);
 //! ```
 //!
 //! Every check takes a fresh, empty store and panics with a message naming
-//! the check and what went wrong. [`run_all`] runs them all in order.
+//! what went wrong.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,54 +24,54 @@ use domain::store::{
     first_broken_link, AppendRequest, AppendResult, EventStore, ExpectedVersion, KeptAnswer,
     NewEvent, PendingEffect, Receipt, RecordedEvent, StoreError, StreamId,
 };
-use futures::FutureExt as _;
 use uuid::Uuid;
 
 /// Enough to read everything any check writes in one call.
 const ALL: usize = 100_000;
 
-/// Runs every check of the suite in order, each on a fresh store from `make`.
-///
-/// Panics on the first failing check, with the check's name and the failed
-/// assertion, or if `make` hands back a store that is not empty.
-pub async fn run_all<S, F, Fut>(make: F)
-where
-    S: EventStore,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
-    macro_rules! run {
-        ($($check:ident),* $(,)?) => {$(
-            run_one(stringify!($check), $check(fresh(&make).await)).await;
-        )*};
-    }
-    run!(
-        append_to_new_stream,
-        append_with_exact_version,
-        wrong_expected_version_writes_nothing,
-        append_with_any_version,
-        positions_increase_across_streams,
-        stream_versions_are_contiguous,
-        idempotent_reappend_returns_original_positions,
-        non_idempotent_reappend_is_duplicate,
-        empty_append_is_rejected,
-        append_each_isolates_conflicts,
-        append_all_is_all_or_nothing,
-        read_stream_from_version_and_limit,
-        read_all_from_position_and_limit,
-        hash_chain_links_every_event,
-        wait_for_wakes_on_commit,
-        concurrent_optimistic_appends,
-        data_round_trips_exactly,
-        large_batches_append_and_retry_whole,
-        receipts_commit_with_their_events,
-        receipts_of_a_failed_request_are_not_kept,
-        answers_kept_alone_and_forgotten,
-    );
+/// Expands the conformance suite into one `#[tokio::test]` per check, each
+/// on a fresh store from `$fresh`: an `async fn() -> (store, guard)` where
+/// the guard keeps what the store needs alive for the test's length.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:path) => {
+        $crate::conformance_tests!(@each $fresh;
+            append_to_new_stream,
+            append_with_exact_version,
+            wrong_expected_version_writes_nothing,
+            append_with_any_version,
+            positions_increase_across_streams,
+            stream_versions_are_contiguous,
+            idempotent_reappend_returns_original_positions,
+            non_idempotent_reappend_is_duplicate,
+            empty_append_is_rejected,
+            append_each_isolates_conflicts,
+            append_all_is_all_or_nothing,
+            read_stream_from_version_and_limit,
+            read_all_from_position_and_limit,
+            hash_chain_links_every_event,
+            wait_for_wakes_on_commit,
+            concurrent_optimistic_appends,
+            followers_see_every_event_once_in_order,
+            data_round_trips_exactly,
+            large_batches_append_and_retry_whole,
+            receipts_commit_with_their_events,
+            receipts_of_a_failed_request_are_not_kept,
+            answers_kept_alone_and_forgotten,
+        );
+    };
+    (@each $fresh:path; $($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let (store, _guard) = $fresh().await;
+            $crate::conformance::assert_empty(&store).await;
+            $crate::conformance::$check(store).await;
+        }
+    )*};
 }
 
-async fn fresh<S: EventStore, F: Fn() -> Fut, Fut: Future<Output = S>>(make: &F) -> S {
-    let store = make().await;
+/// Panics unless `store` is empty (a factory must hand out fresh stores).
+pub async fn assert_empty<S: EventStore>(store: &S) {
     let head = store
         .head_position()
         .await
@@ -82,20 +80,6 @@ async fn fresh<S: EventStore, F: Fn() -> Fut, Fut: Future<Output = S>>(make: &F)
         head, 0,
         "conformance: the factory must return an empty store"
     );
-    store
-}
-
-async fn run_one(name: &str, check: impl Future<Output = ()>) {
-    let started = Instant::now();
-    if let Err(panic) = AssertUnwindSafe(check).catch_unwind().await {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "(non-string panic)".to_string());
-        panic!("event store conformance check `{name}` failed: {message}");
-    }
-    eprintln!("conformance: {name} ok ({:?})", started.elapsed());
 }
 
 // ---------------------------------------------------------------------------
@@ -1233,6 +1217,85 @@ pub async fn concurrent_optimistic_appends<S: EventStore>(store: S) {
         first_broken_link(&stored, GENESIS_HASH, 0),
         None,
         "chain under contention"
+    );
+}
+
+/// Many writers append to their own streams at once while a follower
+/// pages through `read_all` from where it stopped, waking with `wait_for`:
+/// the follower sees every event exactly once, in strictly increasing
+/// position order, with no gap (an event that commits late with a lower
+/// position must not be skipped). Backends whose writers can commit out of
+/// position order test that case with delays of their own as well.
+pub async fn followers_see_every_event_once_in_order<S: EventStore>(store: S) {
+    const WRITERS: usize = 8;
+    const APPENDS: usize = 40;
+    let store = Arc::new(store);
+    let total = (WRITERS * APPENDS * 2) as u64;
+    let follower = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut seen: Vec<RecordedEvent> = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while (seen.len() as u64) < total {
+                assert!(
+                    Instant::now() < deadline,
+                    "the follower saw {} of {total} events in 60 s",
+                    seen.len()
+                );
+                let from = seen.last().map_or(1, |e| e.global_position + 1);
+                let page = ok(store.read_all(from, 7).await, "read_all while following");
+                if page.is_empty() {
+                    ok(
+                        store.wait_for(from, Duration::from_millis(200)).await,
+                        "wait_for while following",
+                    );
+                }
+                seen.extend(page);
+            }
+            seen
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = Arc::clone(&store);
+        writers.push(tokio::spawn(async move {
+            let s = stream(&format!("follow-{w}"));
+            for i in 0..APPENDS {
+                let expected = if i == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(2 * i as u64)
+                };
+                ok(
+                    store
+                        .append(&s, expected, events(&format!("w{w}-{i}"), 2))
+                        .await,
+                    "append while followed",
+                );
+                if i % 3 == w % 3 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.expect("a writer panicked");
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(90), follower)
+        .await
+        .expect("the follower finished")
+        .expect("the follower panicked");
+    assert_eq!(
+        positions(&seen),
+        (1..=total).collect::<Vec<_>>(),
+        "the follower saw every position once, in order, with no gap"
+    );
+    let unique: HashSet<Uuid> = ids(&seen).into_iter().collect();
+    assert_eq!(unique.len() as u64, total, "every event once");
+    assert_eq!(
+        ids(&seen),
+        ids(&read_everything(&*store).await),
+        "the follower saw what read_all reads afterwards"
     );
 }
 

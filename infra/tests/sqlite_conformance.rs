@@ -1,11 +1,8 @@
 //! The SQLite event store against the shared conformance suite, plus what only
 //! a file-backed store has: surviving a reopen.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use domain::hash::GENESIS_HASH;
 use domain::store::{first_broken_link, EventStore, ExpectedVersion, NewEvent, StreamId};
-use infra::conformance;
 use infra::sqlite::EVENTS_FILE;
 use infra::SqliteEventStore;
 use uuid::Uuid;
@@ -20,22 +17,16 @@ fn event(tag: &str) -> NewEvent {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_passes_the_conformance_suite() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let counter = AtomicUsize::new(0);
-    conformance::run_all(|| {
-        let dir = root
-            .path()
-            .join(format!("store-{}", counter.fetch_add(1, Ordering::SeqCst)));
-        async move {
-            SqliteEventStore::open_in_dir(&dir)
-                .await
-                .expect("open a fresh store")
-        }
-    })
-    .await;
+/// A fresh store in its own temporary directory (the guard).
+async fn fresh() -> (SqliteEventStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteEventStore::open_in_dir(dir.path())
+        .await
+        .expect("open a fresh store");
+    (store, dir)
 }
+
+infra::conformance_tests!(fresh);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_keeps_events_positions_and_the_chain() {

@@ -13,10 +13,10 @@
 //! 7. `COMMIT`.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::hash::{chain_hash, Hash, GENESIS_HASH};
+use domain::hash::GENESIS_HASH;
 use domain::store::{AppendRequest, AppendResult, StoreError};
 // `join(a, b)` polls `a` first: when `a` runs a statement, that hands it to
 // the SQLite worker thread, and `b` then runs on this thread meanwhile.
@@ -26,6 +26,7 @@ use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 use uuid::Uuid;
 
 use super::{backend, from_i64, hash_from, to_i64, uuid_from};
+use crate::plan::{Known, Plan, PlannedRow, StreamState};
 
 /// Events per multi-row `INSERT` (11 bind parameters each; SQLite allows 32766).
 const INSERT_CHUNK: usize = 500;
@@ -147,202 +148,7 @@ async fn transact(
     Ok((plan.results, Some(head)))
 }
 
-/// Where a stream stands while the batch is planned.
-#[derive(Clone)]
-struct StreamState {
-    version: u64,
-    last_hash: Hash,
-    /// Whether this batch appends to it (its `streams` row must be written).
-    dirty: bool,
-}
-
-/// Where an already stored (or planned, earlier in the batch) event is.
-struct Known<'a> {
-    stream: Cow<'a, str>,
-    version: u64,
-    position: u64,
-}
-
-/// One event to insert: which request and event it is, and what the store
-/// assigned to it.
-struct PlannedRow {
-    request: usize,
-    event: usize,
-    position: u64,
-    version: u64,
-    prev_hash: Hash,
-    hash: Hash,
-}
-
-/// A batch planned in memory: each request's result and the rows to write.
-struct Plan<'a> {
-    batch: &'a [AppendRequest],
-    streams: HashMap<&'a str, StreamState>,
-    known: HashMap<Uuid, Known<'a>>,
-    rows: Vec<PlannedRow>,
-    next_position: u64,
-    recorded_at: DateTime<Utc>,
-    /// One result per request planned (with `stop_at_error`, up to and
-    /// including the first failing one).
-    results: Vec<Result<AppendResult, StoreError>>,
-    /// Whether any request failed.
-    failed: bool,
-}
-
-impl<'a> Plan<'a> {
-    /// Plans every request in order, from the stored stream states and the
-    /// stored ids (`known`); stops at the first failure if `stop_at_error`.
-    fn new(
-        batch: &'a [AppendRequest],
-        streams: HashMap<&'a str, StreamState>,
-        known: HashMap<Uuid, Known<'a>>,
-        first_position: u64,
-        recorded_at: DateTime<Utc>,
-        stop_at_error: bool,
-    ) -> Self {
-        let events = batch.iter().map(|r| r.events.len()).sum();
-        let mut plan = Plan {
-            batch,
-            streams,
-            known,
-            rows: Vec::with_capacity(events),
-            next_position: first_position,
-            recorded_at,
-            results: Vec::with_capacity(batch.len()),
-            failed: false,
-        };
-        for (index, request) in batch.iter().enumerate() {
-            let result = plan.request(index, request);
-            plan.failed |= result.is_err();
-            plan.results.push(result);
-            if plan.failed && stop_at_error {
-                break;
-            }
-        }
-        plan
-    }
-
-    /// Decides one request: an idempotent retry (its original result), an
-    /// error (nothing planned for it), or new rows.
-    fn request(
-        &mut self,
-        index: usize,
-        request: &'a AppendRequest,
-    ) -> Result<AppendResult, StoreError> {
-        let events = &request.events;
-        if events.is_empty() {
-            return Err(StoreError::EmptyAppend);
-        }
-        if let Some(outcome) = self.already_stored(request) {
-            return outcome;
-        }
-
-        let state = self
-            .streams
-            .entry(request.stream.as_str())
-            .or_insert(StreamState {
-                version: 0,
-                last_hash: GENESIS_HASH,
-                dirty: false,
-            });
-        if !request.expected.matches(state.version) {
-            return Err(StoreError::WrongExpectedVersion {
-                stream: request.stream.clone(),
-                expected: request.expected,
-                actual: state.version,
-            });
-        }
-        if events.len() > 1 {
-            let mut seen = HashSet::with_capacity(events.len());
-            if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
-                return Err(StoreError::DuplicateEventId {
-                    event_id: dup.event_id,
-                });
-            }
-        }
-
-        let first_position = self.next_position;
-        for (event_index, event) in events.iter().enumerate() {
-            let version = state.version + 1;
-            let position = self.next_position;
-            let hash = chain_hash(
-                &state.last_hash,
-                &request.stream,
-                version,
-                &event.event_id,
-                &event.event_type,
-                event.schema_version,
-                &event.data,
-                &event.metadata,
-                &self.recorded_at,
-            );
-            self.rows.push(PlannedRow {
-                request: index,
-                event: event_index,
-                position,
-                version,
-                prev_hash: state.last_hash,
-                hash,
-            });
-            self.known.insert(
-                event.event_id,
-                Known {
-                    stream: Cow::Borrowed(request.stream.as_str()),
-                    version,
-                    position,
-                },
-            );
-            state.version = version;
-            state.last_hash = hash;
-            self.next_position += 1;
-        }
-        state.dirty = true;
-        Ok(AppendResult {
-            first_position,
-            last_position: self.next_position - 1,
-            stream_version: state.version,
-        })
-    }
-
-    /// `None` if none of the request's ids is stored (or planned). Otherwise
-    /// the original result if the request is exactly a run of that stream's
-    /// events, consecutive and in order; else `DuplicateEventId`.
-    fn already_stored(&self, request: &AppendRequest) -> Option<Result<AppendResult, StoreError>> {
-        let first = &request.events[0];
-        let Some(origin) = self.known.get(&first.event_id) else {
-            return request
-                .events
-                .iter()
-                .find(|e| self.known.contains_key(&e.event_id))
-                .map(|e| {
-                    Err(StoreError::DuplicateEventId {
-                        event_id: e.event_id,
-                    })
-                });
-        };
-        let mut last = origin;
-        for (offset, event) in request.events.iter().enumerate() {
-            match self.known.get(&event.event_id) {
-                Some(k)
-                    if k.stream == request.stream.as_str()
-                        && k.version == origin.version + offset as u64 =>
-                {
-                    last = k;
-                }
-                _ => {
-                    return Some(Err(StoreError::DuplicateEventId {
-                        event_id: event.event_id,
-                    }))
-                }
-            }
-        }
-        Some(Ok(AppendResult {
-            first_position: origin.position,
-            last_position: last.position,
-            stream_version: last.version,
-        }))
-    }
-
+impl Plan<'_> {
     /// Inserts the planned rows with multi-row `INSERT`s, building each
     /// statement while SQLite runs the previous one.
     async fn insert_events(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
@@ -394,20 +200,8 @@ impl<'a> Plan<'a> {
     /// each kind in multi-row `INSERT`s. An idempotent retry's receipts
     /// are already there: ignored.
     async fn insert_receipts(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
-        let written = || {
-            self.batch
-                .iter()
-                .zip(&self.results)
-                .filter_map(|(request, result)| result.as_ref().ok().map(|r| (request, r)))
-                .flat_map(|(request, result)| request.receipts.iter().map(move |rc| (rc, result)))
-        };
         let kept_at = Utc::now().timestamp_micros();
-        let answers: Vec<_> = written()
-            .filter_map(|(receipt, result)| {
-                let position = result.first_position + receipt.last_event as u64;
-                receipt.answer.as_ref().map(|answer| (answer, position))
-            })
-            .collect();
+        let answers = self.answers();
         for chunk in answers.chunks(LOOKUP_CHUNK / 5) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO kept_answers (principal, key, position, sealed, kept_at) ",
@@ -426,9 +220,7 @@ impl<'a> Plan<'a> {
                 .await
                 .map_err(backend("keeping answers"))?;
         }
-        let effects: Vec<_> = written()
-            .flat_map(|(receipt, _)| receipt.effects.iter())
-            .collect();
+        let effects = self.effects();
         for chunk in effects.chunks(LOOKUP_CHUNK / 2) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new("INSERT INTO pending_effects (effect_id, payload) ");
@@ -448,12 +240,7 @@ impl<'a> Plan<'a> {
 
     /// Writes the new version and last hash of every stream appended to.
     async fn upsert_streams(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
-        let dirty: Vec<(&str, &StreamState)> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| s.dirty)
-            .map(|(name, s)| (*name, s))
-            .collect();
+        let dirty = self.dirty_streams();
         for chunk in dirty.chunks(LOOKUP_CHUNK / 3) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new("INSERT INTO streams (stream_id, version, last_hash) ");

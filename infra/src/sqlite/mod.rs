@@ -27,13 +27,15 @@ use domain::store::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::watch;
 use uuid::Uuid;
 
 /// The file name [`SqliteEventStore::open_in_dir`] uses.
 pub const EVENTS_FILE: &str = "events.db";
 
 pub use pool::{Pooled, ReadPool};
+
+pub(crate) use crate::columns::{from_i64, to_i64};
+use crate::head::Head;
 
 /// How long a connection waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,7 +71,7 @@ pub struct SqliteEventStore {
     writer: SqlitePool,
     reader: SqlitePool,
     /// The highest committed global position, for [`EventStore::wait_for`].
-    head: Arc<watch::Sender<u64>>,
+    head: Arc<Head>,
     /// Event pages are read through rusqlite (see `reader`).
     pages: reader::Reader,
     /// Keeps the checkpoint thread running while the store lives.
@@ -144,7 +146,7 @@ impl SqliteEventStore {
             reader,
             _checkpoints: checkpoints,
             pages: reader::Reader::new(path),
-            head: Arc::new(watch::Sender::new(u64::try_from(head).unwrap_or(0))),
+            head: Arc::new(Head::new(from_i64(head))),
         })
     }
 
@@ -180,7 +182,7 @@ impl SqliteEventStore {
         let task = tokio::spawn(async move {
             let (outcome, new_head) = write.await;
             if let Some(position) = new_head {
-                advance_head(&head, position);
+                head.advance(position);
             }
             outcome
         });
@@ -190,19 +192,6 @@ impl SqliteEventStore {
             Err(e) => Err(StoreError::backend("sqlite: append task", e)),
         }
     }
-}
-
-/// Raises the in-memory head (never lowers it: appends finishing out of order
-/// must not move it back) and wakes `wait_for` callers.
-fn advance_head(head: &watch::Sender<u64>, position: u64) {
-    head.send_if_modified(|head| {
-        if position > *head {
-            *head = position;
-            true
-        } else {
-            false
-        }
-    });
 }
 
 #[async_trait]
@@ -268,7 +257,7 @@ impl EventStore for SqliteEventStore {
             .map_err(backend("reading the head position"))?;
         let head = from_i64(head);
         // Another process may have appended to the same file.
-        advance_head(&self.head, head);
+        self.head.advance(head);
         Ok(head)
     }
 
@@ -300,19 +289,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, StoreError> {
-        let mut rx = self.head.subscribe();
-        // Subscribing before the check means no commit can slip in between.
-        let reached = tokio::time::timeout(timeout, async {
-            rx.wait_for(|head| *head >= position)
-                .await
-                .map(|head| *head)
-        })
-        .await;
-        match reached {
-            Ok(Ok(head)) => Ok(head),
-            // Timed out, or (cannot happen while `self` lives) the sender is gone.
-            Ok(Err(_)) | Err(_) => Ok(*rx.borrow()),
-        }
+        Ok(self.head.wait_for(position, timeout).await)
     }
 }
 
@@ -321,33 +298,12 @@ pub(crate) fn backend(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError +
     move |e| StoreError::backend(format!("sqlite: {context}"), e)
 }
 
-/// A position, version or limit as SQLite's signed 64-bit integer (values past
-/// `i64::MAX` cannot be stored, so they clamp: "from" that far finds nothing).
-pub(crate) fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// A stored (never negative) integer back as `u64`.
-pub(crate) fn from_i64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
 /// Reads a 32-byte hash column.
 pub(crate) fn hash_from(bytes: &[u8], column: &str) -> Result<Hash, StoreError> {
-    bytes.try_into().map_err(|_| {
-        StoreError::backend_without_source(format!(
-            "sqlite: corrupt {column}: {} bytes, not 32",
-            bytes.len()
-        ))
-    })
+    crate::columns::hash_from(bytes, "sqlite", column)
 }
 
 /// Reads a 16-byte event id column.
 pub(crate) fn uuid_from(bytes: &[u8]) -> Result<Uuid, StoreError> {
-    Uuid::from_slice(bytes).map_err(|_| {
-        StoreError::backend_without_source(format!(
-            "sqlite: corrupt event_id: {} bytes, not 16",
-            bytes.len()
-        ))
-    })
+    crate::columns::uuid_from(bytes, "sqlite")
 }

@@ -13,6 +13,8 @@ use chrono::DateTime;
 use domain::store::{RecordedEvent, StoreError, StreamId};
 use rusqlite::{Connection, OpenFlags, Row};
 
+use crate::columns::to_i64;
+
 /// Most idle connections kept.
 const IDLE: usize = 4;
 
@@ -91,10 +93,6 @@ impl Reader {
         })
         .await
     }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn query(
