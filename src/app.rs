@@ -1,28 +1,101 @@
-//! Opens what a command needs from the data dir: the event store, the
-//! read-model database, and the command service over them.
+//! Opens what a command needs: the event store (the data dir's SQLite file,
+//! or PostgreSQL with `--database-url`), the credentials (in the read-model
+//! database of the data dir, or beside the log in PostgreSQL), and the
+//! command service over them.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use commands::{CommandService, Credentials};
+use domain::store::EventStore;
+use infra::postgres::{redacted, PostgresEventStore};
+use infra::sqlite::EVENTS_FILE;
 use infra::SqliteEventStore;
 
-/// The write side, opened on the embedded SQLite default.
-pub async fn open_command_service(data_dir: &Path) -> anyhow::Result<CommandService> {
-    let store = SqliteEventStore::open_in_dir(data_dir)
-        .await
-        .with_context(|| format!("cannot open the event store in {}", data_dir.display()))?;
-    let pool = infra::readmodel::open_in_dir(data_dir)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the read-model database in {}",
-                data_dir.display()
-            )
-        })?;
-    let credentials = Credentials::new(pool)
-        .await
+/// Where a command's data lives.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// The read-model database, the key files and snapshots; the log too
+    /// unless `database_url` is set.
+    pub data_dir: PathBuf,
+    /// `postgres://…`: the log in PostgreSQL.
+    pub database_url: Option<String>,
+}
+
+/// The event store as opened, for the commands that need more than the
+/// port (verify reads the backend's own record of the streams).
+pub enum OpenedStore {
+    Sqlite(Arc<SqliteEventStore>),
+    Postgres(Arc<PostgresEventStore>),
+}
+
+impl OpenedStore {
+    pub fn port(&self) -> Arc<dyn EventStore> {
+        match self {
+            OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Postgres(s) => s.clone(),
+        }
+    }
+}
+
+impl Storage {
+    /// Opens the event store. With `create`, an embedded one is created
+    /// if missing; without, a data dir that has none is an error (the
+    /// operator tools never start an empty log).
+    ///
+    /// Fails with a message naming the file, or the URL without its
+    /// password (after retries while the server cannot be reached).
+    pub async fn open_store(&self, create: bool) -> anyhow::Result<OpenedStore> {
+        match &self.database_url {
+            Some(url) => {
+                if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                    bail!(
+                        "--database-url {}: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+                        redacted(url)
+                    );
+                }
+                let store = PostgresEventStore::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open the event store at {}", redacted(url)))?;
+                Ok(OpenedStore::Postgres(Arc::new(store)))
+            }
+            None => {
+                let path = self.data_dir.join(EVENTS_FILE);
+                if !create && !path.is_file() {
+                    bail!("no event store at {}", path.display());
+                }
+                let store = if create {
+                    SqliteEventStore::open_in_dir(&self.data_dir).await
+                } else {
+                    SqliteEventStore::open(&path).await
+                }
+                .with_context(|| format!("cannot open the event store {}", path.display()))?;
+                Ok(OpenedStore::Sqlite(Arc::new(store)))
+            }
+        }
+    }
+
+    /// The write side over the event store (created if missing) and the
+    /// data dir's read-model database.
+    pub async fn open_command_service(&self) -> anyhow::Result<CommandService> {
+        let opened = self.open_store(true).await?;
+        let credentials = match &opened {
+            // Beside the log, so that every process on it shares them.
+            OpenedStore::Postgres(pg) => Credentials::postgres(pg.pool().clone()).await,
+            OpenedStore::Sqlite(_) => {
+                let pool = infra::readmodel::open_in_dir(&self.data_dir)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot open the read-model database in {}",
+                            self.data_dir.display()
+                        )
+                    })?;
+                Credentials::new(pool).await
+            }
+        }
         .context("cannot prepare the credentials tables")?;
-    Ok(CommandService::new(Arc::new(store), credentials))
+        Ok(CommandService::new(opened.port(), credentials))
+    }
 }

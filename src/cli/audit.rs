@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::app::Storage;
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
@@ -42,10 +43,10 @@ pub enum AuditCommand {
     },
 }
 
-pub async fn run(data_dir: &Path, command: AuditCommand) -> anyhow::Result<()> {
+pub async fn run(storage: &Storage, command: AuditCommand) -> anyhow::Result<()> {
     match command {
         AuditCommand::Export { org, from, to } => {
-            export(data_dir, &org, from.as_deref(), to.as_deref()).await
+            export(storage, &org, from.as_deref(), to.as_deref()).await
         }
     }
 }
@@ -72,7 +73,7 @@ fn parse_bound(flag: &str, value: &str, end_of_day: bool) -> anyhow::Result<Date
 }
 
 async fn export(
-    data_dir: &Path,
+    storage: &Storage,
     org: &str,
     from: Option<&str>,
     to: Option<&str>,
@@ -84,14 +85,14 @@ async fn export(
             bail!("--from ({f}) is after --to ({t})");
         }
     }
-    let service = crate::app::open_command_service(data_dir).await?;
+    let service = storage.open_command_service().await?;
     let org_id = service
         .find_org(org)
         .await
         .context("cannot read the organization registry")?
         .ok_or_else(|| anyhow!("unknown organization {org:?}"))?;
 
-    let db = projections::db::path_in(data_dir);
+    let db = projections::db::path_in(&storage.data_dir);
     let applied = catch_up(service.store().clone(), &db).await?;
     tracing::info!(applied, "audit log caught up with the event store");
 

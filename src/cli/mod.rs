@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::app::Storage;
+
 /// rolebook: event-sourced roles, permissions and audit log for a CI/CD
 /// organization.
 #[derive(Debug, Parser)]
@@ -23,6 +25,11 @@ pub struct Cli {
         default_value = "./rolebook-data"
     )]
     pub data_dir: PathBuf,
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`: the event log in
+    /// PostgreSQL instead of the data dir (the read models stay in the
+    /// data dir).
+    #[arg(long, global = true, env = "ROLEBOOK_DATABASE_URL")]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -51,10 +58,14 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let storage = Storage {
+        data_dir: cli.data_dir,
+        database_url: cli.database_url.filter(|url| !url.trim().is_empty()),
+    };
     match cli.command {
-        Command::Serve(args) => serve::run(&cli.data_dir, args).await,
-        Command::Org { command } => org::run(&cli.data_dir, command).await,
-        Command::Audit { command } => audit::run(&cli.data_dir, command).await,
-        Command::Replay { command } => replay::run(&cli.data_dir, command).await,
+        Command::Serve(args) => serve::run(&storage, args).await,
+        Command::Org { command } => org::run(&storage, command).await,
+        Command::Audit { command } => audit::run(&storage, command).await,
+        Command::Replay { command } => replay::run(&storage, command).await,
     }
 }

@@ -2,9 +2,9 @@
 //! prints `{org_id, owner: {user_id, temporary_password}}` as JSON. Fails
 //! (exit 1, one line on stderr) on a taken name or invalid input.
 
-use std::path::Path;
-
 use anyhow::anyhow;
+
+use crate::app::Storage;
 use clap::Subcommand;
 use commands::{CommandContext, ServiceError};
 use domain::events::{Actor, Medium};
@@ -26,14 +26,14 @@ pub enum OrgCommand {
     },
 }
 
-pub async fn run(data_dir: &Path, command: OrgCommand) -> anyhow::Result<()> {
+pub async fn run(storage: &Storage, command: OrgCommand) -> anyhow::Result<()> {
     match command {
         OrgCommand::Create {
             name,
             owner_email,
             owner_username,
         } => {
-            let service = crate::app::open_command_service(data_dir).await?;
+            let service = storage.open_command_service().await?;
             let ctx = CommandContext::new(Actor::system(), Medium::Cli);
             let created = service
                 .create_organization(&name, None, &owner_email, owner_username, &ctx, None)

@@ -27,16 +27,15 @@
 //!
 //! JSON on stdout, progress bars and logs on stderr.
 
-use std::path::Path;
 use std::sync::Arc;
 
+use crate::app::{OpenedStore, Storage};
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use domain::ids::OrgId;
 use domain::store::EventStore;
 use infra::sqlite::EVENTS_FILE;
-use infra::SqliteEventStore;
 
 #[derive(Debug, Subcommand)]
 pub enum ReplayCommand {
@@ -146,9 +145,9 @@ pub struct BucketArgs {
     access_key_id: Option<String>,
 }
 
-pub async fn run(data_dir: &Path, command: ReplayCommand) -> anyhow::Result<()> {
+pub async fn run(storage: &Storage, command: ReplayCommand) -> anyhow::Result<()> {
     match command {
-        ReplayCommand::Verify { org } => verify(data_dir, org.as_deref()).await,
+        ReplayCommand::Verify { org } => verify(storage, org.as_deref()).await,
         ReplayCommand::State {
             org,
             as_of,
@@ -157,29 +156,23 @@ pub async fn run(data_dir: &Path, command: ReplayCommand) -> anyhow::Result<()> 
             snapshot_every,
         } => {
             let snapshots = (!no_snapshots).then_some(snapshot_every);
-            state(data_dir, &org, &as_of, user.as_deref(), snapshots).await
+            state(storage, &org, &as_of, user.as_deref(), snapshots).await
         }
-        ReplayCommand::Snapshot { org, every } => snapshot(data_dir, org.as_deref(), every).await,
+        ReplayCommand::Snapshot { org, every } => snapshot(storage, org.as_deref(), every).await,
         ReplayCommand::Rebuild {
             projection,
             fresh,
             to_head,
-        } => rebuild(data_dir, &projection, fresh, to_head).await,
-        ReplayCommand::Export(args) => export(data_dir, args).await,
-        ReplayCommand::CheckExport(args) => check_export(data_dir, args).await,
+        } => rebuild(storage, &projection, fresh, to_head).await,
+        ReplayCommand::Export(args) => export(storage, args).await,
+        ReplayCommand::CheckExport(args) => check_export(storage, args).await,
     }
 }
 
-/// Opens the event store of an existing data dir (never creates one).
-async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
-    let path = data_dir.join(EVENTS_FILE);
-    if !path.is_file() {
-        bail!("no event store at {}", path.display());
-    }
-    let store = SqliteEventStore::open(&path)
-        .await
-        .with_context(|| format!("cannot open the event store {}", path.display()))?;
-    Ok(Arc::new(store))
+/// Opens the event store of an existing data dir, or PostgreSQL's (never
+/// creates an embedded one).
+async fn open_store(storage: &Storage) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(storage.open_store(false).await?.port())
 }
 
 async fn resolve_org(store: &dyn EventStore, org: &str) -> anyhow::Result<OrgId> {
@@ -189,14 +182,38 @@ async fn resolve_org(store: &dyn EventStore, org: &str) -> anyhow::Result<OrgId>
         .ok_or_else(|| anyhow!("unknown organization {org:?}"))
 }
 
-async fn verify(data_dir: &Path, org: Option<&str>) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+async fn verify(storage: &Storage, org: Option<&str>) -> anyhow::Result<()> {
+    let opened = storage.open_store(false).await?;
+    let store = opened.port();
     let stream = match org {
         Some(org) => Some(resolve_org(store.as_ref(), org).await?.stream()),
         None => None,
     };
-    let events_db = data_dir.join(EVENTS_FILE);
-    let options = replay::VerifyOptions::sqlite(&events_db, stream)?;
+    let options = match &opened {
+        OpenedStore::Sqlite(_) => {
+            replay::VerifyOptions::sqlite(&storage.data_dir.join(EVENTS_FILE), stream)?
+        }
+        OpenedStore::Postgres(pg) => {
+            let (head_position, streams) = pg
+                .stream_records()
+                .await
+                .context("cannot read the store's record of the streams")?;
+            replay::VerifyOptions {
+                stream,
+                recorded: Some(replay::verify::Recorded {
+                    head_position,
+                    streams: streams
+                        .into_iter()
+                        .map(|(id, version, last_hash)| {
+                            (id, replay::verify::StreamHead { version, last_hash })
+                        })
+                        .collect(),
+                }),
+                gap_free_positions: true,
+                segments: None,
+            }
+        }
+    };
     let bar = replay::progress::events_bar(0, "verifying");
     let started = std::time::Instant::now();
     let report = replay::verify(store, options, &bar).await?;
@@ -227,14 +244,15 @@ async fn verify(data_dir: &Path, org: Option<&str>) -> anyhow::Result<()> {
 }
 
 async fn state(
-    data_dir: &Path,
+    storage: &Storage,
     org: &str,
     at: &str,
     user: Option<&str>,
     snapshot_every: Option<u64>,
 ) -> anyhow::Result<()> {
+    let data_dir = storage.data_dir.as_path();
     let at = parse_time(at)?;
-    let store = open_store(data_dir).await?;
+    let store = open_store(storage).await?;
     let org_id = resolve_org(store.as_ref(), org).await?;
     let snapshots = match snapshot_every {
         // One answer per process: decoded snapshots are not worth keeping.
@@ -308,8 +326,9 @@ fn resolve_user(state: &domain::Organization, user: &str) -> Option<domain::ids:
         .map(|u| u.id)
 }
 
-async fn snapshot(data_dir: &Path, org: Option<&str>, every: u64) -> anyhow::Result<()> {
-    let store = open_store(data_dir).await?;
+async fn snapshot(storage: &Storage, org: Option<&str>, every: u64) -> anyhow::Result<()> {
+    let data_dir = storage.data_dir.as_path();
+    let store = open_store(storage).await?;
     let orgs = match org {
         Some(org) => vec![resolve_org(store.as_ref(), org).await?],
         None => replay::registry::organizations(store.as_ref())
@@ -350,15 +369,16 @@ async fn snapshot(data_dir: &Path, org: Option<&str>, every: u64) -> anyhow::Res
 }
 
 async fn rebuild(
-    data_dir: &Path,
+    storage: &Storage,
     projection: &str,
     fresh: bool,
     to_head: bool,
 ) -> anyhow::Result<()> {
+    let data_dir = storage.data_dir.as_path();
     use replay::rebuild::{Options, Target, Which};
     let which = Which::parse(projection)
         .ok_or_else(|| anyhow!("unknown projection {projection:?}: expected rbac, audit or all"))?;
-    let store = open_store(data_dir).await?;
+    let store = open_store(storage).await?;
     let options = Options {
         target: if to_head {
             Target::Head
@@ -473,9 +493,10 @@ async fn selection_of(
     Ok(selection)
 }
 
-async fn export(data_dir: &Path, args: ExportArgs) -> anyhow::Result<()> {
+async fn export(storage: &Storage, args: ExportArgs) -> anyhow::Result<()> {
+    let data_dir = storage.data_dir.as_path();
     let target = target_of(&args)?;
-    let store = open_store(data_dir).await?;
+    let store = open_store(storage).await?;
     let selection = selection_of(store.as_ref(), &args).await?;
     // The export holds every event committed when it started.
     let db = projections::db::path_in(data_dir);
@@ -489,9 +510,10 @@ async fn export(data_dir: &Path, args: ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn check_export(data_dir: &Path, args: ExportArgs) -> anyhow::Result<()> {
+async fn check_export(storage: &Storage, args: ExportArgs) -> anyhow::Result<()> {
+    let data_dir = storage.data_dir.as_path();
     let target = target_of(&args)?;
-    let store = open_store(data_dir).await?;
+    let store = open_store(storage).await?;
     let selection = selection_of(store.as_ref(), &args).await?;
     let db = projections::db::path_in(data_dir);
     super::audit::catch_up(store.clone(), &db).await?;

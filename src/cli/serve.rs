@@ -15,7 +15,6 @@
 //! `--streaming-interval` seconds (`rolebook::streaming`).
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use anyhow::Context;
 use clap::Args;
@@ -25,6 +24,7 @@ use projections::access::SharedAccessModel;
 use projections::rbac::RbacProjection;
 use projections::runner::{Positions, Projection as _};
 
+use crate::app::Storage;
 use crate::http::{router, AppState};
 
 #[derive(Debug, Args)]
@@ -58,9 +58,10 @@ fn admin_token() -> anyhow::Result<Option<String>> {
     Ok(token)
 }
 
-pub async fn run(data_dir: &Path, args: Serve) -> anyhow::Result<()> {
+pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
+    let data_dir = &storage.data_dir;
     let admin_token = admin_token()?;
-    let service = crate::app::open_command_service(data_dir).await?;
+    let service = storage.open_command_service().await?;
     // Credentials changes a crash left between a commit and its effects.
     let applied = service
         .apply_pending_effects()

@@ -121,6 +121,13 @@ impl Server {
         Server::start_in(tempfile::tempdir().expect("temp dir"), env, None)
     }
 
+    /// Starts another server with its own data dir and `env`, beside one
+    /// that already bootstrapped the store they share (`bootstrap` is that
+    /// one's line: this one prints none).
+    pub fn start_beside(env: &[(&str, &str)], bootstrap: Value) -> Server {
+        Server::start_in(tempfile::tempdir().expect("temp dir"), env, Some(bootstrap))
+    }
+
     /// Stops this server (killed, as a crash would), keeping its data dir.
     pub fn stop(mut self) -> Stopped {
         let _ = self.child.kill();
@@ -140,6 +147,7 @@ impl Server {
             .env_remove("ROLEBOOK_ADMIN_TOKEN")
             .env_remove("ROLEBOOK_LISTEN")
             .env_remove("ROLEBOOK_DATA_DIR")
+            .env_remove("ROLEBOOK_DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

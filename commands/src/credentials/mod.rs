@@ -1,15 +1,22 @@
-//! Credentials: password hashes and bearer tokens, in the read-model
-//! database, never in the event log.
-//!
-//! The tables are in `credentials.sql` and `tokens.sql` beside this module.
+//! Credentials: password hashes and bearer tokens, never in the event log:
+//! in the data dir's read-model database (`sqlite`), or in PostgreSQL
+//! beside the log (`postgres`) so that every process on it shares them.
+//! Each database's tables are in `.sql` files beside its module.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::ids::{OrgId, TokenId, UserId};
-use sqlx::{Row, SqlitePool};
+use sqlx::{PgPool, SqlitePool};
 
 use crate::secrets;
 
 mod effects;
+mod postgres;
+mod sqlite;
+mod store;
+
+use store::CredentialStore;
 
 pub use effects::{CredentialChange, EffectError};
 
@@ -66,12 +73,16 @@ pub enum PasswordCheck {
 pub enum CredentialsError {
     #[error("credentials database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The PostgreSQL tables could not be migrated (or are newer than
+    /// this binary knows).
+    #[error("credentials tables: {0}")]
+    Schema(#[from] domain::store::StoreError),
 }
 
 /// The credentials table and the tokens table.
 #[derive(Clone)]
 pub struct Credentials {
-    pool: SqlitePool,
+    store: Arc<dyn CredentialStore>,
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -79,15 +90,20 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 impl Credentials {
-    /// Creates the tables if missing. Fails if the database is unreachable.
+    /// In the read-model database (SQLite); creates the tables if missing.
+    /// Fails if the database is unreachable.
     pub async fn new(pool: SqlitePool) -> Result<Self, CredentialsError> {
-        sqlx::raw_sql(include_str!("credentials.sql"))
-            .execute(&pool)
-            .await?;
-        sqlx::raw_sql(include_str!("tokens.sql"))
-            .execute(&pool)
-            .await?;
-        Ok(Credentials { pool })
+        Ok(Credentials {
+            store: Arc::new(sqlite::SqliteCredentials::open(pool).await?),
+        })
+    }
+
+    /// In PostgreSQL (the pool's schema); migrates the tables. Fails if the
+    /// database is unreachable or its tables are newer than this binary.
+    pub async fn postgres(pool: PgPool) -> Result<Self, CredentialsError> {
+        Ok(Credentials {
+            store: Arc::new(postgres::PostgresCredentials::open(pool).await?),
+        })
     }
 
     /// Stores an argon2id hash for a user; `must_change` marks a temporary
@@ -99,29 +115,15 @@ impl Credentials {
         password_hash: &str,
         must_change: bool,
     ) -> Result<(), CredentialsError> {
-        sqlx::query(
-            "INSERT INTO credentials (user_id, org_id, password_hash, must_change, updated_at)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash,
-                 must_change = excluded.must_change, updated_at = excluded.updated_at",
-        )
-        .bind(user.0.as_bytes().as_slice())
-        .bind(org.0.as_bytes().as_slice())
-        .bind(password_hash)
-        .bind(must_change)
-        .bind(micros(Utc::now()))
-        .execute(&self.pool)
-        .await?;
+        self.store
+            .put_password(org, user, password_hash, must_change, micros(Utc::now()))
+            .await?;
         Ok(())
     }
 
     /// Forgets a user's password (an aborted invitation, a removed user).
     pub async fn delete_password(&self, user: UserId) -> Result<(), CredentialsError> {
-        sqlx::query("DELETE FROM credentials WHERE user_id = ?")
-            .bind(user.0.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Ok(self.store.delete_password(user).await?)
     }
 
     /// Checks a password against the stored hash (argon2id verification runs
@@ -131,16 +133,9 @@ impl Credentials {
         user: UserId,
         password: &str,
     ) -> Result<PasswordCheck, CredentialsError> {
-        let row =
-            sqlx::query("SELECT password_hash, must_change FROM credentials WHERE user_id = ?")
-                .bind(user.0.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(row) = row else {
+        let Some((hash, must_change)) = self.store.password(user).await? else {
             return Ok(PasswordCheck::Invalid);
         };
-        let hash: String = row.get(0);
-        let must_change: bool = row.get(1);
         let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
             .await
@@ -185,20 +180,17 @@ impl Credentials {
         token_hash: &[u8],
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), CredentialsError> {
-        sqlx::query(
-            "INSERT INTO tokens (token_hash, token_id, user_id, org_id, kind, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(token_hash)
-        .bind(token_id.0.as_bytes().as_slice())
-        .bind(user.0.as_bytes().as_slice())
-        .bind(org.0.as_bytes().as_slice())
-        .bind(kind.as_str())
-        .bind(micros(Utc::now()))
-        .bind(expires_at.map(micros))
-        .execute(&self.pool)
-        .await?;
+        self.store
+            .add_token(
+                org,
+                user,
+                token_id,
+                kind.as_str(),
+                token_hash,
+                micros(Utc::now()),
+                expires_at.map(micros),
+            )
+            .await?;
         Ok(())
     }
 
@@ -207,23 +199,18 @@ impl Credentials {
         &self,
         secret: &str,
     ) -> Result<Option<TokenRecord>, CredentialsError> {
-        let row = sqlx::query(
-            "SELECT token_id, user_id, org_id, kind, expires_at FROM tokens
-             WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)",
-        )
-        .bind(secrets::token_hash(secret))
-        .bind(micros(Utc::now()))
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .store
+            .find_token(&secrets::token_hash(secret), micros(Utc::now()))
+            .await?;
         Ok(row.and_then(|row| {
-            let uuid = |i: usize| uuid::Uuid::from_slice(row.get::<&[u8], _>(i)).ok();
             Some(TokenRecord {
-                token_id: TokenId(uuid(0)?),
-                user_id: UserId(uuid(1)?),
-                org_id: OrgId(uuid(2)?),
-                kind: TokenKind::parse(row.get(3))?,
+                token_id: TokenId(row.token_id),
+                user_id: UserId(row.user_id),
+                org_id: OrgId(row.org_id),
+                kind: TokenKind::parse(&row.kind)?,
                 expires_at: row
-                    .get::<Option<i64>, _>(4)
+                    .expires_at
                     .and_then(DateTime::<Utc>::from_timestamp_micros),
             })
         }))
@@ -231,19 +218,11 @@ impl Credentials {
 
     /// Revokes one token by id.
     pub async fn revoke_token(&self, token_id: TokenId) -> Result<(), CredentialsError> {
-        sqlx::query("DELETE FROM tokens WHERE token_id = ?")
-            .bind(token_id.0.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Ok(self.store.revoke_token(token_id).await?)
     }
 
     /// Ends every session and token of a user at once (removal).
     pub async fn revoke_all_of(&self, user: UserId) -> Result<u64, CredentialsError> {
-        let done = sqlx::query("DELETE FROM tokens WHERE user_id = ?")
-            .bind(user.0.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        Ok(self.store.revoke_all_of(user).await?)
     }
 }

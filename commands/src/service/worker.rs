@@ -28,7 +28,7 @@ use super::{receipt, Outcome, ServiceError};
 use crate::answers::{Answer, Idempotency};
 
 /// How many times a batch is decided again after a version conflict.
-pub(crate) const MAX_ATTEMPTS: usize = 5;
+pub(crate) const MAX_ATTEMPTS: usize = 8;
 /// The most commands decided together.
 const MAX_BATCH: usize = 256;
 /// Events read per page when loading or catching up.
@@ -340,9 +340,13 @@ async fn run_batch(
                 return;
             }
             Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
-                // Someone else appended: the speculative state is wrong.
+                // Someone else (another process on the same log) appended:
+                // the speculative state is wrong. Wait a random while,
+                // longer at each attempt, so that two writers that keep
+                // colliding fall out of step.
                 tracing::debug!(%org, attempt, "version conflict; reloading and deciding again");
                 *loaded = None;
+                tokio::time::sleep(conflict_backoff(attempt)).await;
             }
             Err(e) => {
                 *loaded = None;
@@ -356,6 +360,14 @@ async fn run_batch(
             }
         }
     }
+}
+
+/// A random wait before attempt `attempt + 1` after a conflict: up to
+/// 1 ms, 2 ms, 4 ms, ... (64 ms at most).
+fn conflict_backoff(attempt: usize) -> Duration {
+    use rand::Rng;
+    let ceiling = 1_000u64 << attempt.min(6);
+    Duration::from_micros(rand::thread_rng().gen_range(0..=ceiling))
 }
 
 /// Sends a job its outcome; a successful one first has its question

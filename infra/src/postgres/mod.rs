@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::hash::Hash;
 use domain::store::{
     AppendRequest, AppendResult, EventStore, KeptAnswer, PendingEffect, RecordedEvent, StoreError,
     StoredAnswer, StreamId,
@@ -170,7 +171,7 @@ impl PostgresEventStore {
             .fetch_one(&pool)
             .await
             .map_err(backend("reading the current schema"))?;
-        migrations::migrate(&pool, lock_key).await?;
+        migrations::migrate_event_store(&pool).await?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
             .fetch_one(&pool)
             .await
@@ -190,6 +191,50 @@ impl PostgresEventStore {
     /// The pool (for tests and tools that inspect the tables).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The store's own record of the log, read in one snapshot: the head
+    /// position and each stream's version and last hash (what `replay
+    /// verify` checks the events against).
+    ///
+    /// Fails with [`StoreError::Backend`] when the tables cannot be read.
+    pub async fn stream_records(&self) -> Result<(u64, Vec<(StreamId, u64, Hash)>), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(backend("beginning a read of the stream records"))?;
+        sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("reading the stream records"))?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend("reading the head position"))?;
+        let rows = sqlx::query("SELECT stream_id, version, last_hash FROM streams")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend("reading the stream records"))?;
+        let get = |e: sqlx::Error| StoreError::backend("postgres: decoding a stream record", e);
+        let streams = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    StreamId::new(row.try_get::<String, _>(0).map_err(get)?),
+                    from_i64(row.try_get(1).map_err(get)?),
+                    hash_from(
+                        row.try_get(2).map_err(get)?,
+                        "postgres",
+                        "streams.last_hash",
+                    )?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit()
+            .await
+            .map_err(backend("ending a read of the stream records"))?;
+        Ok((from_i64(head), streams))
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
