@@ -1570,7 +1570,7 @@ fn a_view_of_an_older_shape_is_written_again() {
         {
             let conn = projections::db::open(&db).unwrap();
             conn.execute_batch(&sql).unwrap();
-            runner::checkpoint(&conn, "rbac").unwrap();
+            runner::migrate_checkpoints(&conn).unwrap();
             conn.execute_batch(
                 "INSERT INTO projection_checkpoints (name, position) VALUES ('audit', 1), ('rbac', 7)",
             )

@@ -783,6 +783,7 @@ fn switch(
     // commit rather than spilling them to the WAL on the way (up to 1 GiB).
     conn.pragma_update(None, "cache_size", -1_048_576)
         .map_err(ReplayError::db(what("cache size")))?;
+    runner::migrate_checkpoints(&conn)?;
     let deadline = Instant::now() + LIVE_WAIT;
     for _ in 0..SWITCH_ATTEMPTS {
         let live_position = runner::checkpoint(&conn, which.name())?;
@@ -854,7 +855,7 @@ fn copy_over(
             .prepare(
                 "SELECT type, name, tbl_name, sql FROM generation.sqlite_master
                  WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
-                   AND tbl_name <> 'projection_checkpoints'
+                   AND tbl_name NOT IN ('projection_checkpoints', 'schema_version')
                  ORDER BY type = 'index', name",
             )
             .map_err(ReplayError::db(what("reading the generation's schema")))?;
@@ -897,6 +898,14 @@ fn copy_over(
         params![which.name(), i64::try_from(position).unwrap_or(i64::MAX)],
     )
     .map_err(ReplayError::db(what("setting the checkpoint")))?;
+    // The tables now are the generation's: so is their schema version.
+    tx.execute(
+        "INSERT INTO main.schema_version (component, version)
+         SELECT component, version FROM generation.schema_version WHERE component = ?1
+         ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+        [which.name()],
+    )
+    .map_err(ReplayError::db(what("setting the schema version")))?;
     tx.commit().map_err(ReplayError::db(what("committing")))?;
     Ok(Some(rows))
 }

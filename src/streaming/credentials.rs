@@ -22,17 +22,19 @@ use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use domain::ids::OrgId;
 use rusqlite::{Connection, OptionalExtension};
 
+use infra::sqlite::migrations::{self, Migration};
+
 use super::StreamingError;
 
 /// The key file's name, beside the read-model database.
 pub const KEY_FILE: &str = "streaming.key";
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS streaming_credentials (
-    org_id            TEXT PRIMARY KEY,
-    access_key_id     TEXT NOT NULL,
-    secret_access_key TEXT NOT NULL,
-    updated_at        TEXT NOT NULL
-) STRICT";
+/// The keys table's migrations (`infra::sqlite::migrations`).
+const MIGRATIONS: &[Migration] = &[(
+    1,
+    "streaming_credentials",
+    include_str!("credentials/0001_streaming_credentials.sql"),
+)];
 
 const SEALED: &str = "v1:";
 
@@ -81,6 +83,7 @@ impl Credentials {
             db: read_db.to_path_buf(),
             cipher: Aes256Gcm::new(&key),
         };
+        migrations::migrate(&c.conn()?, "streaming_credentials", MIGRATIONS)?;
         c.seal_plain_rows()?;
         Ok(c)
     }
@@ -91,8 +94,6 @@ impl Credentials {
         // Replaced and deleted values are overwritten, not left in free pages.
         conn.pragma_update(None, "secure_delete", true)
             .map_err(StreamingError::db("cannot open the credentials table"))?;
-        conn.execute(SCHEMA, ())
-            .map_err(StreamingError::db("cannot create the credentials table"))?;
         Ok(conn)
     }
 
@@ -282,7 +283,7 @@ mod tests {
         let org = OrgId::new();
         {
             let conn = projections::db::open(&db).unwrap();
-            conn.execute(SCHEMA, ()).unwrap();
+            migrations::migrate(&conn, "streaming_credentials", MIGRATIONS).unwrap();
             conn.execute(
                 "INSERT INTO streaming_credentials VALUES (?1, 'AKIDPLAIN', 'plain-secret', 'then')",
                 (org.to_string(),),

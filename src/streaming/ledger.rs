@@ -18,33 +18,13 @@ use domain::ids::OrgId;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
+use infra::sqlite::migrations::{self, Migration};
+
 use super::StreamingError;
 use replay::export::DayExport;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit_stream_days (
-    org_id         TEXT    NOT NULL,
-    target         TEXT    NOT NULL,
-    day            TEXT    NOT NULL,
-    rows           INTEGER NOT NULL,
-    last_position  INTEGER NOT NULL,
-    parquet_sha256 TEXT    NOT NULL,
-    exported_at    TEXT    NOT NULL,
-    PRIMARY KEY (org_id, target, day)
-) STRICT;
-CREATE TABLE IF NOT EXISTS audit_stream_runs (
-    id          INTEGER PRIMARY KEY,
-    org_id      TEXT    NOT NULL,
-    target      TEXT    NOT NULL,
-    started_at  TEXT    NOT NULL,
-    finished_at TEXT    NOT NULL,
-    days        INTEGER NOT NULL,
-    objects     INTEGER NOT NULL,
-    bytes       INTEGER NOT NULL,
-    error       TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS audit_stream_runs_by_org ON audit_stream_runs (org_id, id);
-";
+/// The ledger's migrations (`infra::sqlite::migrations`).
+const MIGRATIONS: &[Migration] = &[(1, "ledger", include_str!("ledger/0001_ledger.sql"))];
 
 /// One streaming run: when, what it wrote, and why it stopped if it failed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,8 +52,7 @@ impl Ledger {
     pub fn open(read_db: &Path) -> Result<Ledger, StreamingError> {
         let conn = projections::db::open(read_db)
             .map_err(StreamingError::db("cannot open the streaming ledger"))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(StreamingError::db("cannot create the streaming ledger"))?;
+        migrations::migrate(&conn, "streaming_ledger", MIGRATIONS)?;
         Ok(Ledger { conn })
     }
 

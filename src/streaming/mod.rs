@@ -62,6 +62,9 @@ pub enum StreamingError {
     Export(#[from] ExportError),
     #[error("streaming task: {0}")]
     Task(String),
+    /// The tables could not be migrated, or are newer than this binary.
+    #[error(transparent)]
+    Schema(#[from] infra::sqlite::migrations::MigrationError),
 }
 
 impl StreamingError {

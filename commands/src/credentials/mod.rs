@@ -77,6 +77,12 @@ pub enum CredentialsError {
     /// this binary knows).
     #[error("credentials tables: {0}")]
     Schema(#[from] domain::store::StoreError),
+    /// The SQLite tables could not be migrated (or are newer than this
+    /// binary knows).
+    #[error(transparent)]
+    Migration(#[from] infra::sqlite::migrations::MigrationError),
+    #[error("credentials task: {0}")]
+    Task(std::sync::Arc<tokio::task::JoinError>),
 }
 
 /// The credentials table and the tokens table.

@@ -1,25 +1,38 @@
 //! Credentials in the data dir's read-model database (SQLite): tables in
-//! `sqlite/*.sql`, created at open.
+//! `sqlite/NNNN_*.sql`, migrated at open (component `credentials` of the
+//! file's `schema_version`).
 
 use async_trait::async_trait;
 use domain::ids::{OrgId, TokenId, UserId};
 use sqlx::{Row, SqlitePool};
 
+use infra::sqlite::migrations::{self, Migration};
+
 use super::store::{CredentialStore, TokenRow};
+use super::CredentialsError;
 
 pub(crate) struct SqliteCredentials {
     pool: SqlitePool,
 }
 
+const MIGRATIONS: &[Migration] = &[
+    (
+        1,
+        "credentials",
+        include_str!("sqlite/0001_credentials.sql"),
+    ),
+    (2, "tokens", include_str!("sqlite/0002_tokens.sql")),
+];
+
 impl SqliteCredentials {
-    /// Creates the tables if missing.
-    pub(crate) async fn open(pool: SqlitePool) -> Result<Self, sqlx::Error> {
-        sqlx::raw_sql(include_str!("sqlite/credentials.sql"))
-            .execute(&pool)
-            .await?;
-        sqlx::raw_sql(include_str!("sqlite/tokens.sql"))
-            .execute(&pool)
-            .await?;
+    /// Migrates the tables in the pool's file.
+    pub(crate) async fn open(pool: SqlitePool) -> Result<Self, CredentialsError> {
+        let file = pool.connect_options().get_filename().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            migrations::migrate_file(&file, "credentials", MIGRATIONS)
+        })
+        .await
+        .map_err(|e| CredentialsError::Task(std::sync::Arc::new(e)))??;
         Ok(SqliteCredentials { pool })
     }
 }

@@ -4,10 +4,12 @@
 //! a time anyway), each batch in one `BEGIN IMMEDIATE` transaction with
 //! multi-row inserts; reads go through a separate pool of read-only
 //! connections, which WAL lets run alongside the writer. The schema lives in
-//! `schema/*.sql` beside this file and is applied (idempotently) at open.
+//! `migrations/*.sql` beside this file, numbered, and is migrated at open
+//! (`migrations.rs`).
 
 mod append;
 pub mod checkpointer;
+pub mod migrations;
 pub mod pool;
 mod reader;
 mod receipts;
@@ -46,12 +48,12 @@ const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Read-only connections kept for `read_stream`/`read_all`/...
 const READERS: u32 = 4;
 
-/// The schema, applied in this order at open; every statement is
-/// `CREATE ... IF NOT EXISTS`.
-const SCHEMA: &[(&str, &str)] = &[
-    ("events", include_str!("schema/events.sql")),
-    ("streams", include_str!("schema/streams.sql")),
-    ("receipts", include_str!("schema/receipts.sql")),
+/// The event store's tables, migrated at open (`migrations`): each file
+/// beside this module, in order.
+const MIGRATIONS: &[migrations::Migration] = &[
+    (1, "events", include_str!("migrations/0001_events.sql")),
+    (2, "streams", include_str!("migrations/0002_streams.sql")),
+    (3, "receipts", include_str!("migrations/0003_receipts.sql")),
 ];
 
 /// An [`EventStore`] kept in one SQLite file (WAL journal, `synchronous=FULL`,
@@ -115,12 +117,16 @@ impl SqliteEventStore {
             .await
             .map_err(backend(&format!("opening {}", path.display())))?;
 
-        for (name, sql) in SCHEMA {
-            sqlx::raw_sql(sql)
-                .execute(&writer)
-                .await
-                .map_err(backend(&format!("applying schema {name}")))?;
-        }
+        let file = path.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<i32, StoreError> {
+            let opening = |e| StoreError::backend(format!("sqlite: opening {}", file.display()), e);
+            let conn = rusqlite::Connection::open(&file).map_err(opening)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(opening)?;
+            migrations::migrate(&conn, "event_store", MIGRATIONS)
+                .map_err(|e| StoreError::backend("sqlite: migrating the event store's tables", e))
+        })
+        .await
+        .map_err(|e| StoreError::backend("sqlite: migration task", e))??;
 
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
             .fetch_one(&writer)

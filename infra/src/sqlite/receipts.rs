@@ -1,4 +1,4 @@
-//! Kept answers and pending effects (`schema/receipts.sql`): written with
+//! Kept answers and pending effects (`migrations/0003_receipts.sql`): written with
 //! the events by the append (`append::Plan::insert_receipts`), read and
 //! removed here.
 

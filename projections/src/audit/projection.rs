@@ -1,6 +1,7 @@
 //! The audit projection: one `audit_log` row per organization event, written
 //! by the projection runner in the same transaction as its checkpoint.
 
+use infra::sqlite::migrations::{self, Migration};
 use std::sync::LazyLock;
 
 use domain::events::EventMetadata;
@@ -13,6 +14,9 @@ use crate::runner::{Decoded, Projection, ProjectionError};
 
 /// The schema of the audit-log view.
 pub const SCHEMA: &str = include_str!("audit_log.sql");
+
+/// The audit view's migrations.
+const MIGRATIONS: &[Migration] = &[(1, "audit_log", SCHEMA)];
 
 /// The columns of one row, in the order `insert_rows` binds them.
 const COLUMNS: &str = "org_id, position, occurred_at, actor_id, actor_username, \
@@ -115,6 +119,9 @@ impl Projection for AuditProjection {
             crate::runner::forget_checkpoint(&tx, self.name())?;
             tx.commit()?;
         }
+        migrations::migrate(conn, "audit", MIGRATIONS)?;
+        // The indexes a bulk catch-up drops, if the process died before it
+        // built them again (`after_backlog`).
         conn.execute_batch(SCHEMA)?;
         Ok(())
     }

@@ -16,16 +16,29 @@ mod rewrite;
 
 use crate::access::{EffectiveChange, Scope, SharedAccessModel};
 use crate::runner::{Decoded, Projection, ProjectionError};
+use infra::sqlite::migrations::{self, Migration};
 
-pub(crate) const TABLES: &[&str] = &[
-    include_str!("tables/users.sql"),
-    include_str!("tables/groups.sql"),
-    include_str!("tables/group_members.sql"),
-    include_str!("tables/roles.sql"),
-    include_str!("tables/projects.sql"),
-    include_str!("tables/role_bindings.sql"),
-    include_str!("tables/effective_permissions.sql"),
+/// The RBAC tables' migrations, one per file of `tables/` (each creates
+/// its table and indexes if missing, so that data dirs from before
+/// versions were recorded are adopted).
+const MIGRATIONS: &[Migration] = &[
+    (1, "users", include_str!("tables/users.sql")),
+    (2, "groups", include_str!("tables/groups.sql")),
+    (3, "group_members", include_str!("tables/group_members.sql")),
+    (4, "roles", include_str!("tables/roles.sql")),
+    (5, "projects", include_str!("tables/projects.sql")),
+    (6, "role_bindings", include_str!("tables/role_bindings.sql")),
+    (
+        7,
+        "effective_permissions",
+        include_str!("tables/effective_permissions.sql"),
+    ),
 ];
+
+/// Each table's SQL, to build again the indexes a rewrite drops.
+pub(crate) fn tables() -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().map(|(_, _, sql)| *sql)
+}
 
 /// Events applied to the shared model per write lock, so that queries are
 /// never blocked for a whole batch.
@@ -59,9 +72,7 @@ impl Projection for RbacProjection {
     }
 
     fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        for sql in TABLES {
-            conn.execute_batch(sql)?;
-        }
+        migrations::migrate(conn, "rbac", MIGRATIONS)?;
         let mut catalog = conn.prepare(
             "INSERT OR REPLACE INTO rbac_permission_catalog (bit, name, scope) VALUES (?1, ?2, ?3)",
         )?;

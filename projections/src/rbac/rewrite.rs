@@ -16,7 +16,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{Statement, Transaction};
 
 use super::{
-    effective_key, mask_columns, put_role, scope_columns, subject_key, EffectiveChange, TABLES,
+    effective_key, mask_columns, put_role, scope_columns, subject_key, tables, EffectiveChange,
 };
 use crate::access::{OrgAccess, Scope, SharedAccessModel};
 use domain::Organization;
@@ -33,8 +33,8 @@ const ORG_TABLES: &[&str] = &[
     "rbac_role_bindings",
 ];
 
-/// The secondary indexes, dropped during the rewrite (`TABLES` creates them
-/// again).
+/// The secondary indexes, dropped during the rewrite (`tables()` creates
+/// them again).
 const SECONDARY_INDEXES: &[&str] = &[
     "rbac_group_members_by_user",
     "rbac_role_bindings_by_project",
@@ -69,7 +69,7 @@ pub(crate) fn rewrite_all(tx: &Transaction, model: &SharedAccessModel) -> rusqli
         write_effective(tx, *org, reading.org(*org).expect("listed"))?;
     }
     drop(reading);
-    for sql in TABLES {
+    for sql in tables() {
         tx.execute_batch(sql)?;
     }
     Ok(())

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use domain::store::{fold_pages, pages_of_all, EventStore, RecordedEvent, StoreError};
 use domain::Event;
+use infra::sqlite::migrations::{self, Migration, MigrationError};
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 pub use positions::{Lagging, Positions, ProjectionStatus, StartGate};
@@ -44,6 +45,38 @@ pub enum ProjectionError {
     Task(&'static str, #[source] Arc<tokio::task::JoinError>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The read-model database's tables could not be migrated, or are
+    /// newer than this binary knows.
+    #[error(transparent)]
+    Schema(Arc<MigrationError>),
+}
+
+impl From<MigrationError> for ProjectionError {
+    fn from(e: MigrationError) -> Self {
+        ProjectionError::Schema(Arc::new(e))
+    }
+}
+
+/// The checkpoints table's migrations.
+const CHECKPOINT_MIGRATIONS: &[Migration] =
+    &[(1, "projection_checkpoints", include_str!("checkpoints.sql"))];
+
+/// Brings the checkpoints table up to date (see `infra::sqlite::migrations`).
+pub fn migrate_checkpoints(conn: &Connection) -> Result<(), ProjectionError> {
+    migrations::migrate(conn, "projection_checkpoints", CHECKPOINT_MIGRATIONS)?;
+    Ok(())
+}
+
+/// Whether `conn`'s file has the checkpoints table yet.
+fn has_checkpoints(conn: &Connection) -> Result<bool, ProjectionError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projection_checkpoints'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 impl From<rusqlite::Error> for ProjectionError {
@@ -57,7 +90,8 @@ pub trait Projection: Send + 'static {
     /// The checkpoint's name (stable: renaming it rebuilds the projection).
     fn name(&self) -> &'static str;
 
-    /// Creates its tables if missing.
+    /// Brings its tables up to date (its numbered migrations, through
+    /// `infra::sqlite::migrations`).
     fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError>;
 
     /// Brings in-memory state (if the projection keeps any) up to the
@@ -160,7 +194,9 @@ pub fn decode(page: Vec<RecordedEvent>) -> Result<Vec<Decoded>, ProjectionError>
 
 /// Reads a projection's checkpoint (0 if it never ran).
 pub fn checkpoint(conn: &Connection, name: &str) -> Result<u64, ProjectionError> {
-    conn.execute_batch(include_str!("checkpoints.sql"))?;
+    if !has_checkpoints(conn)? {
+        return Ok(0);
+    }
     let position: Option<i64> = conn
         .query_row(
             "SELECT position FROM projection_checkpoints WHERE name = ?1",
@@ -175,7 +211,9 @@ pub fn checkpoint(conn: &Connection, name: &str) -> Result<u64, ProjectionError>
 /// the beginning of the log (for a projection that dropped its tables in
 /// [`Projection::migrate`]).
 pub fn forget_checkpoint(conn: &Connection, name: &str) -> Result<(), ProjectionError> {
-    conn.execute_batch(include_str!("checkpoints.sql"))?;
+    if !has_checkpoints(conn)? {
+        return Ok(());
+    }
     conn.execute("DELETE FROM projection_checkpoints WHERE name = ?1", [name])?;
     Ok(())
 }
@@ -210,6 +248,7 @@ impl<P: Projection> Runner<P> {
     }
 
     fn open_on(mut projection: P, conn: Connection) -> Result<Self, ProjectionError> {
+        migrate_checkpoints(&conn)?;
         projection.migrate(&conn)?;
         let position = checkpoint(&conn, projection.name())?;
         Ok(Runner {

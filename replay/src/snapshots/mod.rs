@@ -37,6 +37,9 @@ use crate::{blocking, ReplayError};
 /// The schema of the `snapshots` table.
 pub const SCHEMA: &str = include_str!("snapshots.sql");
 
+/// The snapshots table's migrations (`infra::sqlite::migrations`).
+const MIGRATIONS: &[infra::sqlite::migrations::Migration] = &[(1, "snapshots", SCHEMA)];
+
 /// The encoding and shape of the `state` column written by this build.
 pub const FORMAT: i64 = 2;
 
@@ -156,8 +159,8 @@ impl Snapshots {
     pub fn open(path: &Path) -> Result<Self, ReplayError> {
         let what = format!("opening the snapshots in {}", path.display());
         let conn = projections::db::open(path).map_err(ReplayError::db(what.clone()))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(ReplayError::db(what.clone()))?;
+        infra::sqlite::migrations::migrate(&conn, "snapshots", MIGRATIONS)
+            .map_err(|e| ReplayError::Invalid(format!("{what}: {e}")))?;
         Ok(Snapshots {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
