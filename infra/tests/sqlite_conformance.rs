@@ -135,7 +135,7 @@ async fn open_fails_cleanly_on_a_non_database() {
         panic!("a backend error with its source")
     };
     let driver = source
-        .downcast_ref::<sqlx::Error>()
+        .downcast_ref::<rusqlite::Error>()
         .expect("the source is the driver's error");
     assert!(driver.to_string().contains("not a database"), "{driver}");
 }

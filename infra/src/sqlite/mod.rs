@@ -1,21 +1,22 @@
-//! The embedded SQLite event store: one file, WAL, zero setup.
+//! The embedded SQLite event store: one file, WAL, zero setup, through
+//! rusqlite only.
 //!
-//! Writes go through a single dedicated connection (SQLite has one writer at
-//! a time anyway), each batch in one `BEGIN IMMEDIATE` transaction with
-//! multi-row inserts; reads go through a separate pool of read-only
-//! connections, which WAL lets run alongside the writer. The schema lives in
-//! `migrations/*.sql` beside this file, numbered, and is migrated at open
-//! (`migrations.rs`).
+//! Writes go through a single read-write connection (SQLite has one writer
+//! at a time anyway), each batch in one `BEGIN IMMEDIATE` transaction with
+//! multi-row inserts, on a blocking thread; reads go through a pool of
+//! read-only connections ([`ReadPool`]), which WAL lets run alongside the
+//! writer. The schema lives in `migrations/*.sql` beside this file,
+//! numbered, and is migrated at open (`migrations.rs`).
 
 mod append;
+pub mod bulk;
 pub mod checkpointer;
 pub mod migrations;
 pub mod pool;
 mod reader;
 mod receipts;
 
-use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +27,8 @@ use domain::store::{
     AppendRequest, AppendResult, EventStore, KeptAnswer, PendingEffect, RecordedEvent, StoreError,
     StoredAnswer, StreamId,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
 /// The file name [`SqliteEventStore::open_in_dir`] uses.
@@ -41,12 +41,6 @@ use crate::head::Head;
 
 /// How long a connection waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long an append may queue for the single writer connection.
-const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Read-only connections kept for `read_stream`/`read_all`/...
-const READERS: u32 = 4;
 
 /// The event store's tables, migrated at open (`migrations`): each file
 /// beside this module, in order.
@@ -70,89 +64,73 @@ const MIGRATIONS: &[migrations::Migration] = &[
 /// [`StoreError::EmptyAppend`]) are as the port describes.
 #[derive(Debug)]
 pub struct SqliteEventStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    /// The one read-write connection; `None` once closed.
+    writer: Arc<Mutex<Option<Connection>>>,
+    path: PathBuf,
     /// The highest committed global position, for [`EventStore::wait_for`].
     head: Arc<Head>,
-    /// Event pages are read through rusqlite (see `reader`).
-    pages: reader::Reader,
+    /// Read-only connections.
+    reader: reader::Reader,
     /// Keeps the checkpoint thread running while the store lives.
     _checkpoints: Arc<()>,
 }
 
+/// The writer connection, configured: WAL, `synchronous=FULL`, 8 KiB pages
+/// for a new file (events are ~0.5 KiB: fewer B-tree pages to touch per
+/// batch than with 4 KiB), 64 MiB of page cache (the indexes of a large
+/// store stay hot), checkpoints off the commit path (`checkpointer`).
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Takes effect only before the file's first table (a new file).
+    conn.pragma_update(None, "page_size", 8192)?;
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 impl SqliteEventStore {
     /// Opens (creating if missing) the event store in the file at `path`,
-    /// switches it to WAL and applies the schema.
+    /// switches it to WAL and migrates its tables.
     ///
     /// Fails with [`StoreError::Backend`] if the file cannot be created or
-    /// opened as a SQLite database, or the schema cannot be applied.
+    /// opened as a SQLite database, or its tables cannot be migrated (or
+    /// are newer than this binary knows).
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let base = SqliteConnectOptions::new()
-            .filename(path)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(false);
-
-        let writer_options = base
-            .clone()
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            // 64 MiB of page cache: the indexes of a large store stay hot.
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "MEMORY")
-            // Events are ~0.5 KiB: 8 KiB pages mean fewer B-tree pages to
-            // touch per batch (faster appends than 4 KiB). Takes effect
-            // only when the file is created.
-            .page_size(8192)
-            // Checkpoints run off the commit path (see `checkpointer`).
-            .pragma("wal_autocheckpoint", "0");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(WRITER_ACQUIRE_TIMEOUT)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .connect_with(writer_options)
-            .await
-            .map_err(backend(&format!("opening {}", path.display())))?;
-
         let file = path.to_path_buf();
-        tokio::task::spawn_blocking(move || -> Result<i32, StoreError> {
+        let (writer, head) = tokio::task::spawn_blocking(move || {
             let opening = |e| StoreError::backend(format!("sqlite: opening {}", file.display()), e);
-            let conn = rusqlite::Connection::open(&file).map_err(opening)?;
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(opening)?;
-            migrations::migrate(&conn, "event_store", MIGRATIONS)
-                .map_err(|e| StoreError::backend("sqlite: migrating the event store's tables", e))
+            let conn = open_writer(&file).map_err(opening)?;
+            migrations::migrate(&conn, "event_store", MIGRATIONS).map_err(|e| {
+                StoreError::backend("sqlite: migrating the event store's tables", e)
+            })?;
+            let head: i64 = conn
+                .query_row(
+                    "SELECT COALESCE(MAX(global_position), 0) FROM events",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| StoreError::backend("sqlite: reading the head position", e))?;
+            Ok::<_, StoreError>((conn, head))
         })
         .await
-        .map_err(|e| StoreError::backend("sqlite: migration task", e))??;
-
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&writer)
-            .await
-            .map_err(backend("reading the head position"))?;
+        .map_err(|e| StoreError::backend("sqlite: opening task", e))??;
 
         // Readers open after the writer has created the file and switched it
         // to WAL, so read-only connections find the -wal/-shm files in place.
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(backend(&format!("opening {} for reading", path.display())))?;
-
         let checkpoints = Arc::new(());
         checkpointer::spawn(path, Arc::downgrade(&checkpoints));
         Ok(SqliteEventStore {
-            writer,
-            reader,
-            _checkpoints: checkpoints,
-            pages: reader::Reader::new(path),
+            writer: Arc::new(Mutex::new(Some(writer))),
+            path: path.to_path_buf(),
             head: Arc::new(Head::new(from_i64(head))),
+            reader: reader::Reader::new(path),
+            _checkpoints: checkpoints,
         })
     }
 
@@ -167,33 +145,36 @@ impl SqliteEventStore {
         Self::open(&data_dir.join(EVENTS_FILE)).await
     }
 
-    /// Closes both pools, waiting for connections in use to be returned.
-    /// Appends or reads after this fail with [`StoreError::Backend`].
+    /// Closes the writer, waiting for an append in progress to finish.
+    /// Appends after this fail with [`StoreError::Backend`].
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        let writer = self.writer.clone();
+        let _ = tokio::task::spawn_blocking(move || drop(writer.lock().take())).await;
     }
 
-    /// Runs a write on its own task: once started, an append completes (and
-    /// wakes `wait_for` callers) even if the caller stops waiting for it, so
-    /// a commit never goes unannounced. A panic in the write path resumes in
-    /// the caller.
-    async fn write<T, Fut>(&self, write: impl FnOnce(SqlitePool) -> Fut) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        Fut: Future<Output = (T, Option<u64>)> + Send + 'static,
-    {
-        let head = Arc::clone(&self.head);
-        let write = write(self.writer.clone());
-        let task = tokio::spawn(async move {
-            let (outcome, new_head) = write.await;
+    /// Runs `write` with the writer connection on a blocking thread: once
+    /// started, it completes (and raises the head) even if the caller
+    /// stops waiting for it, so a commit never goes unannounced. A panic in
+    /// the write path resumes in the caller.
+    async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&mut Connection) -> (T, Option<u64>) + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (writer, head) = (self.writer.clone(), self.head.clone());
+        let path = self.path.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut guard = writer.lock();
+            let conn = guard.as_mut().ok_or_else(|| {
+                StoreError::backend_without_source(format!("sqlite: {} is closed", path.display()))
+            })?;
+            let (outcome, new_head) = write(conn);
             if let Some(position) = new_head {
                 head.advance(position);
             }
-            outcome
+            Ok(outcome)
         });
         match task.await {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => outcome,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => Err(StoreError::backend("sqlite: append task", e)),
         }
@@ -208,17 +189,15 @@ impl EventStore for SqliteEventStore {
     ) -> Vec<Result<AppendResult, StoreError>> {
         let requests = batch.len();
         let outcome = self
-            .write(|writer| async move { append::append_each(&writer, &batch).await })
+            .write(move |conn| append::append_each(conn, &batch))
             .await;
         outcome.unwrap_or_else(|e| vec![Err(e); requests])
     }
 
     async fn append_all(&self, batch: Vec<AppendRequest>) -> Result<Vec<AppendResult>, StoreError> {
-        self.write(|writer| async move {
-            match append::append_all(&writer, &batch).await {
-                Ok((results, head)) => (Ok(results), head),
-                Err(e) => (Err(e), None),
-            }
+        self.write(move |conn| match append::append_all(conn, &batch) {
+            Ok((results, head)) => (Ok(results), head),
+            Err(e) => (Err(e), None),
         })
         .await?
     }
@@ -232,7 +211,7 @@ impl EventStore for SqliteEventStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.pages.read_stream(stream, from_version, limit).await
+        self.reader.read_stream(stream, from_version, limit).await
     }
 
     async fn read_all(
@@ -243,24 +222,33 @@ impl EventStore for SqliteEventStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.pages.read_all(from_position, limit).await
+        self.reader.read_all(from_position, limit).await
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = ?")
-                .bind(stream.as_str())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(backend(&format!("reading the version of {stream}")))?;
+        let name = stream.to_string();
+        let version: Option<i64> = self
+            .reader
+            .with(move |conn| {
+                conn.prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
+                    .and_then(|mut s| s.query_row([&name], |r| r.get(0)).optional())
+                    .map_err(|e| {
+                        StoreError::backend(format!("sqlite: reading the version of {name}"), e)
+                    })
+            })
+            .await?;
         Ok(version.map_or(0, from_i64))
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(backend("reading the head position"))?;
+        let head: i64 = self
+            .reader
+            .with(|conn| {
+                conn.prepare_cached("SELECT COALESCE(MAX(global_position), 0) FROM events")
+                    .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                    .map_err(|e| StoreError::backend("sqlite: reading the head position", e))
+            })
+            .await?;
         let head = from_i64(head);
         // Another process may have appended to the same file.
         self.head.advance(head);
@@ -275,33 +263,35 @@ impl EventStore for SqliteEventStore {
     ) -> Result<Option<StoredAnswer>, StoreError> {
         // A reader's query starts a fresh read of the WAL: it sees every
         // commit, and waits for no append.
-        receipts::find_answer(&self.reader, principal, key, since).await
+        let (principal, key) = (*principal, key.to_string());
+        self.reader
+            .with(move |conn| receipts::find_answer(conn, &principal, &key, since))
+            .await
     }
 
     async fn keep_answer(&self, answer: KeptAnswer) -> Result<bool, StoreError> {
-        receipts::keep_answer(&self.writer, &answer).await
+        self.write(move |conn| (receipts::keep_answer(conn, &answer), None))
+            .await?
     }
 
     async fn forget_answers(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        receipts::forget_answers(&self.writer, before).await
+        self.write(move |conn| (receipts::forget_answers(conn, before), None))
+            .await?
     }
 
     async fn pending_effects(&self) -> Result<Vec<PendingEffect>, StoreError> {
-        receipts::pending_effects(&self.reader).await
+        self.reader.with(receipts::pending_effects).await
     }
 
     async fn clear_effects(&self, ids: &[Uuid]) -> Result<(), StoreError> {
-        receipts::clear_effects(&self.writer, ids).await
+        let ids = ids.to_vec();
+        self.write(move |conn| (receipts::clear_effects(conn, &ids), None))
+            .await?
     }
 
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, StoreError> {
         Ok(self.head.wait_for(position, timeout).await)
     }
-}
-
-/// Maps a sqlx error to [`StoreError::Backend`], saying what was being done.
-pub(crate) fn backend(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-    move |e| StoreError::backend(format!("sqlite: {context}"), e)
 }
 
 /// Reads a 32-byte hash column.

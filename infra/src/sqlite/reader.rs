@@ -1,10 +1,6 @@
-//! The read path: rusqlite connections on blocking threads.
-//!
-//! sqlx's SQLite driver moves every row and value through its worker
-//! thread, several times the cost of the same query through rusqlite,
-//! which would cap a cold start. Reads of event pages therefore use plain
-//! read-only rusqlite connections ([`super::ReadPool`]) on tokio's blocking
-//! threads. Both drivers link the same SQLite library; writes stay on sqlx.
+//! The read path: read-only rusqlite connections ([`super::ReadPool`]) on
+//! tokio's blocking threads, which WAL lets run alongside the writer; every
+//! read sees the last commit.
 
 use std::path::Path;
 use std::time::Duration;
@@ -49,7 +45,7 @@ impl Reader {
     }
 
     /// Runs `f` with a connection on a blocking thread.
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {

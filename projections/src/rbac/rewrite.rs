@@ -12,8 +12,8 @@
 use domain::access::{BindingSource, RecordedBinding};
 use domain::ids::OrgId;
 use domain::state::UserKind;
-use rusqlite::types::ToSql;
-use rusqlite::{Statement, Transaction};
+use infra::sqlite::bulk::{bind, insert_many, ROWS_PER_STATEMENT};
+use rusqlite::Transaction;
 
 use super::{
     effective_key, mask_columns, put_role, scope_columns, subject_key, tables, EffectiveChange,
@@ -39,12 +39,6 @@ const SECONDARY_INDEXES: &[&str] = &[
     "rbac_group_members_by_user",
     "rbac_role_bindings_by_project",
 ];
-
-/// SQLite's limit on parameters in one statement.
-const MAX_PARAMETERS: usize = 32_766;
-
-/// Rows per multi-row `INSERT` at most.
-const ROWS_PER_STATEMENT: usize = 500;
 
 /// Replaces every organization's rows with the model's state. An
 /// organization folded since its last recompute is settled on another core
@@ -109,6 +103,7 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
         tx,
         "rbac_users (org_id, user_id, username, email, kind)",
         5,
+        "",
         &users,
         |stmt, at, u| {
             let kind = match u.kind {
@@ -129,6 +124,7 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
         tx,
         "rbac_groups (org_id, group_id, name, description, role_id)",
         5,
+        "",
         &groups,
         |stmt, at, g| {
             let role = g.role.map(|r| r.to_string());
@@ -153,6 +149,7 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
         tx,
         "rbac_group_members (org_id, group_id, user_id)",
         3,
+        "",
         &members,
         |stmt, at, (g, u)| bind(stmt, at, &[&org_key, g, u]),
     )?;
@@ -169,6 +166,7 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
         tx,
         "rbac_projects (org_id, project_id, name, owner_id)",
         4,
+        "",
         &projects,
         |stmt, at, p| {
             bind(
@@ -184,6 +182,7 @@ fn write_state(tx: &Transaction, org: OrgId, s: &Organization) -> rusqlite::Resu
         tx,
         "rbac_role_bindings (org_id, subject, project_id, source, role_id, access)",
         6,
+        "",
         &bindings,
         |stmt, at, (subject, project, source, role, level)| {
             bind(stmt, at, &[&org_key, subject, project, source, role, level])
@@ -229,6 +228,7 @@ fn write_effective(tx: &Transaction, org: OrgId, access: &OrgAccess) -> rusqlite
             tx,
             "rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi)",
             6,
+            "",
             &chunk,
             |stmt, at, c| {
                 let (scope, project) = scope_columns(&c.scope);
@@ -263,45 +263,4 @@ fn binding_row(b: RecordedBinding) -> BindingRow {
         b.source.role().to_string(),
         access,
     )
-}
-
-/// Binds one row's values from parameter `at` (1-based) on.
-fn bind(stmt: &mut Statement, at: usize, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
-    for (i, v) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(at + i, v)?;
-    }
-    Ok(())
-}
-
-/// Inserts `rows` into `table_and_columns` (`"t (a, b)"`), many per
-/// statement; `bind_row` binds one row's `columns` values from a given
-/// parameter index on.
-fn insert_many<T>(
-    tx: &Transaction,
-    table_and_columns: &str,
-    columns: usize,
-    rows: &[T],
-    mut bind_row: impl FnMut(&mut Statement, usize, &T) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
-    let per_statement = ROWS_PER_STATEMENT.min(MAX_PARAMETERS / columns);
-    let row = format!("({})", vec!["?"; columns].join(","));
-    let sql = |n: usize| {
-        format!(
-            "INSERT INTO {table_and_columns} VALUES {}",
-            vec![row.as_str(); n].join(",")
-        )
-    };
-    let full = sql(per_statement);
-    for chunk in rows.chunks(per_statement) {
-        let mut stmt = if chunk.len() == per_statement {
-            tx.prepare_cached(&full)?
-        } else {
-            tx.prepare_cached(&sql(chunk.len()))?
-        };
-        for (i, r) in chunk.iter().enumerate() {
-            bind_row(&mut stmt, 1 + i * columns, r)?;
-        }
-        stmt.raw_execute()?;
-    }
-    Ok(())
 }
