@@ -142,8 +142,8 @@ async fn main() {
                 .unwrap();
         }
     }
-    let pool = infra::readmodel::open_in_dir(dir.path()).await.unwrap();
-    let creds = commands::Credentials::new(pool).await.unwrap();
+    let pool = infra::readmodel::open_in_dir(dir.path()).unwrap();
+    let creds = commands::Credentials::sqlite(&pool).await.unwrap();
     let token = creds
         .issue_token(
             w.org_id,

@@ -84,15 +84,13 @@ impl Storage {
             // Beside the log, so that every process on it shares them.
             OpenedStore::Postgres(pg) => Credentials::postgres(pg.pool().clone()).await,
             OpenedStore::Sqlite(_) => {
-                let pool = infra::readmodel::open_in_dir(&self.data_dir)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot open the read-model database in {}",
-                            self.data_dir.display()
-                        )
-                    })?;
-                Credentials::new(pool).await
+                let read_db = infra::readmodel::open_in_dir(&self.data_dir).with_context(|| {
+                    format!(
+                        "cannot open the read-model database in {}",
+                        self.data_dir.display()
+                    )
+                })?;
+                Credentials::sqlite(&read_db).await
             }
         }
         .context("cannot prepare the credentials tables")?;

@@ -166,8 +166,8 @@ async fn run() {
     let orgs = env_usize("ROLEBOOK_BENCH_ORGS", 8);
     let store: Arc<dyn EventStore> =
         Arc::new(SqliteEventStore::open_in_dir(dir.path()).await.unwrap());
-    let pool = infra::readmodel::open_in_dir(dir.path()).await.unwrap();
-    let service = CommandService::new(store.clone(), Credentials::new(pool).await.unwrap());
+    let pool = infra::readmodel::open_in_dir(dir.path()).unwrap();
+    let service = CommandService::new(store.clone(), Credentials::sqlite(&pool).await.unwrap());
     let mut workloads = Vec::new();
     for i in 0..orgs {
         let w = Workload::organization(&format!("org{i}"), Size::BENCHMARK, 100 + i as u64);

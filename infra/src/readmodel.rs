@@ -1,13 +1,12 @@
 //! The read-model database: one SQLite file in the data dir (`rolebook.db`)
 //! holding the credentials and the projections' tables. Separate from the
 //! event log's file so that projection writes never queue behind appends.
+//! Reached through rusqlite only; `projections::db` opens the projections'
+//! connections to it, the credentials open their own.
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use rusqlite::Connection;
 
 /// The file name of the read-model database inside the data dir.
 pub const FILE_NAME: &str = "rolebook.db";
@@ -16,54 +15,56 @@ pub const FILE_NAME: &str = "rolebook.db";
 /// `projections::db` says why larger). An existing file keeps its own.
 pub const PAGE_SIZE: u32 = 16_384;
 
-/// Opens (creating if missing) the read-model database: WAL, durable commits.
-/// Fails if the directory cannot be created or the file cannot be opened.
-pub async fn open_in_dir(data_dir: &Path) -> Result<SqlitePool, sqlx::Error> {
-    std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
-    open(&data_dir.join(FILE_NAME)).await
+/// Creates (if missing) the data dir and its read-model database, in WAL
+/// mode with [`PAGE_SIZE`] pages; returns the file's path. Fails if the
+/// directory cannot be created or the file cannot be opened.
+pub fn open_in_dir(data_dir: &Path) -> rusqlite::Result<PathBuf> {
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("cannot create {}: {e}", data_dir.display())),
+        )
+    })?;
+    let path = data_dir.join(FILE_NAME);
+    open(&path)?;
+    Ok(path)
 }
 
-/// Opens (creating if missing) a read-model database file.
-pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-        .create_if_missing(true)
-        .page_size(PAGE_SIZE)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
-    SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
+/// A read-write connection to a read-model database file (creating it):
+/// WAL, durable commits, foreign keys on.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Before WAL: the page size of a file created here.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    async fn page_size(pool: &SqlitePool) -> i64 {
-        sqlx::query_scalar("PRAGMA page_size")
-            .fetch_one(pool)
-            .await
+    fn page_size(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA page_size", [], |r| r.get(0))
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn a_new_file_gets_the_larger_pages_and_an_old_one_keeps_its_own() {
+    #[test]
+    fn a_new_file_gets_the_larger_pages_and_an_old_one_keeps_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = open_in_dir(dir.path()).await.unwrap();
-        assert_eq!(page_size(&pool).await, i64::from(PAGE_SIZE));
-        pool.close().await;
+        let path = open_in_dir(dir.path()).unwrap();
+        assert_eq!(page_size(&open(&path).unwrap()), i64::from(PAGE_SIZE));
 
         // A file created with SQLite's default pages (an earlier version)
         // opens as it is: the page size of a WAL file cannot change.
         let old = dir.path().join("old.db");
-        let conn = rusqlite::Connection::open(&old).unwrap();
+        let conn = Connection::open(&old).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
         drop(conn);
-        let pool = open(&old).await.unwrap();
-        assert_eq!(page_size(&pool).await, 4096);
+        assert_eq!(page_size(&open(&old).unwrap()), 4096);
     }
 }

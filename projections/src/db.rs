@@ -2,8 +2,7 @@
 //! for the projections' writes and the queries over them.
 //!
 //! Projections write through rusqlite on a blocking thread: a batch is one
-//! transaction of many prepared-statement executions, which sqlx would pay
-//! for with a worker-thread round trip each. WAL with `synchronous=NORMAL`:
+//! transaction of many prepared-statement executions. WAL with `synchronous=NORMAL`:
 //! a crash may lose the last committed batches, but rows and checkpoint are
 //! lost together, so the projection simply applies them again.
 

@@ -35,10 +35,8 @@ async fn service_in(dir: &Path) -> Harness {
             .await
             .expect("event store"),
     );
-    let pool = infra::readmodel::open_in_dir(dir)
-        .await
-        .expect("read-model db");
-    let credentials = Credentials::new(pool).await.expect("credentials");
+    let pool = infra::readmodel::open_in_dir(dir).expect("read-model db");
+    let credentials = Credentials::sqlite(&pool).await.expect("credentials");
     Harness {
         service: CommandService::new(store.clone(), credentials),
         store,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::ids::{OrgId, TokenId, UserId};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::PgPool;
 
 use crate::secrets;
 
@@ -73,6 +73,8 @@ pub enum PasswordCheck {
 pub enum CredentialsError {
     #[error("credentials database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("credentials database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The PostgreSQL tables could not be migrated (or are newer than
     /// this binary knows).
     #[error("credentials tables: {0}")]
@@ -96,11 +98,12 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 impl Credentials {
-    /// In the read-model database (SQLite); creates the tables if missing.
-    /// Fails if the database is unreachable.
-    pub async fn new(pool: SqlitePool) -> Result<Self, CredentialsError> {
+    /// In the read-model database at `read_db` (SQLite); migrates the
+    /// tables. Fails if the file cannot be opened or its tables are newer
+    /// than this binary.
+    pub async fn sqlite(read_db: &std::path::Path) -> Result<Self, CredentialsError> {
         Ok(Credentials {
-            store: Arc::new(sqlite::SqliteCredentials::open(pool).await?),
+            store: Arc::new(sqlite::SqliteCredentials::open(read_db).await?),
         })
     }
 
@@ -129,7 +132,7 @@ impl Credentials {
 
     /// Forgets a user's password (an aborted invitation, a removed user).
     pub async fn delete_password(&self, user: UserId) -> Result<(), CredentialsError> {
-        Ok(self.store.delete_password(user).await?)
+        self.store.delete_password(user).await
     }
 
     /// Checks a password against the stored hash (argon2id verification runs
@@ -224,11 +227,11 @@ impl Credentials {
 
     /// Revokes one token by id.
     pub async fn revoke_token(&self, token_id: TokenId) -> Result<(), CredentialsError> {
-        Ok(self.store.revoke_token(token_id).await?)
+        self.store.revoke_token(token_id).await
     }
 
     /// Ends every session and token of a user at once (removal).
     pub async fn revoke_all_of(&self, user: UserId) -> Result<u64, CredentialsError> {
-        Ok(self.store.revoke_all_of(user).await?)
+        self.store.revoke_all_of(user).await
     }
 }

@@ -10,6 +10,7 @@ use infra::postgres::migrations::{self, Migration};
 use sqlx::{PgPool, Row};
 
 use super::store::{CredentialStore, TokenRow};
+use super::CredentialsError;
 
 const MIGRATIONS: &[Migration] = &[(
     1,
@@ -38,7 +39,7 @@ impl CredentialStore for PostgresCredentials {
         hash: &str,
         must_change: bool,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), CredentialsError> {
         sqlx::query(
             "INSERT INTO credentials (user_id, org_id, password_hash, must_change, updated_at)
              VALUES ($1, $2, $3, $4, $5)
@@ -55,7 +56,7 @@ impl CredentialStore for PostgresCredentials {
         Ok(())
     }
 
-    async fn delete_password(&self, user: UserId) -> Result<(), sqlx::Error> {
+    async fn delete_password(&self, user: UserId) -> Result<(), CredentialsError> {
         sqlx::query("DELETE FROM credentials WHERE user_id = $1")
             .bind(user.0)
             .execute(&self.pool)
@@ -63,7 +64,7 @@ impl CredentialStore for PostgresCredentials {
         Ok(())
     }
 
-    async fn password(&self, user: UserId) -> Result<Option<(String, bool)>, sqlx::Error> {
+    async fn password(&self, user: UserId) -> Result<Option<(String, bool)>, CredentialsError> {
         let row =
             sqlx::query("SELECT password_hash, must_change FROM credentials WHERE user_id = $1")
                 .bind(user.0)
@@ -81,7 +82,7 @@ impl CredentialStore for PostgresCredentials {
         token_hash: &[u8],
         now: i64,
         expires_at: Option<i64>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), CredentialsError> {
         sqlx::query(
             "INSERT INTO tokens (token_hash, token_id, user_id, org_id, kind, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -103,7 +104,7 @@ impl CredentialStore for PostgresCredentials {
         &self,
         token_hash: &[u8],
         now: i64,
-    ) -> Result<Option<TokenRow>, sqlx::Error> {
+    ) -> Result<Option<TokenRow>, CredentialsError> {
         let row = sqlx::query(
             "SELECT token_id, user_id, org_id, kind, expires_at FROM tokens
              WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
@@ -122,9 +123,10 @@ impl CredentialStore for PostgresCredentials {
             })
         })
         .transpose()
+        .map_err(|e: sqlx::Error| e.into())
     }
 
-    async fn revoke_token(&self, token_id: TokenId) -> Result<(), sqlx::Error> {
+    async fn revoke_token(&self, token_id: TokenId) -> Result<(), CredentialsError> {
         sqlx::query("DELETE FROM tokens WHERE token_id = $1")
             .bind(token_id.0)
             .execute(&self.pool)
@@ -132,7 +134,7 @@ impl CredentialStore for PostgresCredentials {
         Ok(())
     }
 
-    async fn revoke_all_of(&self, user: UserId) -> Result<u64, sqlx::Error> {
+    async fn revoke_all_of(&self, user: UserId) -> Result<u64, CredentialsError> {
         let done = sqlx::query("DELETE FROM tokens WHERE user_id = $1")
             .bind(user.0)
             .execute(&self.pool)

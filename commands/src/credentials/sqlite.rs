@@ -1,19 +1,19 @@
-//! Credentials in the data dir's read-model database (SQLite): tables in
-//! `sqlite/NNNN_*.sql`, migrated at open (component `credentials` of the
-//! file's `schema_version`).
+//! Credentials in the data dir's read-model database (SQLite, rusqlite):
+//! tables in `sqlite/NNNN_*.sql`, migrated at open (component
+//! `credentials` of the file's `schema_version`). One connection, used on
+//! blocking threads; commits are durable (`synchronous=FULL`).
+
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::ids::{OrgId, TokenId, UserId};
-use sqlx::{Row, SqlitePool};
-
 use infra::sqlite::migrations::{self, Migration};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::store::{CredentialStore, TokenRow};
 use super::CredentialsError;
-
-pub(crate) struct SqliteCredentials {
-    pool: SqlitePool,
-}
 
 const MIGRATIONS: &[Migration] = &[
     (
@@ -24,17 +24,46 @@ const MIGRATIONS: &[Migration] = &[
     (2, "tokens", include_str!("sqlite/0002_tokens.sql")),
 ];
 
+pub(crate) struct SqliteCredentials {
+    conn: Arc<Mutex<Connection>>,
+}
+
 impl SqliteCredentials {
-    /// Migrates the tables in the pool's file.
-    pub(crate) async fn open(pool: SqlitePool) -> Result<Self, CredentialsError> {
-        let file = pool.connect_options().get_filename().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            migrations::migrate_file(&file, "credentials", MIGRATIONS)
+    /// Opens the read-model database at `path` and migrates the tables.
+    pub(crate) async fn open(path: &Path) -> Result<Self, CredentialsError> {
+        let path = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || {
+            let conn = infra::readmodel::open(&path).map_err(|source| {
+                migrations::MigrationError::Database {
+                    file: path.display().to_string(),
+                    source,
+                }
+            })?;
+            migrations::migrate(&conn, "credentials", MIGRATIONS)?;
+            Ok::<_, CredentialsError>(conn)
         })
         .await
-        .map_err(|e| CredentialsError::Task(std::sync::Arc::new(e)))??;
-        Ok(SqliteCredentials { pool })
+        .map_err(|e| CredentialsError::Task(Arc::new(e)))??;
+        Ok(SqliteCredentials {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
+
+    /// Runs `f` with the connection on a blocking thread.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, CredentialsError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&conn.lock()))
+            .await
+            .map_err(|e| CredentialsError::Task(Arc::new(e)))?
+            .map_err(CredentialsError::from)
+    }
+}
+
+fn uuid(bytes: &[u8]) -> Option<uuid::Uuid> {
+    uuid::Uuid::from_slice(bytes).ok()
 }
 
 #[async_trait]
@@ -46,38 +75,49 @@ impl CredentialStore for SqliteCredentials {
         hash: &str,
         must_change: bool,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO credentials (user_id, org_id, password_hash, must_change, updated_at)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash,
-                 must_change = excluded.must_change, updated_at = excluded.updated_at",
-        )
-        .bind(user.0.as_bytes().as_slice())
-        .bind(org.0.as_bytes().as_slice())
-        .bind(hash)
-        .bind(must_change)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    ) -> Result<(), CredentialsError> {
+        let hash = hash.to_string();
+        self.with(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO credentials (user_id, org_id, password_hash, must_change, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash,
+                     must_change = excluded.must_change, updated_at = excluded.updated_at",
+            )?
+            .execute(rusqlite::params![
+                user.0.as_bytes().as_slice(),
+                org.0.as_bytes().as_slice(),
+                hash,
+                must_change,
+                now
+            ])
+            .map(drop)
+        })
+        .await
     }
 
-    async fn delete_password(&self, user: UserId) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM credentials WHERE user_id = ?")
-            .bind(user.0.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn delete_password(&self, user: UserId) -> Result<(), CredentialsError> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM credentials WHERE user_id = ?1",
+                [user.0.as_bytes().as_slice()],
+            )
+            .map(drop)
+        })
+        .await
     }
 
-    async fn password(&self, user: UserId) -> Result<Option<(String, bool)>, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT password_hash, must_change FROM credentials WHERE user_id = ?")
-                .bind(user.0.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|row| (row.get(0), row.get(1))))
+    async fn password(&self, user: UserId) -> Result<Option<(String, bool)>, CredentialsError> {
+        self.with(move |conn| {
+            conn.prepare_cached(
+                "SELECT password_hash, must_change FROM credentials WHERE user_id = ?1",
+            )?
+            .query_row([user.0.as_bytes().as_slice()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .await
     }
 
     async fn add_token(
@@ -89,62 +129,82 @@ impl CredentialStore for SqliteCredentials {
         token_hash: &[u8],
         now: i64,
         expires_at: Option<i64>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO tokens (token_hash, token_id, user_id, org_id, kind, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(token_hash)
-        .bind(token_id.0.as_bytes().as_slice())
-        .bind(user.0.as_bytes().as_slice())
-        .bind(org.0.as_bytes().as_slice())
-        .bind(kind)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    ) -> Result<(), CredentialsError> {
+        let (kind, token_hash) = (kind.to_string(), token_hash.to_vec());
+        self.with(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO tokens (token_hash, token_id, user_id, org_id, kind, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(rusqlite::params![
+                token_hash,
+                token_id.0.as_bytes().as_slice(),
+                user.0.as_bytes().as_slice(),
+                org.0.as_bytes().as_slice(),
+                kind,
+                now,
+                expires_at
+            ])
+            .map(drop)
+        })
+        .await
     }
 
     async fn find_token(
         &self,
         token_hash: &[u8],
         now: i64,
-    ) -> Result<Option<TokenRow>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT token_id, user_id, org_id, kind, expires_at FROM tokens
-             WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.and_then(|row| {
-            let uuid = |i: usize| uuid::Uuid::from_slice(row.get::<&[u8], _>(i)).ok();
+    ) -> Result<Option<TokenRow>, CredentialsError> {
+        let token_hash = token_hash.to_vec();
+        let row = self
+            .with(move |conn| {
+                conn.prepare_cached(
+                    "SELECT token_id, user_id, org_id, kind, expires_at FROM tokens
+                     WHERE token_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                )?
+                .query_row(rusqlite::params![token_hash, now], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                })
+                .optional()
+            })
+            .await?;
+        Ok(row.and_then(|(token, user, org, kind, expires_at)| {
             Some(TokenRow {
-                token_id: uuid(0)?,
-                user_id: uuid(1)?,
-                org_id: uuid(2)?,
-                kind: row.get(3),
-                expires_at: row.get(4),
+                token_id: uuid(&token)?,
+                user_id: uuid(&user)?,
+                org_id: uuid(&org)?,
+                kind,
+                expires_at,
             })
         }))
     }
 
-    async fn revoke_token(&self, token_id: TokenId) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM tokens WHERE token_id = ?")
-            .bind(token_id.0.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn revoke_token(&self, token_id: TokenId) -> Result<(), CredentialsError> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM tokens WHERE token_id = ?1",
+                [token_id.0.as_bytes().as_slice()],
+            )
+            .map(drop)
+        })
+        .await
     }
 
-    async fn revoke_all_of(&self, user: UserId) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM tokens WHERE user_id = ?")
-            .bind(user.0.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+    async fn revoke_all_of(&self, user: UserId) -> Result<u64, CredentialsError> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM tokens WHERE user_id = ?1",
+                [user.0.as_bytes().as_slice()],
+            )
+            .map(|n| n as u64)
+        })
+        .await
     }
 }

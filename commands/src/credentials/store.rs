@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use domain::ids::{OrgId, TokenId, UserId};
 use uuid::Uuid;
 
+use super::CredentialsError;
+
 /// A token row as found by its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TokenRow {
@@ -18,7 +20,8 @@ pub(crate) struct TokenRow {
 }
 
 /// The credentials and tokens tables of one database. Every method fails
-/// with the driver's error when the database does.
+/// with the driver's error (in [`CredentialsError`]) when the database
+/// does.
 #[async_trait]
 pub(crate) trait CredentialStore: Send + Sync + 'static {
     /// Stores (replaces) a user's password hash.
@@ -29,12 +32,12 @@ pub(crate) trait CredentialStore: Send + Sync + 'static {
         hash: &str,
         must_change: bool,
         now: i64,
-    ) -> Result<(), sqlx::Error>;
+    ) -> Result<(), CredentialsError>;
 
-    async fn delete_password(&self, user: UserId) -> Result<(), sqlx::Error>;
+    async fn delete_password(&self, user: UserId) -> Result<(), CredentialsError>;
 
     /// The user's password hash and whether it must be changed.
-    async fn password(&self, user: UserId) -> Result<Option<(String, bool)>, sqlx::Error>;
+    async fn password(&self, user: UserId) -> Result<Option<(String, bool)>, CredentialsError>;
 
     /// Stores a token; one already stored under this hash or id is kept.
     #[allow(clippy::too_many_arguments)]
@@ -47,17 +50,17 @@ pub(crate) trait CredentialStore: Send + Sync + 'static {
         token_hash: &[u8],
         now: i64,
         expires_at: Option<i64>,
-    ) -> Result<(), sqlx::Error>;
+    ) -> Result<(), CredentialsError>;
 
     /// The token with this hash, unless it expired before `now`.
     async fn find_token(
         &self,
         token_hash: &[u8],
         now: i64,
-    ) -> Result<Option<TokenRow>, sqlx::Error>;
+    ) -> Result<Option<TokenRow>, CredentialsError>;
 
-    async fn revoke_token(&self, token_id: TokenId) -> Result<(), sqlx::Error>;
+    async fn revoke_token(&self, token_id: TokenId) -> Result<(), CredentialsError>;
 
     /// Deletes every token of the user; returns how many.
-    async fn revoke_all_of(&self, user: UserId) -> Result<u64, sqlx::Error>;
+    async fn revoke_all_of(&self, user: UserId) -> Result<u64, CredentialsError>;
 }

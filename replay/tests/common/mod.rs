@@ -114,10 +114,8 @@ pub async fn fixture() -> Fixture {
             .await
             .expect("event store"),
     );
-    let pool = infra::readmodel::open_in_dir(dir.path())
-        .await
-        .expect("read-model db");
-    let credentials = Credentials::new(pool).await.expect("credentials");
+    let pool = infra::readmodel::open_in_dir(dir.path()).expect("read-model db");
+    let credentials = Credentials::sqlite(&pool).await.expect("credentials");
     let service = CommandService::new(store.clone(), credentials);
     let mut orgs = Vec::new();
     for name in ["acme", "globex"] {
