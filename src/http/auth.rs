@@ -86,6 +86,9 @@ pub struct Caller {
     pub token_id: domain::ids::TokenId,
     pub username: String,
     pub origin: Origin,
+    /// The position of this token's last command: its reads wait for it
+    /// (session consistency, `super::session`).
+    pub session_floor: u64,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -161,6 +164,7 @@ impl AppState {
             token_id: token.token_id,
             username,
             origin,
+            session_floor: self.sessions.floor(&bearer.0),
         })
     }
 

@@ -19,6 +19,7 @@ pub mod params;
 pub mod problem;
 pub mod resolve;
 pub mod routes;
+pub mod session;
 pub mod state;
 
 use std::time::Duration;
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
     // Keys are looked at on the API's routes only: an undeclared path or
     // method is answered 404/405 first.
     app.route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .route_layer(middleware::from_fn_with_state(state.clone(), session::layer))
         .fallback(|| async { Problem::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")

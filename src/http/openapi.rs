@@ -196,7 +196,11 @@ pub fn complete(doc: &mut Value) {
         "version": env!("CARGO_PKG_VERSION"),
         "description": "Event-sourced RBAC and audit log for a CI/CD platform organization. \
             Every successful command answers with `position` (also the Rolebook-Position \
-            header); every query takes `at_least`. Errors are application/problem+json \
+            header); every query takes `at_least`. Consistency: session consistency by \
+            default: a read waits until the read side has reached the last command answered \
+            to the same bearer token (read-your-writes, at most 5 s, then 503 \
+            `projection_lagging`); `at_least` raises that floor, for instance to see a write \
+            another caller was told about; reads by other tokens do not wait. Errors are application/problem+json \
             with a stable `code`; each error answer below names its codes. Lists: `GET \
             /people`, `/groups`, `/who-can` and `/audit-logs` are paged by default (`limit` \
             50, at most 1000) and answer `next_cursor`; `GET /roles`, `/projects` and \

@@ -14,6 +14,7 @@ use parking_lot::RwLock;
 use projections::access::SharedAccessModel;
 use projections::runner::{Positions, StartGate};
 
+use super::auth::Caller;
 use super::problem::{ApiResult, Problem};
 
 /// How long a query waits for `at_least` before answering 503.
@@ -50,6 +51,8 @@ pub struct AppState {
     pub start: (u64, Vec<&'static str>),
     /// The server's key for sealing kept answers (`answers.key`).
     pub answer_key: commands::AnswerKey,
+    /// Each token's last command position (session consistency).
+    pub sessions: super::session::SessionPositions,
     /// The bucket keys of audit streaming, sealed at rest.
     pub streaming_keys: Arc<rolebook::streaming::Credentials>,
     orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
@@ -79,6 +82,7 @@ impl AppState {
             start: (0, Vec::new()),
             answer_key,
             streaming_keys: Arc::new(streaming_keys),
+            sessions: Default::default(),
             orgs: Arc::default(),
             tokens: Arc::default(),
         }
@@ -200,16 +204,38 @@ impl AppState {
     /// Waits until the RBAC projection has reached `at_least` (a command's
     /// position), or answers 503 `projection_lagging`; see
     /// [`AppState::reached`].
-    pub async fn consistent(&self, at_least: Option<u64>) -> ApiResult<()> {
-        self.reached("rbac", at_least).await
+    pub async fn consistent(&self, caller: &Caller, at_least: Option<u64>) -> ApiResult<()> {
+        self.reached(caller, "rbac", at_least).await
     }
 
-    /// Waits until `projection` has reached `at_least`, or answers 503
-    /// `projection_lagging` after [`CONSISTENCY_WAIT`]. A position no
-    /// command can have answered is 422 `invalid_at_least` at once: past
-    /// the int64 range of every store, or past the log's head (nothing
-    /// written yet can make the projection reach it).
-    pub async fn reached(&self, projection: &'static str, at_least: Option<u64>) -> ApiResult<()> {
+    /// Waits until `projection` has reached both `at_least` and the
+    /// caller's own last command (session consistency, `session`), or
+    /// answers 503 `projection_lagging` after [`CONSISTENCY_WAIT`]. A
+    /// position no command can have answered is 422 `invalid_at_least` at
+    /// once: past the int64 range of every store, or past the log's head
+    /// (nothing written yet can make the projection reach it).
+    pub async fn reached(
+        &self,
+        caller: &Caller,
+        projection: &'static str,
+        at_least: Option<u64>,
+    ) -> ApiResult<()> {
+        self.reached_position(projection, at_least).await?;
+        if caller.session_floor > 0 && self.positions.position(projection) < caller.session_floor {
+            self.positions
+                .wait(projection, caller.session_floor, CONSISTENCY_WAIT)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `projection` has reached `at_least` (see
+    /// [`AppState::reached`]).
+    pub async fn reached_position(
+        &self,
+        projection: &'static str,
+        at_least: Option<u64>,
+    ) -> ApiResult<()> {
         let Some(position) = at_least else {
             return Ok(());
         };

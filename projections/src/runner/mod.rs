@@ -144,13 +144,14 @@ pub trait Projection: Send + 'static {
 }
 
 /// The shortest time between two transactions of a projection following
-/// the log. Each transaction rewrites every page it touches into the
-/// read-model database's WAL (the same hot index pages again and again), so
-/// following each of hundreds of group commits per second with its own
-/// transaction wrote megabytes per second and checkpointed (two fsyncs)
-/// over ten times a second, on the disk whose fsyncs make commands
-/// durable. Gathering commits for this long costs a query waiting with
-/// `at_least` at most this much more.
+/// a busy log (commits arriving while it writes the last ones). Each
+/// transaction rewrites every page it touches into the read-model
+/// database's WAL (the same hot index pages again and again), so following
+/// each of hundreds of group commits per second with its own transaction
+/// wrote megabytes per second and checkpointed (two fsyncs) over ten times
+/// a second, on the disk whose fsyncs make commands durable. A lone commit
+/// on a quiet log is applied at once: the pace applies only while commits
+/// keep coming.
 pub const FOLLOW_PACE: Duration = Duration::from_millis(20);
 
 /// A projection this far behind the log catches up in bulk.
@@ -540,17 +541,21 @@ async fn follow<P: Projection>(
     }
     runner = runner.catch_up_backlog(&*store, BULK_GAP).await?;
     positions.advance(name, runner.position);
-    let now = tokio::time::Instant::now();
-    let mut applied_at = now.checked_sub(FOLLOW_PACE).unwrap_or(now);
+    let mut applied_at = tokio::time::Instant::now();
+    // Whether commits arrived while the last page was being written.
+    let mut busy = false;
     loop {
         if *stop.borrow() {
             return Ok(());
         }
         // Under a steady stream of commits, gather them for a moment
         // rather than follow each one with its own transaction.
-        tokio::time::sleep_until(applied_at + FOLLOW_PACE).await;
+        if busy {
+            tokio::time::sleep_until(applied_at + FOLLOW_PACE).await;
+        }
         let page = store.read_all(runner.position + 1, BATCH).await?;
         let Some(last) = page.last().map(|e| e.global_position) else {
+            busy = false;
             tokio::select! {
                 _ = store.wait_for(runner.position + 1, Duration::from_secs(1)) => {}
                 _ = stop.changed() => {}
@@ -565,6 +570,7 @@ async fn follow<P: Projection>(
         .await?;
         positions.advance(name, last);
         applied_at = tokio::time::Instant::now();
+        busy = store.wait_for(last + 1, Duration::ZERO).await? > last;
     }
 }
 

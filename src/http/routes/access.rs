@@ -107,7 +107,7 @@ pub async fn check(
         )
         .await;
     }
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     let model = state.model.read();
     let o = model
         .org(caller.org)
@@ -227,7 +227,7 @@ pub async fn check_many(
             "at most 1000 checks per request",
         ));
     }
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     let model = state.model.read();
     let o = model
         .org(caller.org)
@@ -297,7 +297,7 @@ pub async fn who_can(
     Query(q): Query<WhoCanQuery>,
     caller: Caller,
 ) -> ApiResult<Json<WhoCanPage>> {
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     state.require(&caller, known::ORGANIZATION_PEOPLE_VIEW)?;
     let permission = permission(&q.permission)?;
     let model = state.model.read();

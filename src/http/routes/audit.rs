@@ -87,10 +87,10 @@ fn audit_problem(e: AuditError) -> Problem {
 /// Authorizes the caller, waits for the audit projection and turns the
 /// query into a filter.
 async fn filter(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult<AuditFilter> {
-    state.reached("audit", q.at_least).await?;
+    state.reached(caller, "audit", q.at_least).await?;
     // Permissions (and actor names) come from the access model: it too must
     // have seen what the caller saw.
-    state.consistent(q.at_least).await?;
+    state.consistent(caller, q.at_least).await?;
     state.require(caller, known::ORGANIZATION_AUDIT_LOGS_VIEW)?;
     let mut f = AuditFilter::new(caller.org);
     f.from = q.from.as_deref().map(|v| instant("from", v)).transpose()?;
@@ -441,7 +441,7 @@ pub async fn streaming(
     Query(q): Query<AtLeast>,
     caller: Caller,
 ) -> ApiResult<Json<Streaming>> {
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     state.require(&caller, known::ORGANIZATION_AUDIT_LOGS_VIEW)?;
     let target = {
         let model = state.model.read();
@@ -608,7 +608,7 @@ pub async fn settings(
     Query(q): Query<AtLeast>,
     caller: Caller,
 ) -> ApiResult<Json<Settings>> {
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     state.require(&caller, known::ORGANIZATION_VIEW)?;
     let model = state.model.read();
     let o = model

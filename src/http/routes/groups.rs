@@ -96,7 +96,7 @@ pub async fn list(
     Query(q): Query<Paged>,
     caller: Caller,
 ) -> ApiResult<Json<GroupsPage>> {
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     state.require(&caller, known::ORGANIZATION_GROUPS_VIEW)?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {

@@ -88,7 +88,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
     caller: Caller,
 ) -> ApiResult<Json<PeoplePage>> {
-    state.consistent(query.at_least).await?;
+    state.consistent(&caller, query.at_least).await?;
     state.require(&caller, known::ORGANIZATION_PEOPLE_VIEW)?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
@@ -439,7 +439,7 @@ pub async fn permissions(
     Query(query): Query<PermissionsQuery>,
     caller: Caller,
 ) -> ApiResult<Json<Permissions>> {
-    state.consistent(query.at_least).await?;
+    state.consistent(&caller, query.at_least).await?;
     let model = state.model.read();
     let o = model
         .org(caller.org)

@@ -121,7 +121,7 @@ pub async fn list(
     uri: Uri,
     caller: Caller,
 ) -> ApiResult<(HeaderMap, Json<Vec<ProjectItem>>)> {
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
         return Ok((HeaderMap::new(), Json(vec![])));
@@ -324,7 +324,7 @@ pub async fn members(
     uri: Uri,
     caller: Caller,
 ) -> ApiResult<(HeaderMap, Json<Vec<MemberItem>>)> {
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     let model = state.model.read();
     let o = model
         .org(caller.org)
@@ -593,7 +593,7 @@ pub async fn mapping(
     Query(q): Query<AtLeast>,
     caller: Caller,
 ) -> ApiResult<Json<Mapping>> {
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     let model = state.model.read();
     let o = model
         .org(caller.org)

@@ -93,10 +93,10 @@ pub struct CatalogEntry {
 pub async fn permissions(
     State(state): State<AppState>,
     Query(q): Query<ScopeQuery>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<CatalogEntry>>> {
     let scope = scope(q.scope.as_deref())?;
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     Ok(Json(
         CATALOG
             .iter()
@@ -188,7 +188,7 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<(HeaderMap, Json<Vec<RoleItem>>)> {
     let scope = scope(q.scope.as_deref())?;
-    state.consistent(q.at_least).await?;
+    state.consistent(&caller, q.at_least).await?;
     let model = state.model.read();
     let Some(o) = model.org(caller.org) else {
         return Ok((HeaderMap::new(), Json(vec![])));
