@@ -61,6 +61,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::revoke_api_token))
         // People.
         .routes(routes!(people::list))
+        .routes(routes!(people::get))
         .routes(routes!(people::invite))
         .routes(routes!(people::remove))
         .routes(routes!(people::assign_role))
@@ -69,6 +70,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(people::permissions))
         // Groups.
         .routes(routes!(groups::list))
+        .routes(routes!(groups::get))
         .routes(routes!(groups::create))
         .routes(routes!(groups::change))
         .routes(routes!(groups::assign_role))
@@ -76,11 +78,13 @@ pub fn api() -> OpenApiRouter<AppState> {
         // Roles and permissions.
         .routes(routes!(roles::permissions))
         .routes(routes!(roles::list))
+        .routes(routes!(roles::get))
         .routes(routes!(roles::create))
         .routes(routes!(roles::change))
         .routes(routes!(roles::delete))
         // Projects.
         .routes(routes!(projects::list))
+        .routes(routes!(projects::get))
         .routes(routes!(projects::create))
         .routes(routes!(projects::delete))
         .routes(routes!(projects::transfer))

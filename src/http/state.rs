@@ -201,6 +201,20 @@ impl AppState {
         self.service.read(org, move |s| f(s)).await?
     }
 
+    /// Runs `f` on `org`'s state as the read side holds it (a query's
+    /// answer); 404 `org_not_found` when it holds none.
+    pub fn read_model<T>(
+        &self,
+        org: OrgId,
+        f: impl FnOnce(&domain::Organization) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        let model = self.model.read();
+        let o = model
+            .org(org)
+            .ok_or_else(|| Problem::not_found("org_not_found", "no such organization"))?;
+        f(&o.state)
+    }
+
     /// Waits until the RBAC projection has reached `at_least` (a command's
     /// position), or answers 503 `projection_lagging`; see
     /// [`AppState::reached`].

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Paged, RoleBody};
+use super::{AtLeast, Paged, RoleBody};
 use crate::http::answers::{Committed, RoleRef, UserRef};
 use crate::http::auth::Caller;
 use crate::http::params::{GroupPath, OrgPath};
@@ -115,6 +115,33 @@ pub async fn list(
         groups: groups.iter().map(|g| GroupItem::of(s, g.id)).collect(),
         next_cursor,
     }))
+}
+
+/// `GET /groups/{group}`: one group (by id or name), as `GET /groups`
+/// lists it; 404 `group_not_found`; needs `organization.groups.view`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/groups/{group}", tag = "groups", operation_id = "get_group",
+    summary = "One group",
+    params(OrgPath, GroupPath, AtLeast),
+    responses(
+        (status = 200, description = "The group", body = GroupItem),
+        (status = 404, description = "`group_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(GroupPath { group }): Path<GroupPath>,
+    Query(q): Query<AtLeast>,
+    caller: Caller,
+) -> ApiResult<Json<GroupItem>> {
+    state.consistent(&caller, q.at_least).await?;
+    state.require(&caller, known::ORGANIZATION_GROUPS_VIEW)?;
+    state
+        .read_model(caller.org, move |s| {
+            let id = resolve::group(s, &group)?;
+            Ok(GroupItem::of(s, id))
+        })
+        .map(Json)
 }
 
 /// `POST /groups`'s body.

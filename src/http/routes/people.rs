@@ -13,7 +13,7 @@ use domain::Command;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::RoleBody;
+use super::{AtLeast, RoleBody};
 use crate::http::answers::{Committed, GroupRef, RoleRef, Source};
 use crate::http::auth::Caller;
 use crate::http::command::{answered, render_empty};
@@ -63,12 +63,58 @@ pub struct PersonItem {
     status: &'static str,
 }
 
+impl PersonItem {
+    fn of(s: &domain::Organization, u: &domain::state::User) -> PersonItem {
+        PersonItem {
+            user_id: u.id,
+            email: u.email.clone(),
+            username: u.username.clone(),
+            kind: u.kind,
+            role: s.org_roles.get(&u.id).map(|r| RoleRef::of(s, *r)),
+            groups: s
+                .groups_of(u.id)
+                .iter()
+                .map(|g| GroupRef::of(s, *g))
+                .collect(),
+            status: "active",
+        }
+    }
+}
+
 /// A page of people, by username.
 #[derive(Serialize, ToSchema)]
 pub struct PeoplePage {
     people: Vec<PersonItem>,
     /// The cursor of the next page; null at the end.
     next_cursor: Option<String>,
+}
+
+/// `GET /people/{user}`: one person (by id, username or email), as `GET
+/// /people` lists them; 404 `user_not_found`; needs
+/// `organization.people.view`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/people/{user}", tag = "people", operation_id = "get_person",
+    summary = "One person",
+    params(OrgPath, UserPath, AtLeast),
+    responses(
+        (status = 200, description = "The person", body = PersonItem),
+        (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(UserPath { user }): Path<UserPath>,
+    Query(q): Query<AtLeast>,
+    caller: Caller,
+) -> ApiResult<Json<PersonItem>> {
+    state.consistent(&caller, q.at_least).await?;
+    state.require(&caller, known::ORGANIZATION_PEOPLE_VIEW)?;
+    state
+        .read_model(caller.org, move |s| {
+            let id = resolve::user(s, &user)?;
+            Ok(PersonItem::of(s, &s.users[&id]))
+        })
+        .map(Json)
 }
 
 /// `GET /people`: needs `organization.people.view`.
@@ -127,22 +173,7 @@ pub async fn list(
     people.sort_by_key(|u| key(u));
     let (people, next_cursor) =
         crate::http::paging::page(people, key, query.limit, query.cursor.as_deref())?;
-    let people = people
-        .into_iter()
-        .map(|u| PersonItem {
-            user_id: u.id,
-            email: u.email.clone(),
-            username: u.username.clone(),
-            kind: u.kind,
-            role: s.org_roles.get(&u.id).map(|r| RoleRef::of(s, *r)),
-            groups: s
-                .groups_of(u.id)
-                .iter()
-                .map(|g| GroupRef::of(s, *g))
-                .collect(),
-            status: "active",
-        })
-        .collect();
+    let people = people.into_iter().map(|u| PersonItem::of(s, u)).collect();
     Ok(Json(PeoplePage {
         people,
         next_cursor,

@@ -98,6 +98,36 @@ fn require_on(
     }
 }
 
+/// `GET /projects/{project}`: one project (by id or name), as `GET
+/// /projects` lists it; 404 `project_not_found`; needs `project.view` on
+/// it (403 naming it).
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/projects/{project}", tag = "projects", operation_id = "get_project",
+    summary = "One project",
+    params(OrgPath, ProjectPath, AtLeast),
+    responses(
+        (status = 200, description = "The project", body = ProjectItem),
+        (status = 404, description = "`project_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(ProjectPath { project }): Path<ProjectPath>,
+    Query(q): Query<AtLeast>,
+    caller: Caller,
+) -> ApiResult<Json<ProjectItem>> {
+    state.consistent(&caller, q.at_least).await?;
+    let model = state.model.read();
+    let o = model
+        .org(caller.org)
+        .ok_or_else(|| Problem::not_found("org_not_found", "no such organization"))?;
+    let id = resolve::project(&o.state, &project)?;
+    if !o.check(caller.user, known::PROJECT_VIEW, Some(id)) {
+        return Err(Problem::forbidden(known::PROJECT_VIEW.name()));
+    }
+    Ok(Json(ProjectItem::of(&o.state, id)))
+}
+
 /// `GET /projects`: `[{project_id, name, owner}]` by name, the projects the
 /// caller may view. A bare array as API.md writes it: paged only when
 /// `limit` or `cursor` is given, the next cursor in headers.

@@ -163,6 +163,45 @@ fn role_key(r: &&Role) -> String {
     format!("{scope}{custom}\u{0}{rank}\u{0}{}", r.id)
 }
 
+/// `GET /roles/{role}`'s query: the scope a role name is looked up in.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RoleQuery {
+    /// `organization` (default) or `project`: where a name is looked up.
+    scope: Option<String>,
+    /// Answer once the read side has reached this position.
+    at_least: Option<u64>,
+}
+
+/// `GET /roles/{role}`: one role (by id, or by name in `scope`), as `GET
+/// /roles` lists it; 404 `role_not_found`.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "get_role",
+    summary = "One role",
+    params(OrgPath, RolePath, RoleQuery),
+    responses(
+        (status = 200, description = "The role", body = RoleItem),
+        (status = 404, description = "`role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_scope`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(RolePath { role }): Path<RolePath>,
+    Query(q): Query<RoleQuery>,
+    caller: Caller,
+) -> ApiResult<Json<RoleItem>> {
+    let scope = scope(q.scope.as_deref())?.unwrap_or(Scope::Organization);
+    state.consistent(&caller, q.at_least).await?;
+    state
+        .read_model(caller.org, move |s| {
+            let id = resolve::role(s, &role, scope)?;
+            Ok(RoleItem::of(s, &s.roles[&id]))
+        })
+        .map(Json)
+}
+
 /// `GET /roles`: `[{role_id, name, scope, predefined, permissions, ...}]`,
 /// organization roles first, predefined (in RBAC.md's order) before custom
 /// (by name). A bare array as API.md writes it: paged only when `limit` or
