@@ -129,3 +129,60 @@ async fn one_item_reads_find_refuse_and_say_why() {
             .problem(404, "org_not_found");
     }
 }
+
+/// `GET /people/export.csv`: a header row, then everyone the filters
+/// select by username; groups `;`-separated; a cell that would run as a
+/// formula starts with `'`; a Member may not export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_export_as_csv() {
+    let s = Server::start();
+    let owner = s.owner().await;
+    let (bob, _, bob_token) = s.member(&owner, "bob@example.com", None).await;
+    s.invite(&owner, "carol@example.com", Some("Admin")).await;
+    for name in ["=SUM(A1)", "ops"] {
+        s.post(
+            "/groups",
+            &owner,
+            json!({"name": name, "description": "g", "members": [bob]}),
+        )
+        .await
+        .expect(201);
+    }
+    let r = s.get("/people/export.csv", &owner).await.expect(200);
+    let ct = r.headers["content-type"].to_str().unwrap();
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    let mut reader = csv::Reader::from_reader(r.text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["user_id", "username", "email", "kind", "role", "groups", "status"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let emails: Vec<&str> = rows.iter().map(|r| &r[2]).collect();
+    assert_eq!(
+        emails,
+        ["admin@localhost", "bob@example.com", "carol@example.com"],
+        "everyone, by username"
+    );
+    let bob_row = &rows[1];
+    assert_eq!(&bob_row[0], bob.as_str());
+    assert_eq!(&bob_row[4], "Member");
+    assert_eq!(
+        &bob_row[5], "'=SUM(A1);ops",
+        "formula-like cells are defused"
+    );
+
+    let admins = s
+        .get("/people/export.csv?role=Admin", &owner)
+        .await
+        .expect(200);
+    let count = csv::Reader::from_reader(admins.text.as_bytes())
+        .records()
+        .count();
+    assert_eq!(count, 1, "the role filter applies: {}", admins.text);
+
+    let r = s
+        .get("/people/export.csv", &bob_token)
+        .await
+        .problem(403, "forbidden");
+    assert_eq!(r.body["permission"], "organization.people.view");
+}

@@ -97,6 +97,29 @@ async fn export_to_a_directory_then_check_it() {
         .join(format!("org={org}/date={day}/audit.parquet"));
     assert!(parquet.is_file());
 
+    // `--to` today without `--include-today`: today is left out, and
+    // stderr says so and how to include it.
+    let today = Utc::now().date_naive().to_string();
+    let run = rolebook(
+        data.path(),
+        &["replay", "export", "--out", out, "--to", &today],
+        &[],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(json(&run)["days"].as_array().unwrap().len(), 1);
+    let said = stderr(&run);
+    assert!(
+        said.contains(&format!("today ({today}, UTC) is not finished"))
+            && said.contains("--include-today"),
+        "{said}"
+    );
+    let run = rolebook(data.path(), &["replay", "export", "--out", out], &[]);
+    assert!(
+        !stderr(&run).contains("is not finished"),
+        "without --to nothing is said: {}",
+        stderr(&run)
+    );
+
     // Today too, when asked; the same day again gives the same bytes.
     let before = std::fs::read(&parquet).unwrap();
     let run = rolebook(

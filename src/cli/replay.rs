@@ -490,6 +490,13 @@ async fn selection_of(
             bail!("--from ({f}) is after --to ({t})");
         }
     }
+    let today = chrono::Utc::now().date_naive();
+    if !selection.include_today && selection.to.is_some_and(|to| to >= today) {
+        eprintln!(
+            "rolebook: today ({today}, UTC) is not finished and is left out; \
+             pass --include-today to export it as it stands"
+        );
+    }
     Ok(selection)
 }
 

@@ -62,6 +62,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         // People.
         .routes(routes!(people::list))
         .routes(routes!(people::get))
+        .routes(routes!(people::export_csv))
         .routes(routes!(people::invite))
         .routes(routes!(people::remove))
         .routes(routes!(people::assign_role))
