@@ -7,11 +7,14 @@
 //!   - at saturation (`commands`): `wrk`, closed loop: requests/s and p99;
 //!   - at fixed offered rates (`open`): this process's open-loop generator
 //!     (`open_loop`), latency from each request's scheduled send time;
+//! - a write followed at once by a read by the same caller (`pair`), one
+//!   pair at a time (light load): the read waits for the write by session
+//!   consistency, without `at_least`; latency of the pair;
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
 //! Environment: `ROLEBOOK_BENCH_SECONDS` (10) per figure;
-//! `ROLEBOOK_BENCH_PHASES` (`check,commands,open`);
+//! `ROLEBOOK_BENCH_PHASES` (`check,commands,open,pair`);
 //! `ROLEBOOK_BENCH_CHECK_CONNECTIONS` (24) and
 //! `ROLEBOOK_BENCH_COMMAND_CONNECTIONS` (12): wrk's connections;
 //! `ROLEBOOK_BENCH_RATES` (`2000,2500`): the open-loop rates, requests/s;
@@ -194,8 +197,8 @@ async fn main() {
     );
 
     let base = format!("{address}/api/v1/orgs/bench");
-    let phases =
-        std::env::var("ROLEBOOK_BENCH_PHASES").unwrap_or_else(|_| "check,commands,open".into());
+    let phases = std::env::var("ROLEBOOK_BENCH_PHASES")
+        .unwrap_or_else(|_| "check,commands,open,pair".into());
     let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
 
     // GET /check on random users, permissions and projects.
@@ -287,6 +290,46 @@ end
                 report.line()
             );
         }
+    }
+    // A write and at once a read by the same caller, one pair at a time.
+    if phase("pair") {
+        settle(&client, &address).await;
+        println!("{}", load_average());
+        let auth = format!("Bearer {token}");
+        let mut pairs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let mut i = 0u64;
+        while Instant::now() < deadline {
+            let c = mix::command(i);
+            let started = Instant::now();
+            let written = client
+                .request(c.method, format!("{base}{}", c.path))
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .body(c.body)
+                .send()
+                .await
+                .unwrap();
+            assert!(written.status().is_success(), "{}", written.status());
+            let read = client
+                .get(format!("{base}/groups?limit=1"))
+                .header("Authorization", &auth)
+                .send()
+                .await
+                .unwrap();
+            assert!(read.status().is_success(), "{}", read.status());
+            let _ = read.bytes().await;
+            pairs.push(started.elapsed());
+            i += 1;
+        }
+        pairs.sort();
+        println!(
+            "write then read by the same caller (session consistency), one pair at a time: {} pairs, p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            pairs.len(),
+            testkit::bench::percentile(&pairs, 0.5),
+            testkit::bench::percentile(&pairs, 0.99),
+            pairs.last().copied().unwrap_or_default()
+        );
     }
     println!(
         "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",
