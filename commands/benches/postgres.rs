@@ -11,45 +11,17 @@
 //!
 //! Run: `cargo bench -p rolebook-commands --bench postgres`
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use commands::{CommandContext, CommandService, Credentials};
-use domain::events::{Actor, Medium};
-use domain::ids::Subject;
-use domain::store::{AppendRequest, EventStore, ExpectedVersion, StreamId};
-use domain::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use commands::{CommandService, Credentials};
+use domain::store::EventStore;
 use infra::postgres::{PostgresEventStore, PostgresOptions};
 use sqlx::Connection as _;
-use testkit::bench::{env_usize, percentile};
+use testkit::bench::env_usize;
 use testkit::{Size, Workload};
-
-async fn append_workload(
-    store: &dyn EventStore,
-    stream: StreamId,
-    workload: &Workload,
-    batch: usize,
-) -> Duration {
-    let envelopes = workload.envelopes();
-    let started = Instant::now();
-    let mut version = 0u64;
-    for chunk in envelopes.chunks(batch) {
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
-        };
-        let mut results = store
-            .append_each(vec![AppendRequest::new(
-                stream.clone(),
-                expected,
-                chunk.to_vec(),
-            )])
-            .await;
-        version = results.remove(0).expect("append").stream_version;
-    }
-    started.elapsed()
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -88,7 +60,7 @@ async fn run() {
         .expect("open the store");
 
     // ---- raw store ------------------------------------------------------------
-    let took = append_workload(&store, big.org_id.stream(), &big, 1_000).await;
+    let took = common::append_workload(&store, big.org_id.stream(), &big, 1_000).await;
     println!(
         "raw store append: {} events in batches of 1,000 in {:.2?} = {:.0} events/s",
         big.events.len(),
@@ -122,70 +94,11 @@ async fn run() {
     let mut workloads = Vec::new();
     for i in 0..orgs {
         let w = Workload::organization(&format!("org{i}"), Size::BENCHMARK, 100 + i as u64);
-        append_workload(&*store, w.org_id.stream(), &w, 5_000).await;
+        common::append_workload(&*store, w.org_id.stream(), &w, 5_000).await;
         service.state(w.org_id).await.unwrap();
         workloads.push(w);
     }
-    let submitters = 32;
-    let start = Arc::new(tokio::sync::Barrier::new(submitters + 1));
-    let mut tasks = Vec::new();
-    for s in 0..submitters {
-        let w = &mut workloads[s % orgs];
-        let (org, owner) = (w.org_id, w.owner);
-        let picks: Vec<Command> = (0..100_000)
-            .map(|i| match i % 3 {
-                0 => Command::AssignOrgRole {
-                    subject: Subject::User(w.some_user()),
-                    role: w.some_org_role(),
-                },
-                1 => Command::BindProjectRole {
-                    project: w.some_project(),
-                    subject: Subject::Group(w.some_group()),
-                    role: w.some_project_role(),
-                },
-                _ => Command::ChangeGroup {
-                    group: w.some_group(),
-                    name: None,
-                    description: None,
-                    add_members: vec![w.some_user()],
-                    remove_members: vec![],
-                },
-            })
-            .collect();
-        let service = service.clone();
-        let start = start.clone();
-        tasks.push(tokio::spawn(async move {
-            let ctx = CommandContext::new(Actor::user(owner, "owner"), Medium::Api);
-            let mut latencies = Vec::new();
-            start.wait().await;
-            let deadline = Instant::now() + Duration::from_secs(seconds);
-            for cmd in picks {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                let t = Instant::now();
-                service.execute(org, cmd, &ctx).await.expect("command");
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
-    }
-    start.wait().await;
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
-    let took = started.elapsed();
-    latencies.sort();
-    println!(
-        "command service: {} commands by {submitters} submitters over {orgs} organizations in {:.2?} = {:.0} commands/s; latency median {:.2?}, p99 {:.2?}",
-        latencies.len(),
-        took,
-        latencies.len() as f64 / took.as_secs_f64(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
-    );
+    common::command_service(&service, &mut workloads, seconds).await;
     drop(service);
     drop(store);
     sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))

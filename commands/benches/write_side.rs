@@ -13,6 +13,8 @@
 //! Run: `cargo bench -p rolebook-commands --bench write_side`
 //! (`ROLEBOOK_BENCH_EVENTS`, `ROLEBOOK_BENCH_SECONDS` shrink it for a smoke run).
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,47 +22,14 @@ use testkit::bench::{env_usize, percentile};
 
 use commands::{CommandContext, CommandService, Credentials};
 use domain::events::{Actor, Medium};
-use domain::ids::{OrgId, Subject};
-use domain::store::{AppendRequest, EventStore, ExpectedVersion, StreamId};
+use domain::ids::Subject;
+use domain::store::EventStore;
 use domain::{decide, Command};
 use infra::SqliteEventStore;
 use testkit::{Size, Workload};
 
 #[global_allocator]
 static ALLOC: testkit::alloc::Counting = testkit::alloc::Counting;
-
-async fn append_workload(
-    store: &dyn EventStore,
-    stream: StreamId,
-    workload: &Workload,
-    batch: usize,
-) -> Duration {
-    let envelopes = workload.envelopes();
-    let started = Instant::now();
-    let mut version = 0u64;
-    for chunk in envelopes.chunks(batch) {
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
-        };
-        let results = store
-            .append_each(vec![AppendRequest {
-                stream: stream.clone(),
-                expected,
-                events: chunk.to_vec(),
-                receipts: Vec::new(),
-            }])
-            .await;
-        version = results
-            .into_iter()
-            .next()
-            .unwrap()
-            .expect("append")
-            .stream_version;
-    }
-    started.elapsed()
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -94,7 +63,7 @@ async fn run() {
     let store = SqliteEventStore::open(&dir.path().join("raw.db"))
         .await
         .unwrap();
-    let took = append_workload(&store, big.org_id.stream(), &big, 1_000).await;
+    let took = common::append_workload(&store, big.org_id.stream(), &big, 1_000).await;
     println!(
         "raw store append: {} events in batches of 1,000 in {:.2?} = {:.0} events/s (durable)",
         big.events.len(),
@@ -171,74 +140,13 @@ async fn run() {
     let mut workloads = Vec::new();
     for i in 0..orgs {
         let w = Workload::organization(&format!("org{i}"), Size::BENCHMARK, 100 + i as u64);
-        append_workload(&*store, w.org_id.stream(), &w, 5_000).await;
+        common::append_workload(&*store, w.org_id.stream(), &w, 5_000).await;
         service.state(w.org_id).await.unwrap(); // warm: the worker holds the state
         workloads.push(w);
     }
     println!("command service: {orgs} benchmark organizations loaded");
-    let submitters = 32;
-    let start = Arc::new(tokio::sync::Barrier::new(submitters + 1));
-    let mut tasks = Vec::new();
-    for s in 0..submitters {
-        let org_index = s % orgs;
-        let org: OrgId = workloads[org_index].org_id;
-        let owner = workloads[org_index].owner;
-        let mut picks: Vec<Command> = Vec::new();
-        let w = &mut workloads[org_index];
-        for i in 0..200_000 {
-            picks.push(match i % 3 {
-                0 => Command::AssignOrgRole {
-                    subject: Subject::User(w.some_user()),
-                    role: w.some_org_role(),
-                },
-                1 => Command::BindProjectRole {
-                    project: w.some_project(),
-                    subject: Subject::Group(w.some_group()),
-                    role: w.some_project_role(),
-                },
-                _ => Command::ChangeGroup {
-                    group: w.some_group(),
-                    name: None,
-                    description: None,
-                    add_members: vec![w.some_user()],
-                    remove_members: vec![],
-                },
-            });
-        }
-        let service = service.clone();
-        let start = start.clone();
-        tasks.push(tokio::spawn(async move {
-            let ctx = CommandContext::new(Actor::user(owner, "owner"), Medium::Api);
-            let mut latencies = Vec::new();
-            start.wait().await;
-            let deadline = Instant::now() + Duration::from_secs(seconds);
-            for cmd in picks {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                let t = Instant::now();
-                service.execute(org, cmd, &ctx).await.expect("command");
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
-    }
-    start.wait().await;
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
-    let took = started.elapsed();
-    latencies.sort();
-    println!(
-        "command service: {} commands by {submitters} submitters over {orgs} organizations in {:.2?} = {:.0} commands/s; latency median {:.2?}, p99 {:.2?}",
-        latencies.len(),
-        took,
-        latencies.len() as f64 / took.as_secs_f64(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
-    );
+    common::command_service(&service, &mut workloads, seconds).await;
+    let submitters = common::SUBMITTERS;
 
     // ---- commands that hash a password, apart ---------------------------------
     let invites = Arc::new(AtomicU64::new(0));

@@ -106,11 +106,7 @@ impl<'a> Plan<'a> {
         let state = self
             .streams
             .entry(request.stream.as_str())
-            .or_insert(StreamState {
-                version: 0,
-                last_hash: GENESIS_HASH,
-                dirty: false,
-            });
+            .or_insert_with(StreamState::empty);
         if !request.expected.matches(state.version) {
             return Err(StoreError::WrongExpectedVersion {
                 stream: request.stream.clone(),
@@ -251,4 +247,70 @@ impl<'a> Plan<'a> {
             .flat_map(|(receipt, _)| receipt.effects.iter())
             .collect()
     }
+}
+
+impl StreamState {
+    /// A stream with no events yet.
+    pub(crate) fn empty() -> Self {
+        StreamState {
+            version: 0,
+            last_hash: GENESIS_HASH,
+            dirty: false,
+        }
+    }
+}
+
+/// Per-request results, and the new head position if anything was written.
+pub(crate) type EachOutcome = (Vec<Result<AppendResult, StoreError>>, Option<u64>);
+
+/// The outcome of a batch with no events at all (`None` if it has some):
+/// every request `EmptyAppend` (only the first with `all_or_nothing`).
+pub(crate) fn all_empty(batch: &[AppendRequest], all_or_nothing: bool) -> Option<EachOutcome> {
+    if !batch.iter().all(|r| r.events.is_empty()) {
+        return None;
+    }
+    let mut results: Vec<_> = batch.iter().map(|_| Err(StoreError::EmptyAppend)).collect();
+    if all_or_nothing {
+        results.truncate(1);
+    }
+    Some((results, None))
+}
+
+/// `append_each`'s outcome when the backend failed: every non-empty
+/// request fails with `error`.
+pub(crate) fn failed_each(batch: &[AppendRequest], error: StoreError) -> EachOutcome {
+    let results = batch
+        .iter()
+        .map(|r| {
+            if r.events.is_empty() {
+                Err(StoreError::EmptyAppend)
+            } else {
+                Err(error.clone())
+            }
+        })
+        .collect();
+    (results, None)
+}
+
+/// `append_all`'s answer from a batch planned all or nothing: the results,
+/// or the first failing request's error.
+pub(crate) fn all_or_first_error(
+    outcome: EachOutcome,
+) -> Result<(Vec<AppendResult>, Option<u64>), StoreError> {
+    let (results, head) = outcome;
+    Ok((results.into_iter().collect::<Result<Vec<_>, _>>()?, head))
+}
+
+/// The names of the streams the batch appends to, sorted, and each as a
+/// stream with no events yet (what a backend then updates from its rows).
+pub(crate) fn streams_of(batch: &[AppendRequest]) -> (Vec<&str>, HashMap<&str, StreamState>) {
+    let mut names: Vec<&str> = batch
+        .iter()
+        .filter(|r| !r.events.is_empty())
+        .map(|r| r.stream.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let streams = names.iter().map(|n| (*n, StreamState::empty())).collect();
+    (names, streams)
 }

@@ -15,39 +15,25 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::hash::GENESIS_HASH;
 use domain::store::{AppendRequest, AppendResult, StoreError};
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use super::{backend, Writer};
 use crate::columns::{from_i64, hash_from, to_i64};
-use crate::plan::{Known, Plan, StreamState};
+use crate::plan::{
+    all_empty, all_or_first_error, failed_each, streams_of, EachOutcome, Known, Plan, StreamState,
+};
 
 /// The advisory lock class of appends (the key is the schema's).
 const APPEND_LOCK: i32 = 1;
-
-/// Per-request results, and the new head position if anything was written.
-pub(super) type EachOutcome = (Vec<Result<AppendResult, StoreError>>, Option<u64>);
 
 /// `append_each`: every request checked on its own, the successful ones
 /// committed together. A backend failure fails every non-empty request.
 pub(super) async fn append_each(writer: Writer, batch: &[AppendRequest]) -> EachOutcome {
     match transact(&writer, batch, false).await {
         Ok(outcome) => outcome,
-        Err(error) => {
-            let results = batch
-                .iter()
-                .map(|r| {
-                    if r.events.is_empty() {
-                        Err(StoreError::EmptyAppend)
-                    } else {
-                        Err(error.clone())
-                    }
-                })
-                .collect();
-            (results, None)
-        }
+        Err(error) => failed_each(batch, error),
     }
 }
 
@@ -56,9 +42,7 @@ pub(super) async fn append_all(
     writer: Writer,
     batch: &[AppendRequest],
 ) -> Result<(Vec<AppendResult>, Option<u64>), StoreError> {
-    let (results, head) = transact(&writer, batch, true).await?;
-    let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok((results, head))
+    all_or_first_error(transact(&writer, batch, true).await?)
 }
 
 /// Runs one batch in one transaction. With `all_or_nothing`, planning stops
@@ -70,12 +54,8 @@ async fn transact(
     batch: &[AppendRequest],
     all_or_nothing: bool,
 ) -> Result<EachOutcome, StoreError> {
-    if batch.iter().all(|r| r.events.is_empty()) {
-        let mut results: Vec<_> = batch.iter().map(|_| Err(StoreError::EmptyAppend)).collect();
-        if all_or_nothing {
-            results.truncate(1);
-        }
-        return Ok((results, None));
+    if let Some(outcome) = all_empty(batch, all_or_nothing) {
+        return Ok(outcome);
     }
 
     let mut tx = writer
@@ -234,25 +214,8 @@ async fn load_streams<'a>(
     tx: &mut PgConnection,
     batch: &'a [AppendRequest],
 ) -> Result<HashMap<&'a str, StreamState>, StoreError> {
-    let mut names: Vec<&'a str> = batch
-        .iter()
-        .filter(|r| !r.events.is_empty())
-        .map(|r| r.stream.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
     // Streams without a row have no events yet.
-    let mut streams: HashMap<&'a str, StreamState> = names
-        .iter()
-        .map(|name| {
-            let state = StreamState {
-                version: 0,
-                last_hash: GENESIS_HASH,
-                dirty: false,
-            };
-            (*name, state)
-        })
-        .collect();
+    let (names, mut streams) = streams_of(batch);
     let rows = sqlx::query(
         "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1::TEXT[])",
     )

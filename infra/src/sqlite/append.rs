@@ -16,17 +16,15 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::hash::GENESIS_HASH;
 use domain::store::{AppendRequest, AppendResult, StoreError};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{from_i64, hash_from, to_i64, uuid_from};
-use crate::plan::{Known, Plan, StreamState};
+use crate::plan::{
+    all_empty, all_or_first_error, failed_each, streams_of, EachOutcome, Known, Plan, StreamState,
+};
 use crate::sqlite::bulk::{bind, insert_many, select_in};
-
-/// Per-request results, and the new head position if anything was written.
-pub(super) type EachOutcome = (Vec<Result<AppendResult, StoreError>>, Option<u64>);
 
 fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |e| StoreError::backend(format!("sqlite: {context}"), e)
@@ -37,19 +35,7 @@ fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError 
 pub(super) fn append_each(conn: &mut Connection, batch: &[AppendRequest]) -> EachOutcome {
     match transact(conn, batch, false) {
         Ok(outcome) => outcome,
-        Err(error) => {
-            let results = batch
-                .iter()
-                .map(|r| {
-                    if r.events.is_empty() {
-                        Err(StoreError::EmptyAppend)
-                    } else {
-                        Err(error.clone())
-                    }
-                })
-                .collect();
-            (results, None)
-        }
+        Err(error) => failed_each(batch, error),
     }
 }
 
@@ -58,9 +44,7 @@ pub(super) fn append_all(
     conn: &mut Connection,
     batch: &[AppendRequest],
 ) -> Result<(Vec<AppendResult>, Option<u64>), StoreError> {
-    let (results, head) = transact(conn, batch, true)?;
-    let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok((results, head))
+    all_or_first_error(transact(conn, batch, true)?)
 }
 
 /// Runs one batch in one transaction. With `all_or_nothing`, planning stops
@@ -72,12 +56,8 @@ fn transact(
     batch: &[AppendRequest],
     all_or_nothing: bool,
 ) -> Result<EachOutcome, StoreError> {
-    if batch.iter().all(|r| r.events.is_empty()) {
-        let mut results: Vec<_> = batch.iter().map(|_| Err(StoreError::EmptyAppend)).collect();
-        if all_or_nothing {
-            results.truncate(1);
-        }
-        return Ok((results, None));
+    if let Some(outcome) = all_empty(batch, all_or_nothing) {
+        return Ok(outcome);
     }
 
     let tx = conn
@@ -219,25 +199,8 @@ fn load_streams<'a>(
     tx: &Transaction,
     batch: &'a [AppendRequest],
 ) -> Result<HashMap<&'a str, StreamState>, StoreError> {
-    let mut names: Vec<&'a str> = batch
-        .iter()
-        .filter(|r| !r.events.is_empty())
-        .map(|r| r.stream.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
     // Streams without a row have no events yet.
-    let mut streams: HashMap<&'a str, StreamState> = names
-        .iter()
-        .map(|name| {
-            let state = StreamState {
-                version: 0,
-                last_hash: GENESIS_HASH,
-                dirty: false,
-            };
-            (*name, state)
-        })
-        .collect();
+    let (names, mut streams) = streams_of(batch);
     let mut corrupt = None;
     select_in(
         tx,
