@@ -39,6 +39,14 @@ impl OpenedStore {
     }
 }
 
+/// The write side, and where the read models live.
+pub struct OpenedService {
+    pub service: CommandService,
+    /// The log's PostgreSQL pool: the read models are in its schema.
+    /// `None`: the embedded read-model database of the data dir.
+    pub postgres: Option<sqlx::PgPool>,
+}
+
 impl Storage {
     /// Opens the event store. With `create`, an embedded one is created
     /// if missing; without, a data dir that has none is an error (the
@@ -79,7 +87,17 @@ impl Storage {
     /// The write side over the event store (created if missing) and the
     /// data dir's read-model database.
     pub async fn open_command_service(&self) -> anyhow::Result<CommandService> {
+        Ok(self.open_service().await?.service)
+    }
+
+    /// [`Storage::open_command_service`], with the PostgreSQL pool when
+    /// the log is there (its read models are too).
+    pub async fn open_service(&self) -> anyhow::Result<OpenedService> {
         let opened = self.open_store(true).await?;
+        let postgres = match &opened {
+            OpenedStore::Postgres(pg) => Some(pg.pool().clone()),
+            OpenedStore::Sqlite(_) => None,
+        };
         let credentials = match &opened {
             // Beside the log, so that every process on it shares them.
             OpenedStore::Postgres(pg) => Credentials::postgres(pg.pool().clone()).await,
@@ -94,6 +112,9 @@ impl Storage {
             }
         }
         .context("cannot prepare the credentials tables")?;
-        Ok(CommandService::new(opened.port(), credentials))
+        Ok(OpenedService {
+            service: CommandService::new(opened.port(), credentials),
+            postgres,
+        })
     }
 }

@@ -139,6 +139,46 @@ async fn the_api_runs_on_a_log_in_postgres_and_survives_a_restart() {
             .await
             .unwrap();
     assert_eq!((count as u64, max as u64), (position, position));
+    // The read models are there too: the audit view (which answered the
+    // entry above) and the RBAC tables, beside their checkpoints.
+    let (audited, org_events): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM audit_log),
+                (SELECT count(*) FROM events WHERE stream_id LIKE 'org-%')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(audited, org_events, "one audit row per organization event");
+    let role: String = sqlx::query_scalar(
+        "SELECT r.name FROM rbac_groups g JOIN rbac_roles r
+           ON r.org_id = g.org_id AND r.role_id = g.role_id
+         WHERE g.name = 'builders'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(role, "Admin");
+    let csv = s
+        .get("/audit-logs/export.csv?resource_type=Group", &owner)
+        .await
+        .expect(200)
+        .text;
+    assert!(
+        csv.lines().count() == 3 && csv.contains("Role Admin assigned to group builders"),
+        "the CSV export reads the view in PostgreSQL: {csv}"
+    );
+    let embedded = s.dir.path().join("rolebook.db");
+    if embedded.exists() {
+        let conn = rusqlite::Connection::open(&embedded).unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('audit_log', 'rbac_users')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "no read model in the data dir's database");
+    }
 
     // A crash, then a start on the same data dir and database.
     let s = s
@@ -262,6 +302,32 @@ async fn two_servers_on_one_database_share_the_log_and_the_credentials() {
     .await
     .unwrap();
     assert_eq!(created as usize, 2 * EACH, "no lost update");
+    // One audit view for both: every group creation listed by either
+    // server, each organization event's row written once.
+    for (s, token) in [(&a, &owner_a), (&b, &owner_b)] {
+        let r = s
+            .get(
+                &format!("/audit-logs?resource_type=Group&action=Added&limit=100&at_least={last}"),
+                token,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            r.body["events"].as_array().unwrap().len(),
+            2 * EACH,
+            "{}",
+            r.body
+        );
+    }
+    let (rows, events): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM audit_log WHERE position <= $1),
+                (SELECT count(*) FROM events WHERE stream_id LIKE 'org-%' AND global_position <= $1)",
+    )
+    .bind(last as i64)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows, events, "one audit row per organization event");
 
     // A write on B, a check on A.
     let groups = b.get("/groups?limit=1", &owner_b).await.expect(200);

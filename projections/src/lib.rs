@@ -8,5 +8,6 @@
 pub mod access;
 pub mod audit;
 pub mod db;
+pub mod postgres;
 pub mod rbac;
 pub mod runner;

@@ -16,6 +16,7 @@ use clap::Subcommand;
 use domain::store::{pages_of_all, EventStore};
 use futures::TryStreamExt;
 use projections::audit::{self, AuditFilter, AuditProjection};
+use projections::postgres::{PgAuditProjection, PgRunner};
 use projections::runner::{self, Projection, Runner};
 
 /// Events per catch-up transaction. Larger than the runner's page: a commit
@@ -85,20 +86,23 @@ async fn export(
             bail!("--from ({f}) is after --to ({t})");
         }
     }
-    let service = storage.open_command_service().await?;
+    let crate::app::OpenedService { service, postgres } = storage.open_service().await?;
     let org_id = service
         .find_org(org)
         .await
         .context("cannot read the organization registry")?
         .ok_or_else(|| anyhow!("unknown organization {org:?}"))?;
 
-    let db = projections::db::path_in(&storage.data_dir);
-    let applied = catch_up(service.store().clone(), &db).await?;
-    tracing::info!(applied, "audit log caught up with the event store");
-
     let mut filter = AuditFilter::new(org_id);
     filter.from = from;
     filter.to = to;
+    if let Some(pool) = postgres {
+        return export_from_postgres(service.store().as_ref(), pool, filter).await;
+    }
+
+    let db = projections::db::path_in(&storage.data_dir);
+    let applied = catch_up(service.store().clone(), &db).await?;
+    tracing::info!(applied, "audit log caught up with the event store");
     tokio::task::block_in_place(|| {
         let conn = projections::db::open_read_only(&db)
             .with_context(|| format!("cannot open {}", db.display()))?;
@@ -112,6 +116,43 @@ async fn export(
             Err(e) => Err(anyhow!(e).context("audit export failed")),
         }
     })
+}
+
+/// The export from the audit view in PostgreSQL, after catching it up with
+/// the log (rows a serving process has not written yet are written here;
+/// the checkpoint keeps the two from writing any twice).
+async fn export_from_postgres(
+    store: &dyn EventStore,
+    pool: sqlx::PgPool,
+    filter: AuditFilter,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut runner = PgRunner::open(PgAuditProjection::new(), pool.clone(), store).await?;
+    loop {
+        let before = runner.position();
+        let (next, reached) = runner.step(store).await?;
+        runner = next;
+        if reached == before {
+            break;
+        }
+    }
+    tracing::info!(
+        position = runner.position(),
+        "audit log caught up with the event store"
+    );
+    let mut export = projections::postgres::CsvExport::new(pool, filter)?;
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = export.next_chunk().await? {
+        match out.write_all(&chunk) {
+            Ok(()) => {}
+            // `| head`: the reader has what it wanted.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(anyhow!(e).context("audit export failed")),
+        }
+    }
+    out.flush().ok();
+    tracing::info!(rows = export.rows(), "audit log exported");
+    Ok(())
 }
 
 /// Applies every event the audit projection has not seen yet; returns how

@@ -21,8 +21,9 @@ use clap::Args;
 use commands::CommandContext;
 use domain::events::{Actor, Medium};
 use projections::access::SharedAccessModel;
+use projections::postgres::{PgAuditProjection, PgRbacProjection};
 use projections::rbac::RbacProjection;
-use projections::runner::{Positions, Projection as _};
+use projections::runner::Positions;
 
 use crate::app::Storage;
 use crate::http::{router, AppState};
@@ -61,7 +62,7 @@ fn admin_token() -> anyhow::Result<Option<String>> {
 pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     let data_dir = &storage.data_dir;
     let admin_token = admin_token()?;
-    let service = storage.open_command_service().await?;
+    let crate::app::OpenedService { service, postgres } = storage.open_service().await?;
     // Credentials changes a crash left between a commit and its effects.
     let applied = service
         .apply_pending_effects()
@@ -114,25 +115,43 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
         .head_position()
         .await
         .context("cannot read the log's head position")?;
-    let (rbac, audit) = (
-        RbacProjection::new(model.clone()),
-        projections::audit::AuditProjection::new(),
-    );
-    let started = vec![rbac.name(), audit.name()];
-    let rbac = tokio::spawn(projections::runner::run(
-        rbac,
-        db.clone(),
-        store.clone(),
-        positions.clone(),
-        stopped.clone(),
-    ));
-    let audit = tokio::spawn(projections::runner::run(
-        audit,
-        db.clone(),
-        store.clone(),
-        positions.clone(),
-        stopped.clone(),
-    ));
+    // The read models: beside the log in PostgreSQL, or in the data dir's
+    // embedded database.
+    let started = vec!["rbac", "audit"];
+    let (rbac, audit) = match &postgres {
+        Some(pool) => (
+            tokio::spawn(projections::postgres::runner::run(
+                PgRbacProjection::new(model.clone()),
+                pool.clone(),
+                store.clone(),
+                positions.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(projections::postgres::runner::run(
+                PgAuditProjection::new(),
+                pool.clone(),
+                store.clone(),
+                positions.clone(),
+                stopped.clone(),
+            )),
+        ),
+        None => (
+            tokio::spawn(projections::runner::run(
+                RbacProjection::new(model.clone()),
+                db.clone(),
+                store.clone(),
+                positions.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(projections::runner::run(
+                projections::audit::AuditProjection::new(),
+                db.clone(),
+                store.clone(),
+                positions.clone(),
+                stopped.clone(),
+            )),
+        ),
+    };
 
     let streamer = tokio::spawn(
         rolebook::streaming::Streamer {
@@ -150,6 +169,7 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     let streaming_keys = rolebook::streaming::Credentials::open(&db)
         .context("cannot open the audit streaming keys")?;
     let state = AppState::new(service, model, positions, db, answer_key, streaming_keys)
+        .with_audit_in(postgres)
         .with_admin_token(admin_token)
         .with_start(head_at_start, started);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -34,6 +34,9 @@ pub struct AppState {
     /// The read-model database's read-only connections, for the queries
     /// that read it (audit, the streaming ledger).
     pub reads: infra::sqlite::ReadPool,
+    /// The audit view in PostgreSQL (the log is there); `None`: the
+    /// embedded view, read through `reads`.
+    pub audit_postgres: Option<sqlx::PgPool>,
     pub limiter: super::auth::LoginLimiter,
     pub idempotency: super::idempotency::KeyLocks,
     /// Snapshots for `as_of` queries (their decoded-state cache makes
@@ -73,6 +76,7 @@ impl AppState {
             model,
             positions,
             reads: projections::db::read_pool(&read_db),
+            audit_postgres: None,
 
             limiter: super::auth::LoginLimiter::new(20, Duration::from_secs(300)),
             idempotency: Default::default(),
@@ -107,6 +111,13 @@ impl AppState {
             .pass(&self.positions, CONSISTENCY_WAIT)
             .await?;
         Ok(())
+    }
+
+    /// Reads the audit view from PostgreSQL (`Some`: the server's read
+    /// models are beside its log there).
+    pub fn with_audit_in(mut self, postgres: Option<sqlx::PgPool>) -> Self {
+        self.audit_postgres = postgres;
+        self
     }
 
     /// Opens `POST /api/v1/orgs` to callers presenting `token`.

@@ -142,6 +142,15 @@ struct RowWriter {
 }
 
 impl RowWriter {
+    fn new() -> Self {
+        RowWriter {
+            record: csv::ByteRecord::with_capacity(1024, HEADER.len()),
+            guarded: Vec::new(),
+            scratch: String::new(),
+            timestamp: StrftimeItems::new("%Y-%m-%dT%H:%M:%S%.6fZ").collect(),
+        }
+    }
+
     fn cell(&mut self, bytes: &[u8]) {
         if is_formula_like(bytes) {
             self.guarded.clear();
@@ -228,12 +237,7 @@ pub fn export<W: Write>(
     };
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-    let mut w = RowWriter {
-        record: csv::ByteRecord::with_capacity(1024, HEADER.len()),
-        guarded: Vec::new(),
-        scratch: String::new(),
-        timestamp: StrftimeItems::new("%Y-%m-%dT%H:%M:%S%.6fZ").collect(),
-    };
+    let mut w = RowWriter::new();
     let mut count = 0u64;
     // COLUMNS: 0 org_id, 1 position, 2 occurred_at, 3 actor_id,
     // 4 actor_username, 5 resource_type, 6 operation, 7 resource_id,
@@ -261,6 +265,80 @@ pub fn export<W: Write>(
     }
     csv.flush()?;
     Ok(count)
+}
+
+/// One entry's cells for [`CsvRows`], as stored (`occurred_at` in
+/// microseconds, `actor_id` hyphenated).
+pub struct CsvRow<'a> {
+    pub position: i64,
+    pub occurred_at: i64,
+    pub actor_id: Option<&'a str>,
+    pub actor_username: &'a str,
+    pub resource_type: &'a str,
+    pub operation: &'a str,
+    pub resource_id: &'a str,
+    pub resource_name: &'a str,
+    pub description: &'a str,
+    pub medium: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub metadata: &'a str,
+}
+
+/// The export's CSV written from entries given one by one (the PostgreSQL
+/// view's export): the same header, column order, formula guard and
+/// timestamp format as [`export`].
+pub struct CsvRows<W: Write> {
+    csv: csv::Writer<W>,
+    w: RowWriter,
+}
+
+impl<W: Write> CsvRows<W> {
+    pub fn new(out: W) -> Self {
+        CsvRows {
+            csv: csv::WriterBuilder::new()
+                .buffer_capacity(64 * 1024)
+                .from_writer(out),
+            w: RowWriter::new(),
+        }
+    }
+
+    pub fn header(&mut self) -> Result<(), AuditError> {
+        self.csv.write_record(HEADER)?;
+        Ok(())
+    }
+
+    pub fn row(&mut self, r: CsvRow) -> Result<(), AuditError> {
+        let w = &mut self.w;
+        fn opt(v: Option<&str>) -> ValueRef<'_> {
+            v.map_or(ValueRef::Null, |t| ValueRef::Text(t.as_bytes()))
+        }
+        w.record.clear();
+        w.cell(r.resource_type.as_bytes());
+        w.cell(r.operation.as_bytes());
+        w.cell(r.medium.as_bytes());
+        w.record.push_field(r.actor_id.unwrap_or("").as_bytes());
+        w.cell(r.actor_username.as_bytes());
+        w.cell(r.resource_id.as_bytes());
+        w.cell(r.resource_name.as_bytes());
+        w.text(opt(r.ip));
+        w.cell(r.description.as_bytes());
+        w.cell(r.metadata.as_bytes());
+        w.timestamp(r.position, r.occurred_at)?;
+        w.text(ValueRef::Integer(r.position));
+        w.text(opt(r.request_id));
+        w.text(opt(r.user_agent));
+        self.csv.write_byte_record(&w.record)?;
+        Ok(())
+    }
+
+    /// Flushes and hands back the output.
+    pub fn finish(self) -> Result<W, AuditError> {
+        self.csv
+            .into_inner()
+            .map_err(|e| AuditError::Io(std::io::Error::other(e.to_string())))
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub enum AuditError {
     Corrupt { position: u64, reason: String },
     #[error("audit database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL view's server failed.
+    #[error("audit database (PostgreSQL): {0}")]
+    Postgres(Box<sqlx::Error>),
     #[error("writing CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("writing the export: {0}")]
@@ -42,7 +45,7 @@ impl AuditError {
             AuditError::InvalidFilter { .. } => "invalid_filter",
             AuditError::NotAnOrganizationStream(_) => "not_an_organization_stream",
             AuditError::Corrupt { .. } => "corrupt_audit_data",
-            AuditError::Database(_) => "database",
+            AuditError::Database(_) | AuditError::Postgres(_) => "database",
             AuditError::Csv(_) | AuditError::Io(_) => "export_failed",
         }
     }

@@ -17,10 +17,10 @@ mod entry;
 mod error;
 mod keys;
 mod names;
-mod projection;
+pub(crate) mod projection;
 mod query;
 
-pub use self::csv::{explain_export, export, is_formula_like, HEADER};
+pub use self::csv::{explain_export, export, is_formula_like, CsvRow, CsvRows, HEADER};
 pub use entry::{
     audit_entry, describe, metadata_json, AuditEntry, Described, Operation, ResourceType,
     UnknownWord,

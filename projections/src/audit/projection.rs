@@ -85,7 +85,7 @@ impl AuditProjection {
     }
 }
 
-fn event_error(position: u64, reason: impl std::fmt::Display) -> ProjectionError {
+pub(crate) fn event_error(position: u64, reason: impl std::fmt::Display) -> ProjectionError {
     ProjectionError::Event {
         position,
         reason: reason.to_string(),
@@ -217,19 +217,19 @@ const PIPELINE_FROM: usize = 2_048;
 const PIPELINE_CHUNK: usize = 512;
 
 /// One `audit_log` row, ready to insert.
-struct Row {
-    org: domain::ids::OrgId,
-    position: i64,
-    actor_key: Option<i64>,
-    resource_key: i64,
-    meta: EventMetadata,
-    described: super::entry::Described,
-    metadata: String,
+pub(crate) struct Row {
+    pub(crate) org: domain::ids::OrgId,
+    pub(crate) position: i64,
+    pub(crate) actor_key: Option<i64>,
+    pub(crate) resource_key: i64,
+    pub(crate) meta: EventMetadata,
+    pub(crate) described: super::entry::Described,
+    pub(crate) metadata: String,
 }
 
 /// Describes one event as its audit row, then records the names it
 /// introduces (so that a removal still names what went).
-fn describe_row(names: &mut Names, d: &Decoded) -> Result<Row, ProjectionError> {
+pub(crate) fn describe_row(names: &mut Names, d: &Decoded) -> Result<Row, ProjectionError> {
     let record = &d.record;
     let position = record.global_position;
     let org = domain::ids::OrgId::of_stream(&record.stream_id).ok_or_else(|| {

@@ -7,12 +7,14 @@
 //! are written.
 
 use domain::events::Event;
-use domain::ids::{OrgId, ProjectId, RoleId, Subject, UserId};
+use domain::ids::{OrgId, ProjectId, Subject, UserId};
 use domain::permissions::PermissionSet;
-use domain::roles::predefined_roles;
 use rusqlite::{params, Connection, Transaction};
 
 mod rewrite;
+pub mod rows;
+
+pub use rows::{repository_mapping_before, RowChange};
 
 use crate::access::{EffectiveChange, Scope, SharedAccessModel};
 use crate::runner::{Decoded, Projection, ProjectionError};
@@ -42,7 +44,7 @@ pub(crate) fn tables() -> impl Iterator<Item = &'static str> {
 
 /// Events applied to the shared model per write lock, so that queries are
 /// never blocked for a whole batch.
-const LOCK_CHUNK: usize = 256;
+pub(crate) const LOCK_CHUNK: usize = 256;
 
 /// The RBAC projection. Fails (stops) on an event of an unknown stream.
 pub struct RbacProjection {
@@ -55,7 +57,7 @@ impl RbacProjection {
     }
 }
 
-fn org_id(d: &Decoded) -> Result<OrgId, ProjectionError> {
+pub(crate) fn org_id(d: &Decoded) -> Result<OrgId, ProjectionError> {
     OrgId::of_stream(&d.record.stream_id).ok_or_else(|| ProjectionError::Event {
         position: d.record.global_position,
         reason: format!("stream {} is not an organization's", d.record.stream_id),
@@ -118,6 +120,7 @@ impl Projection for RbacProjection {
 
     fn apply(&mut self, tx: &Transaction, events: &[Decoded]) -> Result<(), ProjectionError> {
         let mut changes = Vec::new();
+        let mut rows = Vec::new();
         let mut mappings = Vec::with_capacity(LOCK_CHUNK);
         for chunk in events.chunks(LOCK_CHUNK) {
             // The model folds the chunk under its lock, noting the one thing
@@ -137,7 +140,7 @@ impl Projection for RbacProjection {
                 }
             }
             for (d, mapping) in chunk.iter().zip(&mappings) {
-                write_event(tx, org_id(d)?, &d.event, *mapping).map_err(|e| {
+                write_event(tx, org_id(d)?, &d.event, *mapping, &mut rows).map_err(|e| {
                     ProjectionError::Event {
                         position: d.record.global_position,
                         reason: e.to_string(),
@@ -259,179 +262,31 @@ pub(crate) fn put_role(
     Ok(())
 }
 
-fn put_binding(
-    tx: &Transaction,
-    org: &str,
-    subject: &Subject,
-    project: &str,
-    source: &str,
-    role: RoleId,
-    access: Option<&str>,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO rbac_role_bindings (org_id, subject, project_id, source, role_id, access)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (org_id, subject, project_id, source) DO UPDATE SET role_id = excluded.role_id, access = excluded.access",
-    )?
-    .execute(params![org, subject_key(subject), project, source, role.to_string(), access])?;
-    Ok(())
-}
-
-fn delete_binding(
-    tx: &Transaction,
-    org: &str,
-    subject: &Subject,
-    project: &str,
-    source: &str,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2 AND project_id = ?3 AND source = ?4",
-    )?
-    .execute(params![org, subject_key(subject), project, source])?;
-    Ok(())
-}
-
-fn delete_user(tx: &Transaction, org: &str, user: UserId) -> rusqlite::Result<()> {
-    let id = user.to_string();
-    tx.prepare_cached("DELETE FROM rbac_users WHERE org_id = ?1 AND user_id = ?2")?
-        .execute(params![org, id])?;
-    tx.prepare_cached("DELETE FROM rbac_group_members WHERE org_id = ?1 AND user_id = ?2")?
-        .execute(params![org, id])?;
-    tx.prepare_cached("DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2")?
-        .execute(params![org, subject_key(&Subject::User(user))])?;
-    Ok(())
-}
-
-/// For repository-access events: the project's mapping before the event.
-fn repository_mapping_before(
-    before: Option<&domain::Organization>,
-    event: &Event,
-) -> Option<domain::roles::RepoRoleMapping> {
-    let project = match event {
-        Event::RepositoryAccessGranted(e) => e.project_id,
-        Event::RepositoryAccessChanged(e) => e.project_id,
-        _ => return None,
-    };
-    before
-        .and_then(|s| s.projects.get(&project))
-        .map(|p| p.repo_mapping)
-}
-
-/// Writes the recorded rows one event changes. `mapping_before` is the
-/// project's repository mapping before a repository-access event.
+/// Writes the recorded rows one event changes ([`rows::row_changes`]).
+/// `mapping_before` is the project's repository mapping before a
+/// repository-access event.
 fn write_event(
     tx: &Transaction,
     org: OrgId,
     event: &Event,
     mapping_before: Option<domain::roles::RepoRoleMapping>,
+    changes: &mut Vec<RowChange>,
 ) -> rusqlite::Result<()> {
+    changes.clear();
+    rows::row_changes(event, mapping_before, changes);
     let o = org.to_string();
-    let org = o.as_str();
-    match event {
-        Event::OrganizationCreated(_) => {
-            for role in predefined_roles() {
-                put_role(tx, org, &role)?;
-            }
-        }
-        Event::OrganizationSettingsChanged(_)
-        | Event::UserPasswordSet(_)
-        | Event::UserPasswordReset(_)
-        | Event::ServiceAccountTokenIssued(_)
-        | Event::ServiceAccountTokenRevoked(_)
-        | Event::ApiTokenIssued(_)
-        | Event::ApiTokenRevoked(_)
-        | Event::AuditStreamingConfigured(_)
-        | Event::AuditStreamingRemoved(_) => {}
-        Event::UserInvited(e) => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO rbac_users (org_id, user_id, username, email, kind) VALUES (?1, ?2, ?3, ?4, 'person')",
-            )?
-            .execute(params![org, e.user_id.to_string(), e.username, e.email])?;
-        }
-        Event::ServiceAccountCreated(e) => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO rbac_users (org_id, user_id, username, email, kind) VALUES (?1, ?2, ?3, NULL, 'service_account')",
-            )?
-            .execute(params![org, e.user_id.to_string(), e.name])?;
-        }
-        Event::UserRemoved(e) => delete_user(tx, org, e.user_id)?,
-        Event::ServiceAccountRemoved(e) => delete_user(tx, org, e.user_id)?,
-        Event::OrgRoleAssigned(e) => {
-            put_binding(tx, org, &e.subject, "", "direct", e.role_id, None)?;
-            if let Subject::Group(g) = e.subject {
-                tx.prepare_cached(
-                    "UPDATE rbac_groups SET role_id = ?3 WHERE org_id = ?1 AND group_id = ?2",
-                )?
-                .execute(params![org, g.to_string(), e.role_id.to_string()])?;
-            }
-        }
-        Event::OrgRoleRetracted(e) => {
-            delete_binding(tx, org, &e.subject, "", "direct")?;
-            if let Subject::Group(g) = e.subject {
-                tx.prepare_cached(
-                    "UPDATE rbac_groups SET role_id = NULL WHERE org_id = ?1 AND group_id = ?2",
-                )?
-                .execute(params![org, g.to_string()])?;
-            }
-        }
-        Event::GroupCreated(e) => {
-            let g = e.group_id.to_string();
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO rbac_groups (org_id, group_id, name, description, role_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![org, g, e.name, e.description, e.role_id.to_string()])?;
-            put_binding(
-                tx,
-                org,
-                &Subject::Group(e.group_id),
-                "",
-                "direct",
-                e.role_id,
-                None,
-            )?;
-            let mut member = tx.prepare_cached(
-                "INSERT OR IGNORE INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)",
-            )?;
-            for m in &e.members {
-                member.execute(params![org, g, m.to_string()])?;
-            }
-        }
-        Event::GroupChanged(e) => {
-            tx.prepare_cached(
-                "UPDATE rbac_groups SET name = COALESCE(?3, name), description = COALESCE(?4, description)
-                 WHERE org_id = ?1 AND group_id = ?2",
-            )?
-            .execute(params![org, e.group_id.to_string(), e.name, e.description])?;
-        }
-        Event::GroupMemberAdded(e) => {
-            tx.prepare_cached("INSERT OR IGNORE INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)")?
-                .execute(params![org, e.group_id.to_string(), e.user_id.to_string()])?;
-        }
-        Event::GroupMemberRemoved(e) => {
-            tx.prepare_cached("DELETE FROM rbac_group_members WHERE org_id = ?1 AND group_id = ?2 AND user_id = ?3")?
-                .execute(params![org, e.group_id.to_string(), e.user_id.to_string()])?;
-        }
-        Event::GroupDeleted(e) => {
-            let g = e.group_id.to_string();
-            tx.prepare_cached("DELETE FROM rbac_groups WHERE org_id = ?1 AND group_id = ?2")?
-                .execute(params![org, g])?;
-            tx.prepare_cached(
-                "DELETE FROM rbac_group_members WHERE org_id = ?1 AND group_id = ?2",
-            )?
-            .execute(params![org, g])?;
-            tx.prepare_cached("DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2")?
-                .execute(params![org, subject_key(&Subject::Group(e.group_id))])?;
-        }
-        Event::CustomRoleCreated(domain::events::CustomRoleCreated {
-            role_id,
-            definition,
-        })
-        | Event::CustomRoleChanged(domain::events::CustomRoleChanged {
-            role_id,
-            definition,
-        }) => put_role(tx, org, &definition.to_role(*role_id))?,
-        Event::CustomRoleDeleted(e) => {
-            let r = e.role_id.to_string();
+    for change in changes.drain(..) {
+        write_change(tx, &o, change)?;
+    }
+    Ok(())
+}
+
+/// Writes one row change of organization `org` (its id as text).
+fn write_change(tx: &Transaction, org: &str, change: RowChange) -> rusqlite::Result<()> {
+    match change {
+        RowChange::PutRole(role) => put_role(tx, org, &role)?,
+        RowChange::DeleteRole(role) => {
+            let r = role.to_string();
             for table in ["rbac_roles", "rbac_role_permissions", "rbac_role_inherits"] {
                 tx.prepare_cached(&format!(
                     "DELETE FROM {table} WHERE org_id = ?1 AND role_id = ?2"
@@ -439,20 +294,91 @@ fn write_event(
                 .execute(params![org, r])?;
             }
         }
-        Event::ProjectCreated(e) => {
+        RowChange::PutUser {
+            user,
+            username,
+            email,
+            kind,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rbac_users (org_id, user_id, username, email, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![org, user.to_string(), username, email, kind])?;
+        }
+        RowChange::DeleteUser(user) => {
+            let id = user.to_string();
+            tx.prepare_cached("DELETE FROM rbac_users WHERE org_id = ?1 AND user_id = ?2")?
+                .execute(params![org, id])?;
+            tx.prepare_cached("DELETE FROM rbac_group_members WHERE org_id = ?1 AND user_id = ?2")?
+                .execute(params![org, id])?;
+            tx.prepare_cached("DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2")?
+                .execute(params![org, subject_key(&Subject::User(user))])?;
+        }
+        RowChange::PutGroup {
+            group,
+            name,
+            description,
+            role,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rbac_groups (org_id, group_id, name, description, role_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![org, group.to_string(), name, description, role.to_string()])?;
+        }
+        RowChange::ChangeGroup {
+            group,
+            name,
+            description,
+        } => {
+            tx.prepare_cached(
+                "UPDATE rbac_groups SET name = COALESCE(?3, name), description = COALESCE(?4, description)
+                 WHERE org_id = ?1 AND group_id = ?2",
+            )?
+            .execute(params![org, group.to_string(), name, description])?;
+        }
+        RowChange::SetGroupRole { group, role } => {
+            tx.prepare_cached(
+                "UPDATE rbac_groups SET role_id = ?3 WHERE org_id = ?1 AND group_id = ?2",
+            )?
+            .execute(params![org, group.to_string(), role.map(|r| r.to_string())])?;
+        }
+        RowChange::DeleteGroup(group) => {
+            let g = group.to_string();
+            tx.prepare_cached("DELETE FROM rbac_groups WHERE org_id = ?1 AND group_id = ?2")?
+                .execute(params![org, g])?;
+            tx.prepare_cached(
+                "DELETE FROM rbac_group_members WHERE org_id = ?1 AND group_id = ?2",
+            )?
+            .execute(params![org, g])?;
+            tx.prepare_cached("DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2")?
+                .execute(params![org, subject_key(&Subject::Group(group))])?;
+        }
+        RowChange::AddMember { group, user } => {
+            tx.prepare_cached("INSERT OR IGNORE INTO rbac_group_members (org_id, group_id, user_id) VALUES (?1, ?2, ?3)")?
+                .execute(params![org, group.to_string(), user.to_string()])?;
+        }
+        RowChange::RemoveMember { group, user } => {
+            tx.prepare_cached("DELETE FROM rbac_group_members WHERE org_id = ?1 AND group_id = ?2 AND user_id = ?3")?
+                .execute(params![org, group.to_string(), user.to_string()])?;
+        }
+        RowChange::PutProject {
+            project,
+            name,
+            owner,
+        } => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO rbac_projects (org_id, project_id, name, owner_id) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![org, e.project_id.to_string(), e.name, e.owner.to_string()])?;
+            .execute(params![org, project.to_string(), name, owner.to_string()])?;
         }
-        Event::ProjectOwnershipTransferred(e) => {
+        RowChange::SetOwner { project, owner } => {
             tx.prepare_cached(
                 "UPDATE rbac_projects SET owner_id = ?3 WHERE org_id = ?1 AND project_id = ?2",
             )?
-            .execute(params![org, e.project_id.to_string(), e.to.to_string()])?;
+            .execute(params![org, project.to_string(), owner.to_string()])?;
         }
-        Event::ProjectDeleted(e) => {
-            let p = e.project_id.to_string();
+        RowChange::DeleteProject(project) => {
+            let p = project.to_string();
             tx.prepare_cached("DELETE FROM rbac_projects WHERE org_id = ?1 AND project_id = ?2")?
                 .execute(params![org, p])?;
             tx.prepare_cached(
@@ -460,60 +386,47 @@ fn write_event(
             )?
             .execute(params![org, p])?;
         }
-        Event::ProjectRoleBound(e) => put_binding(
-            tx,
-            org,
-            &e.subject,
-            &e.project_id.to_string(),
-            "direct",
-            e.role_id,
-            None,
-        )?,
-        Event::ProjectRoleUnbound(e) => {
-            delete_binding(tx, org, &e.subject, &e.project_id.to_string(), "direct")?
-        }
-        Event::RepositoryAccessGranted(domain::events::RepositoryAccessGranted {
-            project_id,
-            user_id,
+        RowChange::PutBinding {
+            subject,
+            project,
+            source,
+            role,
             access,
-        })
-        | Event::RepositoryAccessChanged(domain::events::RepositoryAccessChanged {
-            project_id,
-            user_id,
-            to: access,
-            ..
-        }) => {
-            let mapping = mapping_before.unwrap_or_default();
-            put_binding(
-                tx,
-                org,
-                &Subject::User(*user_id),
-                &project_id.to_string(),
-                "repository",
-                mapping.role_for(*access),
-                Some(access.as_str()),
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO rbac_role_bindings (org_id, subject, project_id, source, role_id, access)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (org_id, subject, project_id, source) DO UPDATE SET role_id = excluded.role_id, access = excluded.access",
             )?
+            .execute(params![
+                org,
+                subject_key(&subject),
+                rows::project_key(project),
+                source,
+                role.to_string(),
+                access
+            ])?;
         }
-        Event::RepositoryAccessRevoked(e) => delete_binding(
-            tx,
-            org,
-            &Subject::User(e.user_id),
-            &e.project_id.to_string(),
-            "repository",
-        )?,
-        Event::RepositoryRoleMappingChanged(e) => {
-            let p = e.project_id.to_string();
-            let mut update = tx.prepare_cached(
+        RowChange::DeleteBinding {
+            subject,
+            project,
+            source,
+        } => {
+            tx.prepare_cached(
+                "DELETE FROM rbac_role_bindings WHERE org_id = ?1 AND subject = ?2 AND project_id = ?3 AND source = ?4",
+            )?
+            .execute(params![org, subject_key(&subject), rows::project_key(project), source])?;
+        }
+        RowChange::RemapRepository {
+            project,
+            access,
+            role,
+        } => {
+            tx.prepare_cached(
                 "UPDATE rbac_role_bindings SET role_id = ?3
                  WHERE org_id = ?1 AND project_id = ?2 AND source = 'repository' AND access = ?4",
-            )?;
-            for (access, role) in [
-                ("admin", e.mapping.admin),
-                ("write", e.mapping.write),
-                ("read", e.mapping.read),
-            ] {
-                update.execute(params![org, p, role.to_string(), access])?;
-            }
+            )?
+            .execute(params![org, project.to_string(), role.to_string(), access])?;
         }
     }
     Ok(())

@@ -40,6 +40,9 @@ pub enum ProjectionError {
     /// The read-model database failed (shared: a status keeps it too).
     #[error("read-model database")]
     Database(#[source] Arc<rusqlite::Error>),
+    /// The PostgreSQL read models' database failed.
+    #[error("read-model database (PostgreSQL)")]
+    Postgres(#[source] Arc<sqlx::Error>),
     /// A task of the projection died (a panic, or the runtime stopping).
     #[error("{0} task")]
     Task(&'static str, #[source] Arc<tokio::task::JoinError>),
@@ -575,7 +578,7 @@ async fn follow<P: Projection>(
 }
 
 /// `e` and its sources, `: `-separated.
-fn with_sources(e: &dyn std::error::Error) -> String {
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

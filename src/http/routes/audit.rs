@@ -242,12 +242,17 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<AuditPage>> {
     let filter = filter(&state, &caller, q).await?;
-    let page = state
-        .reads
-        .run(move |conn| audit::page(conn, &filter))
-        .await
-        .map_err(Problem::internal)?
-        .map_err(audit_problem)?;
+    let page = match &state.audit_postgres {
+        Some(pool) => projections::postgres::audit::page(pool, &filter)
+            .await
+            .map_err(audit_problem)?,
+        None => state
+            .reads
+            .run(move |conn| audit::page(conn, &filter))
+            .await
+            .map_err(Problem::internal)?
+            .map_err(audit_problem)?,
+    };
     Ok(Json(AuditPage {
         events: page.entries.into_iter().map(AuditEvent::of).collect(),
         next_cursor: page.next_cursor,
@@ -293,8 +298,12 @@ pub async fn export_csv(
     caller: Caller,
 ) -> ApiResult<Response> {
     let filter = filter(&state, &caller, q).await?;
-    let reads = state.reads.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(4);
+    if let Some(pool) = &state.audit_postgres {
+        export_from_postgres(pool.clone(), filter, tx).await?;
+        return Ok(csv_response(rx));
+    }
+    let reads = state.reads.clone();
     let (opened, ready) = tokio::sync::oneshot::channel::<rusqlite::Result<()>>();
     tokio::task::spawn_blocking(move || {
         // Fail before the 200 goes out if the log cannot be read at all.
@@ -327,10 +336,49 @@ pub async fn export_csv(
         .await
         .map_err(Problem::internal)?
         .map_err(Problem::internal)?;
+    Ok(csv_response(rx))
+}
+
+/// Streams the PostgreSQL view's export into `tx`: the first chunk is read
+/// before the 200 goes out (a view that cannot be read is a 500, not a cut
+/// file), the rest on a task.
+async fn export_from_postgres(
+    pool: sqlx::PgPool,
+    filter: audit::AuditFilter,
+    tx: tokio::sync::mpsc::Sender<io::Result<Vec<u8>>>,
+) -> ApiResult<()> {
+    let mut export = projections::postgres::CsvExport::new(pool, filter).map_err(audit_problem)?;
+    let first = export.next_chunk().await.map_err(Problem::internal)?;
+    tokio::spawn(async move {
+        let mut chunk = first;
+        loop {
+            let Some(bytes) = chunk else {
+                tracing::debug!(rows = export.rows(), "audit log exported");
+                return;
+            };
+            if tx.send(Ok(bytes)).await.is_err() {
+                tracing::debug!("audit export: client went away");
+                return;
+            }
+            chunk = match export.next_chunk().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export failed mid-stream");
+                    let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+        }
+    });
+    Ok(())
+}
+
+/// The CSV answer streaming `rx`'s chunks.
+fn csv_response(rx: tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>>) -> Response {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
-    Ok((
+    (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -341,7 +389,7 @@ pub async fn export_csv(
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 // ---- streaming target ------------------------------------------------------
