@@ -416,7 +416,41 @@ async fn replay_verify_reads_the_log_in_postgres() {
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["events"].as_u64().unwrap() >= 3, "{report}");
 
+    // `replay rebuild` rebuilds the read models in PostgreSQL.
     let mut conn = db.connect().await;
+    sqlx::raw_sql("DELETE FROM audit_log; DELETE FROM rbac_users;")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let out = rolebook(&[
+        "replay",
+        "rebuild",
+        "--projection",
+        "all",
+        "--data-dir",
+        &data_dir,
+        "--database-url",
+        &db.url,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["interrupted"], false, "{report}");
+    let (audited, users): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM audit_log), (SELECT count(*) FROM rbac_users)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        audited >= 3 && users == 2,
+        "{audited} audit rows, {users} users"
+    );
+
     sqlx::raw_sql("UPDATE events SET data = data || ' ' WHERE global_position = 2")
         .execute(&mut conn)
         .await

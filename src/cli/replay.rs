@@ -378,7 +378,7 @@ async fn rebuild(
     use replay::rebuild::{Options, Target, Which};
     let which = Which::parse(projection)
         .ok_or_else(|| anyhow!("unknown projection {projection:?}: expected rbac, audit or all"))?;
-    let store = open_store(storage).await?;
+    let opened = storage.open_store(false).await?;
     let options = Options {
         target: if to_head {
             Target::Head
@@ -397,7 +397,15 @@ async fn rebuild(
         }
     });
     let bar = replay::progress::events_bar(0, "rebuilding");
-    let report = replay::rebuild::rebuild(store, data_dir, &which, options, &bar).await;
+    let report = match &opened {
+        // The read models are beside the log.
+        crate::app::OpenedStore::Postgres(pg) => {
+            replay::rebuild::postgres::rebuild(&**pg, pg.pool(), &which, options, &bar).await
+        }
+        crate::app::OpenedStore::Sqlite(_) => {
+            replay::rebuild::rebuild(opened.port(), data_dir, &which, options, &bar).await
+        }
+    };
     watcher.abort();
     let report = report?;
     println!("{}", serde_json::to_string(&report)?);

@@ -50,6 +50,10 @@ impl PgProjection for PgAuditProjection {
         ("audit", MIGRATIONS)
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["audit_log"]
+    }
+
     fn warm(&mut self, events: &[Decoded]) -> Result<(), ProjectionError> {
         for d in events {
             let org = domain::ids::OrgId::of_stream(&d.record.stream_id).ok_or_else(|| {

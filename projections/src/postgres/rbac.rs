@@ -53,6 +53,21 @@ impl PgProjection for PgRbacProjection {
         ("rbac", MIGRATIONS)
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "rbac_users",
+            "rbac_groups",
+            "rbac_group_members",
+            "rbac_roles",
+            "rbac_role_permissions",
+            "rbac_role_inherits",
+            "rbac_projects",
+            "rbac_role_bindings",
+            "rbac_effective_permissions",
+            "rbac_permission_catalog",
+        ]
+    }
+
     async fn seed(&self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
         let all: Vec<_> = domain::permissions::Permission::all().collect();
         sqlx::query(

@@ -44,6 +44,11 @@ pub trait PgProjection: Send + Sync + 'static {
     /// Its component in `schema_version` and its numbered migrations.
     fn migrations(&self) -> (&'static str, &'static [Migration]);
 
+    /// Its tables (what a rebuild's switch replaces; views and indexes are
+    /// made again by running the migrations' SQL, which only creates what
+    /// is missing).
+    fn tables(&self) -> &'static [&'static str];
+
     /// Rows written once after the migrations, in every start's first
     /// transaction (a catalog). Default: none.
     async fn seed(&self, _conn: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -173,8 +178,20 @@ impl<P: PgProjection> PgRunner<P> {
 
     /// Reads the next page after the runner's position and writes it;
     /// answers the position reached (unchanged at the end of the log).
-    pub async fn step(mut self, store: &dyn EventStore) -> Result<(Self, u64), ProjectionError> {
-        let page = store.read_all(self.position + 1, self.page).await?;
+    pub async fn step(self, store: &dyn EventStore) -> Result<(Self, u64), ProjectionError> {
+        self.step_until(store, u64::MAX).await
+    }
+
+    /// [`PgRunner::step`], reading no event past position `until`.
+    pub async fn step_until(
+        mut self,
+        store: &dyn EventStore,
+        until: u64,
+    ) -> Result<(Self, u64), ProjectionError> {
+        let room = until.saturating_sub(self.position);
+        let page = store
+            .read_all(self.position + 1, (self.page as u64).min(room) as usize)
+            .await?;
         let Some(last) = page.last().map(|e| e.global_position) else {
             let at = self.position;
             return Ok((self, at));
@@ -248,7 +265,7 @@ impl<P: PgProjection> PgRunner<P> {
 
 /// Locks the projection's checkpoint row for this transaction (creating
 /// it at 0) and answers its position.
-async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<u64, sqlx::Error> {
+pub async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<u64, sqlx::Error> {
     let written: i64 = sqlx::query_scalar(
         "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0)
          ON CONFLICT (name) DO UPDATE SET name = excluded.name
@@ -260,7 +277,7 @@ async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<u64, sql
     Ok(written as u64)
 }
 
-async fn save_checkpoint(
+pub async fn save_checkpoint(
     conn: &mut PgConnection,
     name: &str,
     last: u64,

@@ -62,6 +62,8 @@ use serde::Serialize;
 
 use crate::{blocking, ReplayError};
 
+pub mod postgres;
+
 /// Log entries per transaction of a generation. A generation has no readers
 /// to keep waiting, and a larger transaction writes each b-tree page it
 /// touches once rather than once per page of events.

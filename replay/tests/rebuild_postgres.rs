@@ -1,0 +1,288 @@
+//! `replay rebuild` of the read models in PostgreSQL, on the machine's real
+//! server (`ROLEBOOK_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`), each test in a schema of its
+//! own: interrupted, it leaves the live tables alone and resumes; finished,
+//! it replaces damaged live tables with what a fresh build gives, and a
+//! server's runner that kept running goes on from the switched checkpoint.
+//!
+//! These tests fail (they do not skip) when the server cannot be reached.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use domain::store::{EventStore, ExpectedVersion};
+use infra::postgres::{PostgresEventStore, PostgresOptions};
+use projections::access::SharedAccessModel;
+use projections::postgres::{PgAuditProjection, PgProjection, PgRbacProjection, PgRunner};
+use replay::rebuild::{postgres, Options, Which};
+use sqlx::{Connection as _, PgPool};
+use testkit::{Size, Workload};
+
+const SMALL: Size = Size {
+    users: 60,
+    projects: 8,
+    groups: 6,
+    custom_roles: 4,
+};
+
+fn url() -> String {
+    std::env::var("ROLEBOOK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A schema of its own (and its generations), dropped when the test ends.
+struct Schema {
+    name: String,
+}
+
+impl Schema {
+    fn new() -> Schema {
+        Schema {
+            name: format!("t_{}", uuid::Uuid::now_v7().simple()),
+        }
+    }
+
+    async fn store(&self) -> PostgresEventStore {
+        PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&self.name))
+            .await
+            .unwrap_or_else(|e| panic!("cannot open a store on {}: {e:#?}", url()))
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url()).await {
+                    for schema in [
+                        name.clone(),
+                        format!("{name}_rebuild_rbac"),
+                        format!("{name}_rebuild_audit"),
+                    ] {
+                        let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+const TABLES: &[&str] = &[
+    "audit_log",
+    "rbac_users",
+    "rbac_groups",
+    "rbac_group_members",
+    "rbac_roles",
+    "rbac_role_permissions",
+    "rbac_role_inherits",
+    "rbac_projects",
+    "rbac_role_bindings",
+    "rbac_effective_permissions",
+    "rbac_permission_catalog",
+    "rbac_effective_permission_names",
+    "projection_checkpoints",
+];
+
+/// Every row of every read-model table and view, as text, sorted.
+async fn dump(pool: &PgPool) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in TABLES {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        assert!(!rows.is_empty(), "{table} is empty");
+        out.extend(rows.into_iter().map(|r| format!("{table}: {r}")));
+    }
+    out.sort();
+    out
+}
+
+async fn to_the_end<P: PgProjection>(
+    mut runner: PgRunner<P>,
+    store: &dyn EventStore,
+) -> PgRunner<P> {
+    loop {
+        let before = runner.position();
+        let (next, reached) = runner.step(store).await.unwrap();
+        runner = next;
+        if reached == before {
+            return runner;
+        }
+    }
+}
+
+/// Both read models of a server, caught up.
+async fn serve(
+    store: &PostgresEventStore,
+) -> (PgRunner<PgRbacProjection>, PgRunner<PgAuditProjection>) {
+    let pool = store.pool().clone();
+    let rbac = PgRunner::open(
+        PgRbacProjection::new(SharedAccessModel::default()),
+        pool.clone(),
+        store,
+    )
+    .await
+    .unwrap();
+    let audit = PgRunner::open(PgAuditProjection::new(), pool, store)
+        .await
+        .unwrap();
+    (
+        to_the_end(rbac, store).await,
+        to_the_end(audit, store).await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_resumes_and_switches_in_what_a_fresh_build_gives() {
+    let mut w = Workload::organization("rebuilt", SMALL, 21);
+    w.random_history(600);
+    let schema = Schema::new();
+    let store = schema.store().await;
+    store
+        .append(&w.org_id.stream(), ExpectedVersion::NoStream, w.envelopes())
+        .await
+        .unwrap();
+    let (rbac, audit) = serve(&store).await;
+    let pool = store.pool();
+    let good = dump(pool).await;
+
+    // Damage: rows lost and rows changed behind the projections' back.
+    sqlx::raw_sql(
+        "DELETE FROM audit_log WHERE position % 7 = 0;
+         UPDATE rbac_roles SET name = 'tampered';
+         DELETE FROM rbac_effective_permissions WHERE mask_lo % 3 = 0;",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let damaged = dump(pool).await;
+    assert_ne!(damaged, good);
+
+    // Interrupted halfway: the live tables are left alone.
+    let half = w.events.len() as u64 / 2;
+    let options = Options {
+        stop_at: Some(half),
+        ..Options::default()
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let report = postgres::rebuild(&store, pool, &[Which::Rbac, Which::Audit], options, &bar)
+        .await
+        .unwrap();
+    assert!(report.interrupted, "{report:?}");
+    assert!(!report.projections[0].switched);
+    assert!(report.projections[0].position >= half);
+    assert_eq!(dump(pool).await, damaged, "nothing switched");
+
+    // Run again: resumes from the generation, switches both in.
+    let report = postgres::rebuild(
+        &store,
+        pool,
+        &[Which::Rbac, Which::Audit],
+        Options::default(),
+        &bar,
+    )
+    .await
+    .unwrap();
+    assert!(!report.interrupted, "{report:?}");
+    let rbac_report = &report.projections[0];
+    assert!(
+        rbac_report.resumed_from >= half && rbac_report.switched,
+        "{rbac_report:?}"
+    );
+    assert_eq!(report.projections[1].resumed_from, 0, "audit starts now");
+    assert_eq!(
+        dump(pool).await,
+        good,
+        "the rebuilt tables are the fresh ones"
+    );
+    let generations: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE $1",
+    )
+    .bind(format!("{}_rebuild_%", schema.name))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(generations, 0, "the generations are dropped");
+
+    // The server's runners, which kept running, go on from the switched
+    // checkpoint: new events land once, as a fresh build writes them.
+    let before = w.events.len();
+    w.random_history(150);
+    store
+        .append(
+            &w.org_id.stream(),
+            ExpectedVersion::Exact(before as u64),
+            w.envelopes().split_off(before),
+        )
+        .await
+        .unwrap();
+    to_the_end(rbac, &store).await;
+    to_the_end(audit, &store).await;
+    let after = dump(pool).await;
+    assert!(
+        after.iter().filter(|r| r.starts_with("audit_log:")).count() == w.events.len(),
+        "every new event audited once"
+    );
+    // What a fresh build of the whole log gives now.
+    let options = Options {
+        fresh: true,
+        ..Options::default()
+    };
+    postgres::rebuild(&store, pool, &[Which::Rbac, Which::Audit], options, &bar)
+        .await
+        .unwrap();
+    assert_eq!(after, dump(pool).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_rebuild_starts_over_and_ctrl_c_stops_it() {
+    let mut w = Workload::organization("fresh", SMALL, 4);
+    w.random_history(300);
+    let schema = Schema::new();
+    let store = schema.store().await;
+    store
+        .append(&w.org_id.stream(), ExpectedVersion::NoStream, w.envelopes())
+        .await
+        .unwrap();
+    serve(&store).await;
+    let pool = store.pool();
+    let good = dump(pool).await;
+    let bar = indicatif::ProgressBar::hidden();
+
+    // Stopped before the first page (Ctrl-C): nothing written anywhere.
+    let stop = Arc::new(AtomicBool::new(true));
+    let options = Options {
+        stop: stop.clone(),
+        ..Options::default()
+    };
+    let report = postgres::rebuild(&store, pool, &[Which::Audit], options, &bar)
+        .await
+        .unwrap();
+    assert!(report.interrupted);
+    assert_eq!(report.projections[0].position, 0);
+    stop.store(false, Ordering::Relaxed);
+
+    let options = Options {
+        fresh: true,
+        ..Options::default()
+    };
+    let report = postgres::rebuild(&store, pool, &[Which::Audit], options, &bar)
+        .await
+        .unwrap();
+    let audit = &report.projections[0];
+    assert_eq!(
+        (audit.resumed_from, audit.position, audit.switched),
+        (0, w.events.len() as u64, true)
+    );
+    assert_eq!(audit.rows, w.events.len() as u64, "one row per event");
+    assert_eq!(dump(pool).await, good);
+}
