@@ -167,17 +167,19 @@ async fn the_api_runs_on_a_log_in_postgres_and_survives_a_restart() {
         csv.lines().count() == 3 && csv.contains("Role Admin assigned to group builders"),
         "the CSV export reads the view in PostgreSQL: {csv}"
     );
+    // The data dir keeps no RBAC tables (only a copy of the audit view,
+    // which the Parquet export of bucket streaming reads).
     let embedded = s.dir.path().join("rolebook.db");
     if embedded.exists() {
         let conn = rusqlite::Connection::open(&embedded).unwrap();
         let tables: i64 = conn
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name IN ('audit_log', 'rbac_users')",
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'rbac_%'",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 0, "no read model in the data dir's database");
+        assert_eq!(tables, 0, "no RBAC table in the data dir's database");
     }
 
     // A crash, then a start on the same data dir and database.
@@ -223,7 +225,7 @@ async fn two_servers_on_one_database_share_the_log_and_the_credentials() {
     let db = Database::create().await;
     let env = [("ROLEBOOK_DATABASE_URL", db.url.as_str())];
     let a = Server::start_with(&env);
-    let b = Server::start_beside(&env, a.bootstrap.clone());
+    let b = Server::start_sharing_keys(&env, &a);
     let owner_a = a.owner().await;
     let login = b
         .call(
@@ -363,6 +365,51 @@ async fn two_servers_on_one_database_share_the_log_and_the_credentials() {
     assert_eq!(
         check.body["allowed"], true,
         "A answers B's write: {check:?}"
+    );
+
+    // Bucket keys stored through A are there for B (sealed beside the log
+    // with the key file both hold).
+    let r = a
+        .put(
+            "/audit-logs/streaming",
+            &owner_a,
+            json!({"provider": "s3", "bucket": "audit", "region": "us-east-1",
+                   "endpoint": "http://127.0.0.1:9", "access_key_id": "AKIDSHARED",
+                   "secret_access_key": "shared-secret"}),
+        )
+        .await
+        .expect(200);
+    let streaming = b
+        .get(
+            &format!("/audit-logs/streaming?at_least={}", r.position()),
+            &owner_b,
+        )
+        .await
+        .expect(200);
+    assert_eq!(streaming.body["access_key_id"], "***", "{}", streaming.body);
+    let sealed: String = sqlx::query_scalar("SELECT secret_access_key FROM streaming_credentials")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(sealed.starts_with("v1:") && !sealed.contains("shared-secret"));
+
+    // A third process with key files of its own refuses to start, and
+    // says which file to copy.
+    let dir = tempfile::tempdir().unwrap();
+    let out = rolebook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &db.url,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("answers.key in this data dir is not the key the other rolebook processes"),
+        "{stderr}"
     );
 }
 

@@ -39,6 +39,7 @@ async fn streams_each_finished_day_once_to_a_real_bucket() {
     let moto = Moto::start();
     let log = logged(&["2026-03-01", "2026-03-02", "2026-03-03"], 600).await;
     let db = log.read_db();
+    let stores = streaming::Stores::embedded(&db).unwrap();
     let today = day("2026-03-03"); // the last day is not finished yet
     let creds = Credentials::open(&db).unwrap();
     let cfg = config(&moto.endpoint(), "rolebook/acme");
@@ -46,8 +47,9 @@ async fn streams_each_finished_day_once_to_a_real_bucket() {
     // Wrong secret: moto refuses the signature; the run records why.
     creds
         .put(log.acme, &moto.access_key_id, "not-the-secret")
+        .await
         .unwrap();
-    let run = streaming::run_org(log.store.clone(), &db, log.acme, &cfg, today, POLICY)
+    let run = streaming::run_org(log.store.clone(), &stores, log.acme, &cfg, today, POLICY)
         .await
         .unwrap()
         .expect("a run with pending days is recorded");
@@ -60,14 +62,15 @@ async fn streams_each_finished_day_once_to_a_real_bucket() {
     assert!(!error.contains("not-the-secret"));
     assert_eq!((run.days, run.objects), (0, 0));
     let ledger = Ledger::open(&db).unwrap();
-    assert_eq!(ledger.last_run(log.acme).unwrap(), Some(run));
+    assert_eq!(ledger.last_run(log.acme).await.unwrap(), Some(run));
     assert!(moto.objects().is_empty());
 
     // Right keys: both finished days go out, under the prefix.
     creds
         .put(log.acme, &moto.access_key_id, &moto.secret_access_key)
+        .await
         .unwrap();
-    let run = streaming::run_org(log.store.clone(), &db, log.acme, &cfg, today, POLICY)
+    let run = streaming::run_org(log.store.clone(), &stores, log.acme, &cfg, today, POLICY)
         .await
         .unwrap()
         .unwrap();
@@ -122,11 +125,11 @@ async fn streams_each_finished_day_once_to_a_real_bucket() {
     assert_eq!(check.checked, 2);
 
     // A second run has nothing to do and records nothing.
-    let again = streaming::run_org(log.store.clone(), &db, log.acme, &cfg, today, POLICY)
+    let again = streaming::run_org(log.store.clone(), &stores, log.acme, &cfg, today, POLICY)
         .await
         .unwrap();
     assert_eq!(again, None);
-    assert_eq!(ledger.runs(log.acme, 10).unwrap().len(), 2);
+    assert_eq!(ledger.runs(log.acme, 10).await.unwrap().len(), 2);
     // A forced re-export writes the same keys with the same bytes.
     export::export(
         log.store.clone(),
@@ -142,7 +145,7 @@ async fn streams_each_finished_day_once_to_a_real_bucket() {
     // The next day finishes: only it goes out.
     let run = streaming::run_org(
         log.store.clone(),
-        &db,
+        &stores,
         log.acme,
         &cfg,
         day("2026-03-04"),
@@ -178,19 +181,29 @@ async fn nothing_is_lost_while_the_bucket_is_down() {
     )
     .await;
     let db = log.read_db();
+    let stores = streaming::Stores::embedded(&db).unwrap();
     let cfg = config(&proxy.endpoint(), "");
     Credentials::open(&db)
         .unwrap()
         .put(log.globex, &moto.access_key_id, &moto.secret_access_key)
+        .await
         .unwrap();
     Credentials::open(&db)
         .unwrap()
         .put(log.acme, &moto.access_key_id, &moto.secret_access_key)
+        .await
         .unwrap();
 
     // Day 1 goes out while the bucket is up.
     let run = |today: &str| {
-        streaming::run_org(log.store.clone(), &db, log.acme, &cfg, day(today), POLICY)
+        streaming::run_org(
+            log.store.clone(),
+            &stores,
+            log.acme,
+            &cfg,
+            day(today),
+            POLICY,
+        )
     };
     let first = run("2026-03-02").await.unwrap().unwrap();
     assert_eq!((first.days, first.error.as_deref()), (1, None));
@@ -209,6 +222,7 @@ async fn nothing_is_lost_while_the_bucket_is_down() {
             Ledger::open(&db)
                 .unwrap()
                 .last_run(log.acme)
+                .await
                 .unwrap()
                 .unwrap()
                 .error,
@@ -228,9 +242,126 @@ async fn nothing_is_lost_while_the_bucket_is_down() {
         }
     }
     assert_eq!(objects.len(), 8);
-    let runs = Ledger::open(&db).unwrap().runs(log.acme, 10).unwrap();
+    let runs = Ledger::open(&db).unwrap().runs(log.acme, 10).await.unwrap();
     assert_eq!(runs.len(), 4);
     assert_eq!(runs.iter().filter(|r| r.error.is_some()).count(), 2);
     // globex was not configured for this run: its day is not there.
     assert!(!objects.keys().any(|k| k.contains(&log.globex.to_string())));
+}
+
+/// A PostgreSQL schema of its own on the machine's server (the tables of a
+/// log in PostgreSQL), dropped at the end.
+struct PgSchema {
+    name: String,
+    pool: sqlx::PgPool,
+}
+
+impl PgSchema {
+    async fn new() -> PgSchema {
+        use std::str::FromStr;
+        let url = std::env::var("ROLEBOOK_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+        let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+        let admin = sqlx::PgPool::connect_with(options.clone())
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e}"));
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let pool = sqlx::PgPool::connect_with(options.options([("search_path", name.as_str())]))
+            .await
+            .unwrap();
+        PgSchema { name, pool }
+    }
+
+    async fn drop(self) {
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// With the log in PostgreSQL, the sealed keys and the ledger are there
+/// too: a second process (same key file) reads the keys the first stored
+/// and finds the days it exported done; another key file opens nothing;
+/// one process streams at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_ledger_live_beside_a_log_in_postgres() {
+    let moto = Moto::start();
+    let log = logged(&["2026-03-01", "2026-03-02", "2026-03-03"], 300).await;
+    let schema = PgSchema::new().await;
+    let tables = streaming::Tables::Postgres(schema.pool.clone());
+    let key_file = log.data_dir().join("streaming.key");
+    let process = |key_file: std::path::PathBuf| {
+        let (tables, read_db) = (tables.clone(), log.read_db());
+        async move {
+            streaming::Stores {
+                read_db,
+                credentials: Credentials::open_in(&tables, &key_file).await.unwrap(),
+                ledger: Ledger::open_in(&tables).await.unwrap(),
+            }
+        }
+    };
+    let first = process(key_file.clone()).await;
+    first
+        .credentials
+        .put(log.acme, &moto.access_key_id, &moto.secret_access_key)
+        .await
+        .unwrap();
+    let cfg = config(&moto.endpoint(), "pg");
+    let today = day("2026-03-03");
+    let run = streaming::run_org(log.store.clone(), &first, log.acme, &cfg, today, POLICY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((run.days, run.error.as_deref()), (2, None));
+    assert_eq!(moto.objects().len(), 4);
+
+    let second = process(key_file.clone()).await;
+    assert_eq!(
+        second
+            .credentials
+            .get(log.acme)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_access_key,
+        moto.secret_access_key
+    );
+    assert_eq!(second.ledger.last_run(log.acme).await.unwrap(), Some(run));
+    let again = streaming::run_org(log.store.clone(), &second, log.acme, &cfg, today, POLICY)
+        .await
+        .unwrap();
+    assert_eq!(again, None, "the days the first process exported are done");
+    let sealed: String = sqlx::query_scalar("SELECT secret_access_key FROM streaming_credentials")
+        .fetch_one(&schema.pool)
+        .await
+        .unwrap();
+    assert!(sealed.starts_with("v1:") && !sealed.contains(&moto.secret_access_key));
+
+    let other_key = log.data_dir().join("other.key");
+    let stranger = process(other_key).await;
+    assert!(matches!(
+        stranger.credentials.get(log.acme).await,
+        Err(streaming::StreamingError::Sealed(_))
+    ));
+
+    let claim = streaming::tables::claim_pass(&tables).await.unwrap();
+    assert!(matches!(claim, Some(Some(_))), "the first pass is claimed");
+    assert!(
+        streaming::tables::claim_pass(&tables)
+            .await
+            .unwrap()
+            .is_none(),
+        "a second process skips its pass meanwhile"
+    );
+    drop(claim);
+    assert!(streaming::tables::claim_pass(&tables)
+        .await
+        .unwrap()
+        .is_some());
+    schema.drop().await;
 }

@@ -27,6 +27,7 @@ use projections::runner::Positions;
 
 use crate::app::Storage;
 use crate::http::{router, AppState};
+use rolebook::streaming::{Credentials, Ledger, Stores, Tables};
 
 #[derive(Debug, Args)]
 pub struct Serve {
@@ -153,12 +154,58 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
         ),
     };
 
+    // Bucket streaming: its keys and ledger beside the log; the Parquet
+    // export reads the audit view of the data dir's database, which a
+    // server on PostgreSQL keeps as a copy for it.
+    let tables = match &postgres {
+        Some(pool) => Tables::Postgres(pool.clone()),
+        None => Tables::Embedded(db.clone()),
+    };
+    let key_file = data_dir.join(rolebook::streaming::credentials::KEY_FILE);
+    if let Some(pool) = &postgres {
+        // Every process on the database opens what the others sealed.
+        let streaming_key = infra::keyfile::load_or_create(&key_file)
+            .context("cannot use the key that seals the bucket keys")?;
+        for (name, key) in [
+            (ANSWER_KEY_FILE, &answer_key),
+            (rolebook::streaming::credentials::KEY_FILE, &streaming_key),
+        ] {
+            infra::postgres::sealing_keys::agree(pool, name, key)
+                .await
+                .with_context(|| format!("cannot start with {}", data_dir.join(name).display()))?;
+        }
+    }
+    let streaming_keys = Credentials::open_in(&tables, &key_file)
+        .await
+        .context("cannot open the audit streaming keys")?;
+    let ledger = Ledger::open_in(&tables)
+        .await
+        .context("cannot open the audit streaming ledger")?;
+    let (export_positions, export_copy) = match &postgres {
+        Some(_) => {
+            let copy = Positions::default();
+            let task = tokio::spawn(projections::runner::run(
+                projections::audit::AuditProjection::new(),
+                db.clone(),
+                store.clone(),
+                copy.clone(),
+                stopped.clone(),
+            ));
+            (copy, Some(task))
+        }
+        None => (positions.clone(), None),
+    };
     let streamer = tokio::spawn(
         rolebook::streaming::Streamer {
             store: store.clone(),
-            read_db: db.clone(),
+            stores: Stores {
+                read_db: db.clone(),
+                credentials: streaming_keys.clone(),
+                ledger,
+            },
             model: model.clone(),
             positions: positions.clone(),
+            export_positions,
             interval: std::time::Duration::from_secs(args.streaming_interval.max(1)),
             policy: rolebook::streaming::RequestPolicy::default(),
         }
@@ -166,8 +213,6 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     );
 
     let answer_key = commands::AnswerKey::new(answer_key);
-    let streaming_keys = rolebook::streaming::Credentials::open(&db)
-        .context("cannot open the audit streaming keys")?;
     let state = AppState::new(service, model, positions, db, answer_key, streaming_keys)
         .with_audit_in(postgres)
         .with_admin_token(admin_token)
@@ -188,6 +233,9 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     let _ = rbac.await;
     let _ = audit.await;
     let _ = streamer.await;
+    if let Some(copy) = export_copy {
+        let _ = copy.await;
+    }
     Ok(())
 }
 

@@ -15,7 +15,7 @@
 //! nothing. Nothing here logs or returns a secret except [`Credentials::get`],
 //! which the streaming task alone calls.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
@@ -24,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use infra::sqlite::migrations::{self, Migration};
 
+use super::tables::{postgres, Tables};
 use super::StreamingError;
 
 /// The key file's name, beside the read-model database.
@@ -34,6 +35,13 @@ const MIGRATIONS: &[Migration] = &[(
     1,
     "streaming_credentials",
     include_str!("credentials/0001_streaming_credentials.sql"),
+)];
+
+/// The same table in PostgreSQL (`infra::postgres::migrations`).
+const POSTGRES_MIGRATIONS: &[infra::postgres::migrations::Migration] = &[(
+    1,
+    "streaming_credentials",
+    include_str!("credentials/postgres.sql"),
 )];
 
 const SEALED: &str = "v1:";
@@ -60,8 +68,9 @@ impl std::fmt::Debug for Keys {
 /// [`Credentials::open`] also with [`StreamingError::Io`] for the key file,
 /// and [`Credentials::get`] with [`StreamingError::Sealed`] for a value the
 /// key cannot open.
+#[derive(Clone)]
 pub struct Credentials {
-    db: PathBuf,
+    tables: Tables,
     cipher: Aes256Gcm,
 }
 
@@ -80,7 +89,7 @@ impl Credentials {
         let key_path = read_db.parent().unwrap_or(Path::new(".")).join(KEY_FILE);
         let key = load_or_create_key(&key_path)?;
         let c = Credentials {
-            db: read_db.to_path_buf(),
+            tables: Tables::Embedded(read_db.to_path_buf()),
             cipher: Aes256Gcm::new(&key),
         };
         migrations::migrate(&c.conn()?, "streaming_credentials", MIGRATIONS)?;
@@ -88,8 +97,42 @@ impl Credentials {
         Ok(c)
     }
 
+    /// Opens the table where `tables` says, sealing with the key in
+    /// `key_file` (created if missing). Every process on one PostgreSQL
+    /// database must use the same key file (`rolebook serve` checks it).
+    pub async fn open_in(tables: &Tables, key_file: &Path) -> Result<Credentials, StreamingError> {
+        match tables {
+            Tables::Embedded(db) => {
+                let db = db.clone();
+                blocking(move || Credentials::open(&db)).await
+            }
+            Tables::Postgres(pool) => {
+                infra::postgres::migrations::migrate(
+                    pool,
+                    "streaming_credentials",
+                    POSTGRES_MIGRATIONS,
+                )
+                .await?;
+                Ok(Credentials {
+                    tables: tables.clone(),
+                    cipher: Aes256Gcm::new(&load_or_create_key(key_file)?),
+                })
+            }
+        }
+    }
+
+    /// Where the keys are stored.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
     fn conn(&self) -> Result<Connection, StreamingError> {
-        let conn = projections::db::open(&self.db)
+        let Tables::Embedded(db) = &self.tables else {
+            unreachable!(
+                "the embedded table's connection is asked for only on the embedded database"
+            )
+        };
+        let conn = projections::db::open(db)
             .map_err(StreamingError::db("cannot open the credentials table"))?;
         // Replaced and deleted values are overwritten, not left in free pages.
         conn.pragma_update(None, "secure_delete", true)
@@ -181,55 +224,86 @@ impl Credentials {
     }
 
     /// Stores (or replaces) `org`'s keys, sealed.
-    pub fn put(&self, org: OrgId, access_key_id: &str, secret: &str) -> Result<(), StreamingError> {
+    pub async fn put(
+        &self,
+        org: OrgId,
+        access_key_id: &str,
+        secret: &str,
+    ) -> Result<(), StreamingError> {
         let key_id = self.seal(org, "access_key_id", access_key_id);
         let secret = self.seal(org, "secret_access_key", secret);
-        self.conn()?
-            .execute(
-                "INSERT INTO streaming_credentials (org_id, access_key_id, secret_access_key, updated_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (org_id) DO UPDATE SET access_key_id = excluded.access_key_id,
-                     secret_access_key = excluded.secret_access_key, updated_at = excluded.updated_at",
-                (org.to_string(), key_id, secret, chrono::Utc::now().to_rfc3339()),
-            )
-            .map_err(StreamingError::db("cannot store the credentials"))?;
-        Ok(())
+        let now = chrono::Utc::now().to_rfc3339();
+        match &self.tables {
+            Tables::Embedded(_) => {
+                let this = self.clone();
+                blocking(move || {
+                    this.conn()?
+                        .execute(
+                            "INSERT INTO streaming_credentials (org_id, access_key_id, secret_access_key, updated_at)
+                             VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (org_id) DO UPDATE SET access_key_id = excluded.access_key_id,
+                                 secret_access_key = excluded.secret_access_key, updated_at = excluded.updated_at",
+                            (org.to_string(), key_id, secret, now),
+                        )
+                        .map_err(StreamingError::db("cannot store the credentials"))?;
+                    Ok(())
+                })
+                .await
+            }
+            Tables::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO streaming_credentials (org_id, access_key_id, secret_access_key, updated_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (org_id) DO UPDATE SET access_key_id = excluded.access_key_id,
+                         secret_access_key = excluded.secret_access_key, updated_at = excluded.updated_at",
+                )
+                .bind(org.to_string())
+                .bind(key_id)
+                .bind(secret)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(postgres("cannot store the credentials"))?;
+                Ok(())
+            }
+        }
     }
 
     /// Deletes `org`'s keys (nothing when there are none).
-    pub fn delete(&self, org: OrgId) -> Result<(), StreamingError> {
-        self.conn()?
-            .execute(
-                "DELETE FROM streaming_credentials WHERE org_id = ?1",
-                (org.to_string(),),
-            )
-            .map_err(StreamingError::db("cannot delete the credentials"))?;
-        Ok(())
+    pub async fn delete(&self, org: OrgId) -> Result<(), StreamingError> {
+        match &self.tables {
+            Tables::Embedded(_) => {
+                let this = self.clone();
+                blocking(move || {
+                    this.conn()?
+                        .execute(
+                            "DELETE FROM streaming_credentials WHERE org_id = ?1",
+                            (org.to_string(),),
+                        )
+                        .map_err(StreamingError::db("cannot delete the credentials"))?;
+                    Ok(())
+                })
+                .await
+            }
+            Tables::Postgres(pool) => {
+                sqlx::query("DELETE FROM streaming_credentials WHERE org_id = $1")
+                    .bind(org.to_string())
+                    .execute(pool)
+                    .await
+                    .map_err(postgres("cannot delete the credentials"))?;
+                Ok(())
+            }
+        }
     }
 
     /// Whether keys are stored for `org`.
-    pub fn stored(&self, org: OrgId) -> Result<bool, StreamingError> {
-        self.conn()?
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM streaming_credentials WHERE org_id = ?1)",
-                (org.to_string(),),
-                |r| r.get(0),
-            )
-            .map_err(StreamingError::db("cannot read the credentials table"))
+    pub async fn stored(&self, org: OrgId) -> Result<bool, StreamingError> {
+        Ok(self.sealed(org).await?.is_some())
     }
 
     /// `org`'s keys, opened; `None` when none are stored.
-    pub fn get(&self, org: OrgId) -> Result<Option<Keys>, StreamingError> {
-        let row: Option<(String, String)> = self
-            .conn()?
-            .query_row(
-                "SELECT access_key_id, secret_access_key FROM streaming_credentials WHERE org_id = ?1",
-                (org.to_string(),),
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(StreamingError::db("cannot read the credentials table"))?;
-        let Some((key_id, secret)) = row else {
+    pub async fn get(&self, org: OrgId) -> Result<Option<Keys>, StreamingError> {
+        let Some((key_id, secret)) = self.sealed(org).await? else {
             return Ok(None);
         };
         Ok(Some(Keys {
@@ -237,6 +311,41 @@ impl Credentials {
             secret_access_key: self.open_value(org, "secret_access_key", &secret)?,
         }))
     }
+
+    /// `org`'s stored (sealed) key id and secret.
+    async fn sealed(&self, org: OrgId) -> Result<Option<(String, String)>, StreamingError> {
+        match &self.tables {
+            Tables::Embedded(_) => {
+                let this = self.clone();
+                blocking(move || {
+                    this.conn()?
+                        .query_row(
+                            "SELECT access_key_id, secret_access_key FROM streaming_credentials WHERE org_id = ?1",
+                            (org.to_string(),),
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()
+                        .map_err(StreamingError::db("cannot read the credentials table"))
+                })
+                .await
+            }
+            Tables::Postgres(pool) => sqlx::query_as(
+                "SELECT access_key_id, secret_access_key FROM streaming_credentials WHERE org_id = $1",
+            )
+            .bind(org.to_string())
+            .fetch_optional(pool)
+            .await
+            .map_err(postgres("cannot read the credentials table")),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StreamingError> + Send + 'static,
+) -> Result<T, StreamingError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StreamingError::Task(e.to_string()))?
 }
 
 #[cfg(test)]
@@ -244,13 +353,15 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    #[test]
-    fn keys_are_sealed_at_rest_and_open_again() {
+    #[tokio::test]
+    async fn keys_are_sealed_at_rest_and_open_again() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("rolebook.db");
         let org = OrgId::new();
         let c = Credentials::open(&db).unwrap();
-        c.put(org, "AKIDEXAMPLE", "wJalrXUtnFEMI-secret").unwrap();
+        c.put(org, "AKIDEXAMPLE", "wJalrXUtnFEMI-secret")
+            .await
+            .unwrap();
         let key = dir.path().join(KEY_FILE);
         assert_eq!(
             std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
@@ -263,21 +374,29 @@ mod tests {
             assert!(!text.contains("wJalrXUtnFEMI-secret"));
             assert!(!text.contains("AKIDEXAMPLE"));
         }
-        assert!(c.stored(org).unwrap());
-        let keys = Credentials::open(&db).unwrap().get(org).unwrap().unwrap();
+        assert!(c.stored(org).await.unwrap());
+        let keys = Credentials::open(&db)
+            .unwrap()
+            .get(org)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(keys.secret_access_key, "wJalrXUtnFEMI-secret");
         assert_eq!(keys.access_key_id, "AKIDEXAMPLE");
         assert!(!format!("{keys:?}").contains("secret-"));
         // Another key file does not open them.
         std::fs::remove_file(&key).unwrap();
         let other = Credentials::open(&db).unwrap();
-        assert!(matches!(other.get(org), Err(StreamingError::Sealed(_))));
-        other.delete(org).unwrap();
-        assert!(!other.stored(org).unwrap());
+        assert!(matches!(
+            other.get(org).await,
+            Err(StreamingError::Sealed(_))
+        ));
+        other.delete(org).await.unwrap();
+        assert!(!other.stored(org).await.unwrap());
     }
 
-    #[test]
-    fn plain_rows_from_before_are_sealed_on_open() {
+    #[tokio::test]
+    async fn plain_rows_from_before_are_sealed_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("rolebook.db");
         let org = OrgId::new();
@@ -301,7 +420,7 @@ mod tests {
             .unwrap();
         assert!(stored.starts_with("v1:"));
         assert_eq!(
-            c.get(org).unwrap().unwrap().secret_access_key,
+            c.get(org).await.unwrap().unwrap().secret_access_key,
             "plain-secret"
         );
     }

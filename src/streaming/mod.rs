@@ -21,6 +21,7 @@
 
 pub mod credentials;
 pub mod ledger;
+pub mod tables;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use ledger::{Ledger, RunRecord};
 use replay::export::{
     self, BucketSettings, ExportError, ObjectStorageError, Provider, Selection, Target,
 };
+pub use tables::Tables;
 
 /// Why streaming could not even run (a failed export is recorded in the
 /// run, not returned).
@@ -65,6 +67,16 @@ pub enum StreamingError {
     /// The tables could not be migrated, or are newer than this binary.
     #[error(transparent)]
     Schema(#[from] infra::sqlite::migrations::MigrationError),
+    /// PostgreSQL failed (the tables beside the log).
+    #[error("{context}: {source}")]
+    Postgres {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The PostgreSQL tables could not be migrated.
+    #[error(transparent)]
+    PostgresSchema(#[from] domain::store::StoreError),
 }
 
 impl StreamingError {
@@ -123,15 +135,37 @@ pub fn target_of(
     Ok(Target::bucket(&s)?)
 }
 
-/// One streaming run of `org` (see the module doc), as of `today` (UTC).
-/// Returns the run when it had work or failed (and was recorded), `None`
-/// when every finished day was already exported.
+/// Where a streaming run reads and writes: the audit view the Parquet
+/// export reads (the data dir's read-model database), the sealed keys and
+/// the ledger (beside it, or beside the log in PostgreSQL).
+#[derive(Clone)]
+pub struct Stores {
+    pub read_db: PathBuf,
+    pub credentials: Credentials,
+    pub ledger: Ledger,
+}
+
+impl Stores {
+    /// All of it in the read-model database `read_db`.
+    pub fn embedded(read_db: &std::path::Path) -> Result<Stores, StreamingError> {
+        Ok(Stores {
+            read_db: read_db.to_path_buf(),
+            credentials: Credentials::open(read_db)?,
+            ledger: Ledger::open(read_db)?,
+        })
+    }
+}
+
+/// One streaming run for `org`: exports each finished day not yet in the
+/// ledger for this target, records the days and the run. `None` when there
+/// was nothing to do.
 ///
-/// Fails only when the ledger or the audit view cannot be used; an export
-/// that fails is the run's `error`.
+/// A run that cannot reach the bucket records the error in the ledger
+/// (the next pass retries); fails itself only when the ledger or the audit
+/// view cannot be read or written.
 pub async fn run_org(
     store: Arc<dyn EventStore>,
-    read_db: &std::path::Path,
+    stores: &Stores,
     org: OrgId,
     config: &AuditStreamingConfigured,
     today: NaiveDate,
@@ -139,18 +173,10 @@ pub async fn run_org(
 ) -> Result<Option<RunRecord>, StreamingError> {
     let started_at = Utc::now();
     let fp = fingerprint(config);
-    let db = read_db.to_path_buf();
-    let (ledger, done, keys) = {
-        let fp = fp.clone();
-        tokio::task::spawn_blocking(move || {
-            let ledger = Ledger::open(&db)?;
-            let done = ledger.done_days(org, &fp)?;
-            let keys = Credentials::open(&db)?.get(org);
-            Ok::<_, StreamingError>((ledger, done, keys))
-        })
-        .await
-        .map_err(|e| StreamingError::Task(e.to_string()))??
-    };
+    let read_db = stores.read_db.as_path();
+    let ledger = &stores.ledger;
+    let done = ledger.done_days(org, &fp).await?;
+    let keys = stores.credentials.get(org).await;
     let mut run = RunRecord {
         started_at,
         finished_at: started_at,
@@ -191,7 +217,7 @@ pub async fn run_org(
             for (org, day) in pending {
                 match export::export_day(store.as_ref(), read_db, &target, org, day, &bar).await {
                     Ok(Some(done)) => {
-                        ledger.mark_done(&fp, &done)?;
+                        ledger.mark_done(&fp, &done).await?;
                         run.days += 1;
                         run.objects += 2;
                         run.bytes += done.bytes;
@@ -206,16 +232,21 @@ pub async fn run_org(
         }
     }
     run.finished_at = Utc::now();
-    ledger.record_run(org, &run)?;
+    ledger.record_run(org, &run).await?;
     Ok(Some(run))
 }
 
 /// The server's streaming task (see the module doc).
 pub struct Streamer {
     pub store: Arc<dyn EventStore>,
-    pub read_db: PathBuf,
+    pub stores: Stores,
     pub model: SharedAccessModel,
+    /// Where the access model (`rbac`) has reached.
     pub positions: Positions,
+    /// Where the audit view the export reads (`audit`, in
+    /// `stores.read_db`) has reached: `positions` on the embedded store;
+    /// with PostgreSQL, the data dir's copy of the view kept for export.
+    pub export_positions: Positions,
     /// Time between two passes.
     pub interval: Duration,
     pub policy: RequestPolicy,
@@ -245,9 +276,10 @@ impl Streamer {
         };
         // The access model says who streams; the audit view must hold every
         // event up to now before a finished day is exported.
-        for projection in ["rbac", "audit"] {
-            if let Err(lag) = self
-                .positions
+        for (projection, positions) in
+            [("rbac", &self.positions), ("audit", &self.export_positions)]
+        {
+            if let Err(lag) = positions
                 .wait(projection, head, Duration::from_secs(60))
                 .await
             {
@@ -260,11 +292,22 @@ impl Streamer {
                 return;
             }
         }
+        let _claim = match tables::claim_pass(self.stores.ledger.tables()).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => {
+                tracing::debug!("audit streaming: another process is streaming, pass skipped");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit streaming: pass skipped");
+                return;
+            }
+        };
         let today = Utc::now().date_naive();
         for (org, config) in self.configured() {
             match run_org(
                 self.store.clone(),
-                &self.read_db,
+                &self.stores,
                 org,
                 &config,
                 today,

@@ -128,6 +128,16 @@ impl Server {
         Server::start_in(tempfile::tempdir().expect("temp dir"), env, Some(bootstrap))
     }
 
+    /// [`Server::start_beside`] `other`, with copies of its key files (every
+    /// process on one database seals with the same keys).
+    pub fn start_sharing_keys(env: &[(&str, &str)], other: &Server) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for key in ["answers.key", "streaming.key"] {
+            std::fs::copy(other.dir.path().join(key), dir.path().join(key)).expect("copy a key");
+        }
+        Server::start_in(dir, env, Some(other.bootstrap.clone()))
+    }
+
     /// Stops this server (killed, as a crash would), keeping its data dir.
     pub fn stop(mut self) -> Stopped {
         let _ = self.child.kill();

@@ -25,6 +25,11 @@ const EVENT_STORE: &str = "event_store";
 const MIGRATIONS: &[Migration] = &[
     (1, "events", include_str!("migrations/0001_events.sql")),
     (2, "receipts", include_str!("migrations/0002_receipts.sql")),
+    (
+        3,
+        "sealing_keys",
+        include_str!("migrations/0003_sealing_keys.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations (the key is the schema's).

@@ -27,6 +27,7 @@
 mod append;
 pub mod migrations;
 mod receipts;
+pub mod sealing_keys;
 
 use std::str::FromStr;
 use std::sync::{Arc, Weak};

@@ -394,15 +394,6 @@ fn csv_response(rx: tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>>) -> Respons
 
 // ---- streaming target ------------------------------------------------------
 
-async fn blocking<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>(
-    f: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(Problem::internal)?
-        .map_err(Problem::internal)
-}
-
 /// The audit streaming target, its secrets never returned.
 #[derive(Serialize, ToSchema)]
 pub struct Streaming {
@@ -510,17 +501,13 @@ pub async fn streaming(
         endpoint: t.endpoint,
         prefix: t.prefix,
     };
-    let (keys, reads, org) = (
-        state.streaming_keys.clone(),
-        state.reads.clone(),
-        caller.org,
-    );
-    let (stored, last_run) = blocking(move || {
-        let stored = keys.stored(org)?;
-        let last_run = rolebook::streaming::ledger::last_run_on(&reads, org)?;
-        Ok::<_, rolebook::streaming::StreamingError>((stored, last_run))
-    })
-    .await?;
+    let keys = &state.streaming_keys;
+    let org = caller.org;
+    let stored = keys.stored(org).await.map_err(Problem::internal)?;
+    let last_run = rolebook::streaming::Ledger::on(keys.tables().clone())
+        .last_run(org)
+        .await
+        .map_err(Problem::internal)?;
     Ok(Json(Streaming::of(target, stored, last_run.as_ref())))
 }
 
@@ -593,7 +580,9 @@ pub async fn set_streaming(
     // credentials`: AES-256-GCM, key file `streaming.key` in the data dir).
     let (keys, org) = (state.streaming_keys.clone(), caller.org);
     let (key_id, secret) = (body.access_key_id, body.secret_access_key);
-    blocking(move || keys.put(org, &key_id, &secret)).await?;
+    keys.put(org, &key_id, &secret)
+        .await
+        .map_err(Problem::internal)?;
     Ok(response)
 }
 
@@ -616,7 +605,7 @@ pub async fn remove_streaming(
         .command_empty(&caller, Command::RemoveAuditStreaming)
         .await?;
     let (keys, org) = (state.streaming_keys.clone(), caller.org);
-    blocking(move || keys.delete(org)).await?;
+    keys.delete(org).await.map_err(Problem::internal)?;
     Ok(response)
 }
 
