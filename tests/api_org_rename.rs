@@ -136,6 +136,7 @@ async fn renaming_an_organization_moves_its_handle() {
     // by its new name.
     let tool = |org: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_rolebook"))
+            .envs(s.cli_env())
             .arg("--data-dir")
             .arg(s.dir.path())
             .args(["replay", "verify", "--org", org])

@@ -1,6 +1,12 @@
 //! Shared helpers of the HTTP end-to-end tests: start the real binary on a
 //! free port over a temporary data dir, read its bootstrap line, and call
 //! the API with reqwest.
+//!
+//! With `ROLEBOOK_TEST_BACKEND=postgres` every server gets a PostgreSQL
+//! schema of its own on the test server (`ROLEBOOK_TEST_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`) through
+//! `--database-url`, kept across a restart and dropped when the last
+//! handle goes: `scripts/test` runs the HTTP suites a second time so.
 
 #![allow(dead_code)]
 
@@ -26,6 +32,71 @@ pub struct Server {
     /// Everything the server wrote on stderr so far.
     pub stderr: Arc<Mutex<String>>,
     pub dir: tempfile::TempDir,
+    /// The server's PostgreSQL schema (`ROLEBOOK_TEST_BACKEND=postgres`).
+    pub schema: Option<Arc<PgSchema>>,
+}
+
+/// A PostgreSQL schema for one test server (and its restarts), dropped
+/// when the last handle goes.
+pub struct PgSchema {
+    pub name: String,
+    /// `--database-url` for the server: the test database with the
+    /// schema as its `search_path`.
+    pub url: String,
+}
+
+fn test_database_url() -> String {
+    std::env::var("ROLEBOOK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Runs `sql` on the test database (on a thread of its own: the caller
+/// may be inside a runtime).
+fn run_sql(sql: String) {
+    std::thread::spawn(move || {
+        use sqlx::Connection as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let url = test_database_url();
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e}"));
+            sqlx::raw_sql(&sql)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        })
+    })
+    .join()
+    .expect("PostgreSQL helper");
+}
+
+impl PgSchema {
+    /// A new schema when the tests run on PostgreSQL, else `None`.
+    fn for_tests() -> Option<Arc<PgSchema>> {
+        if std::env::var("ROLEBOOK_TEST_BACKEND").as_deref() != Ok("postgres") {
+            return None;
+        }
+        let name = format!("http_{}", uuid::Uuid::now_v7().simple());
+        run_sql(format!("CREATE SCHEMA {name}"));
+        let base = test_database_url();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        Some(Arc::new(PgSchema {
+            url: format!("{base}{separator}options=-c%20search_path%3D{name}"),
+            name,
+        }))
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ =
+            std::panic::catch_unwind(|| run_sql(format!("DROP SCHEMA IF EXISTS {name} CASCADE")));
+    }
 }
 
 impl Drop for Server {
@@ -39,14 +110,28 @@ impl Drop for Server {
 pub struct Stopped {
     pub dir: tempfile::TempDir,
     pub bootstrap: Value,
+    pub schema: Option<Arc<PgSchema>>,
 }
 
 impl Stopped {
     /// Starts a server on the same data dir (no bootstrap line then: the
     /// store is not empty) with `env`.
     pub fn start(self, env: &[(&str, &str)]) -> Server {
-        Server::start_in(self.dir, env, Some(self.bootstrap))
+        Server::start_on(self.dir, env, Some(self.bootstrap), self.schema)
     }
+
+    /// The environment a CLI run on this server's data needs (its
+    /// `ROLEBOOK_DATABASE_URL` on PostgreSQL).
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        cli_env(&self.schema)
+    }
+}
+
+fn cli_env(schema: &Option<Arc<PgSchema>>) -> Vec<(String, String)> {
+    schema
+        .iter()
+        .map(|s| ("ROLEBOOK_DATABASE_URL".to_string(), s.url.clone()))
+        .collect()
 }
 
 /// One answer: status, headers, the body as JSON (Null if not JSON) and as
@@ -145,12 +230,34 @@ impl Server {
         Stopped {
             dir: std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")),
             bootstrap: self.bootstrap.clone(),
+            schema: self.schema.take(),
         }
+    }
+
+    /// The environment a CLI run on this server's data needs (its
+    /// `ROLEBOOK_DATABASE_URL` on PostgreSQL).
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        cli_env(&self.schema)
     }
 
     /// Starts a server on `dir`; `bootstrap` is the line of an earlier start
     /// (`None`: read it from stdout).
     fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)], bootstrap: Option<Value>) -> Server {
+        // A test that names its own database keeps it.
+        let schema = if env.iter().any(|(k, _)| *k == "ROLEBOOK_DATABASE_URL") {
+            None
+        } else {
+            PgSchema::for_tests()
+        };
+        Server::start_on(dir, env, bootstrap, schema)
+    }
+
+    fn start_on(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        bootstrap: Option<Value>,
+        schema: Option<Arc<PgSchema>>,
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rolebook"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
@@ -162,6 +269,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(schema) = &schema {
+            cmd.env("ROLEBOOK_DATABASE_URL", &schema.url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -188,6 +298,12 @@ impl Server {
                 address = Some(a.to_string());
             }
         }
+        if schema.is_some() {
+            assert!(
+                !dir.path().join("events.db").exists(),
+                "a server on PostgreSQL keeps no log in its data dir"
+            );
+        }
         let drain = log.clone();
         std::thread::spawn(move || {
             let mut line = String::new();
@@ -212,6 +328,7 @@ impl Server {
             bootstrap,
             stderr: log,
             dir,
+            schema,
         }
     }
 
