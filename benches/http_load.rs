@@ -9,7 +9,10 @@
 //!     (`open_loop`), latency from each request's scheduled send time;
 //! - a write followed at once by a read by the same caller (`pair`), one
 //!   pair at a time (light load): the read waits for the write by session
-//!   consistency, without `at_least`; latency of the pair;
+//!   consistency, without `at_least`; latency of the pair, and of each;
+//! - beside each open-loop rate, a probe writing and reading its write
+//!   back every 20 ms: the read-back's latency is the commit-to-projection
+//!   latency under that load;
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
@@ -157,6 +160,17 @@ async fn main() {
         )
         .await
         .unwrap();
+    // The probe's own token: its reads wait for its own writes only.
+    let probe_token = creds
+        .issue_token(
+            w.org_id,
+            w.owner,
+            TokenId::new(),
+            commands::credentials::TokenKind::Session,
+            None,
+        )
+        .await
+        .unwrap();
     println!("organization: {} events", w.events.len());
 
     // The release server (cargo builds it for benches).
@@ -269,6 +283,17 @@ end
         {
             settle(&client, &address).await;
             println!("{}", load_average());
+            // Beside the load, a probe writes and then reads its write
+            // back (session consistency) every 20 ms: the read's time is
+            // the commit-to-projection latency under this load (plus one
+            // read, about a millisecond).
+            let probing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let probe = tokio::spawn(probe(
+                client.clone(),
+                base.clone(),
+                format!("Bearer {probe_token}"),
+                probing.clone(),
+            ));
             let report = open_loop::run(
                 &client,
                 rate,
@@ -285,9 +310,20 @@ end
                 },
             )
             .await;
+            probing.store(false, std::sync::atomic::Ordering::Relaxed);
+            let (writes, reads) = probe.await.unwrap();
             println!(
                 "commands (role and group changes), open loop ({connections} connections): {}",
                 report.line()
+            );
+            println!(
+                "  probe beside the load, a write then its read-back every 20 ms: {} pairs, write p50 {:.2?} p99 {:.2?}; read-back (commit to projection) p50 {:.2?} p99 {:.2?} max {:.2?}",
+                reads.len(),
+                testkit::bench::percentile(&writes, 0.5),
+                testkit::bench::percentile(&writes, 0.99),
+                testkit::bench::percentile(&reads, 0.5),
+                testkit::bench::percentile(&reads, 0.99),
+                reads.last().copied().unwrap_or_default()
             );
         }
     }
@@ -296,7 +332,7 @@ end
         settle(&client, &address).await;
         println!("{}", load_average());
         let auth = format!("Bearer {token}");
-        let mut pairs = Vec::new();
+        let (mut pairs, mut writes, mut reads) = (Vec::new(), Vec::new(), Vec::new());
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut i = 0u64;
         while Instant::now() < deadline {
@@ -311,6 +347,8 @@ end
                 .await
                 .unwrap();
             assert!(written.status().is_success(), "{}", written.status());
+            let _ = written.bytes().await;
+            let wrote = started.elapsed();
             let read = client
                 .get(format!("{base}/groups?limit=1"))
                 .header("Authorization", &auth)
@@ -319,16 +357,25 @@ end
                 .unwrap();
             assert!(read.status().is_success(), "{}", read.status());
             let _ = read.bytes().await;
-            pairs.push(started.elapsed());
+            let pair = started.elapsed();
+            pairs.push(pair);
+            writes.push(wrote);
+            reads.push(pair - wrote);
             i += 1;
         }
-        pairs.sort();
+        for v in [&mut pairs, &mut writes, &mut reads] {
+            v.sort();
+        }
         println!(
-            "write then read by the same caller (session consistency), one pair at a time: {} pairs, p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            "write then read by the same caller (session consistency), one pair at a time: {} pairs, p50 {:.2?}, p99 {:.2?}, max {:.2?} (the write: p50 {:.2?}, p99 {:.2?}; the read: p50 {:.2?}, p99 {:.2?})",
             pairs.len(),
             testkit::bench::percentile(&pairs, 0.5),
             testkit::bench::percentile(&pairs, 0.99),
-            pairs.last().copied().unwrap_or_default()
+            pairs.last().copied().unwrap_or_default(),
+            testkit::bench::percentile(&writes, 0.5),
+            testkit::bench::percentile(&writes, 0.99),
+            testkit::bench::percentile(&reads, 0.5),
+            testkit::bench::percentile(&reads, 0.99),
         );
     }
     println!(
@@ -339,6 +386,51 @@ end
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// Writes, then reads the write back, every 20 ms until `running` is
+/// cleared; answers the writes' and the reads' latencies, sorted.
+async fn probe(
+    client: reqwest::Client,
+    base: String,
+    auth: String,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut writes, mut reads) = (Vec::new(), Vec::new());
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut i = 1u64 << 40;
+    while running.load(std::sync::atomic::Ordering::Relaxed) {
+        tick.tick().await;
+        let c = mix::command(i);
+        i += 1;
+        let started = Instant::now();
+        let written = client
+            .request(c.method, format!("{base}{}", c.path))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .body(c.body)
+            .send()
+            .await
+            .unwrap();
+        if !written.status().is_success() {
+            continue;
+        }
+        let _ = written.bytes().await;
+        writes.push(started.elapsed());
+        let read_at = Instant::now();
+        let read = client
+            .get(format!("{base}/groups?limit=1"))
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        assert!(read.status().is_success(), "{}", read.status());
+        let _ = read.bytes().await;
+        reads.push(read_at.elapsed());
+    }
+    writes.sort();
+    reads.sort();
+    (writes, reads)
 }
 
 /// Waits until both projections have caught up with the log, then a

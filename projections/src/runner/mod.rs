@@ -312,21 +312,33 @@ impl<P: Projection> Runner<P> {
             && self.projection.backlog() != Backlog::Pages
     }
 
-    /// Catches up in bulk from the pages that arrive (the log from this
-    /// runner's position on, as [`read_pages`] sends it).
-    async fn catch_up_from(self, pages: PageReceiver) -> Result<Self, ProjectionError> {
-        // Checkpoints of the WAL run on another thread meanwhile: a commit
-        // never waits for its pages to be copied into the database file.
-        // (A scratch database has no WAL: its pages go straight to the file.)
-        let checkpoints = Arc::new(());
+    /// Moves the WAL's checkpoints off this runner's commits, onto a
+    /// thread (`infra::sqlite::checkpointer`) that runs until the answer is
+    /// dropped: a commit then never waits for pages to be copied into the
+    /// database file and synced. `None` for a database without a WAL (a
+    /// scratch database: its pages go straight to the file).
+    fn checkpoint_in_background(&self) -> Result<Option<Arc<()>>, ProjectionError> {
         let journal: String = self
             .conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-        let wal = journal.eq_ignore_ascii_case("wal");
-        if let Some(path) = self.conn.path().filter(|_| wal).map(PathBuf::from) {
-            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-            infra::sqlite::checkpointer::spawn(&path, Arc::downgrade(&checkpoints));
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Ok(None);
         }
+        let Some(path) = self.conn.path().map(PathBuf::from) else {
+            return Ok(None);
+        };
+        let alive = Arc::new(());
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        infra::sqlite::checkpointer::spawn(&path, Arc::downgrade(&alive));
+        Ok(Some(alive))
+    }
+
+    /// Catches up in bulk from the pages that arrive (the log from this
+    /// runner's position on, as [`read_pages`] sends it).
+    async fn catch_up_from(self, pages: PageReceiver) -> Result<Self, ProjectionError> {
+        // Checkpoints of the WAL run on another thread meanwhile.
+        let checkpoints = self.checkpoint_in_background()?;
+        let wal = checkpoints.is_some();
         let caught_up = self.catch_up_in_bulk(pages).await;
         drop(checkpoints);
         let runner = caught_up?;
@@ -544,6 +556,9 @@ async fn follow<P: Projection>(
     }
     runner = runner.catch_up_backlog(&*store, BULK_GAP).await?;
     positions.advance(name, runner.position);
+    // While following, too, checkpoints are off the commits: a reader
+    // waiting for a write (read-your-writes) never waits for a checkpoint.
+    let _checkpoints = runner.checkpoint_in_background()?;
     let mut applied_at = tokio::time::Instant::now();
     // Whether commits arrived while the last page was being written.
     let mut busy = false;
