@@ -151,11 +151,13 @@ pub trait Projection: Send + 'static {
 /// transaction rewrites every page it touches into the read-model
 /// database's WAL (the same hot index pages again and again), so following
 /// each of hundreds of group commits per second with its own transaction
-/// wrote megabytes per second and checkpointed (two fsyncs) over ten times
-/// a second, on the disk whose fsyncs make commands durable. A lone commit
-/// on a quiet log is applied at once: the pace applies only while commits
-/// keep coming.
-pub const FOLLOW_PACE: Duration = Duration::from_millis(20);
+/// wrote megabytes per second, on the disk whose fsyncs make commands
+/// durable. A lone commit on a quiet log is applied at once: the pace
+/// applies only while commits keep coming. 10 ms since the WAL is
+/// checkpointed off the commits (at 20 ms a read-back under 2,000
+/// commands/s waited 21 ms at the median, 31 ms at p99; at 10 ms, 9 and
+/// 15-19 ms, with the same command latencies: BENCHMARKS.md).
+pub const FOLLOW_PACE: Duration = Duration::from_millis(10);
 
 /// A projection this far behind the log catches up in bulk.
 pub const BULK_GAP: u64 = 100_000;
