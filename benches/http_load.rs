@@ -13,11 +13,15 @@
 //! - beside each open-loop rate, a probe writing and reading its write
 //!   back every 20 ms: the read-back's latency is the commit-to-projection
 //!   latency under that load;
+//! - one client sending one command after another (`single`) on the
+//!   benchmark organization and on a fresh one (50 people): project
+//!   bindings, group membership, repository access and role changes, each
+//!   kind's latency;
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
 //! Environment: `ROLEBOOK_BENCH_SECONDS` (10) per figure;
-//! `ROLEBOOK_BENCH_PHASES` (`check,commands,open,pair`);
+//! `ROLEBOOK_BENCH_PHASES` (`check,commands,open,pair,single`);
 //! `ROLEBOOK_BENCH_CHECK_CONNECTIONS` (24) and
 //! `ROLEBOOK_BENCH_COMMAND_CONNECTIONS` (12): wrk's connections;
 //! `ROLEBOOK_BENCH_RATES` (`2000,2500`): the open-loop rates, requests/s;
@@ -35,6 +39,8 @@ use std::time::{Duration, Instant};
 mod mix;
 #[path = "http_load/open_loop.rs"]
 mod open_loop;
+#[path = "http_load/single.rs"]
+mod single;
 
 use domain::ids::TokenId;
 use domain::store::{EventStore, ExpectedVersion};
@@ -148,6 +154,49 @@ async fn main() {
                 .unwrap();
         }
     }
+    // A fresh, small organization beside it ("fresh": 50 people, 10
+    // projects, 5 groups, 2 custom roles), for the single-client phase.
+    let fresh = Workload::organization(
+        "fresh",
+        Size {
+            users: 50,
+            projects: 10,
+            groups: 5,
+            custom_roles: 2,
+        },
+        2,
+    );
+    {
+        let store = infra::SqliteEventStore::open_in_dir(dir.path())
+            .await
+            .unwrap();
+        let registered = domain::registry::OrganizationRegistered {
+            org_id: fresh.org_id,
+            name: "fresh".into(),
+        };
+        store
+            .append(
+                &domain::registry::stream(),
+                ExpectedVersion::Any,
+                vec![domain::store::NewEvent {
+                    event_id: uuid::Uuid::now_v7(),
+                    event_type: domain::registry::OrganizationRegistered::EVENT_TYPE.into(),
+                    schema_version: 1,
+                    data: serde_json::to_string(&registered).unwrap(),
+                    metadata: "{}".into(),
+                }],
+            )
+            .await
+            .unwrap();
+        store
+            .append(
+                &fresh.org_id.stream(),
+                ExpectedVersion::NoStream,
+                fresh.envelopes(),
+            )
+            .await
+            .unwrap();
+    }
     let pool = infra::readmodel::open_in_dir(dir.path()).unwrap();
     let creds = commands::Credentials::sqlite(&pool).await.unwrap();
     let token = creds
@@ -165,6 +214,16 @@ async fn main() {
         .issue_token(
             w.org_id,
             w.owner,
+            TokenId::new(),
+            commands::credentials::TokenKind::Session,
+            None,
+        )
+        .await
+        .unwrap();
+    let fresh_token = creds
+        .issue_token(
+            fresh.org_id,
+            fresh.owner,
             TokenId::new(),
             commands::credentials::TokenKind::Session,
             None,
@@ -212,7 +271,7 @@ async fn main() {
 
     let base = format!("{address}/api/v1/orgs/bench");
     let phases = std::env::var("ROLEBOOK_BENCH_PHASES")
-        .unwrap_or_else(|_| "check,commands,open,pair".into());
+        .unwrap_or_else(|_| "check,commands,open,pair,single".into());
     let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
 
     // GET /check on random users, permissions and projects.
@@ -377,6 +436,53 @@ end
             testkit::bench::percentile(&reads, 0.5),
             testkit::bench::percentile(&reads, 0.99),
         );
+    }
+    // One client, one command after another, on the benchmark
+    // organization and on a fresh one: each kind's latency.
+    if phase("single") {
+        for (org, token, size) in [
+            ("bench", &token, Size::BENCHMARK),
+            (
+                "fresh",
+                &fresh_token,
+                Size {
+                    users: 50,
+                    projects: 10,
+                    groups: 5,
+                    custom_roles: 2,
+                },
+            ),
+        ] {
+            settle(&client, &address).await;
+            let base = format!("{address}/api/v1/orgs/{org}");
+            let auth = format!("Bearer {token}");
+            for kind in single::KINDS {
+                let mut latencies = Vec::new();
+                for i in 0..single::EACH {
+                    let c = single::command(kind, i, &size);
+                    let started = Instant::now();
+                    let r = client
+                        .request(c.method, format!("{base}{}", c.path))
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/json")
+                        .body(c.body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status();
+                    let text = r.text().await.unwrap();
+                    assert!(status.is_success(), "{kind} {status}: {text}");
+                    latencies.push(started.elapsed());
+                }
+                latencies.sort();
+                println!(
+                    "single client, {org} organization, {kind}: {} commands, p50 {:.2?}, p99 {:.2?}",
+                    latencies.len(),
+                    testkit::bench::percentile(&latencies, 0.5),
+                    testkit::bench::percentile(&latencies, 0.99)
+                );
+            }
+        }
     }
     println!(
         "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",
