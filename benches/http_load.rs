@@ -17,6 +17,9 @@
 //!   benchmark organization and on a fresh one (50 people): project
 //!   bindings, group membership, repository access and role changes, each
 //!   kind's latency;
+//! - 16 clients of the benchmark organization, closed loop, one kind at a
+//!   time (`concurrent`, not in the default phases): commands/s and
+//!   latency (`ROLEBOOK_BENCH_CLIENTS` changes the 16);
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
@@ -482,6 +485,53 @@ end
                     testkit::bench::percentile(&latencies, 0.99)
                 );
             }
+        }
+    }
+    // 16 clients of one organization, closed loop (each sends its next
+    // command when the last is answered), one kind at a time.
+    if phase("concurrent") {
+        let clients = env_u32("ROLEBOOK_BENCH_CLIENTS", 16) as u64;
+        for kind in single::KINDS {
+            settle(&client, &address).await;
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let mut tasks = tokio::task::JoinSet::new();
+            for c in 0..clients {
+                let (client, base, auth) =
+                    (client.clone(), base.clone(), format!("Bearer {token}"));
+                tasks.spawn(async move {
+                    let mut latencies = Vec::new();
+                    // Each client its own users and projects: commands
+                    // that change something every time.
+                    let mut i = c * 1_000_000;
+                    while Instant::now() < deadline {
+                        let r = single::command(kind, i, &Size::BENCHMARK);
+                        i += 1;
+                        let started = Instant::now();
+                        let answer = client
+                            .request(r.method, format!("{base}{}", r.path))
+                            .header("Authorization", &auth)
+                            .header("Content-Type", "application/json")
+                            .body(r.body)
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = answer.status();
+                        let _ = answer.bytes().await;
+                        assert!(status.is_success(), "{kind}: {status}");
+                        latencies.push(started.elapsed());
+                    }
+                    latencies
+                });
+            }
+            let mut latencies: Vec<Duration> = tasks.join_all().await.concat();
+            latencies.sort();
+            println!(
+                "{clients} clients of one organization, closed loop, {kind}: {:.0} commands/s, p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+                latencies.len() as f64 / seconds as f64,
+                testkit::bench::percentile(&latencies, 0.5),
+                testkit::bench::percentile(&latencies, 0.99),
+                latencies.last().copied().unwrap_or_default()
+            );
         }
     }
     println!(

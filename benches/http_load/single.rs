@@ -26,7 +26,7 @@ pub fn command(kind: &str, i: u64, size: &Size) -> CommandRequest {
     let (method, path, body) = match kind {
         "project binding" => (
             reqwest::Method::PUT,
-            format!("/projects/{project}/members/user:{user}"),
+            format!("/projects/{project}/members/{user}"),
             format!(
                 r#"{{"role": "{}"}}"#,
                 ["Reader", "Contributor"][i as usize % 2]
