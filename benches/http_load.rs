@@ -263,13 +263,38 @@ async fn main() {
             eprintln!("server: {line}");
         }
     });
+    // The largest size each WAL file of the data dir reaches, sampled
+    // every 50 ms while the server runs.
+    let wal_peak = std::sync::Arc::new(parking_lot::Mutex::new(std::collections::BTreeMap::<
+        String,
+        u64,
+    >::new()));
+    {
+        let (dir, peak) = (dir.path().to_path_buf(), wal_peak.clone());
+        std::thread::spawn(move || loop {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.ends_with("-wal") {
+                    let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    let mut peak = peak.lock();
+                    let max = peak.entry(name).or_default();
+                    *max = (*max).max(len);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        });
+    }
     let client = reqwest::Client::new();
     let started = Instant::now();
     settle(&client, &address).await;
     println!(
-        "server ready (projections caught up in {:.1?}, with a second of rest); RSS {} MiB",
+        "server ready (projections caught up in {:.1?}, with a second of rest); RSS {} MiB; largest WAL files during the start: {}",
         started.elapsed(),
-        rss_kib(pid, "VmRSS") / 1024
+        rss_kib(pid, "VmRSS") / 1024,
+        wal_sizes(&std::mem::take(&mut *wal_peak.lock()))
     );
 
     let base = format!("{address}/api/v1/orgs/bench");
@@ -540,8 +565,21 @@ end
         rss_kib(pid, "VmHWM") / 1024,
         peak_after_checks / 1024
     );
+    println!(
+        "largest WAL files under the load (after the start): {}",
+        wal_sizes(&wal_peak.lock())
+    );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// `name size, ...` of the WAL files sampled.
+fn wal_sizes(peaks: &std::collections::BTreeMap<String, u64>) -> String {
+    let sizes: Vec<String> = peaks
+        .iter()
+        .map(|(name, len)| format!("{name} {:.1} MiB", *len as f64 / (1 << 20) as f64))
+        .collect();
+    sizes.join(", ")
 }
 
 /// Writes, then reads the write back, every 20 ms until `running` is

@@ -39,6 +39,13 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     // event store's durable commits on the same disk (the commands' latency
     // tail); long backlogs use the bulk path anyway.
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
+    // A WAL that grew past this (a bulk catch-up) is cut back to it when
+    // it starts over (`infra::sqlite::checkpointer`).
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        infra::sqlite::checkpointer::WAL_SIZE_LIMIT,
+    )?;
     Ok(conn)
 }
 

@@ -153,10 +153,9 @@ pub trait Projection: Send + 'static {
 /// each of hundreds of group commits per second with its own transaction
 /// wrote megabytes per second, on the disk whose fsyncs make commands
 /// durable. A lone commit on a quiet log is applied at once: the pace
-/// applies only while commits keep coming. 10 ms since the WAL is
-/// checkpointed off the commits (at 20 ms a read-back under 2,000
-/// commands/s waited 21 ms at the median, 31 ms at p99; at 10 ms, 9 and
-/// 15-19 ms, with the same command latencies: BENCHMARKS.md).
+/// applies only while commits keep coming. At 20 ms a read-back under
+/// 2,000 commands/s waited 21 ms at the median and 31 ms at p99; at 10 ms,
+/// 10 and 29 ms, with the same command latencies (BENCHMARKS.md).
 pub const FOLLOW_PACE: Duration = Duration::from_millis(10);
 
 /// A projection this far behind the log catches up in bulk.
@@ -318,7 +317,12 @@ impl<P: Projection> Runner<P> {
     /// thread (`infra::sqlite::checkpointer`) that runs until the answer is
     /// dropped: a commit then never waits for pages to be copied into the
     /// database file and synced. `None` for a database without a WAL (a
-    /// scratch database: its pages go straight to the file).
+    /// scratch database: its pages go straight to the file). For a bulk
+    /// catch-up only: a projection following the log checkpoints in its
+    /// commits (SQLite's automatic checkpoints), which keeps the WAL small
+    /// with two writers taking turns (with the thread's checkpoints the
+    /// read models' WAL grew to 1.6 GiB in a minute of the HTTP bench, and
+    /// bounding it from the thread cost the read-back latency more).
     fn checkpoint_in_background(&self) -> Result<Option<Arc<()>>, ProjectionError> {
         let journal: String = self
             .conn
@@ -558,9 +562,6 @@ async fn follow<P: Projection>(
     }
     runner = runner.catch_up_backlog(&*store, BULK_GAP).await?;
     positions.advance(name, runner.position);
-    // While following, too, checkpoints are off the commits: a reader
-    // waiting for a write (read-your-writes) never waits for a checkpoint.
-    let _checkpoints = runner.checkpoint_in_background()?;
     let mut applied_at = tokio::time::Instant::now();
     // Whether commits arrived while the last page was being written.
     let mut busy = false;
