@@ -9,8 +9,10 @@ use uuid::Uuid;
 
 use super::runner::PgProjection;
 use crate::access::{EffectiveChange, Scope, SharedAccessModel};
-use crate::rbac::rows::{project_key, repository_mapping_before, row_changes, RowChange};
-use crate::rbac::{effective_key, mask_columns, org_id, subject_key, LOCK_CHUNK};
+use crate::rbac::rows::{project_key, row_changes, RowChange};
+use crate::rbac::{
+    apply_chunk, fold_into, last_change_of_each_row, mask_columns, org_id, subject_key, LOCK_CHUNK,
+};
 use crate::runner::{Decoded, ProjectionError};
 use infra::postgres::migrations::Migration;
 
@@ -84,13 +86,7 @@ impl PgProjection for PgRbacProjection {
     }
 
     fn warm(&mut self, events: &[Decoded]) -> Result<(), ProjectionError> {
-        for chunk in events.chunks(LOCK_CHUNK) {
-            let mut model = self.model.write();
-            for d in chunk {
-                model.fold(org_id(d)?, &d.event);
-            }
-        }
-        Ok(())
+        fold_into(&self.model, events)
     }
 
     fn warmed(&mut self) -> Result<(), ProjectionError> {
@@ -100,25 +96,10 @@ impl PgProjection for PgRbacProjection {
 
     fn prepare(&mut self, events: &[Decoded]) -> Result<RbacRows, ProjectionError> {
         let mut rows = RbacRows::default();
-        let mut changes = Vec::new();
         let mut mappings = Vec::with_capacity(LOCK_CHUNK);
         let mut row_buffer = Vec::new();
         for chunk in events.chunks(LOCK_CHUNK) {
-            mappings.clear();
-            {
-                let mut model = self.model.write();
-                for d in chunk {
-                    let org = org_id(d)?;
-                    mappings.push(repository_mapping_before(
-                        model.org(org).map(|o| &o.state),
-                        &d.event,
-                    ));
-                    model.apply(org, &d.event, &mut changes);
-                    let position = d.record.global_position;
-                    rows.effective
-                        .extend(changes.drain(..).map(|c| (position, c)));
-                }
-            }
+            apply_chunk(&self.model, chunk, &mut mappings, &mut rows.effective)?;
             for (d, mapping) in chunk.iter().zip(&mappings) {
                 let (org, position) = (org_id(d)?, d.record.global_position);
                 row_changes(&d.event, *mapping, &mut row_buffer);
@@ -137,22 +118,12 @@ impl PgProjection for PgRbacProjection {
         for (_, org, change) in rows.recorded.iter().filter(|(p, _, _)| *p > after) {
             write_change(conn, &org.to_string(), change).await?;
         }
-        // Each effective row once, with its last value (a stable sort keeps
-        // one row's changes in event order).
-        let mut effective: Vec<&EffectiveChange> = rows
-            .effective
-            .iter()
-            .filter(|(p, _)| *p > after)
-            .map(|(_, c)| c)
-            .collect();
-        effective.sort_by_key(|c| effective_key(c));
-        effective.dedup_by(|next, kept| {
-            let same = effective_key(next) == effective_key(kept);
-            if same {
-                *kept = *next;
-            }
-            same
-        });
+        let effective = last_change_of_each_row(
+            rows.effective
+                .iter()
+                .filter(|(p, _)| *p > after)
+                .map(|(_, c)| c),
+        );
         let (upserts, deletes): (Vec<_>, Vec<_>) =
             effective.into_iter().partition(|c| c.permissions.is_some());
         for chunk in upserts.chunks(ROWS_PER_STATEMENT) {

@@ -15,8 +15,6 @@
 //! middle writes the rest. The rows of an event depend on the event and the
 //! state before it only, so whoever writes them writes the same rows.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,44 +74,27 @@ pub trait PgProjection: Send + Sync + 'static {
     ) -> Result<(), ProjectionError>;
 }
 
-/// A boxed future: the sqlx calls are made behind one, so that the
-/// generic runner's futures are `Send` (rustc cannot prove it through
-/// sqlx's higher-ranked `Executor` bounds inside a generic `async fn`).
-type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, ProjectionError>> + Send + 'a>>;
-
 /// Migrates the checkpoints table and the projection's tables.
-pub fn migrate<'a, P: PgProjection>(projection: &'a P, pool: &'a PgPool) -> Boxed<'a, ()> {
-    Box::pin(async move {
-        migrate_component(pool, "projection_checkpoints", CHECKPOINT_MIGRATIONS).await?;
-        let (component, steps) = projection.migrations();
-        migrate_component(pool, component, steps).await?;
-        let mut conn = pool.acquire().await?;
-        projection.seed(&mut conn).await?;
-        Ok(())
-    })
-}
-
-fn migrate_component<'a>(
-    pool: &'a PgPool,
-    component: &'a str,
-    steps: &'static [Migration],
-) -> Boxed<'a, ()> {
-    Box::pin(async move {
-        migrations::migrate(pool, component, steps).await?;
-        Ok(())
-    })
+pub async fn migrate<P: PgProjection>(
+    projection: &P,
+    pool: &PgPool,
+) -> Result<(), ProjectionError> {
+    migrations::migrate(pool, "projection_checkpoints", CHECKPOINT_MIGRATIONS).await?;
+    let (component, steps) = projection.migrations();
+    migrations::migrate(pool, component, steps).await?;
+    let mut conn = pool.acquire().await?;
+    projection.seed(&mut conn).await?;
+    Ok(())
 }
 
 /// The projection's checkpoint (0 if it never ran).
-pub fn checkpoint<'a>(pool: &'a PgPool, name: &'a str) -> Boxed<'a, u64> {
-    Box::pin(async move {
-        let position: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
-                .bind(name)
-                .fetch_optional(pool)
-                .await?;
-        Ok(position.unwrap_or(0) as u64)
-    })
+pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<u64, ProjectionError> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(position.unwrap_or(0) as u64)
 }
 
 /// One projection with its in-memory position (every event up to it is
@@ -209,21 +190,19 @@ impl<P: PgProjection> PgRunner<P> {
     }
 
     /// Writes `rows` (a page ending at `last`) past the locked checkpoint.
-    fn write<'a>(&'a self, rows: &'a P::Rows, last: u64) -> Boxed<'a, ()> {
-        Box::pin(async move {
-            let name = self.projection.name();
-            let mut tx = self.pool.begin().await?;
-            let written = lock_checkpoint(&mut tx, name).await?;
-            if written >= last {
-                // A peer process wrote this page already.
-                tx.rollback().await?;
-                return Ok(());
-            }
-            P::write(&mut tx, rows, written).await?;
-            save_checkpoint(&mut tx, name, last).await?;
-            tx.commit().await?;
-            Ok(())
-        })
+    async fn write(&self, rows: &P::Rows, last: u64) -> Result<(), ProjectionError> {
+        let name = self.projection.name();
+        let mut tx = self.pool.begin().await?;
+        let written = lock_checkpoint(&mut tx, name).await?;
+        if written >= last {
+            // A peer process wrote this page already.
+            tx.rollback().await?;
+            return Ok(());
+        }
+        P::write(&mut tx, rows, written).await?;
+        save_checkpoint(&mut tx, name, last).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Follows the log until it is exhausted, then waits for commits;

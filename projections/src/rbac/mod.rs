@@ -92,13 +92,7 @@ impl Projection for RbacProjection {
     /// [`crate::access::AccessModel::fold`]); [`Projection::warmed`], or the
     /// next `apply` or `rewrite`, recomputes the users' access once.
     fn warm(&mut self, events: &[Decoded]) -> Result<(), ProjectionError> {
-        for chunk in events.chunks(LOCK_CHUNK) {
-            let mut model = self.model.write();
-            for d in chunk {
-                model.fold(org_id(d)?, &d.event);
-            }
-        }
-        Ok(())
+        fold_into(&self.model, events)
     }
 
     fn warmed(&mut self) -> Result<(), ProjectionError> {
@@ -123,22 +117,9 @@ impl Projection for RbacProjection {
         let mut rows = Vec::new();
         let mut mappings = Vec::with_capacity(LOCK_CHUNK);
         for chunk in events.chunks(LOCK_CHUNK) {
-            // The model folds the chunk under its lock, noting the one thing
-            // the rows need from the state before each event (the project's
-            // repository mapping); the rows are written after the lock is
-            // released, so SQLite never holds up the queries.
-            mappings.clear();
-            {
-                let mut model = self.model.write();
-                for d in chunk {
-                    let org = org_id(d)?;
-                    mappings.push(repository_mapping_before(
-                        model.org(org).map(|o| &o.state),
-                        &d.event,
-                    ));
-                    model.apply(org, &d.event, &mut changes);
-                }
-            }
+            // The rows are written after the model's lock is released, so
+            // SQLite never holds up the queries.
+            apply_chunk(&self.model, chunk, &mut mappings, &mut changes)?;
             for (d, mapping) in chunk.iter().zip(&mappings) {
                 write_event(tx, org_id(d)?, &d.event, *mapping, &mut rows).map_err(|e| {
                     ProjectionError::Event {
@@ -151,9 +132,70 @@ impl Projection for RbacProjection {
         // The effective rows are written once for the whole batch (same
         // transaction, so the same result): each row once, with its last
         // value, in key order (neighbouring rows share B-tree pages).
-        write_effective(tx, changes)?;
+        write_effective(tx, last_change_of_each_row(changes.iter().map(|(_, c)| c)))?;
         Ok(())
     }
+}
+
+/// Folds `events` into the model's state alone (see
+/// [`crate::access::AccessModel::fold`]), [`LOCK_CHUNK`] events per write
+/// lock; a `settle` (or the next apply) recomputes the users' access once.
+pub(crate) fn fold_into(
+    model: &SharedAccessModel,
+    events: &[Decoded],
+) -> Result<(), ProjectionError> {
+    for chunk in events.chunks(LOCK_CHUNK) {
+        let mut model = model.write();
+        for d in chunk {
+            model.fold(org_id(d)?, &d.event);
+        }
+    }
+    Ok(())
+}
+
+/// Applies `chunk` (at most [`LOCK_CHUNK`] events) to the model under one
+/// write lock. Sets `mappings` to the one thing the rows of each event need
+/// from the state before it (the project's repository mapping, see
+/// [`repository_mapping_before`]) and appends to `changes` the effective
+/// permissions each event changed, with its position.
+pub(crate) fn apply_chunk(
+    model: &SharedAccessModel,
+    chunk: &[Decoded],
+    mappings: &mut Vec<Option<domain::roles::RepoRoleMapping>>,
+    changes: &mut Vec<(u64, EffectiveChange)>,
+) -> Result<(), ProjectionError> {
+    mappings.clear();
+    let mut changed = Vec::new();
+    let mut model = model.write();
+    for d in chunk {
+        let org = org_id(d)?;
+        mappings.push(repository_mapping_before(
+            model.org(org).map(|o| &o.state),
+            &d.event,
+        ));
+        model.apply(org, &d.event, &mut changed);
+        let position = d.record.global_position;
+        changes.extend(changed.drain(..).map(|c| (position, c)));
+    }
+    Ok(())
+}
+
+/// Each effective row once, with its last value (the changes in event
+/// order; a stable sort keeps one row's changes in that order), in the
+/// table's key order (neighbouring rows share B-tree pages).
+pub(crate) fn last_change_of_each_row<'a>(
+    changes: impl Iterator<Item = &'a EffectiveChange>,
+) -> Vec<&'a EffectiveChange> {
+    let mut changes: Vec<&EffectiveChange> = changes.collect();
+    changes.sort_by_key(|c| effective_key(c));
+    changes.dedup_by(|next, kept| {
+        let same = effective_key(next) == effective_key(kept);
+        if same {
+            *kept = *next;
+        }
+        same
+    });
+    changes
 }
 
 /// The primary-key order of `rbac_effective_permissions` (org, user, scope,
@@ -167,18 +209,8 @@ pub(crate) fn effective_key(c: &EffectiveChange) -> (OrgId, UserId, u8, Option<P
     (c.org, c.user, rank, project)
 }
 
-fn write_effective(tx: &Transaction, mut changes: Vec<EffectiveChange>) -> rusqlite::Result<()> {
-    // Stable: the changes of one row stay in event order, the last one wins.
-    changes.sort_by_key(effective_key);
-    let last_of_each = changes
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            changes
-                .get(i + 1)
-                .is_none_or(|next| effective_key(next) != effective_key(c))
-        })
-        .map(|(_, c)| c);
+/// Writes the last value of each changed row ([`last_change_of_each_row`]).
+fn write_effective(tx: &Transaction, last_of_each: Vec<&EffectiveChange>) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO rbac_effective_permissions (org_id, user_id, scope, project_id, mask_lo, mask_hi)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
