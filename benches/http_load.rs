@@ -1,5 +1,6 @@
-//! HTTP load figures (issue 4): the release server on the benchmark
-//! organization (10,000 users, 1,000 projects, 200 groups, 50 custom roles),
+//! HTTP load figures (issues 4 and 22): the release server on the benchmark
+//! organization (10,000 users, 1,000 projects, 200 groups, 50 custom roles,
+//! or ten times that),
 //! loaded from another process over keep-alive loopback connections:
 //!
 //! - `GET /check` (`check`): `wrk`, closed loop: requests/s and p99;
@@ -17,6 +18,8 @@
 //!   benchmark organization and on a fresh one (50 people): project
 //!   bindings, group membership, repository access and role changes, each
 //!   kind's latency;
+//! - who-can (`who-can`): one client, one question after another, the
+//!   first page of each answer, organization and project permissions;
 //! - 16 clients of the benchmark organization, closed loop, one kind at a
 //!   time (`concurrent`, not in the default phases): commands/s and
 //!   latency (`ROLEBOOK_BENCH_CLIENTS` changes the 16);
@@ -24,7 +27,16 @@
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
 //! Environment: `ROLEBOOK_BENCH_SECONDS` (10) per figure;
-//! `ROLEBOOK_BENCH_PHASES` (`check,commands,open,pair,single`);
+//! `ROLEBOOK_BENCH_PHASES` (`check,commands,open,pair,who-can,single`);
+//! `ROLEBOOK_BENCH_SIZE` (`benchmark`; `x10`: 100,000 users, 10,000
+//! projects, 2,000 groups, 500 custom roles);
+//! `ROLEBOOK_BENCH_LOAD=api`: the organization created empty and loaded
+//! through the API, request by request (`through_api`;
+//! `ROLEBOOK_BENCH_LOAD_IN_FLIGHT`, 8, requests at a time), as a new user
+//! would, instead of written straight into the event store;
+//! `ROLEBOOK_BENCH_DATABASE_URL`: run the server on PostgreSQL (log, read
+//! models and credentials in a new schema there, dropped at the end)
+//! instead of the embedded SQLite;
 //! `ROLEBOOK_BENCH_CHECK_CONNECTIONS` (24) and
 //! `ROLEBOOK_BENCH_COMMAND_CONNECTIONS` (12): wrk's connections;
 //! `ROLEBOOK_BENCH_RATES` (`2000,2500`): the open-loop rates, requests/s;
@@ -34,30 +46,22 @@
 //! goes to stderr); `rolebook::slow=debug` logs slow command batches and
 //! group commits with where their time went.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "http_load/instance.rs"]
+mod instance;
 #[path = "http_load/mix.rs"]
 mod mix;
 #[path = "http_load/open_loop.rs"]
 mod open_loop;
 #[path = "http_load/single.rs"]
 mod single;
+#[path = "http_load/through_api.rs"]
+mod through_api;
 
-use domain::ids::TokenId;
-use domain::store::{EventStore, ExpectedVersion};
+use instance::{load_average, Instance};
 use testkit::{Size, Workload};
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -114,198 +118,99 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let dir =
-        tempfile::tempdir_in(std::env::var("ROLEBOOK_BENCH_DIR").unwrap_or_else(|_| ".".into()))
-            .unwrap();
+    let size_name = std::env::var("ROLEBOOK_BENCH_SIZE").unwrap_or_else(|_| "benchmark".into());
+    let size = Size::named(&size_name)
+        .unwrap_or_else(|| panic!("ROLEBOOK_BENCH_SIZE={size_name}: expected benchmark or x10"));
     println!("# rolebook HTTP load benchmark");
     println!("{}", testkit::bench::machine_line());
+    let instance = Instance::new().await;
+    println!("storage: {}", instance.describe().await);
 
-    // The benchmark organization, registered under the name "bench".
-    let w = Workload::organization("bench", Size::BENCHMARK, 1);
-    {
-        let store = infra::SqliteEventStore::open_in_dir(dir.path())
-            .await
-            .unwrap();
-        let registered = domain::registry::OrganizationRegistered {
-            org_id: w.org_id,
-            name: "bench".into(),
-        };
-        let registry_event = domain::store::NewEvent {
-            event_id: uuid::Uuid::now_v7(),
-            event_type: domain::registry::OrganizationRegistered::EVENT_TYPE.into(),
-            schema_version: 1,
-            data: serde_json::to_string(&registered).unwrap(),
-            metadata: "{}".into(),
-        };
-        store
-            .append(
-                &domain::registry::stream(),
-                ExpectedVersion::NoStream,
-                vec![registry_event],
-            )
-            .await
-            .unwrap();
-        for (i, chunk) in w.envelopes().chunks(5_000).enumerate() {
-            let expected = if i == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Any
-            };
-            store
-                .append(&w.org_id.stream(), expected, chunk.to_vec())
-                .await
-                .unwrap();
-        }
-    }
-    // A fresh, small organization beside it ("fresh": 50 people, 10
-    // projects, 5 groups, 2 custom roles), for the single-client phase.
-    let fresh = Workload::organization(
-        "fresh",
-        Size {
-            users: 50,
-            projects: 10,
-            groups: 5,
-            custom_roles: 2,
-        },
-        2,
+    // The organization under load, registered as "bench", and a fresh,
+    // small one beside it ("fresh") for the single-client phase.
+    let generating = Instant::now();
+    let w = Workload::organization("bench", size, 1);
+    let fresh = Workload::organization("fresh", single::FRESH, 2);
+    println!(
+        "organization ({size_name}: {} users, {} projects, {} groups, {} custom roles): {} events, generated in {:.1?}",
+        size.users,
+        size.projects,
+        size.groups,
+        size.custom_roles,
+        w.events.len(),
+        generating.elapsed()
     );
-    {
-        let store = infra::SqliteEventStore::open_in_dir(dir.path())
-            .await
-            .unwrap();
-        let registered = domain::registry::OrganizationRegistered {
-            org_id: fresh.org_id,
-            name: "fresh".into(),
-        };
-        store
-            .append(
-                &domain::registry::stream(),
-                ExpectedVersion::Any,
-                vec![domain::store::NewEvent {
-                    event_id: uuid::Uuid::now_v7(),
-                    event_type: domain::registry::OrganizationRegistered::EVENT_TYPE.into(),
-                    schema_version: 1,
-                    data: serde_json::to_string(&registered).unwrap(),
-                    metadata: "{}".into(),
-                }],
-            )
-            .await
-            .unwrap();
-        store
-            .append(
-                &fresh.org_id.stream(),
-                ExpectedVersion::NoStream,
-                fresh.envelopes(),
-            )
-            .await
-            .unwrap();
-    }
-    let pool = infra::readmodel::open_in_dir(dir.path()).unwrap();
-    let creds = commands::Credentials::sqlite(&pool).await.unwrap();
-    let token = creds
-        .issue_token(
-            w.org_id,
-            w.owner,
-            TokenId::new(),
-            commands::credentials::TokenKind::Session,
-            None,
-        )
-        .await
-        .unwrap();
-    // The probe's own token: its reads wait for its own writes only.
-    let probe_token = creds
-        .issue_token(
-            w.org_id,
-            w.owner,
-            TokenId::new(),
-            commands::credentials::TokenKind::Session,
-            None,
-        )
-        .await
-        .unwrap();
-    let fresh_token = creds
-        .issue_token(
-            fresh.org_id,
-            fresh.owner,
-            TokenId::new(),
-            commands::credentials::TokenKind::Session,
-            None,
-        )
-        .await
-        .unwrap();
-    println!("organization: {} events", w.events.len());
+    // Written straight into the store, or (`ROLEBOOK_BENCH_LOAD=api`)
+    // created empty and loaded through the API once the server is up.
+    let through_api = std::env::var("ROLEBOOK_BENCH_LOAD").as_deref() == Ok("api");
+    let empty = Workload::organization(
+        "bench",
+        Size {
+            users: 1,
+            projects: 0,
+            groups: 0,
+            custom_roles: 0,
+        },
+        1,
+    );
+    let bench = if through_api { &empty } else { &w };
+    let loading = Instant::now();
+    instance.load(&[("bench", bench), ("fresh", &fresh)]).await;
+    println!("written into the event store in {:.1?}", loading.elapsed());
+    // The bench's token, the probe's own (its reads wait for its own
+    // writes only) and the fresh organization's.
+    let tokens = instance
+        .tokens(&[
+            (bench.org_id, bench.owner),
+            (bench.org_id, bench.owner),
+            (fresh.org_id, fresh.owner),
+        ])
+        .await;
+    let (token, probe_token, fresh_token) = (&tokens[0], &tokens[1], &tokens[2]);
 
-    // The release server (cargo builds it for benches).
-    let mut server = Command::new(env!("CARGO_BIN_EXE_rolebook"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env(
-            "RUST_LOG",
-            std::env::var("ROLEBOOK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = server.id();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    let address = loop {
-        line.clear();
-        stderr.read_line(&mut line).unwrap();
-        if let Some(rest) = line.trim().strip_prefix("rolebook listening on ") {
-            break rest.to_string();
-        }
-    };
-    // The server's log, passed on to this process's stderr.
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            eprintln!("server: {line}");
-        }
-    });
-    // The largest size each WAL file of the data dir reaches, sampled
-    // every 50 ms while the server runs.
-    let wal_peak = std::sync::Arc::new(parking_lot::Mutex::new(std::collections::BTreeMap::<
-        String,
-        u64,
-    >::new()));
-    {
-        let (dir, peak) = (dir.path().to_path_buf(), wal_peak.clone());
-        std::thread::spawn(move || loop {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                return;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                if name.ends_with("-wal") {
-                    let len = e.metadata().map(|m| m.len()).unwrap_or(0);
-                    let mut peak = peak.lock();
-                    let max = peak.entry(name).or_default();
-                    *max = (*max).max(len);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        });
-    }
+    let server = instance.serve();
+    let address = server.address.clone();
     let client = reqwest::Client::new();
     let started = Instant::now();
-    settle(&client, &address).await;
+    server.settle(&client).await;
     println!(
-        "server ready (projections caught up in {:.1?}, with a second of rest); RSS {} MiB; largest WAL files during the start: {}",
-        started.elapsed(),
-        rss_kib(pid, "VmRSS") / 1024,
-        wal_sizes(&std::mem::take(&mut *wal_peak.lock()))
+        "server listening after {:.1?}, ready (projections caught up) after {:.1?} with a second of rest; RSS {} MiB; largest WAL files during the start: {}",
+        server.listening_after,
+        started.elapsed() + server.listening_after,
+        server.memory_mib("VmRSS"),
+        server.take_wal_peaks()
     );
 
     let base = format!("{address}/api/v1/orgs/bench");
+    if through_api {
+        let in_flight = env_u32("ROLEBOOK_BENCH_LOAD_IN_FLIGHT", 8) as usize;
+        let loading = Instant::now();
+        through_api::load(&client, &base, &format!("Bearer {token}"), &w, in_flight).await;
+        server.settle(&client).await;
+        let health: serde_json::Value = client
+            .get(format!("{address}/api/v1/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        println!(
+            "organization loaded through the API in {:.1?} (the log's head now at {}); RSS {} MiB; largest WAL files meanwhile: {}",
+            loading.elapsed(),
+            health["position"],
+            server.memory_mib("VmRSS"),
+            server.take_wal_peaks()
+        );
+    }
     let phases = std::env::var("ROLEBOOK_BENCH_PHASES")
-        .unwrap_or_else(|_| "check,commands,open,pair,single".into());
+        .unwrap_or_else(|_| "check,commands,open,pair,who-can,single".into());
     let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
 
     // GET /check on random users, permissions and projects.
     let mut peak_after_checks = 0;
     if phase("check") {
-        let check = dir.path().join("check.lua");
+        let check = instance.dir.path().join("check.lua");
         std::fs::write(
             &check,
             format!(
@@ -313,16 +218,18 @@ async fn main() {
 local perms = {{"project.view", "project.job.rerun", "project.access.manage", "project.delete", "project.secrets.view"}}
 local org_perms = {{"organization.view", "organization.people.manage", "organization.secrets.view"}}
 request = function()
-  local u = "user" .. math.random(0, 9998)
+  local u = "user" .. math.random(0, {last_user})
   local path
   if math.random() < 0.7 then
-    path = "/api/v1/orgs/bench/check?user=" .. u .. "&permission=" .. perms[math.random(#perms)] .. "&project=project-" .. math.random(0, 999)
+    path = "/api/v1/orgs/bench/check?user=" .. u .. "&permission=" .. perms[math.random(#perms)] .. "&project=project-" .. math.random(0, {last_project})
   else
     path = "/api/v1/orgs/bench/check?user=" .. u .. "&permission=" .. org_perms[math.random(#org_perms)]
   end
   return wrk.format("GET", path, {{["Authorization"] = "Bearer {token}"}})
 end
-"#
+"#,
+                last_user = size.users - 2,
+                last_project = size.projects - 1,
             ),
         )
         .unwrap();
@@ -333,15 +240,15 @@ end
             &format!("GET /check, wrk closed loop ({check_connections} connections)"),
             &out,
         );
-        peak_after_checks = rss_kib(pid, "VmHWM");
+        peak_after_checks = server.memory_mib("VmHWM");
     }
 
     // Commands at saturation: wrk, closed loop (each connection sends its
     // next command when the last is answered).
     if phase("commands") {
-        settle(&client, &address).await;
-        let cmd = dir.path().join("command.lua");
-        std::fs::write(&cmd, mix::wrk_script(&token)).unwrap();
+        server.settle(&client).await;
+        let cmd = instance.dir.path().join("command.lua");
+        std::fs::write(&cmd, mix::wrk_script(token)).unwrap();
         let command_connections = env_u32("ROLEBOOK_BENCH_COMMAND_CONNECTIONS", 12);
         println!("{}", load_average());
         let out = wrk(&base, &cmd, seconds, command_connections);
@@ -368,7 +275,7 @@ end
             .split(',')
             .filter_map(|r| r.trim().parse::<f64>().ok())
         {
-            settle(&client, &address).await;
+            server.settle(&client).await;
             println!("{}", load_average());
             // Beside the load, a probe writes and then reads its write
             // back (session consistency) every 20 ms: the read's time is
@@ -416,7 +323,7 @@ end
     }
     // A write and at once a read by the same caller, one pair at a time.
     if phase("pair") {
-        settle(&client, &address).await;
+        server.settle(&client).await;
         println!("{}", load_average());
         let auth = format!("Bearer {token}");
         let (mut pairs, mut writes, mut reads) = (Vec::new(), Vec::new(), Vec::new());
@@ -465,23 +372,73 @@ end
             testkit::bench::percentile(&reads, 0.99),
         );
     }
+    // Who can: one client, one question after another, the first page
+    // (50 holders) of each answer.
+    if phase("who-can") {
+        server.settle(&client).await;
+        println!("{}", load_average());
+        let auth = format!("Bearer {token}");
+        for (what, project_permission) in [
+            ("organization permissions", false),
+            ("project permissions", true),
+        ] {
+            let mut latencies = Vec::new();
+            let mut holders = 0usize;
+            for i in 0..500u64 {
+                let path = if project_permission {
+                    format!(
+                        "/who-can?permission={}&project=project-{}",
+                        [
+                            "project.view",
+                            "project.job.rerun",
+                            "project.access.manage",
+                            "project.delete"
+                        ][i as usize % 4],
+                        (i * 7919) % size.projects as u64
+                    )
+                } else {
+                    format!(
+                        "/who-can?permission={}",
+                        [
+                            "organization.view",
+                            "organization.people.manage",
+                            "organization.secrets.view",
+                            "organization.audit_logs.view"
+                        ][i as usize % 4]
+                    )
+                };
+                let started = Instant::now();
+                let r = client
+                    .get(format!("{base}{path}"))
+                    .header("Authorization", &auth)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let page: serde_json::Value = r.json().await.unwrap();
+                latencies.push(started.elapsed());
+                assert!(status.is_success(), "{path}: {status} {page}");
+                holders += page["users"].as_array().map_or(0, Vec::len);
+            }
+            latencies.sort();
+            println!(
+                "who-can, first page, {what}: {} questions ({:.1} holders per page), p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+                latencies.len(),
+                holders as f64 / latencies.len() as f64,
+                testkit::bench::percentile(&latencies, 0.5),
+                testkit::bench::percentile(&latencies, 0.99),
+                latencies.last().copied().unwrap_or_default()
+            );
+        }
+    }
     // One client, one command after another, on the benchmark
     // organization and on a fresh one: each kind's latency.
     if phase("single") {
         for (org, token, size) in [
-            ("bench", &token, Size::BENCHMARK),
-            (
-                "fresh",
-                &fresh_token,
-                Size {
-                    users: 50,
-                    projects: 10,
-                    groups: 5,
-                    custom_roles: 2,
-                },
-            ),
+            ("bench", token, size),
+            ("fresh", fresh_token, single::FRESH),
         ] {
-            settle(&client, &address).await;
+            server.settle(&client).await;
             let base = format!("{address}/api/v1/orgs/{org}");
             let auth = format!("Bearer {token}");
             for kind in single::KINDS {
@@ -517,7 +474,7 @@ end
     if phase("concurrent") {
         let clients = env_u32("ROLEBOOK_BENCH_CLIENTS", 16) as u64;
         for kind in single::KINDS {
-            settle(&client, &address).await;
+            server.settle(&client).await;
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let mut tasks = tokio::task::JoinSet::new();
             for c in 0..clients {
@@ -529,7 +486,7 @@ end
                     // that change something every time.
                     let mut i = c * 1_000_000;
                     while Instant::now() < deadline {
-                        let r = single::command(kind, i, &Size::BENCHMARK);
+                        let r = single::command(kind, i, &size);
                         i += 1;
                         let started = Instant::now();
                         let answer = client
@@ -561,25 +518,14 @@ end
     }
     println!(
         "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",
-        rss_kib(pid, "VmRSS") / 1024,
-        rss_kib(pid, "VmHWM") / 1024,
-        peak_after_checks / 1024
+        server.memory_mib("VmRSS"),
+        server.memory_mib("VmHWM"),
+        peak_after_checks
     );
     println!(
         "largest WAL files under the load (after the start): {}",
-        wal_sizes(&wal_peak.lock())
+        server.take_wal_peaks()
     );
-    let _ = server.kill();
-    let _ = server.wait();
-}
-
-/// `name size, ...` of the WAL files sampled.
-fn wal_sizes(peaks: &std::collections::BTreeMap<String, u64>) -> String {
-    let sizes: Vec<String> = peaks
-        .iter()
-        .map(|(name, len)| format!("{name} {:.1} MiB", *len as f64 / (1 << 20) as f64))
-        .collect();
-    sizes.join(", ")
 }
 
 /// Writes, then reads the write back, every 20 ms until `running` is
@@ -625,39 +571,4 @@ async fn probe(
     writes.sort();
     reads.sort();
     (writes, reads)
-}
-
-/// Waits until both projections have caught up with the log, then a
-/// second more, so one figure's backlog does not weigh on the next.
-async fn settle(client: &reqwest::Client, address: &str) {
-    let started = Instant::now();
-    loop {
-        let health: serde_json::Value = client
-            .get(format!("{address}/api/v1/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if health["projections"]["rbac"] == health["position"]
-            && health["projections"]["audit"] == health["position"]
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "projections never caught up: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
-/// The machine's load averages (1, 5, 15 minutes), as `uptime` shows them:
-/// other work on the same cores weighs on every figure.
-fn load_average() -> String {
-    let avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let avg: Vec<&str> = avg.split_whitespace().take(3).collect();
-    format!("load average: {}", avg.join(", "))
 }

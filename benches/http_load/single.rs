@@ -7,6 +7,15 @@ use testkit::Size;
 
 use super::mix::CommandRequest;
 
+/// The fresh organization the benchmark one is compared with: 50 people,
+/// 10 projects, 5 groups, 2 custom roles.
+pub const FRESH: Size = Size {
+    users: 50,
+    projects: 10,
+    groups: 5,
+    custom_roles: 2,
+};
+
 /// Commands of each kind per organization.
 pub const EACH: u64 = 300;
 

@@ -14,7 +14,8 @@
 //!    1,000,000 events in a SQLite event store: events/s.
 //!
 //! Run: `cargo bench -p rolebook-projections --bench access`
-//! (`ROLEBOOK_BENCH_EVENTS`, `ROLEBOOK_BENCH_CHECKS`,
+//! (`ROLEBOOK_BENCH_SIZE=x10`: the ×10 organization, 100,000 users, 10,000
+//! projects, 2,000 groups, 500 custom roles; `ROLEBOOK_BENCH_EVENTS`, `ROLEBOOK_BENCH_CHECKS`,
 //! `ROLEBOOK_BENCH_CASBIN_CHECKS`, `ROLEBOOK_BENCH_SECONDS` shrink it for a
 //! smoke run, 0 casbin checks skips casbin; `ROLEBOOK_BENCH_DIR` moves the
 //! temporary store; `ROLEBOOK_BENCH_PAGE` changes the events per catch-up
@@ -412,11 +413,18 @@ fn main() {
     println!("# rolebook access benchmark");
     println!("{}", testkit::bench::machine_line());
 
+    let size_name = std::env::var("ROLEBOOK_BENCH_SIZE").unwrap_or_else(|_| "benchmark".into());
+    let size = Size::named(&size_name)
+        .unwrap_or_else(|| panic!("ROLEBOOK_BENCH_SIZE={size_name}: expected benchmark or x10"));
     let started = Instant::now();
-    let mut w = Workload::organization("bench", Size::BENCHMARK, 1);
+    let mut w = Workload::organization("bench", size, 1);
     let org: OrgId = w.org_id;
     println!(
-        "workload: benchmark organization = {} events (generated in {:.1?})",
+        "workload: {size_name} organization ({} users, {} projects, {} groups, {} custom roles) = {} events (generated in {:.1?})",
+        size.users,
+        size.projects,
+        size.groups,
+        size.custom_roles,
         w.events.len(),
         started.elapsed()
     );

@@ -24,10 +24,13 @@ pub const WAL_AUTOCHECKPOINT: i64 = 1_000;
 /// none): a faster catch-up (BENCHMARKS.md, "Why the code is as it is").
 pub const PAGE_SIZE: i64 = infra::readmodel::PAGE_SIZE as i64;
 
+/// How long a writer of the read models waits for another one.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens a read-write connection (creating the file if needed).
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Before WAL: the page size of a file created here (see PAGE_SIZE).
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

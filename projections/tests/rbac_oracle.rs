@@ -261,6 +261,27 @@ fn agree(seed: u64, steps: usize) {
                 "who_can folded"
             );
             assert_eq!(holders(&mixed, permission, project), live, "who_can mixed");
+            // The naive recompute: every user, in id order, checked.
+            let mut naive_holders: Vec<UserId> = users
+                .iter()
+                .copied()
+                .filter(|u| naive.check(*u, permission, project))
+                .collect();
+            naive_holders.sort();
+            assert_eq!(live, naive_holders, "who_can against the naive recompute");
+            // Pages of 3 after the last id served add up to the whole list.
+            let org = model.org(w.org_id).unwrap();
+            let (mut paged, mut after) = (Vec::new(), None);
+            loop {
+                let (page, more) = org.who_can_page(permission, project, after, 3);
+                assert!(page.len() <= 3);
+                after = page.last().map(|h| h.user_id);
+                paged.extend(page.into_iter().map(|h| h.user_id));
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(paged, live, "who_can in pages of 3");
         }
     }
     // The model's explanation matches its decision.

@@ -21,13 +21,8 @@ pub const MAX_LIMIT: usize = 1000;
 /// The header that carries a bare-array list's next cursor.
 pub const NEXT_CURSOR_HEADER: &str = "rolebook-next-cursor";
 
-/// One page of `items` (already sorted by `key`) after `cursor`.
-pub fn page<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    limit: Option<usize>,
-    cursor: Option<&str>,
-) -> ApiResult<(Vec<T>, Option<String>)> {
+/// `limit` checked: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn limit(limit: Option<usize>) -> ApiResult<usize> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Problem::invalid(
@@ -36,25 +31,49 @@ pub fn page<T>(
             format!("limit must be 1 to {MAX_LIMIT}"),
         ));
     }
-    let after = cursor
+    Ok(limit)
+}
+
+/// The key a cursor names (the last key served), or 400 `invalid_cursor`.
+pub fn after(cursor: Option<&str>) -> ApiResult<Option<String>> {
+    cursor
         .map(|c| {
             hex::decode(c)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    Problem::new(
-                        axum::http::StatusCode::BAD_REQUEST,
-                        "invalid_cursor",
-                        "malformed cursor",
-                    )
-                })
+                .ok_or_else(invalid_cursor)
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// The cursor of a page whose last key is `key`.
+pub fn cursor(key: &str) -> String {
+    hex::encode(key)
+}
+
+/// 400 `invalid_cursor`.
+pub fn invalid_cursor() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+        "malformed cursor",
+    )
+}
+
+/// One page of `items` (already sorted by `key`) after `cursor`.
+pub fn page<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> ApiResult<(Vec<T>, Option<String>)> {
+    let limit = self::limit(limit)?;
+    let after = after(cursor)?;
     let mut rest: Vec<T> = items
         .into_iter()
         .filter(|i| after.as_ref().is_none_or(|a| key(i) > *a))
         .collect();
-    let next = (rest.len() > limit).then(|| hex::encode(key(&rest[limit - 1])));
+    let next = (rest.len() > limit).then(|| self::cursor(&key(&rest[limit - 1])));
     rest.truncate(limit);
     Ok((rest, next))
 }

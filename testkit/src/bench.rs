@@ -78,8 +78,21 @@ pub fn settle(db: &std::path::Path) {
     match rusqlite::Connection::open(db) {
         Ok(conn) => {
             let _ = conn.busy_timeout(Duration::from_secs(60));
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                eprintln!("settle: checkpoint of {} failed: {e}", db.display());
+            // A checkpoint that finds another one running (the store's
+            // checkpointer, finishing) or a reader answers busy rather
+            // than failing: try again for a while.
+            for attempt in 1..=50 {
+                match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                }) {
+                    Ok(0) => break,
+                    Ok(_) if attempt < 50 => std::thread::sleep(Duration::from_millis(100)),
+                    Ok(_) => eprintln!("settle: the checkpoint of {} stayed busy", db.display()),
+                    Err(e) => {
+                        eprintln!("settle: checkpoint of {} failed: {e}", db.display());
+                        break;
+                    }
+                }
             }
         }
         Err(e) => eprintln!("settle: cannot open {}: {e}", db.display()),

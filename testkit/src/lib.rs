@@ -35,6 +35,32 @@ impl Size {
         groups: 200,
         custom_roles: 50,
     };
+    /// Ten times the benchmark organization (issue 22's scale ×10).
+    pub const X10: Size = Size {
+        users: 100_000,
+        projects: 10_000,
+        groups: 2_000,
+        custom_roles: 500,
+    };
+    /// One tenant of the many-tenant instance: 100 people, with projects,
+    /// groups and custom roles in the benchmark organization's proportions
+    /// (at least one custom role of each scope).
+    pub const TENANT: Size = Size {
+        users: 100,
+        projects: 10,
+        groups: 4,
+        custom_roles: 2,
+    };
+    /// The size named `benchmark`, `x10` or `tenant` (for benchmarks'
+    /// environment variables).
+    pub fn named(name: &str) -> Option<Size> {
+        match name {
+            "benchmark" => Some(Size::BENCHMARK),
+            "x10" => Some(Size::X10),
+            "tenant" => Some(Size::TENANT),
+            _ => None,
+        }
+    }
     /// A small one for tests.
     pub const SMALL: Size = Size {
         users: 200,
@@ -246,6 +272,14 @@ impl Workload {
             }
         }
         w
+    }
+
+    /// The many-tenant instance: `count` organizations of `size`, named
+    /// `tenant-0`, `tenant-1`, …, each from its own seed.
+    pub fn tenants(count: usize, size: Size, seed: u64) -> Vec<Workload> {
+        (0..count)
+            .map(|i| Workload::organization(&format!("tenant-{i}"), size, seed + i as u64))
+            .collect()
     }
 
     /// Appends valid churn (project bindings changing hands, organization
@@ -548,4 +582,34 @@ pub fn envelopes(events: &[Event]) -> Vec<NewEvent> {
             metadata: meta.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The many-tenant instance: distinct organizations of the size asked,
+    /// each with its own people and a custom role of each scope.
+    #[test]
+    fn tenants_are_distinct_organizations_of_the_size_asked() {
+        let tenants = Workload::tenants(3, Size::TENANT, 1);
+        assert_eq!(tenants.len(), 3);
+        for (i, w) in tenants.iter().enumerate() {
+            assert_eq!(w.state.users.len(), Size::TENANT.users);
+            assert_eq!(w.state.projects.len(), Size::TENANT.projects);
+            assert_eq!(w.state.groups.len(), Size::TENANT.groups);
+            assert_eq!(w.org_roles.len(), 1, "tenant-{i}");
+            assert_eq!(w.project_roles.len(), 3 + 1, "tenant-{i}");
+            assert_eq!(w.state.name, format!("tenant-{i}"));
+        }
+        assert_ne!(tenants[0].org_id, tenants[1].org_id);
+        assert_ne!(tenants[0].users[1], tenants[1].users[1]);
+    }
+
+    #[test]
+    fn sizes_are_named() {
+        assert_eq!(Size::named("x10").map(|s| s.users), Some(100_000));
+        assert_eq!(Size::named("benchmark").map(|s| s.projects), Some(1_000));
+        assert!(Size::named("huge").is_none());
+    }
 }

@@ -65,7 +65,7 @@ pub fn spawn(path: &Path, alive: Weak<()>) {
                     tracing::debug!(error = %e, "passive checkpoint skipped");
                 }
                 if std::fs::metadata(&wal).is_ok_and(|m| m.len() > RESTART_ABOVE) {
-                    restart(&conn);
+                    restart(&conn, Duration::from_secs(5));
                 }
                 if last {
                     return;
@@ -82,15 +82,23 @@ pub fn wal_path(path: &Path) -> std::path::PathBuf {
     wal.into()
 }
 
-/// A RESTART checkpoint that waits at most [`RESTART_WAIT`] for readers.
-fn restart(conn: &Connection) {
+/// A RESTART checkpoint that waits at most [`RESTART_WAIT`] for readers,
+/// then gives the connection `busy_timeout` back.
+pub fn restart(conn: &Connection, busy_timeout: Duration) {
     let _ = conn.busy_timeout(RESTART_WAIT);
     match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
         Ok(0) => {}
-        Ok(_) => tracing::debug!("restarting checkpoint busy: readers kept the WAL"),
-        Err(e) => tracing::debug!(error = %e, "restarting checkpoint skipped"),
+        Ok(_) => tracing::debug!(
+            db = conn.path().unwrap_or_default(),
+            "restarting checkpoint busy: readers kept the WAL"
+        ),
+        Err(e) => tracing::debug!(
+            db = conn.path().unwrap_or_default(),
+            error = %e,
+            "restarting checkpoint skipped"
+        ),
     }
-    let _ = conn.busy_timeout(Duration::from_secs(5));
+    let _ = conn.busy_timeout(busy_timeout);
 }
 
 #[cfg(test)]

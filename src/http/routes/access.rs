@@ -309,13 +309,17 @@ pub async fn who_can(
         .as_deref()
         .map(|p| resolve::project(&o.state, p))
         .transpose()?;
-    // Holders come by user id: the keyset key.
-    let (holders, next_cursor) = paging::page(
-        o.who_can(permission, project),
-        |h| h.user_id.to_string(),
-        q.limit,
-        q.cursor.as_deref(),
-    )?;
+    // Holders come by user id: the keyset key (the cursor names the last
+    // user id served).
+    let limit = paging::limit(q.limit)?;
+    let after = paging::after(q.cursor.as_deref())?
+        .map(|id| id.parse::<UserId>().map_err(|_| paging::invalid_cursor()))
+        .transpose()?;
+    let (holders, more) = o.who_can_page(permission, project, after, limit);
+    let next_cursor = more
+        .then(|| holders.last())
+        .flatten()
+        .map(|h| paging::cursor(&h.user_id.to_string()));
     Ok(Json(WhoCanPage {
         users: holders
             .iter()
