@@ -6,9 +6,12 @@
 //! a crash may lose the last committed batches, but rows and checkpoint are
 //! lost together, so the projection simply applies them again.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
 /// WAL pages after which a commit checkpoints (SQLite's default; a
@@ -26,6 +29,30 @@ pub const PAGE_SIZE: i64 = infra::readmodel::PAGE_SIZE as i64;
 
 /// How long a writer of the read models waits for another one.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The turn of the projections of this process that write the read-model
+/// file at `path`: one holds it for each transaction while following the
+/// log, and for the WAL's restart after it.
+///
+/// SQLite lets one writer in at a time anyway, but a writer that finds
+/// the file locked sleeps in its busy handler (up to 100 ms a try) instead
+/// of starting the moment the other commits, and a RESTART checkpoint that
+/// finds the other writer inside a transaction cannot start the WAL over
+/// (under the many-tenant load it failed for seconds at a time and the WAL
+/// reached 96 MiB). Taking turns here makes both waits a lock's handover.
+pub fn write_turn(path: &Path) -> Arc<Mutex<()>> {
+    static TURNS: LazyLock<Mutex<HashMap<PathBuf, Weak<Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mut turns = TURNS.lock();
+    turns.retain(|_, turn| turn.strong_count() > 0);
+    if let Some(turn) = turns.get(&key).and_then(Weak::upgrade) {
+        return turn;
+    }
+    let turn = Arc::new(Mutex::new(()));
+    turns.insert(key, Arc::downgrade(&turn));
+    turn
+}
 
 /// Opens a read-write connection (creating the file if needed).
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {

@@ -441,8 +441,9 @@ impl<P: Projection> Runner<P> {
     /// connection reading it, and the other projection's writer is almost
     /// always inside a transaction under steady load: with 1,000 busy
     /// organizations the read models' WAL reached 327 MiB in a minute. A
-    /// RESTART waits (at most 20 ms) for that transaction to end; the
-    /// other writer waits behind it meanwhile, never the commands.
+    /// RESTART waits (at most 20 ms) for the readers; the caller holds the
+    /// file's [`write_turn`](crate::db::write_turn), so no other projection
+    /// is inside a transaction (they wait for the turn, never the commands).
     fn keep_wal_bounded(&self) {
         let Some(path) = self.conn.path() else {
             return;
@@ -558,6 +559,7 @@ async fn follow<P: Projection>(
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ProjectionError> {
     let name = projection.name();
+    let turn = crate::db::write_turn(&db);
     let mut runner = blocking(move || Runner::open(projection, &db)).await?;
     // Warm in-memory state up to the checkpoint, without writing.
     if runner.projection.needs_warm_up() && runner.position > 0 {
@@ -608,7 +610,9 @@ async fn follow<P: Projection>(
             continue;
         };
         let decoded = decode(page)?;
+        let turn = turn.clone();
         runner = blocking(move || {
+            let _turn = turn.lock();
             runner.apply_page(&decoded, last)?;
             runner.keep_wal_bounded();
             Ok(runner)
@@ -638,4 +642,95 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ProjectionError::Task("projection", Arc::new(e)))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A projection that writes 64 KiB rows into a table of its own.
+    struct Blobs(&'static str);
+
+    impl Projection for Blobs {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn migrate(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+            conn.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (k INTEGER PRIMARY KEY, v BLOB)",
+                self.0
+            ))?;
+            Ok(())
+        }
+        fn apply(&mut self, _tx: &Transaction, _events: &[Decoded]) -> Result<(), ProjectionError> {
+            Ok(())
+        }
+    }
+
+    /// A projection following a busy log while queries read the file:
+    /// past the limit its WAL starts over (RESTART waits out the readers'
+    /// snapshots) instead of growing with every commit. Its commits do not
+    /// checkpoint here (`wal_autocheckpoint = 0`), as when the commits'
+    /// checkpoints cannot finish: without the restart the WAL reaches the
+    /// size of all the writes (96 MiB).
+    #[test]
+    fn a_follower_starts_its_wal_over_past_the_limit() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rolebook.db");
+        let wal = infra::sqlite::checkpointer::wal_path(&path);
+        let writer = Runner::open(Blobs("blobs"), &path).unwrap();
+        writer
+            .conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let reading = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let reader = crate::db::open_read_only(&path).unwrap();
+                while !done.load(Ordering::Relaxed) {
+                    let tx = reader.unchecked_transaction().unwrap();
+                    let _: i64 = tx
+                        .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+                        .unwrap();
+                    std::thread::sleep(Duration::from_millis(5));
+                    tx.commit().unwrap();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let blob = vec![7u8; 64 * 1024];
+        let mut largest = 0;
+        // 96 MiB in transactions of 1 MiB.
+        for round in 0..96 {
+            let tx = writer.conn.unchecked_transaction().unwrap();
+            for i in 0..16 {
+                tx.execute(
+                    "INSERT OR REPLACE INTO blobs (k, v) VALUES (?1, ?2)",
+                    rusqlite::params![(round * 16 + i) % 256, &blob],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+            writer.keep_wal_bounded();
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        done.store(true, Ordering::Relaxed);
+        reading.join().unwrap();
+        assert!(
+            largest < 2 * infra::sqlite::checkpointer::RESTART_ABOVE,
+            "the WAL reached {} MiB",
+            largest >> 20
+        );
+    }
+
+    #[test]
+    fn one_write_turn_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        let first = crate::db::write_turn(&a);
+        assert!(Arc::ptr_eq(&first, &crate::db::write_turn(&a)));
+        assert!(!Arc::ptr_eq(&first, &crate::db::write_turn(&b)));
+    }
 }
