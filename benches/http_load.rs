@@ -28,6 +28,8 @@
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
 //! Environment: `ROLEBOOK_BENCH_SECONDS` (10) per figure;
 //! `ROLEBOOK_BENCH_PHASES` (`check,commands,open,pair,who-can,single`);
+//! `ROLEBOOK_BENCH_KINDS` (all four): the command kinds of the `single` and
+//! `concurrent` phases, comma-separated (e.g. `group membership`);
 //! `ROLEBOOK_BENCH_SIZE` (`benchmark`; `x10`: 100,000 users, 10,000
 //! projects, 2,000 groups, 500 custom roles);
 //! `ROLEBOOK_BENCH_LOAD=api`: the organization created empty and loaded
@@ -441,7 +443,7 @@ end
             server.settle(&client).await;
             let base = format!("{address}/api/v1/orgs/{org}");
             let auth = format!("Bearer {token}");
-            for kind in single::KINDS {
+            for kind in single::kinds() {
                 let mut latencies = Vec::new();
                 for i in 0..single::EACH {
                     let c = single::command(kind, i, &size);
@@ -473,7 +475,7 @@ end
     // command when the last is answered), one kind at a time.
     if phase("concurrent") {
         let clients = env_u32("ROLEBOOK_BENCH_CLIENTS", 16) as u64;
-        for kind in single::KINDS {
+        for kind in single::kinds() {
             server.settle(&client).await;
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let mut tasks = tokio::task::JoinSet::new();

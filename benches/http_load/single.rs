@@ -26,6 +26,17 @@ pub const KINDS: [&str; 4] = [
     "role change",
 ];
 
+/// The kinds to measure: `ROLEBOOK_BENCH_KINDS` (comma-separated), or all.
+pub fn kinds() -> Vec<&'static str> {
+    match std::env::var("ROLEBOOK_BENCH_KINDS") {
+        Ok(asked) if !asked.trim().is_empty() => KINDS
+            .into_iter()
+            .filter(|k| asked.split(',').any(|a| a.trim() == *k))
+            .collect(),
+        _ => KINDS.to_vec(),
+    }
+}
+
 /// Request `i` of `kind`: each changes something (bindings and access
 /// alternate between two levels, membership adds then removes).
 pub fn command(kind: &str, i: u64, size: &Size) -> CommandRequest {
