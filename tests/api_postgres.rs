@@ -411,6 +411,30 @@ async fn two_servers_on_one_database_share_the_log_and_the_credentials() {
         stderr.contains("answers.key in this data dir is not the key the other rolebook processes"),
         "{stderr}"
     );
+    // With A's answers.key but a streaming.key of its own: refused too,
+    // naming that file.
+    std::fs::copy(
+        a.dir.path().join("answers.key"),
+        dir.path().join("answers.key"),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("streaming.key")).ok();
+    let out = rolebook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &db.url,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr
+            .contains("streaming.key in this data dir is not the key the other rolebook processes"),
+        "{stderr}"
+    );
 }
 
 /// Groups created one after the other on one server.

@@ -270,6 +270,13 @@ impl PgSchema {
             .execute(&admin)
             .await
             .unwrap();
+        // The log's tables first: the streaming tables live beside a log
+        // (its `sealing_keys` record the key files' fingerprints).
+        infra::postgres::PostgresEventStore::connect_with(
+            infra::postgres::PostgresOptions::new(&url).in_schema(&name),
+        )
+        .await
+        .unwrap();
         let pool = sqlx::PgPool::connect_with(options.options([("search_path", name.as_str())]))
             .await
             .unwrap();
@@ -286,7 +293,7 @@ impl PgSchema {
 
 /// With the log in PostgreSQL, the sealed keys and the ledger are there
 /// too: a second process (same key file) reads the keys the first stored
-/// and finds the days it exported done; another key file opens nothing;
+/// and finds the days it exported done; another key file is refused;
 /// one process streams at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_and_ledger_live_beside_a_log_in_postgres() {
@@ -342,12 +349,18 @@ async fn keys_and_ledger_live_beside_a_log_in_postgres() {
         .unwrap();
     assert!(sealed.starts_with("v1:") && !sealed.contains(&moto.secret_access_key));
 
+    // A process with another key file is refused as it opens them, and
+    // told which file to copy.
     let other_key = log.data_dir().join("other.key");
-    let stranger = process(other_key).await;
-    assert!(matches!(
-        stranger.credentials.get(log.acme).await,
-        Err(streaming::StreamingError::Sealed(_))
-    ));
+    match Credentials::open_in(&tables, &other_key).await {
+        Err(e) => assert!(
+            e.to_string().contains(
+                "streaming.key in this data dir is not the key the other rolebook processes"
+            ),
+            "{e}"
+        ),
+        Ok(_) => panic!("another key file opened the keys"),
+    }
 
     let claim = streaming::tables::claim_pass(&tables).await.unwrap();
     assert!(matches!(claim, Some(Some(_))), "the first pass is claimed");
@@ -358,7 +371,9 @@ async fn keys_and_ledger_live_beside_a_log_in_postgres() {
             .is_none(),
         "a second process skips its pass meanwhile"
     );
-    drop(claim);
+    // The pass ends (its transaction rolled back here and now: a dropped
+    // one is rolled back whenever its connection is next used).
+    claim.unwrap().unwrap().rollback().await.unwrap();
     assert!(streaming::tables::claim_pass(&tables)
         .await
         .unwrap()

@@ -163,21 +163,20 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     };
     let key_file = data_dir.join(rolebook::streaming::credentials::KEY_FILE);
     if let Some(pool) = &postgres {
-        // Every process on the database opens what the others sealed.
-        let streaming_key = infra::keyfile::load_or_create(&key_file)
-            .context("cannot use the key that seals the bucket keys")?;
-        for (name, key) in [
-            (ANSWER_KEY_FILE, &answer_key),
-            (rolebook::streaming::credentials::KEY_FILE, &streaming_key),
-        ] {
-            infra::postgres::sealing_keys::agree(pool, name, key)
-                .await
-                .with_context(|| format!("cannot start with {}", data_dir.join(name).display()))?;
-        }
+        // Every process on the database opens what the others sealed (the
+        // streaming keys check their own file as they open).
+        infra::postgres::sealing_keys::agree(pool, ANSWER_KEY_FILE, &answer_key)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot start with {}",
+                    data_dir.join(ANSWER_KEY_FILE).display()
+                )
+            })?;
     }
     let streaming_keys = Credentials::open_in(&tables, &key_file)
         .await
-        .context("cannot open the audit streaming keys")?;
+        .with_context(|| format!("cannot start with {}", key_file.display()))?;
     let ledger = Ledger::open_in(&tables)
         .await
         .context("cannot open the audit streaming ledger")?;

@@ -99,7 +99,8 @@ impl Credentials {
 
     /// Opens the table where `tables` says, sealing with the key in
     /// `key_file` (created if missing). Every process on one PostgreSQL
-    /// database must use the same key file (`rolebook serve` checks it).
+    /// database must use the same key file: on PostgreSQL this fails, naming
+    /// the file to copy, when the key is not the one the others recorded.
     pub async fn open_in(tables: &Tables, key_file: &Path) -> Result<Credentials, StreamingError> {
         match tables {
             Tables::Embedded(db) => {
@@ -113,9 +114,14 @@ impl Credentials {
                     POSTGRES_MIGRATIONS,
                 )
                 .await?;
+                let key = infra::keyfile::load_or_create(key_file)
+                    .map_err(|e| StreamingError::Sealed(format!("{e:#}")))?;
+                // Every process on the database opens what the others
+                // sealed: their key files must be one.
+                infra::postgres::sealing_keys::agree(pool, KEY_FILE, &key).await?;
                 Ok(Credentials {
                     tables: tables.clone(),
-                    cipher: Aes256Gcm::new(&load_or_create_key(key_file)?),
+                    cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
                 })
             }
         }
