@@ -249,46 +249,19 @@ async fn nothing_is_lost_while_the_bucket_is_down() {
     assert!(!objects.keys().any(|k| k.contains(&log.globex.to_string())));
 }
 
-/// A PostgreSQL schema of its own on the machine's server (the tables of a
-/// log in PostgreSQL), dropped at the end.
-struct PgSchema {
-    name: String,
-    pool: sqlx::PgPool,
-}
-
-impl PgSchema {
-    async fn new() -> PgSchema {
-        use std::str::FromStr;
-        let url = std::env::var("ROLEBOOK_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-        let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
-        let admin = sqlx::PgPool::connect_with(options.clone())
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e}"));
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        // The log's tables first: the streaming tables live beside a log
-        // (its `sealing_keys` record the key files' fingerprints).
-        infra::postgres::PostgresEventStore::connect_with(
-            infra::postgres::PostgresOptions::new(&url).in_schema(&name),
-        )
-        .await
-        .unwrap();
-        let pool = sqlx::PgPool::connect_with(options.options([("search_path", name.as_str())]))
-            .await
-            .unwrap();
-        PgSchema { name, pool }
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
-            .execute(&self.pool)
-            .await
-            .unwrap();
-    }
+/// A PostgreSQL schema of its own on the machine's server with a log's
+/// tables in it (the streaming tables live beside a log: its
+/// `sealing_keys` record the key files' fingerprints), and a pool on it.
+async fn schema_with_a_log() -> (testkit::postgres::TestSchema, sqlx::PgPool) {
+    let schema = testkit::postgres::TestSchema::new();
+    infra::postgres::PostgresEventStore::connect_with(
+        infra::postgres::PostgresOptions::new(testkit::postgres::database_url())
+            .in_schema(&schema.name),
+    )
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&schema.url()).await.unwrap();
+    (schema, pool)
 }
 
 /// With the log in PostgreSQL, the sealed keys and the ledger are there
@@ -299,8 +272,8 @@ impl PgSchema {
 async fn keys_and_ledger_live_beside_a_log_in_postgres() {
     let moto = Moto::start();
     let log = logged(&["2026-03-01", "2026-03-02", "2026-03-03"], 300).await;
-    let schema = PgSchema::new().await;
-    let tables = streaming::Tables::Postgres(schema.pool.clone());
+    let (schema, pool) = schema_with_a_log().await;
+    let tables = streaming::Tables::Postgres(pool.clone());
     let key_file = log.data_dir().join("streaming.key");
     let process = |key_file: std::path::PathBuf| {
         let (tables, read_db) = (tables.clone(), log.read_db());
@@ -344,7 +317,7 @@ async fn keys_and_ledger_live_beside_a_log_in_postgres() {
         .unwrap();
     assert_eq!(again, None, "the days the first process exported are done");
     let sealed: String = sqlx::query_scalar("SELECT secret_access_key FROM streaming_credentials")
-        .fetch_one(&schema.pool)
+        .fetch_one(&pool)
         .await
         .unwrap();
     assert!(sealed.starts_with("v1:") && !sealed.contains(&moto.secret_access_key));
@@ -378,5 +351,6 @@ async fn keys_and_ledger_live_beside_a_log_in_postgres() {
         .await
         .unwrap()
         .is_some());
-    schema.drop().await;
+    pool.close().await;
+    drop(schema);
 }

@@ -8,66 +8,22 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::postgres::{database_url as url, TestSchema as Schema};
 
 use domain::store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StreamId};
 use infra::postgres::{PostgresEventStore, PostgresOptions};
-use sqlx::Connection as _;
 use uuid::Uuid;
 
-fn url() -> String {
-    std::env::var("ROLEBOOK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// Drops its schema when the test ends.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    fn new() -> Schema {
-        Schema {
-            name: format!("t_{}", Uuid::now_v7().simple()),
-        }
-    }
-
-    async fn store(&self) -> PostgresEventStore {
-        PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&self.name))
-            .await
-            .unwrap_or_else(|e| panic!("cannot open a store on {}: {e:#?}", url()))
-    }
-
-    /// Runs `sql` in the schema.
-    async fn execute(&self, sql: &str) {
-        let mut conn = sqlx::PgConnection::connect(&url()).await.expect("connect");
-        sqlx::raw_sql(&format!("SET search_path TO {}; {sql}", self.name))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url()).await {
-                    let _ = sqlx::raw_sql(&sql).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
+/// A store in `schema` (created if missing) on the test server.
+async fn open_store(schema: &Schema) -> PostgresEventStore {
+    PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&schema.name))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a store on {}: {e:#?}", url()))
 }
 
 async fn fresh() -> (PostgresEventStore, Schema) {
     let schema = Schema::new();
-    (schema.store().await, schema)
+    (open_store(&schema).await, schema)
 }
 
 infra::conformance_tests!(fresh);
@@ -91,14 +47,12 @@ async fn late_commits_are_never_skipped() {
     const WRITERS: usize = 12;
     const APPENDS: usize = 15;
     let (store, schema) = fresh().await;
-    schema
-        .execute(
-            "CREATE FUNCTION delay_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    schema.execute(
+        "CREATE FUNCTION delay_commit() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN PERFORM pg_sleep(random() * 0.02); RETURN NULL; END $$;
              CREATE TRIGGER delay_commit AFTER INSERT ON events
                  FOR EACH STATEMENT EXECUTE FUNCTION delay_commit();",
-        )
-        .await;
+    );
     let store = Arc::new(store);
     let total = (WRITERS * APPENDS) as u64;
     let follow = |store: Arc<PostgresEventStore>| {
@@ -125,7 +79,7 @@ async fn late_commits_are_never_skipped() {
     };
     // One follower on this store, one on another store of the same schema
     // (woken by NOTIFY from the first one's commits).
-    let other = Arc::new(schema.store().await);
+    let other = Arc::new(open_store(&schema).await);
     let followers = [follow(store.clone()), follow(other.clone())];
     let mut writers = Vec::new();
     for w in 0..WRITERS {
@@ -168,7 +122,7 @@ async fn late_commits_are_never_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_on_one_schema_share_one_log() {
     let (a, schema) = fresh().await;
-    let b = schema.store().await;
+    let b = open_store(&schema).await;
     let s = StreamId::new("org-shared");
     let first = a
         .append(&s, ExpectedVersion::NoStream, vec![event("a1")])
@@ -209,13 +163,11 @@ async fn a_newer_schema_is_refused() {
     let (store, schema) = fresh().await;
     store.close().await;
     drop(store);
-    schema.store().await.close().await;
+    open_store(&schema).await.close().await;
     let newer = infra::postgres::migrations::latest() + 1;
-    schema
-        .execute(&format!(
-            "UPDATE schema_version SET version = {newer} WHERE component = 'event_store'"
-        ))
-        .await;
+    schema.execute(&format!(
+        "UPDATE schema_version SET version = {newer} WHERE component = 'event_store'"
+    ));
     let refused =
         PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&schema.name))
             .await

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use testkit::postgres::{database_url as url, TestSchema as Schema};
 
 use chrono::{Duration, Utc};
 use domain::events::Event;
@@ -22,7 +23,7 @@ use projections::audit::{self, AuditFilter, AuditProjection, Operation, Resource
 use projections::postgres::{PgAuditProjection, PgProjection, PgRbacProjection, PgRunner};
 use projections::rbac::RbacProjection;
 use projections::runner::{decode, Projection, Runner};
-use sqlx::{Connection as _, PgPool, Row as _};
+use sqlx::{PgPool, Row as _};
 use testkit::{Size, Workload};
 use uuid::Uuid;
 
@@ -33,46 +34,11 @@ const TINY: Size = Size {
     custom_roles: 4,
 };
 
-fn url() -> String {
-    std::env::var("ROLEBOOK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// A schema of its own, dropped when the test ends.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    fn new() -> Schema {
-        Schema {
-            name: format!("t_{}", Uuid::now_v7().simple()),
-        }
-    }
-
-    async fn store(&self) -> PostgresEventStore {
-        PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&self.name))
-            .await
-            .unwrap_or_else(|e| panic!("cannot open a store on {}: {e:#?}", url()))
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url()).await {
-                    let _ = sqlx::raw_sql(&sql).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
+/// A store in `schema` (created if missing) on the test server.
+async fn open_store(schema: &Schema) -> PostgresEventStore {
+    PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&schema.name))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a store on {}: {e:#?}", url()))
 }
 
 /// Five users of the workload who still exist, to act in the metadata.
@@ -131,7 +97,7 @@ async fn both_stores(
         )
         .await
         .unwrap();
-    let pg = schema.store().await;
+    let pg = open_store(schema).await;
     pg.append(&w.org_id.stream(), ExpectedVersion::NoStream, events)
         .await
         .unwrap();
@@ -413,7 +379,7 @@ async fn two_processes_on_one_schema_write_each_event_once() {
     embedded(RbacProjection::new(Default::default()), &db, &sqlite, 50).await;
     let expected = embedded_dump(&db);
     // A second process: its own store (connections) on the same schema.
-    let peer = schema.store().await;
+    let peer = open_store(&schema).await;
     let end = w.events.len() as u64;
     // One process far behind the other: it started before the other wrote
     // everything, and catches up page by page. The tables never go back to
@@ -436,7 +402,7 @@ async fn two_processes_on_one_schema_write_each_event_once() {
     // Both at once, on fresh tables: page boundaries never line up.
     let schema = Schema::new();
     let (_, pg) = both_stores(dir.path().join("again").as_path(), &schema, &w).await;
-    let peer = schema.store().await;
+    let peer = open_store(&schema).await;
     let (model_a, model_b) = (SharedAccessModel::default(), SharedAccessModel::default());
     let (mut a, mut b) = (
         open(&pg, &model_a, 11).await,

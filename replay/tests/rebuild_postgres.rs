@@ -9,13 +9,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use testkit::postgres::{database_url as url, TestSchema as Schema};
 
 use domain::store::{EventStore, ExpectedVersion};
 use infra::postgres::{PostgresEventStore, PostgresOptions};
 use projections::access::SharedAccessModel;
 use projections::postgres::{PgAuditProjection, PgProjection, PgRbacProjection, PgRunner};
 use replay::rebuild::{postgres, Options, Which};
-use sqlx::{Connection as _, PgPool};
+use sqlx::PgPool;
 use testkit::{Size, Workload};
 
 const SMALL: Size = Size {
@@ -25,54 +26,11 @@ const SMALL: Size = Size {
     custom_roles: 4,
 };
 
-fn url() -> String {
-    std::env::var("ROLEBOOK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// A schema of its own (and its generations), dropped when the test ends.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    fn new() -> Schema {
-        Schema {
-            name: format!("t_{}", uuid::Uuid::now_v7().simple()),
-        }
-    }
-
-    async fn store(&self) -> PostgresEventStore {
-        PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&self.name))
-            .await
-            .unwrap_or_else(|e| panic!("cannot open a store on {}: {e:#?}", url()))
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url()).await {
-                    for schema in [
-                        name.clone(),
-                        format!("{name}_rebuild_rbac"),
-                        format!("{name}_rebuild_audit"),
-                    ] {
-                        let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .execute(&mut conn)
-                            .await;
-                    }
-                }
-            });
-        })
-        .join();
-    }
+/// A store in `schema` (created if missing) on the test server.
+async fn open_store(schema: &Schema) -> PostgresEventStore {
+    PostgresEventStore::connect_with(PostgresOptions::new(url()).in_schema(&schema.name))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a store on {}: {e:#?}", url()))
 }
 
 const TABLES: &[&str] = &[
@@ -145,8 +103,8 @@ async fn serve(
 async fn a_rebuild_resumes_and_switches_in_what_a_fresh_build_gives() {
     let mut w = Workload::organization("rebuilt", SMALL, 21);
     w.random_history(600);
-    let schema = Schema::new();
-    let store = schema.store().await;
+    let schema = Schema::new().dropping_beside(&["rebuild_rbac", "rebuild_audit"]);
+    let store = open_store(&schema).await;
     store
         .append(&w.org_id.stream(), ExpectedVersion::NoStream, w.envelopes())
         .await
@@ -247,8 +205,8 @@ async fn a_rebuild_resumes_and_switches_in_what_a_fresh_build_gives() {
 async fn a_fresh_rebuild_starts_over_and_ctrl_c_stops_it() {
     let mut w = Workload::organization("fresh", SMALL, 4);
     w.random_history(300);
-    let schema = Schema::new();
-    let store = schema.store().await;
+    let schema = Schema::new().dropping_beside(&["rebuild_rbac", "rebuild_audit"]);
+    let store = open_store(&schema).await;
     store
         .append(&w.org_id.stream(), ExpectedVersion::NoStream, w.envelopes())
         .await

@@ -12,6 +12,7 @@ use domain::roles::{RepoAccess, CONTRIBUTOR, MEMBER, PROJECT_ADMIN, READER};
 use domain::store::NewEvent;
 pub mod alloc;
 pub mod bench;
+pub mod postgres;
 
 use domain::{decide, Command, Event, Organization};
 use rand::rngs::StdRng;

@@ -38,65 +38,12 @@ pub struct Server {
 
 /// A PostgreSQL schema for one test server (and its restarts), dropped
 /// when the last handle goes.
-pub struct PgSchema {
-    pub name: String,
-    /// `--database-url` for the server: the test database with the
-    /// schema as its `search_path`.
-    pub url: String,
-}
+pub use testkit::postgres::TestSchema as PgSchema;
 
-fn test_database_url() -> String {
-    std::env::var("ROLEBOOK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// Runs `sql` on the test database (on a thread of its own: the caller
-/// may be inside a runtime).
-fn run_sql(sql: String) {
-    std::thread::spawn(move || {
-        use sqlx::Connection as _;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let url = test_database_url();
-            let mut conn = sqlx::PgConnection::connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e}"));
-            sqlx::raw_sql(&sql)
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        })
-    })
-    .join()
-    .expect("PostgreSQL helper");
-}
-
-impl PgSchema {
-    /// A new schema when the tests run on PostgreSQL, else `None`.
-    fn for_tests() -> Option<Arc<PgSchema>> {
-        if std::env::var("ROLEBOOK_TEST_BACKEND").as_deref() != Ok("postgres") {
-            return None;
-        }
-        let name = format!("http_{}", uuid::Uuid::now_v7().simple());
-        run_sql(format!("CREATE SCHEMA {name}"));
-        let base = test_database_url();
-        let separator = if base.contains('?') { '&' } else { '?' };
-        Some(Arc::new(PgSchema {
-            url: format!("{base}{separator}options=-c%20search_path%3D{name}"),
-            name,
-        }))
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ =
-            std::panic::catch_unwind(|| run_sql(format!("DROP SCHEMA IF EXISTS {name} CASCADE")));
-    }
+/// A new schema when the tests run on PostgreSQL, else `None`.
+fn schema_for_tests() -> Option<Arc<PgSchema>> {
+    (std::env::var("ROLEBOOK_TEST_BACKEND").as_deref() == Ok("postgres"))
+        .then(|| Arc::new(PgSchema::new().create()))
 }
 
 impl Drop for Server {
@@ -130,7 +77,7 @@ impl Stopped {
 fn cli_env(schema: &Option<Arc<PgSchema>>) -> Vec<(String, String)> {
     schema
         .iter()
-        .map(|s| ("ROLEBOOK_DATABASE_URL".to_string(), s.url.clone()))
+        .map(|s| ("ROLEBOOK_DATABASE_URL".to_string(), s.url()))
         .collect()
 }
 
@@ -247,7 +194,7 @@ impl Server {
         let schema = if env.iter().any(|(k, _)| *k == "ROLEBOOK_DATABASE_URL") {
             None
         } else {
-            PgSchema::for_tests()
+            schema_for_tests()
         };
         Server::start_on(dir, env, bootstrap, schema)
     }
@@ -270,7 +217,7 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(schema) = &schema {
-            cmd.env("ROLEBOOK_DATABASE_URL", &schema.url);
+            cmd.env("ROLEBOOK_DATABASE_URL", schema.url());
         }
         for (k, v) in env {
             cmd.env(k, v);
