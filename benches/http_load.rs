@@ -173,34 +173,17 @@ async fn main() {
     let server = instance.serve();
     let address = server.address.clone();
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    server.settle(&client).await;
-    println!(
-        "server listening after {:.1?}, ready (projections caught up) after {:.1?} with a second of rest; RSS {} MiB; largest WAL files during the start: {}",
-        server.listening_after,
-        started.elapsed() + server.listening_after,
-        server.memory_mib("VmRSS"),
-        server.take_wal_peaks()
-    );
+    server.report_start(&client).await;
 
     let base = format!("{address}/api/v1/orgs/bench");
     if through_api {
         let in_flight = env_u32("ROLEBOOK_BENCH_LOAD_IN_FLIGHT", 8) as usize;
         let loading = Instant::now();
         through_api::load(&client, &base, &format!("Bearer {token}"), &w, in_flight).await;
-        server.settle(&client).await;
-        let health: serde_json::Value = client
-            .get(format!("{address}/api/v1/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let head = server.settle(&client).await;
         println!(
-            "organization loaded through the API in {:.1?} (the log's head now at {}); RSS {} MiB; largest WAL files meanwhile: {}",
+            "organization loaded through the API in {:.1?} (the log's head now at {head}); RSS {} MiB; largest WAL files meanwhile: {}",
             loading.elapsed(),
-            health["position"],
             server.memory_mib("VmRSS"),
             server.take_wal_peaks()
         );
@@ -474,47 +457,30 @@ end
     // 16 clients of one organization, closed loop (each sends its next
     // command when the last is answered), one kind at a time.
     if phase("concurrent") {
-        let clients = env_u32("ROLEBOOK_BENCH_CLIENTS", 16) as u64;
+        let clients = env_u32("ROLEBOOK_BENCH_CLIENTS", 16) as usize;
         for kind in single::kinds() {
             server.settle(&client).await;
-            let deadline = Instant::now() + Duration::from_secs(seconds);
-            let mut tasks = tokio::task::JoinSet::new();
-            for c in 0..clients {
-                let (client, base, auth) =
-                    (client.clone(), base.clone(), format!("Bearer {token}"));
-                tasks.spawn(async move {
-                    let mut latencies = Vec::new();
+            let (base, auth) = (base.clone(), format!("Bearer {token}"));
+            let latencies = instance::closed_loop(
+                &client,
+                clients,
+                Duration::from_secs(seconds),
+                move |client, c, i| {
                     // Each client its own users and projects: commands
                     // that change something every time.
-                    let mut i = c * 1_000_000;
-                    while Instant::now() < deadline {
-                        let r = single::command(kind, i, &size);
-                        i += 1;
-                        let started = Instant::now();
-                        let answer = client
-                            .request(r.method, format!("{base}{}", r.path))
-                            .header("Authorization", &auth)
-                            .header("Content-Type", "application/json")
-                            .body(r.body)
-                            .send()
-                            .await
-                            .unwrap();
-                        let status = answer.status();
-                        let _ = answer.bytes().await;
-                        assert!(status.is_success(), "{kind}: {status}");
-                        latencies.push(started.elapsed());
-                    }
-                    latencies
-                });
-            }
-            let mut latencies: Vec<Duration> = tasks.join_all().await.concat();
-            latencies.sort();
+                    let r = single::command(kind, c as u64 * 1_000_000 + i, &size);
+                    client
+                        .request(r.method, format!("{base}{}", r.path))
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/json")
+                        .body(r.body)
+                },
+            )
+            .await;
             println!(
-                "{clients} clients of one organization, closed loop, {kind}: {:.0} commands/s, p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+                "{clients} clients of one organization, closed loop, {kind}: {:.0} commands/s, {}",
                 latencies.len() as f64 / seconds as f64,
-                testkit::bench::percentile(&latencies, 0.5),
-                testkit::bench::percentile(&latencies, 0.99),
-                latencies.last().copied().unwrap_or_default()
+                testkit::bench::latency_line(&latencies)
             );
         }
     }

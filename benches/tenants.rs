@@ -30,7 +30,7 @@ mod instance;
 use instance::{load_average, Instance};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use testkit::bench::{env_usize, percentile};
+use testkit::bench::{env_usize, latency_line};
 use testkit::{Size, Workload};
 
 #[tokio::main]
@@ -84,15 +84,7 @@ async fn main() {
         .tcp_nodelay(true)
         .build()
         .unwrap();
-    let started = Instant::now();
-    server.settle(&client).await;
-    println!(
-        "server listening after {:.1?}, ready (projections caught up) after {:.1?} with a second of rest; RSS {} MiB; largest WAL files during the start: {}",
-        server.listening_after,
-        started.elapsed() + server.listening_after,
-        server.memory_mib("VmRSS"),
-        server.take_wal_peaks()
-    );
+    server.report_start(&client).await;
     let address = server.address.clone();
     let org_url = |i: usize| format!("{address}/api/v1/orgs/tenant-{i}");
 
@@ -144,22 +136,14 @@ async fn main() {
     for v in [&mut cold, &mut warm, &mut checks] {
         v.sort();
     }
-    let line = |v: &[Duration]| {
-        format!(
-            "p50 {:.2?}, p99 {:.2?}, max {:.2?}",
-            percentile(v, 0.5),
-            percentile(v, 0.99),
-            v.last().copied().unwrap_or_default()
-        )
-    };
     println!(
         "first command to each of {count} cold organizations (a role change; loads the organization's state): {}",
-        line(&cold)
+        latency_line(&cold)
     );
-    println!("the second command to each, warm: {}", line(&warm));
+    println!("the second command to each, warm: {}", latency_line(&warm));
     println!(
         "the first request to each, a GET /check (before the commands): {}",
-        line(&checks)
+        latency_line(&checks)
     );
     println!(
         "server memory with every organization touched: RSS {} MiB",
@@ -171,51 +155,38 @@ async fn main() {
     for kind in ["commands (role changes)", "GET /check"] {
         server.settle(&client).await;
         println!("{}", load_average());
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let mut tasks = tokio::task::JoinSet::new();
-        for c in 0..clients {
-            let (client, tokens, address) = (client.clone(), tokens.clone(), address.clone());
-            tasks.spawn(async move {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let i = rng.gen_range(0..tokens.len());
-                    let base = format!("{address}/api/v1/orgs/tenant-{i}");
-                    let request = if kind == "GET /check" {
-                        client.get(format!(
-                            "{base}/check?user=user{}&permission=project.view&project=project-{}",
-                            rng.gen_range(0..99),
-                            rng.gen_range(0..10)
+        let (tokens, address) = (tokens.clone(), address.clone());
+        let latencies = instance::closed_loop(
+            &client,
+            clients,
+            Duration::from_secs(seconds),
+            move |client, c, i| {
+                let mut rng = rand::rngs::StdRng::seed_from_u64((c as u64) << 32 | i);
+                let org = rng.gen_range(0..tokens.len());
+                let base = format!("{address}/api/v1/orgs/tenant-{org}");
+                let request = if kind == "GET /check" {
+                    client.get(format!(
+                        "{base}/check?user=user{}&permission=project.view&project=project-{}",
+                        rng.gen_range(0..99),
+                        rng.gen_range(0..10)
+                    ))
+                } else {
+                    client
+                        .put(format!("{base}/people/user{}/role", rng.gen_range(0..99)))
+                        .header("Content-Type", "application/json")
+                        .body(format!(
+                            r#"{{"role": "{}"}}"#,
+                            ["custom-1", "Member"][rng.gen_range(0..2)]
                         ))
-                    } else {
-                        client
-                            .put(format!("{base}/people/user{}/role", rng.gen_range(0..99)))
-                            .header("Content-Type", "application/json")
-                            .body(format!(
-                                r#"{{"role": "{}"}}"#,
-                                ["custom-1", "Member"][rng.gen_range(0..2)]
-                            ))
-                    };
-                    let started = Instant::now();
-                    let r = request
-                        .header("Authorization", format!("Bearer {}", tokens[i]))
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = r.status();
-                    let _ = r.bytes().await;
-                    assert!(status.is_success(), "{kind} tenant-{i}: {status}");
-                    latencies.push(started.elapsed());
-                }
-                latencies
-            });
-        }
-        let mut latencies: Vec<Duration> = tasks.join_all().await.concat();
-        latencies.sort();
+                };
+                request.header("Authorization", format!("Bearer {}", tokens[org]))
+            },
+        )
+        .await;
         println!(
             "{clients} clients, closed loop, each request to a random organization, {kind}: {:.0}/s, {}",
             latencies.len() as f64 / seconds as f64,
-            line(&latencies)
+            latency_line(&latencies)
         );
     }
     println!(

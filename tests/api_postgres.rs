@@ -396,17 +396,20 @@ async fn two_servers_on_one_database_share_the_log_and_the_credentials() {
     // A third process with key files of its own refuses to start, and
     // says which file to copy.
     let dir = tempfile::tempdir().unwrap();
-    let out = rolebook(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--database-url",
-        &db.url,
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let refused = || {
+        let out = rolebook(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--database-url",
+            &db.url,
+        ]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let stderr = refused();
     assert!(
         stderr.contains("answers.key in this data dir is not the key the other rolebook processes"),
         "{stderr}"
@@ -419,17 +422,7 @@ async fn two_servers_on_one_database_share_the_log_and_the_credentials() {
     )
     .unwrap();
     std::fs::remove_file(dir.path().join("streaming.key")).ok();
-    let out = rolebook(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--database-url",
-        &db.url,
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused();
     assert!(
         stderr
             .contains("streaming.key in this data dir is not the key the other rolebook processes"),

@@ -316,7 +316,8 @@ impl Server {
 
     /// Waits until both projections have caught up with the log, then a
     /// second more, so one figure's backlog does not weigh on the next.
-    pub async fn settle(&self, client: &reqwest::Client) {
+    /// Answers the log's head position.
+    pub async fn settle(&self, client: &reqwest::Client) -> u64 {
         let started = Instant::now();
         loop {
             let health: serde_json::Value = client
@@ -330,7 +331,8 @@ impl Server {
             if health["projections"]["rbac"] == health["position"]
                 && health["projections"]["audit"] == health["position"]
             {
-                break;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return health["position"].as_u64().unwrap_or(0);
             }
             assert!(
                 started.elapsed() < Duration::from_secs(1800),
@@ -338,8 +340,62 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+
+    /// Waits for the end of the start (both projections caught up with
+    /// the log), then prints how long it took, the RSS and the largest
+    /// WAL files of the start.
+    pub async fn report_start(&self, client: &reqwest::Client) {
+        let started = Instant::now();
+        self.settle(client).await;
+        println!(
+            "server listening after {:.1?}, ready (projections caught up) after {:.1?} with a second of rest; RSS {} MiB; largest WAL files during the start: {}",
+            self.listening_after,
+            started.elapsed() + self.listening_after,
+            self.memory_mib("VmRSS"),
+            self.take_wal_peaks()
+        );
+    }
+}
+
+/// `clients` clients, each sending the request `next(client, c, i)` builds
+/// (`c` the client's number, `i` its requests so far) as soon as its last
+/// one is answered, for `duration`; every answer must be a success.
+/// Answers the latencies, sorted.
+pub async fn closed_loop<F>(
+    client: &reqwest::Client,
+    clients: usize,
+    duration: Duration,
+    next: F,
+) -> Vec<Duration>
+where
+    F: Fn(&reqwest::Client, usize, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let next = Arc::new(next);
+    let deadline = Instant::now() + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let (client, next) = (client.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let request = next(&client, c, i).build().unwrap();
+                i += 1;
+                let what = format!("{} {}", request.method(), request.url());
+                let started = Instant::now();
+                let answer = client.execute(request).await.unwrap();
+                let status = answer.status();
+                let _ = answer.bytes().await;
+                assert!(status.is_success(), "{what}: {status}");
+                latencies.push(started.elapsed());
+            }
+            latencies
+        });
+    }
+    let mut latencies: Vec<Duration> = tasks.join_all().await.concat();
+    latencies.sort();
+    latencies
 }
 
 impl Drop for Server {

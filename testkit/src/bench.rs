@@ -15,6 +15,16 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
+/// `p50 …, p99 …, max …` of sorted durations.
+pub fn latency_line(sorted: &[Duration]) -> String {
+    format!(
+        "p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+        percentile(sorted, 0.5),
+        percentile(sorted, 0.99),
+        sorted.last().copied().unwrap_or_default()
+    )
+}
+
 /// Who issues the benchmarks' commands and from where: an actor drawn from
 /// `actors` (one event in ten by the system), an IP, a user agent and a
 /// request id, so that audit rows are as wide as a real API's and the

@@ -57,16 +57,13 @@ pub fn spawn(path: &Path, alive: Weak<()>) {
                 return;
             };
             let _ = conn.busy_timeout(Duration::from_secs(5));
-            let wal = wal_path(&path);
             loop {
                 std::thread::sleep(EVERY);
                 let last = alive.upgrade().is_none();
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::debug!(error = %e, "passive checkpoint skipped");
                 }
-                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > RESTART_ABOVE) {
-                    restart(&conn, Duration::from_secs(5));
-                }
+                restart_if_above_limit(&conn, Duration::from_secs(5));
                 if last {
                     return;
                 }
@@ -82,9 +79,17 @@ pub fn wal_path(path: &Path) -> std::path::PathBuf {
     wal.into()
 }
 
-/// A RESTART checkpoint that waits at most [`RESTART_WAIT`] for readers,
-/// then gives the connection `busy_timeout` back.
-pub fn restart(conn: &Connection, busy_timeout: Duration) {
+/// Starts the WAL of `conn`'s database over from its beginning when it has
+/// grown past [`RESTART_ABOVE`]: a RESTART checkpoint that waits at most
+/// [`RESTART_WAIT`] for readers, then gives the connection `busy_timeout`
+/// back.
+pub fn restart_if_above_limit(conn: &Connection, busy_timeout: Duration) {
+    let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    if !std::fs::metadata(wal_path(Path::new(path))).is_ok_and(|m| m.len() > RESTART_ABOVE) {
+        return;
+    }
     let _ = conn.busy_timeout(RESTART_WAIT);
     match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
         Ok(0) => {}

@@ -9,7 +9,7 @@
 mod positions;
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -445,15 +445,7 @@ impl<P: Projection> Runner<P> {
     /// file's [`write_turn`](crate::db::write_turn), so no other projection
     /// is inside a transaction (they wait for the turn, never the commands).
     fn keep_wal_bounded(&self) {
-        let Some(path) = self.conn.path() else {
-            return;
-        };
-        let wal = infra::sqlite::checkpointer::wal_path(Path::new(path));
-        if std::fs::metadata(wal)
-            .is_ok_and(|m| m.len() > infra::sqlite::checkpointer::RESTART_ABOVE)
-        {
-            infra::sqlite::checkpointer::restart(&self.conn, crate::db::BUSY_TIMEOUT);
-        }
+        infra::sqlite::checkpointer::restart_if_above_limit(&self.conn, crate::db::BUSY_TIMEOUT);
     }
 }
 
