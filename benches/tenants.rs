@@ -10,7 +10,9 @@
 //!    loads the organization's state on the write side), then a second
 //!    one, warm;
 //! 3. 16 clients, closed loop, each command to a random organization:
-//!    commands/s and latency; then `GET /check` the same way;
+//!    commands/s and latency; then `GET /check` the same way, then
+//!    `GET /who-can` (the first page; an organization permission or a
+//!    project's, half and half);
 //! 4. the server's RSS with every organization touched, and its peak.
 //!
 //! Run: `cargo bench --bench tenants`. Environment:
@@ -152,7 +154,11 @@ async fn main() {
 
     // Closed loops over random organizations.
     let tokens = Arc::new(tokens);
-    for kind in ["commands (role changes)", "GET /check"] {
+    for kind in [
+        "commands (role changes)",
+        "GET /check",
+        "GET /who-can (first page)",
+    ] {
         server.settle(&client).await;
         println!("{}", load_average());
         let (tokens, address) = (tokens.clone(), address.clone());
@@ -164,20 +170,26 @@ async fn main() {
                 let mut rng = rand::rngs::StdRng::seed_from_u64((c as u64) << 32 | i);
                 let org = rng.gen_range(0..tokens.len());
                 let base = format!("{address}/api/v1/orgs/tenant-{org}");
-                let request = if kind == "GET /check" {
-                    client.get(format!(
+                let request = match kind {
+                    "GET /check" => client.get(format!(
                         "{base}/check?user=user{}&permission=project.view&project=project-{}",
                         rng.gen_range(0..99),
                         rng.gen_range(0..10)
-                    ))
-                } else {
-                    client
+                    )),
+                    "GET /who-can (first page)" if rng.gen_bool(0.5) => client.get(format!(
+                        "{base}/who-can?permission=project.view&project=project-{}",
+                        rng.gen_range(0..10)
+                    )),
+                    "GET /who-can (first page)" => {
+                        client.get(format!("{base}/who-can?permission=organization.view"))
+                    }
+                    _ => client
                         .put(format!("{base}/people/user{}/role", rng.gen_range(0..99)))
                         .header("Content-Type", "application/json")
                         .body(format!(
                             r#"{{"role": "{}"}}"#,
                             ["custom-1", "Member"][rng.gen_range(0..2)]
-                        ))
+                        )),
                 };
                 request.header("Authorization", format!("Bearer {}", tokens[org]))
             },
