@@ -466,10 +466,7 @@ impl Organization {
             .collect();
         for g in self.groups.values() {
             let group_role = g.role.is_some_and(roles);
-            let bound = self
-                .projects
-                .values()
-                .any(|p| p.group_bindings.get(&g.id).is_some_and(|r| roles(*r)));
+            let bound = self.group_bindings_of(g.id).any(|(_, r)| roles(r));
             if group_role || bound {
                 users.extend(g.members.iter().copied());
             }

@@ -112,6 +112,13 @@ pub struct Organization {
     mapped: IdMap<RoleId, Vec<RoleId>>,
     pub projects: IdMap<ProjectId, Project>,
     project_names: HashMap<String, ProjectId>,
+    /// The projects where each user has a direct binding or repository
+    /// access: a command about one user visits these, not every project.
+    user_projects: IdMap<UserId, BTreeSet<ProjectId>>,
+    /// The projects where each group is bound.
+    group_projects: IdMap<GroupId, BTreeSet<ProjectId>>,
+    /// The projects each user owns.
+    owned_projects: IdMap<UserId, BTreeSet<ProjectId>>,
     pub tokens: IdMap<TokenId, Token>,
     pub audit_streaming: Option<AuditStreamingConfigured>,
 }
@@ -231,9 +238,35 @@ impl Organization {
     }
     /// Projects owned by `user`, sorted by name.
     pub fn projects_owned_by(&self, user: UserId) -> Vec<&Project> {
-        let mut owned: Vec<&Project> = self.projects.values().filter(|p| p.owner == user).collect();
+        let mut owned: Vec<&Project> = self.projects_in(self.owned_projects.get(&user)).collect();
         owned.sort_by(|a, b| a.name.cmp(&b.name));
         owned
+    }
+    /// The projects where `user` has a direct binding or repository access.
+    pub fn projects_of_user(&self, user: UserId) -> &BTreeSet<ProjectId> {
+        self.user_projects.get(&user).unwrap_or(&NO_PROJECTS)
+    }
+    /// The projects where `group` is bound.
+    pub fn projects_of_group(&self, group: GroupId) -> &BTreeSet<ProjectId> {
+        self.group_projects.get(&group).unwrap_or(&NO_PROJECTS)
+    }
+    /// Every group bound on some project, with those projects.
+    pub fn bound_groups(&self) -> impl Iterator<Item = (GroupId, &BTreeSet<ProjectId>)> {
+        self.group_projects.iter().map(|(g, ps)| (*g, ps))
+    }
+    /// The group's project bindings: each project it is bound on, with the
+    /// role (in no particular order).
+    pub fn group_bindings_of(&self, group: GroupId) -> impl Iterator<Item = (&Project, RoleId)> {
+        self.projects_in(self.group_projects.get(&group))
+            .filter_map(move |p| p.group_bindings.get(&group).map(|r| (p, *r)))
+    }
+    fn projects_in<'a>(
+        &'a self,
+        ids: Option<&'a BTreeSet<ProjectId>>,
+    ) -> impl Iterator<Item = &'a Project> + 'a {
+        ids.into_iter()
+            .flatten()
+            .filter_map(|p| self.projects.get(p))
     }
 
     // ---- evolve ------------------------------------------------------------
@@ -325,8 +358,10 @@ impl Organization {
                             gs.retain(|g| *g != e.group_id);
                         }
                     }
-                    for p in self.projects.values_mut() {
-                        p.group_bindings.remove(&e.group_id);
+                    for p in self.group_projects.remove(&e.group_id).unwrap_or_default() {
+                        if let Some(p) = self.projects.get_mut(&p) {
+                            p.group_bindings.remove(&e.group_id);
+                        }
                     }
                 }
             }
@@ -354,6 +389,7 @@ impl Organization {
             }
             Event::ProjectCreated(e) => {
                 self.project_names.insert(key(&e.name), e.project_id);
+                index_insert(&mut self.owned_projects, e.owner, e.project_id);
                 self.projects.insert(
                     e.project_id,
                     Project {
@@ -369,27 +405,50 @@ impl Organization {
             }
             Event::ProjectOwnershipTransferred(e) => {
                 if let Some(p) = self.projects.get_mut(&e.project_id) {
+                    index_remove(&mut self.owned_projects, p.owner, p.id);
+                    index_insert(&mut self.owned_projects, e.to, p.id);
                     p.owner = e.to;
                 }
             }
             Event::ProjectDeleted(e) => {
                 if let Some(p) = self.projects.remove(&e.project_id) {
                     self.project_names.remove(&key(&p.name));
+                    index_remove(&mut self.owned_projects, p.owner, p.id);
+                    for u in p.user_bindings.keys().chain(p.repo_access.keys()) {
+                        index_remove(&mut self.user_projects, *u, p.id);
+                    }
+                    for g in p.group_bindings.keys() {
+                        index_remove(&mut self.group_projects, *g, p.id);
+                    }
                 }
             }
             Event::ProjectRoleBound(e) => {
                 if let Some(p) = self.projects.get_mut(&e.project_id) {
                     match e.subject {
-                        Subject::User(u) => p.user_bindings.insert(u, e.role_id),
-                        Subject::Group(g) => p.group_bindings.insert(g, e.role_id),
+                        Subject::User(u) => {
+                            p.user_bindings.insert(u, e.role_id);
+                            index_insert(&mut self.user_projects, u, p.id);
+                        }
+                        Subject::Group(g) => {
+                            p.group_bindings.insert(g, e.role_id);
+                            index_insert(&mut self.group_projects, g, p.id);
+                        }
                     };
                 }
             }
             Event::ProjectRoleUnbound(e) => {
                 if let Some(p) = self.projects.get_mut(&e.project_id) {
                     match e.subject {
-                        Subject::User(u) => p.user_bindings.remove(&u),
-                        Subject::Group(g) => p.group_bindings.remove(&g),
+                        Subject::User(u) => {
+                            p.user_bindings.remove(&u);
+                            if !p.repo_access.contains_key(&u) {
+                                index_remove(&mut self.user_projects, u, p.id);
+                            }
+                        }
+                        Subject::Group(g) => {
+                            p.group_bindings.remove(&g);
+                            index_remove(&mut self.group_projects, g, p.id);
+                        }
                     };
                 }
             }
@@ -406,11 +465,15 @@ impl Organization {
             }) => {
                 if let Some(p) = self.projects.get_mut(project_id) {
                     p.repo_access.insert(*user_id, *access);
+                    index_insert(&mut self.user_projects, *user_id, p.id);
                 }
             }
             Event::RepositoryAccessRevoked(e) => {
                 if let Some(p) = self.projects.get_mut(&e.project_id) {
                     p.repo_access.remove(&e.user_id);
+                    if !p.user_bindings.contains_key(&e.user_id) {
+                        index_remove(&mut self.user_projects, e.user_id, p.id);
+                    }
                 }
             }
             Event::RepositoryRoleMappingChanged(e) => {
@@ -479,9 +542,11 @@ impl Organization {
                 group.members.remove(&user_id);
             }
         }
-        for p in self.projects.values_mut() {
-            p.user_bindings.remove(&user_id);
-            p.repo_access.remove(&user_id);
+        for p in self.user_projects.remove(&user_id).unwrap_or_default() {
+            if let Some(p) = self.projects.get_mut(&p) {
+                p.user_bindings.remove(&user_id);
+                p.repo_access.remove(&user_id);
+            }
         }
         self.tokens.retain(|_, t| t.user_id != user_id);
     }
@@ -540,6 +605,32 @@ impl Organization {
         }
         self.effective = effective;
         self.mapped = mapped;
+    }
+}
+
+static NO_PROJECTS: BTreeSet<ProjectId> = BTreeSet::new();
+
+/// Adds `project` to `key`'s entry of a project index.
+fn index_insert<K: std::hash::Hash + Eq>(
+    index: &mut IdMap<K, BTreeSet<ProjectId>>,
+    key: K,
+    project: ProjectId,
+) {
+    index.entry(key).or_default().insert(project);
+}
+
+/// Removes `project` from `key`'s entry of a project index, and the entry
+/// once it is empty (so that equal states have equal indexes).
+fn index_remove<K: std::hash::Hash + Eq>(
+    index: &mut IdMap<K, BTreeSet<ProjectId>>,
+    key: K,
+    project: ProjectId,
+) {
+    if let Some(ps) = index.get_mut(&key) {
+        ps.remove(&project);
+        if ps.is_empty() {
+            index.remove(&key);
+        }
     }
 }
 

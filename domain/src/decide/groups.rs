@@ -125,12 +125,7 @@ pub(super) fn change(
             caller.may_grant(role, None)?;
         }
         // Joining members also get the group's project bindings.
-        let mut bound: Vec<_> = caller
-            .org
-            .projects
-            .values()
-            .filter_map(|p| p.group_bindings.get(&group).map(|r| (p, *r)))
-            .collect();
+        let mut bound: Vec<_> = caller.org.group_bindings_of(group).collect();
         bound.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         for (p, role) in bound {
             caller.may_grant(role, Some(p.id))?;

@@ -81,10 +81,6 @@ pub struct OrgAccess {
     pub state: Organization,
     pub users: FxHashMap<UserId, UserAccess>,
     pub projects: FxHashSet<ProjectId>,
-    /// Projects where a user has a direct binding or repository access.
-    user_projects: FxHashMap<UserId, FxHashSet<ProjectId>>,
-    /// Projects where a group has a binding.
-    group_projects: FxHashMap<GroupId, FxHashSet<ProjectId>>,
     /// Users who hold something on every project (for `who_can`).
     pub(super) every_project_users: FxHashSet<UserId>,
 }
@@ -99,11 +95,10 @@ impl OrgAccess {
 
     /// The projects whose specific sources may apply to `user`.
     fn relevant_projects(&self, user: UserId) -> FxHashSet<ProjectId> {
-        let mut projects = self.user_projects.get(&user).cloned().unwrap_or_default();
-        for g in self.state.groups_of(user) {
-            if let Some(ps) = self.group_projects.get(g) {
-                projects.extend(ps.iter().copied());
-            }
+        let s = &self.state;
+        let mut projects: FxHashSet<ProjectId> = s.projects_of_user(user).iter().copied().collect();
+        for g in s.groups_of(user) {
+            projects.extend(s.projects_of_group(*g).iter().copied());
         }
         projects
     }
@@ -203,9 +198,7 @@ impl OrgAccess {
             } else {
                 self.every_project_users.insert(user);
             }
-            if let Some(ps) = self.user_projects.get(&user) {
-                repository.extend(s.projects_depending_on_org_role(user, ps));
-            }
+            repository.extend(s.projects_depending_on_org_role(user, s.projects_of_user(user)));
         }
         for p in partial.projects.iter().chain(&repository) {
             let after = s.project_specific_permissions(user, *p);
@@ -241,33 +234,6 @@ impl OrgAccess {
         match subject {
             Subject::User(u) => vec![u],
             Subject::Group(g) => self.members(g),
-        }
-    }
-
-    fn index_user_project(&mut self, user: UserId, project: ProjectId) {
-        let p = self.state.projects.get(&project);
-        let still = p.is_some_and(|p| {
-            p.user_bindings.contains_key(&user) || p.repo_access.contains_key(&user)
-        });
-        let entry = self.user_projects.entry(user).or_default();
-        if still {
-            entry.insert(project);
-        } else {
-            entry.remove(&project);
-        }
-    }
-
-    fn index_group_project(&mut self, group: GroupId, project: ProjectId) {
-        let still = self
-            .state
-            .projects
-            .get(&project)
-            .is_some_and(|p| p.group_bindings.contains_key(&group));
-        let entry = self.group_projects.entry(group).or_default();
-        if still {
-            entry.insert(project);
-        } else {
-            entry.remove(&project);
         }
     }
 
@@ -309,20 +275,10 @@ impl OrgAccess {
         result
     }
 
-    /// The indexes of projects by user and group, from the state.
+    /// The set of projects, from the state (which keeps the indexes of
+    /// projects by user and group itself).
     fn rebuild_indexes(&mut self) {
-        let s = &self.state;
-        self.projects = s.projects.keys().copied().collect();
-        self.user_projects.clear();
-        self.group_projects.clear();
-        for p in s.projects.values() {
-            for u in p.user_bindings.keys().chain(p.repo_access.keys()) {
-                self.user_projects.entry(*u).or_default().insert(p.id);
-            }
-            for g in p.group_bindings.keys() {
-                self.group_projects.entry(*g).or_default().insert(p.id);
-            }
-        }
+        self.projects = self.state.projects.keys().copied().collect();
     }
 
     /// Replaces every user's access with `computed`.
@@ -362,59 +318,15 @@ impl OrgAccess {
         Before { users, roles }
     }
 
-    /// Keeps the indexes (projects, and which projects each user and group
-    /// has sources on) in step with the folded `event`.
+    /// Keeps the set of projects in step with the folded `event`.
     fn index(&mut self, event: &Event) {
         match event {
-            Event::UserRemoved(domain::events::UserRemoved { user_id, .. })
-            | Event::ServiceAccountRemoved(domain::events::ServiceAccountRemoved {
-                user_id, ..
-            }) => {
-                self.user_projects.remove(user_id);
-            }
-            Event::GroupDeleted(e) => {
-                self.group_projects.remove(&e.group_id);
-            }
             Event::ProjectCreated(e) => {
                 self.projects.insert(e.project_id);
             }
             Event::ProjectDeleted(e) => {
                 self.projects.remove(&e.project_id);
-                for ps in self.user_projects.values_mut() {
-                    ps.remove(&e.project_id);
-                }
-                for ps in self.group_projects.values_mut() {
-                    ps.remove(&e.project_id);
-                }
             }
-            Event::ProjectRoleBound(domain::events::ProjectRoleBound {
-                project_id,
-                subject,
-                ..
-            })
-            | Event::ProjectRoleUnbound(domain::events::ProjectRoleUnbound {
-                project_id,
-                subject,
-                ..
-            }) => match subject {
-                Subject::User(u) => self.index_user_project(*u, *project_id),
-                Subject::Group(g) => self.index_group_project(*g, *project_id),
-            },
-            Event::RepositoryAccessGranted(domain::events::RepositoryAccessGranted {
-                project_id,
-                user_id,
-                ..
-            })
-            | Event::RepositoryAccessChanged(domain::events::RepositoryAccessChanged {
-                project_id,
-                user_id,
-                ..
-            })
-            | Event::RepositoryAccessRevoked(domain::events::RepositoryAccessRevoked {
-                project_id,
-                user_id,
-                ..
-            }) => self.index_user_project(*user_id, *project_id),
             _ => {}
         }
     }
@@ -444,9 +356,10 @@ impl OrgAccess {
             {
                 reach.partial_users.push(*user_id);
                 reach.partial.org_roles = true;
-                if let Some(ps) = self.group_projects.get(group_id) {
-                    reach.partial.projects.extend(ps.iter().copied());
-                }
+                reach
+                    .partial
+                    .projects
+                    .extend(self.state.projects_of_group(*group_id).iter().copied());
             }
             Event::ProjectRoleBound(domain::events::ProjectRoleBound {
                 project_id,
@@ -649,10 +562,9 @@ struct EveryUser<'a> {
 impl<'a> EveryUser<'a> {
     fn new(access: &'a OrgAccess) -> Self {
         let s = &access.state;
-        let group_grants = access
-            .group_projects
-            .iter()
-            .map(|(group, projects)| (*group, s.group_project_permissions(*group, projects)))
+        let group_grants = s
+            .bound_groups()
+            .map(|(group, projects)| (group, s.group_project_permissions(group, projects)))
             .collect();
         EveryUser {
             access,
@@ -672,9 +584,7 @@ impl<'a> EveryUser<'a> {
                 *held = held.union(set);
             }
         };
-        if let Some(own) = self.access.user_projects.get(&user) {
-            s.for_each_own_project_permissions(user, own, &mut grant);
-        }
+        s.for_each_own_project_permissions(user, s.projects_of_user(user), &mut grant);
         for g in s.groups_of(user) {
             for (p, set) in self.group_grants.get(g).map_or(&[][..], Vec::as_slice) {
                 grant(*p, *set);
