@@ -382,14 +382,28 @@ const API_MD: &[(&str, &str)] = &[
     ("PATCH", "/settings"),
 ];
 
-/// The reads added beyond API.md (issue 18: one item of each list, the
-/// people CSV export), as (method, path).
+/// The routes added beyond API.md (issue 18: one item of each list, the
+/// people CSV export; issue 17: service accounts, deactivation), as
+/// (method, path).
 const BEYOND_API_MD: &[(&str, &str)] = &[
     ("GET", "/people/{user}"),
     ("GET", "/people/export.csv"),
     ("GET", "/groups/{group}"),
     ("GET", "/roles/{role}"),
     ("GET", "/projects/{project}"),
+    ("POST", "/people/{user}/deactivate"),
+    ("POST", "/people/{user}/reactivate"),
+    ("GET", "/service-accounts"),
+    ("POST", "/service-accounts"),
+    ("GET", "/service-accounts/{service_account}"),
+    ("PATCH", "/service-accounts/{service_account}"),
+    ("DELETE", "/service-accounts/{service_account}"),
+    ("POST", "/service-accounts/{service_account}/deactivate"),
+    ("POST", "/service-accounts/{service_account}/reactivate"),
+    (
+        "POST",
+        "/service-accounts/{service_account}/regenerate-token",
+    ),
 ];
 
 /// The error codes API.md lists per route, as (method, path, status, code).
@@ -461,6 +475,15 @@ const WITH_BODY: &[(&str, &str)] = &[
     ("POST", "/check"),
     ("PUT", "/audit-logs/streaming"),
     ("PATCH", "/settings"),
+    // Beyond API.md.
+    ("POST", "/people/{user}/reactivate"),
+    ("POST", "/service-accounts"),
+    ("PATCH", "/service-accounts/{service_account}"),
+    ("POST", "/service-accounts/{service_account}/reactivate"),
+    (
+        "POST",
+        "/service-accounts/{service_account}/regenerate-token",
+    ),
 ];
 
 /// The routes without a bearer token.

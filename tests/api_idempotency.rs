@@ -528,6 +528,99 @@ async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
         true,
     )
     .await;
+    // Service accounts: their tokens are secrets like the others.
+    let r = c
+        .send(
+            Method::POST,
+            "/service-accounts",
+            "/service-accounts",
+            t,
+            "k-sa",
+            Some(json!({"name": "robot", "description": "builds"})),
+            201,
+            true,
+        )
+        .await;
+    secrets.push(r.body["token"].as_str().unwrap().to_string());
+    c.send(
+        Method::PATCH,
+        "/service-accounts/robot",
+        "/service-accounts/{service_account}",
+        t,
+        "k-sa-change",
+        Some(json!({"description": "builds and ships"})),
+        200,
+        false,
+    )
+    .await;
+    let r = c
+        .send(
+            Method::POST,
+            "/service-accounts/robot/regenerate-token",
+            "/service-accounts/{service_account}/regenerate-token",
+            t,
+            "k-sa-token",
+            Some(json!({})),
+            201,
+            true,
+        )
+        .await;
+    secrets.push(r.body["token"].as_str().unwrap().to_string());
+    c.send(
+        Method::POST,
+        "/service-accounts/robot/deactivate",
+        "/service-accounts/{service_account}/deactivate",
+        t,
+        "k-sa-off",
+        None,
+        200,
+        true,
+    )
+    .await;
+    c.send(
+        Method::POST,
+        "/service-accounts/robot/reactivate",
+        "/service-accounts/{service_account}/reactivate",
+        t,
+        "k-sa-on",
+        Some(json!({})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        "/service-accounts/robot",
+        "/service-accounts/{service_account}",
+        t,
+        "k-sa-drop",
+        None,
+        204,
+        false,
+    )
+    .await;
+    c.send(
+        Method::POST,
+        &format!("/people/{bob}/deactivate"),
+        "/people/{user}/deactivate",
+        t,
+        "k-off",
+        None,
+        200,
+        true,
+    )
+    .await;
+    c.send(
+        Method::POST,
+        &format!("/people/{bob}/reactivate"),
+        "/people/{user}/reactivate",
+        t,
+        "k-on",
+        Some(json!({"role": "Member"})),
+        200,
+        false,
+    )
+    .await;
     c.send(
         Method::DELETE,
         "/projects/web",

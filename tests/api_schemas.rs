@@ -256,6 +256,42 @@ async fn accepted_request_bodies_match_their_documented_schemas() {
             json!({"url": "https://example.com"}),
             200,
         ),
+        (
+            Method::POST,
+            "/service-accounts",
+            "/service-accounts",
+            json!({"name": "robot", "description": "builds", "role": "Member",
+                "token_expires_at": "2099-01-01T00:00:00Z"}),
+            201,
+        ),
+        (
+            Method::PATCH,
+            "/service-accounts/robot",
+            "/service-accounts/{service_account}",
+            json!({"name": "builder", "description": "builds and ships"}),
+            200,
+        ),
+        (
+            Method::POST,
+            "/service-accounts/builder/regenerate-token",
+            "/service-accounts/{service_account}/regenerate-token",
+            json!({"expires_at": "2099-01-01T00:00:00Z"}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/service-accounts/builder/reactivate",
+            "/service-accounts/{service_account}/reactivate",
+            json!({"role": "Member"}),
+            200,
+        ),
+        (
+            Method::POST,
+            "/people/alice/reactivate",
+            "/people/{user}/reactivate",
+            json!({"role": "Admin"}),
+            200,
+        ),
     ];
     // The commands of other callers: the instance admin, a person
     // logging in.

@@ -32,8 +32,46 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-/// Whether `password` matches a PHC hash. A malformed hash never matches.
-pub fn verify_password(password: &str, phc: &str) -> bool {
+/// The prefix of a temporary password's hash.
+const TEMPORARY_PREFIX: &str = "$rb-temporary-sha256$";
+
+/// Hashes a temporary password (one [`temporary_password`] made: 20 random
+/// letters and digits, about 119 bits): SHA-256 over a random salt and the
+/// password. A secret of that entropy cannot be guessed however fast the
+/// hash, so it needs no slow one; argon2id stays for the passwords people
+/// choose. Inviting 1,000 people then costs microseconds, not minutes.
+pub fn hash_temporary_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    OsRng.fill_bytes(&mut salt);
+    format!(
+        "{TEMPORARY_PREFIX}{}${}",
+        hex::encode(salt),
+        hex::encode(salted_sha256(&salt, password))
+    )
+}
+
+fn salted_sha256(salt: &[u8], password: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(password.as_bytes());
+    h.finalize().into()
+}
+
+/// Whether `password` matches a stored hash: an argon2id PHC string, or a
+/// temporary password's ([`hash_temporary_password`]). A malformed hash
+/// never matches. Checking a temporary password also pays one argon2id
+/// verification, so that a login's timing does not tell whether the user
+/// still has a temporary password.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    if let Some(rest) = stored.strip_prefix(TEMPORARY_PREFIX) {
+        let matches = verify_temporary(password, rest);
+        let _ = verify_argon2(password, &EQUAL_TIMING_HASH);
+        return matches;
+    }
+    verify_argon2(password, stored)
+}
+
+fn verify_argon2(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .map(|parsed| {
             Argon2::default()
@@ -41,6 +79,34 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+fn verify_temporary(password: &str, salt_and_digest: &str) -> bool {
+    let Some((salt, digest)) = salt_and_digest.split_once('$') else {
+        return false;
+    };
+    let (Ok(salt), Ok(digest)) = (hex::decode(salt), hex::decode(digest)) else {
+        return false;
+    };
+    let actual = salted_sha256(&salt, password);
+    // Constant time: every byte compared whatever the first difference.
+    digest.len() == actual.len()
+        && digest
+            .iter()
+            .zip(actual.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// An argon2id hash of a random password nobody knows.
+static EQUAL_TIMING_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&temporary_password()));
+
+/// Spends what checking a password against an argon2id hash costs, for a
+/// login that has no hash to check (an unknown user), so that its timing
+/// does not tell whether the login exists.
+pub fn spend_password_check(password: &str) {
+    let _ = verify_argon2(password, &EQUAL_TIMING_HASH);
 }
 
 /// Why a chosen password is refused (`weak_password`).
@@ -99,6 +165,20 @@ mod tests {
         assert!(verify_password("correct horse 1", &h));
         assert!(!verify_password("correct horse 2", &h));
         assert!(!verify_password("correct horse 1", "not a hash"));
+    }
+
+    #[test]
+    fn temporary_hash_verifies_only_the_right_password() {
+        let p = temporary_password();
+        let h = hash_temporary_password(&p);
+        assert!(h.starts_with(TEMPORARY_PREFIX));
+        assert_ne!(h, hash_temporary_password(&p), "salted");
+        assert!(verify_password(&p, &h));
+        assert!(!verify_password(&temporary_password(), &h));
+        assert!(!verify_password(&p, "$rb-temporary-sha256$zz$00"));
+        assert!(!verify_password(&p, "$rb-temporary-sha256$"));
+        // An argon2id hash is still checked as one.
+        assert!(!verify_password(&p, &hash_password("another one 1")));
     }
 
     #[test]

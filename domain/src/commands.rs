@@ -142,11 +142,20 @@ pub enum Command {
         project: ProjectId,
         mapping: RepoRoleMapping,
     },
+    /// Creates a service account with an organization role (default
+    /// `Member`) and, when `token` is given, its first token.
     CreateServiceAccount {
         user_id: UserId,
         name: String,
         description: String,
         role: Option<RoleId>,
+        token: Option<(TokenId, Option<DateTime<Utc>>)>,
+    },
+    /// Revokes every token of a service account and issues a new one.
+    RegenerateServiceAccountToken {
+        service_account: UserId,
+        token_id: TokenId,
+        expires_at: Option<DateTime<Utc>>,
     },
     IssueServiceAccountToken {
         service_account: UserId,
@@ -159,6 +168,24 @@ pub enum Command {
     },
     RemoveServiceAccount {
         service_account: UserId,
+    },
+    /// Renames or describes anew a service account (`None`: unchanged).
+    ChangeServiceAccount {
+        service_account: UserId,
+        name: Option<String>,
+        description: Option<String>,
+    },
+    /// Deactivates a person or a service account: every role from every
+    /// source retracted, every group left, every session and token ended;
+    /// the user (and their projects' ownership) kept.
+    DeactivateUser {
+        user: UserId,
+    },
+    /// Makes a deactivated user active again with an organization role
+    /// (default `Member`).
+    ReactivateUser {
+        user: UserId,
+        role: Option<RoleId>,
     },
     /// Issues an API token for the caller.
     IssueApiToken {

@@ -98,6 +98,8 @@ pub enum DomainError {
     AlreadyMember(String),
     #[error("audit streaming is not configured")]
     StreamingNotConfigured,
+    #[error("{0} is deactivated: reactivate them first")]
+    UserDeactivated(String),
 }
 
 impl DomainError {
@@ -133,6 +135,7 @@ impl DomainError {
             UserOwnsProjects { .. } => "user_owns_projects",
             AlreadyMember(_) => "already_member",
             StreamingNotConfigured => "streaming_not_configured",
+            UserDeactivated(_) => "user_deactivated",
         }
     }
 

@@ -134,6 +134,27 @@ pub struct UserRemoved {
     pub username: String,
 }
 
+/// A person or service account deactivated: kept in the organization (and
+/// as owner of their projects), with no role from any source, no group, no
+/// session and no token. The same command's events before this one retract
+/// each role, so the audit log names every source that went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDeactivated {
+    pub user_id: UserId,
+    pub username: String,
+    /// A person or a service account (the audit log's resource type).
+    pub kind: crate::state::UserKind,
+}
+
+/// A deactivated user active again; the same command's next event gives
+/// them their organization role back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserReactivated {
+    pub user_id: UserId,
+    pub username: String,
+    pub kind: crate::state::UserKind,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRoleAssigned {
     pub subject: Subject,
@@ -298,6 +319,16 @@ pub struct ServiceAccountCreated {
     pub description: String,
 }
 
+/// A service account renamed or described anew (`None`: unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccountChanged {
+    pub user_id: UserId,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceAccountTokenIssued {
     pub user_id: UserId,
@@ -426,6 +457,8 @@ events! {
     UserPasswordSet => 1,
     UserPasswordReset => 1,
     UserRemoved => 1,
+    UserDeactivated => 1,
+    UserReactivated => 1,
     OrgRoleAssigned => 2,
     OrgRoleRetracted => 2,
     GroupCreated => 1,
@@ -446,6 +479,7 @@ events! {
     RepositoryAccessRevoked => 1,
     RepositoryRoleMappingChanged => 1,
     ServiceAccountCreated => 1,
+    ServiceAccountChanged => 1,
     ServiceAccountTokenIssued => 1,
     ServiceAccountTokenRevoked => 1,
     ServiceAccountRemoved => 1,

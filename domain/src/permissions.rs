@@ -297,6 +297,7 @@ pub mod known {
         ORGANIZATION_GROUPS_VIEW = "organization.groups.view";
         ORGANIZATION_GROUPS_MANAGE = "organization.groups.manage";
         ORGANIZATION_CUSTOM_ROLES_MANAGE = "organization.custom_roles.manage";
+        ORGANIZATION_SERVICE_ACCOUNTS_VIEW = "organization.service_accounts.view";
         ORGANIZATION_SERVICE_ACCOUNTS_MANAGE = "organization.service_accounts.manage";
         ORGANIZATION_PROJECTS_CREATE = "organization.projects.create";
         ORGANIZATION_AUDIT_LOGS_VIEW = "organization.audit_logs.view";

@@ -28,6 +28,13 @@ pub struct User {
     pub username: String,
     pub kind: UserKind,
     pub description: String,
+    /// False once deactivated: kept, with no role, group, session or token.
+    #[serde(default = "active")]
+    pub active: bool,
+}
+
+fn active() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,6 +301,7 @@ impl Organization {
                 username: e.username.clone(),
                 kind: UserKind::Person,
                 description: String::new(),
+                active: true,
             }),
             Event::UserPasswordSet(_) | Event::UserPasswordReset(_) => {}
             Event::UserRemoved(UserRemoved { user_id, .. })
@@ -487,7 +495,31 @@ impl Organization {
                 username: e.name.clone(),
                 kind: UserKind::ServiceAccount,
                 description: e.description.clone(),
+                active: true,
             }),
+            Event::ServiceAccountChanged(e) => {
+                if let Some(u) = self.users.get_mut(&e.user_id) {
+                    if let Some(name) = &e.name {
+                        self.usernames.remove(&key(&u.username));
+                        self.usernames.insert(key(name), e.user_id);
+                        u.username = name.clone();
+                    }
+                    if let Some(description) = &e.description {
+                        u.description = description.clone();
+                    }
+                }
+            }
+            Event::UserDeactivated(e) => {
+                if let Some(u) = self.users.get_mut(&e.user_id) {
+                    u.active = false;
+                }
+                self.tokens.retain(|_, t| t.user_id != e.user_id);
+            }
+            Event::UserReactivated(e) => {
+                if let Some(u) = self.users.get_mut(&e.user_id) {
+                    u.active = true;
+                }
+            }
             Event::ServiceAccountTokenIssued(e) => {
                 self.tokens.insert(
                     e.token_id,

@@ -2757,3 +2757,255 @@ fn nothing_subtracts() {
         assert!(!w.org.check(admin, p, Some(web)), "{p}");
     }
 }
+
+// ---- deactivation -----------------------------------------------------------
+
+/// Deactivating retracts every role from every source, each as its own
+/// event (so the audit log names them), then records the deactivation; the
+/// user's projects stay theirs and nothing is granted to them until they
+/// are reactivated, with `Member` unless told otherwise.
+#[test]
+fn deactivation_retracts_every_source_and_blocks_grants() {
+    let mut w = World::new();
+    let alice = w.invite("alice@acme.test", ORG_ADMIN);
+    let web = w.project(alice, "web");
+    let api = w.project(w.owner, "api");
+    let ops = w.group("ops", &[alice]);
+    w.bind(api, Subject::User(alice), READER);
+    w.exec(
+        w.owner,
+        Command::SetRepositoryAccess {
+            project: api,
+            user: alice,
+            access: Some(RepoAccess::Write),
+        },
+    )
+    .unwrap();
+
+    let events = w
+        .exec(w.owner, Command::DeactivateUser { user: alice })
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            Event::OrgRoleRetracted(OrgRoleRetracted {
+                subject: Subject::User(alice),
+                role_id: ORG_ADMIN,
+            }),
+            Event::GroupMemberRemoved(GroupMemberRemoved {
+                group_id: ops,
+                user_id: alice,
+            }),
+            Event::ProjectRoleUnbound(ProjectRoleUnbound {
+                project_id: api,
+                subject: Subject::User(alice),
+                role_id: READER,
+            }),
+            Event::RepositoryAccessRevoked(RepositoryAccessRevoked {
+                project_id: api,
+                user_id: alice,
+                access: RepoAccess::Write,
+            }),
+            Event::ProjectRoleUnbound(ProjectRoleUnbound {
+                project_id: web,
+                subject: Subject::User(alice),
+                role_id: PROJECT_ADMIN,
+            }),
+            Event::UserDeactivated(UserDeactivated {
+                user_id: alice,
+                username: "alice".into(),
+                kind: domain::state::UserKind::Person,
+            }),
+        ]
+    );
+    assert!(w.org.org_permissions(alice).is_empty());
+    assert!(w.org.project_permissions(alice, web).is_empty());
+    assert_eq!(w.org.projects[&web].owner, alice);
+    // Again: nothing changes.
+    assert_eq!(
+        w.exec(w.owner, Command::DeactivateUser { user: alice }),
+        Ok(vec![])
+    );
+    // A deactivated user cannot act, and is given nothing.
+    assert_eq!(
+        w.exec(
+            alice,
+            Command::CreateProject {
+                project_id: ProjectId::new(),
+                name: "x".into(),
+                owner: None
+            }
+        ),
+        Err(DomainError::UnknownActor)
+    );
+    let deactivated = Err(DomainError::UserDeactivated("alice".into()));
+    assert_eq!(
+        w.exec(
+            w.owner,
+            Command::AssignOrgRole {
+                subject: Subject::User(alice),
+                role: MEMBER
+            }
+        ),
+        deactivated
+    );
+    assert_eq!(
+        w.exec(w.owner, bind(api, Subject::User(alice), READER)),
+        deactivated
+    );
+    assert_eq!(
+        w.exec(w.owner, change_members(ops, &[alice], &[])),
+        deactivated
+    );
+    assert_eq!(
+        w.exec(
+            w.owner,
+            Command::TransferProject {
+                project: api,
+                to: alice
+            }
+        ),
+        deactivated
+    );
+    assert_eq!(
+        w.exec(w.owner, Command::ResetPassword { user: alice }),
+        deactivated
+    );
+
+    let events = w
+        .exec(
+            w.owner,
+            Command::ReactivateUser {
+                user: alice,
+                role: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            Event::UserReactivated(UserReactivated {
+                user_id: alice,
+                username: "alice".into(),
+                kind: domain::state::UserKind::Person,
+            }),
+            Event::OrgRoleAssigned(OrgRoleAssigned {
+                subject: Subject::User(alice),
+                role_id: MEMBER,
+            }),
+        ]
+    );
+    assert!(w.org.users[&alice].active);
+}
+
+/// Deactivation follows the Owner rules: an Owner needs
+/// `organization.change_owner` to deactivate another, and the last Owner
+/// stays; deactivating needs `organization.people.manage`.
+#[test]
+fn deactivation_keeps_an_owner_and_needs_people_manage() {
+    let mut w = World::new();
+    let owner = w.owner;
+    let bob = w.invite("bob@acme.test", MEMBER);
+    assert_eq!(
+        w.exec(bob, Command::DeactivateUser { user: owner }),
+        forbidden("organization.people.manage")
+    );
+    assert_eq!(
+        w.exec(owner, Command::DeactivateUser { user: owner }),
+        Err(DomainError::LastOwner)
+    );
+    let admin = w.invite("admin@acme.test", ORG_ADMIN);
+    let carol = w.invite("carol@acme.test", OWNER);
+    assert_eq!(
+        w.exec(admin, Command::DeactivateUser { user: carol }),
+        forbidden("organization.change_owner")
+    );
+    assert!(w
+        .exec(owner, Command::DeactivateUser { user: carol })
+        .is_ok());
+}
+
+/// A service account: no repository access; its token regenerated revokes
+/// every older one; renaming follows the usernames' rules.
+#[test]
+fn service_accounts_hold_roles_not_repository_access() {
+    let mut w = World::new();
+    let sa = UserId::new();
+    let first = TokenId::new();
+    let events = w
+        .exec(
+            w.owner,
+            Command::CreateServiceAccount {
+                user_id: sa,
+                name: "deployer".into(),
+                description: String::new(),
+                role: None,
+                token: Some((first, None)),
+            },
+        )
+        .unwrap();
+    assert_eq!(events.len(), 3);
+    let web = w.project(w.owner, "web");
+    assert_eq!(
+        w.exec(
+            w.owner,
+            Command::SetRepositoryAccess {
+                project: web,
+                user: sa,
+                access: Some(RepoAccess::Read),
+            }
+        ),
+        invalid(
+            "user",
+            "service_account",
+            "service accounts hold roles, not repository access"
+        )
+    );
+    let second = TokenId::new();
+    let events = w
+        .exec(
+            w.owner,
+            Command::RegenerateServiceAccountToken {
+                service_account: sa,
+                token_id: second,
+                expires_at: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            Event::ServiceAccountTokenRevoked(ServiceAccountTokenRevoked {
+                user_id: sa,
+                token_id: first,
+            }),
+            Event::ServiceAccountTokenIssued(ServiceAccountTokenIssued {
+                user_id: sa,
+                token_id: second,
+                expires_at: None,
+            }),
+        ]
+    );
+    assert_eq!(
+        w.exec(
+            w.owner,
+            Command::ChangeServiceAccount {
+                service_account: sa,
+                name: Some("owner".into()),
+                description: None,
+            }
+        ),
+        Err(DomainError::UsernameTaken("owner".into()))
+    );
+    w.exec(
+        w.owner,
+        Command::ChangeServiceAccount {
+            service_account: sa,
+            name: Some("releaser".into()),
+            description: Some("releases".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.org.user_by_username("releaser").map(|u| u.id), Some(sa));
+    assert!(w.org.user_by_username("deployer").is_none());
+}

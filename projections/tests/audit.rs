@@ -562,6 +562,7 @@ async fn every_event_kind_has_its_entry() {
             name: "deployer".into(),
             description: "deploys\nto production".into(),
             role: None,
+            token: None,
         },
     )
     .await;
@@ -613,6 +614,75 @@ async fn every_event_kind_has_its_entry() {
         &sa,
         "deployer",
         &format!("Token {sa_token} of service account deployer revoked"),
+    ));
+    run(
+        as_owner.clone(),
+        Command::ChangeServiceAccount {
+            service_account: sa,
+            name: Some("releaser".into()),
+            description: None,
+        },
+    )
+    .await;
+    expected.push(e(
+        R::ServiceAccount,
+        Modified,
+        &sa,
+        "releaser",
+        "Service account deployer renamed to releaser",
+    ));
+    run(
+        as_owner.clone(),
+        Command::ChangeServiceAccount {
+            service_account: sa,
+            name: Some("deployer".into()),
+            description: Some("deploys".into()),
+        },
+    )
+    .await;
+    expected.push(e(
+        R::ServiceAccount,
+        Modified,
+        &sa,
+        "deployer",
+        "Service account releaser renamed to deployer, description changed",
+    ));
+    run(as_owner.clone(), Command::DeactivateUser { user: sa }).await;
+    expected.push(e(
+        R::User,
+        Modified,
+        &sa,
+        "deployer",
+        "Role Member retracted from deployer",
+    ));
+    expected.push(e(
+        R::ServiceAccount,
+        Modified,
+        &sa,
+        "deployer",
+        "Service account deployer deactivated",
+    ));
+    run(
+        as_owner.clone(),
+        Command::ReactivateUser {
+            user: sa,
+            role: None,
+        },
+    )
+    .await;
+    expected.push(e(
+        R::ServiceAccount,
+        Modified,
+        &sa,
+        "deployer",
+        "Service account deployer reactivated",
+    ));
+    expected.push(e(
+        R::User,
+        Modified,
+        &sa,
+        "deployer",
+        "Role Member assigned to deployer",
     ));
     run(
         as_owner.clone(),

@@ -131,7 +131,8 @@ impl Caller {
 
 impl AppState {
     /// Resolves the token to a user of `org`: 401 unless the token is live,
-    /// belongs to this organization and its user is still in it.
+    /// belongs to this organization and its user is still in it and active
+    /// (deactivation also revokes every token at once).
     pub async fn caller(&self, org: &str, bearer: &Bearer, origin: Origin) -> ApiResult<Caller> {
         let org = self.org(org).await?;
         let token = self
@@ -146,6 +147,7 @@ impl AppState {
             o.state
                 .users
                 .get(&token.user_id)
+                .filter(|u| u.active)
                 .map(|u| u.username.clone())
         });
         let username = match known {
@@ -153,7 +155,10 @@ impl AppState {
             None => self
                 .service
                 .read(org, move |s| {
-                    s.users.get(&token.user_id).map(|u| u.username.clone())
+                    s.users
+                        .get(&token.user_id)
+                        .filter(|u| u.active)
+                        .map(|u| u.username.clone())
                 })
                 .await?
                 .ok_or_else(|| Problem::unauthorized("invalid or expired token"))?,

@@ -4,7 +4,7 @@
 //! `PATCH /settings`): such a body is 422 `invalid_body`.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -56,6 +56,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         axum::Json::<T>::from_bytes(&bytes)
             .map(|axum::Json(value)| Json(value))
             .map_err(IntoResponse::into_response)
+    }
+}
+
+/// An optional body (`Option<Json<T>>`): none when the request has no
+/// body and no content type; otherwise it must be a JSON object as above.
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for Json<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Response> {
+        let no_type = request.headers().get(header::CONTENT_TYPE).is_none();
+        let no_length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|l| l.as_bytes() == b"0");
+        if no_type && no_length {
+            return Ok(None);
+        }
+        <Json<T> as FromRequest<S>>::from_request(request, state)
+            .await
+            .map(Some)
     }
 }
 

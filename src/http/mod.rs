@@ -37,7 +37,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use problem::Problem;
-use routes::{access, audit, groups, health, orgs, people, projects, roles, sessions};
+use routes::{
+    access, audit, groups, health, orgs, people, projects, roles, service_accounts, sessions,
+};
 pub use state::AppState;
 
 /// Bodies over this are refused with 413.
@@ -65,10 +67,21 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(people::export_csv))
         .routes(routes!(people::invite))
         .routes(routes!(people::remove))
+        .routes(routes!(people::deactivate))
+        .routes(routes!(people::reactivate))
         .routes(routes!(people::assign_role))
         .routes(routes!(people::retract_role))
         .routes(routes!(people::reset_password))
         .routes(routes!(people::permissions))
+        // Service accounts.
+        .routes(routes!(service_accounts::list))
+        .routes(routes!(service_accounts::get))
+        .routes(routes!(service_accounts::create))
+        .routes(routes!(service_accounts::change))
+        .routes(routes!(service_accounts::remove))
+        .routes(routes!(service_accounts::deactivate))
+        .routes(routes!(service_accounts::reactivate))
+        .routes(routes!(service_accounts::regenerate_token))
         // Groups.
         .routes(routes!(groups::list))
         .routes(routes!(groups::get))

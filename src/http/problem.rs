@@ -183,7 +183,8 @@ impl From<DomainError> for Problem {
             | GroupNameTaken(_)
             | ProjectNameTaken(_)
             | LastOwner
-            | AlreadyMember(_) => Problem::new(StatusCode::CONFLICT, code, detail),
+            | AlreadyMember(_)
+            | UserDeactivated(_) => Problem::new(StatusCode::CONFLICT, code, detail),
         }
     }
 }

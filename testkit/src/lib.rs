@@ -343,7 +343,7 @@ impl Workload {
 
 impl Workload {
     /// Runs `steps` random commands (role, group, binding, repository,
-    /// mapping, custom-role, project and removal changes) from random
+    /// mapping, custom-role, project, deactivation and removal changes) from random
     /// callers through `decide`; refused ones leave no events. For oracle
     /// tests: every kind of event, in odd orders.
     pub fn random_history(&mut self, steps: usize) {
@@ -387,7 +387,7 @@ impl Workload {
                     Subject::User(users[rng.gen_range(0..users.len())])
                 }
             };
-            let command = match rng.gen_range(0..17) {
+            let command = match rng.gen_range(0..19) {
                 0 => Command::InvitePeople {
                     people: vec![NewPerson {
                         user_id: UserId::new(),
@@ -538,6 +538,11 @@ impl Workload {
                 },
                 16 if !projects.is_empty() && rng.gen_bool(0.3) => Command::DeleteProject {
                     project: projects[rng.gen_range(0..projects.len())],
+                },
+                17 => Command::DeactivateUser { user: user(rng) },
+                18 => Command::ReactivateUser {
+                    user: user(rng),
+                    role: rng.gen_bool(0.5).then(|| *org_roles.choose(rng).unwrap()),
                 },
                 _ => {
                     let u = user(rng);

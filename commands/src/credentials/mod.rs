@@ -135,17 +135,22 @@ impl Credentials {
         self.store.delete_password(user).await
     }
 
-    /// Checks a password against the stored hash (argon2id verification runs
-    /// on a blocking thread).
+    /// Checks a password against the stored hash (the verification runs on
+    /// a blocking thread).
     pub async fn check_password(
         &self,
         user: UserId,
         password: &str,
     ) -> Result<PasswordCheck, CredentialsError> {
-        let Some((hash, must_change)) = self.store.password(user).await? else {
+        let found = self.store.password(user).await?;
+        let password = password.to_string();
+        let Some((hash, must_change)) = found else {
+            // No password (a provisioned user, a service account): as long
+            // as a wrong one, so the timing does not tell.
+            let _ =
+                tokio::task::spawn_blocking(move || secrets::spend_password_check(&password)).await;
             return Ok(PasswordCheck::Invalid);
         };
-        let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
             .await
             .unwrap_or(false);

@@ -432,7 +432,7 @@ impl CommandService {
         // Validate before paying for a password hash.
         let events = decide(&Organization::new(), &command, &ctx.actor)?;
         let password = secrets::temporary_password();
-        let hash = hash_blocking(password.clone()).await?;
+        let hash = secrets::hash_temporary_password(&password);
         let username = match &events[1] {
             Event::UserInvited(u) => u.username.clone(),
             _ => unreachable!("CreateOrganization invites the owner second"),
@@ -664,16 +664,10 @@ impl CommandService {
             .iter()
             .map(|_| secrets::temporary_password())
             .collect();
-        let hashes = {
-            let pw = passwords.clone();
-            tokio::task::spawn_blocking(move || {
-                pw.iter()
-                    .map(|p| secrets::hash_password(p))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| ServiceError::Task("password hashing", Arc::new(e)))?
-        };
+        let hashes: Vec<String> = passwords
+            .iter()
+            .map(|p| secrets::hash_temporary_password(p))
+            .collect();
         let effects = people
             .iter()
             .zip(hashes)
@@ -737,7 +731,7 @@ impl CommandService {
         answer: Option<Renderer<String>>,
     ) -> Result<(String, Outcome), ServiceError> {
         let password = secrets::temporary_password();
-        let hash = hash_blocking(password.clone()).await?;
+        let hash = secrets::hash_temporary_password(&password);
         let shown = password.clone();
         let with = With {
             render: answer.map(|render| Arc::new(move |_: &Organization| render(&shown)) as Render),
@@ -818,6 +812,47 @@ impl CommandService {
         };
         self.execute_with(org, Command::RemoveUser { user }, ctx, with)
             .await
+    }
+
+    /// Deactivates a person or a service account and ends their sessions
+    /// and tokens at once (in the deactivation's transaction, applied once
+    /// it has committed).
+    pub async fn deactivate_user(
+        &self,
+        org: OrgId,
+        user: UserId,
+        ctx: &CommandContext,
+        render: Option<Render>,
+    ) -> Result<Outcome, ServiceError> {
+        let with = With {
+            render,
+            effects: vec![CredentialChange::RevokeAllOf { user }],
+        };
+        self.execute_with(org, Command::DeactivateUser { user }, ctx, with)
+            .await
+    }
+
+    /// Removes a service account and ends its tokens at once.
+    pub async fn remove_service_account(
+        &self,
+        org: OrgId,
+        service_account: UserId,
+        ctx: &CommandContext,
+        render: Option<Render>,
+    ) -> Result<Outcome, ServiceError> {
+        let with = With {
+            render,
+            effects: vec![CredentialChange::RevokeAllOf {
+                user: service_account,
+            }],
+        };
+        self.execute_with(
+            org,
+            Command::RemoveServiceAccount { service_account },
+            ctx,
+            with,
+        )
+        .await
     }
 }
 

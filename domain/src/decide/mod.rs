@@ -98,7 +98,18 @@ pub fn decide(
             name,
             description,
             role,
-        } => tokens::create_service_account(&caller, *user_id, name, description, *role),
+            token,
+        } => tokens::create_service_account(&caller, *user_id, name, description, *role, *token),
+        RegenerateServiceAccountToken {
+            service_account,
+            token_id,
+            expires_at,
+        } => tokens::regenerate_service_account_token(
+            &caller,
+            *service_account,
+            *token_id,
+            *expires_at,
+        ),
         IssueServiceAccountToken {
             service_account,
             token_id,
@@ -111,6 +122,13 @@ pub fn decide(
         RemoveServiceAccount { service_account } => {
             tokens::remove_service_account(&caller, *service_account)
         }
+        ChangeServiceAccount {
+            service_account,
+            name,
+            description,
+        } => tokens::change_service_account(&caller, *service_account, name, description),
+        DeactivateUser { user } => people::deactivate(&caller, *user),
+        ReactivateUser { user, role } => people::reactivate(&caller, *user, *role),
         IssueApiToken {
             token_id,
             name,
@@ -133,7 +151,9 @@ impl<'a> Caller<'a> {
     fn new(org: &'a Organization, actor: &Actor) -> Result<Self, DomainError> {
         match actor.user_id {
             None => Ok(Caller { org, user: None }),
-            Some(u) if org.users.contains_key(&u) => Ok(Caller { org, user: Some(u) }),
+            Some(u) if org.users.get(&u).is_some_and(|u| u.active) => {
+                Ok(Caller { org, user: Some(u) })
+            }
             Some(_) => Err(DomainError::UnknownActor),
         }
     }
@@ -265,6 +285,25 @@ impl<'a> Caller<'a> {
             .users
             .get(&user)
             .ok_or_else(|| DomainError::UserNotFound(user.to_string()))
+    }
+
+    /// [`Caller::grantee`], failing with `not_a_member` for an unknown
+    /// user (the projects' rules).
+    pub fn member_grantee(&self, user: UserId) -> Result<&'a crate::state::User, DomainError> {
+        if !self.org.users.contains_key(&user) {
+            return Err(DomainError::NotAMember(user.to_string()));
+        }
+        self.grantee(user)
+    }
+
+    /// A user who may be given something (a role, a binding, a group, a
+    /// project, a password, a token): one that exists and is active.
+    pub fn grantee(&self, user: UserId) -> Result<&'a crate::state::User, DomainError> {
+        let u = self.user(user)?;
+        if !u.active {
+            return Err(DomainError::UserDeactivated(u.username.clone()));
+        }
+        Ok(u)
     }
 
     pub fn group(&self, group: GroupId) -> Result<&'a crate::state::Group, DomainError> {

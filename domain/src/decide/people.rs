@@ -2,6 +2,7 @@
 
 use crate::permissions::known::{
     ORGANIZATION_CHANGE_OWNER, ORGANIZATION_PEOPLE_INVITE, ORGANIZATION_PEOPLE_MANAGE,
+    ORGANIZATION_SERVICE_ACCOUNTS_MANAGE,
 };
 use std::collections::HashSet;
 
@@ -13,7 +14,7 @@ use crate::events::*;
 use crate::ids::{RoleId, Subject, UserId};
 use crate::permissions::Scope;
 use crate::roles::{MEMBER, OWNER};
-use crate::state::UserKind;
+use crate::state::{User, UserKind};
 use crate::validate;
 
 /// At most this many people per invitation.
@@ -102,7 +103,7 @@ pub(super) fn invite(
 
 /// Records that a user set their own password. Only that user may.
 pub(super) fn set_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
-    let u = caller.user(user)?;
+    let u = caller.grantee(user)?;
     if !caller.is_system() && caller.user != Some(user) {
         return Err(DomainError::Forbidden {
             permission: "organization.people.manage",
@@ -126,7 +127,7 @@ pub(super) fn reset_password(caller: &Caller, user: UserId) -> Result<Vec<Event>
     if caller.user != Some(user) {
         caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     }
-    let u = caller.user(user)?;
+    let u = caller.grantee(user)?;
     if u.kind != UserKind::Person {
         return Err(DomainError::invalid(
             "user",
@@ -187,6 +188,119 @@ pub(super) fn remove(caller: &Caller, user: UserId) -> Result<Vec<Event>, Domain
     })])
 }
 
+/// Fails with `forbidden` unless the caller may manage `user`: people need
+/// `organization.people.manage`, service accounts
+/// `organization.service_accounts.manage`.
+fn require_manager_of(caller: &Caller, user: &User) -> Result<(), DomainError> {
+    caller.require(match user.kind {
+        UserKind::Person => ORGANIZATION_PEOPLE_MANAGE,
+        UserKind::ServiceAccount => ORGANIZATION_SERVICE_ACCOUNTS_MANAGE,
+    })
+}
+
+/// Deactivates a person or a service account (see
+/// [`Command::DeactivateUser`](crate::Command::DeactivateUser)): retracts
+/// their direct organization role, takes them out of every group, unbinds
+/// every direct project binding and revokes every repository access, each
+/// as its own event, then records the deactivation. Their projects stay
+/// theirs. Deactivating an Owner needs `organization.change_owner` and
+/// must leave an Owner. Deactivating a deactivated user changes nothing.
+pub(super) fn deactivate(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
+    let u = caller.user(user)?;
+    require_manager_of(caller, u)?;
+    if !u.active {
+        return Ok(vec![]);
+    }
+    let org = caller.org;
+    if org.is_owner(user) {
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
+        OwnerLoss {
+            removed: Some(user),
+            ..Default::default()
+        }
+        .check(org)?;
+    }
+    let mut events = Vec::new();
+    if let Some(role) = org.org_roles.get(&user) {
+        events.push(Event::OrgRoleRetracted(OrgRoleRetracted {
+            subject: Subject::User(user),
+            role_id: *role,
+        }));
+    }
+    let mut groups: Vec<_> = org
+        .groups_of(user)
+        .iter()
+        .filter_map(|g| org.groups.get(g))
+        .collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    events.extend(groups.into_iter().map(|g| {
+        Event::GroupMemberRemoved(GroupMemberRemoved {
+            group_id: g.id,
+            user_id: user,
+        })
+    }));
+    let mut projects: Vec<_> = org
+        .projects_of_user(user)
+        .iter()
+        .filter_map(|p| org.projects.get(p))
+        .collect();
+    projects.sort_by(|a, b| a.name.cmp(&b.name));
+    for p in projects {
+        if let Some(role) = p.user_bindings.get(&user) {
+            events.push(Event::ProjectRoleUnbound(ProjectRoleUnbound {
+                project_id: p.id,
+                subject: Subject::User(user),
+                role_id: *role,
+            }));
+        }
+        if let Some(access) = p.repo_access.get(&user) {
+            events.push(Event::RepositoryAccessRevoked(RepositoryAccessRevoked {
+                project_id: p.id,
+                user_id: user,
+                access: *access,
+            }));
+        }
+    }
+    events.push(Event::UserDeactivated(UserDeactivated {
+        user_id: user,
+        username: u.username.clone(),
+        kind: u.kind,
+    }));
+    Ok(events)
+}
+
+/// Makes a deactivated user active again with an organization role
+/// (default `Member`), which follows the role-granting rules. Reactivating
+/// an active user changes nothing.
+pub(super) fn reactivate(
+    caller: &Caller,
+    user: UserId,
+    role: Option<RoleId>,
+) -> Result<Vec<Event>, DomainError> {
+    let u = caller.user(user)?;
+    require_manager_of(caller, u)?;
+    if u.active {
+        return Ok(vec![]);
+    }
+    let role = role.unwrap_or(MEMBER);
+    caller.role_in(role, Scope::Organization)?;
+    if role == OWNER {
+        caller.require(ORGANIZATION_CHANGE_OWNER)?;
+    }
+    caller.may_grant(role, None)?;
+    Ok(vec![
+        Event::UserReactivated(UserReactivated {
+            user_id: user,
+            username: u.username.clone(),
+            kind: u.kind,
+        }),
+        Event::OrgRoleAssigned(OrgRoleAssigned {
+            subject: Subject::User(user),
+            role_id: role,
+        }),
+    ])
+}
+
 /// Assigns the organization role of a user (replacing their direct one) or
 /// of a group. Needs `organization.people.manage`; `organization.change_owner`
 /// when Owner is given or taken; no escalation; the last Owner stays.
@@ -199,7 +313,7 @@ pub(super) fn assign_org_role(
     caller.role_in(role, Scope::Organization)?;
     let current = match subject {
         Subject::User(u) => {
-            caller.user(u)?;
+            caller.grantee(u)?;
             caller.org.org_roles.get(&u).copied()
         }
         Subject::Group(g) => caller.group(g)?.role,
@@ -272,9 +386,7 @@ pub(super) fn require_members(
     users: &[UserId],
 ) -> Result<(), DomainError> {
     for u in users {
-        if !caller.org.users.contains_key(u) {
-            return Err(DomainError::UserNotFound(u.to_string()));
-        }
+        caller.grantee(*u)?;
     }
     let unique: HashSet<_> = users.iter().collect();
     if unique.len() != users.len() {

@@ -10,6 +10,7 @@ use crate::permissions::known::{
 };
 use crate::permissions::Scope;
 use crate::roles::{RepoAccess, RepoRoleMapping, PROJECT_ADMIN};
+use crate::state::UserKind;
 use crate::validate;
 
 /// Creates a project owned by `owner` (default: the caller), who also gets a
@@ -39,9 +40,7 @@ pub(super) fn create(
             "the system actor must name the project's owner",
         )
     })?;
-    if !caller.org.users.contains_key(&owner) {
-        return Err(DomainError::NotAMember(owner.to_string()));
-    }
+    caller.member_grantee(owner)?;
     Ok(vec![
         Event::ProjectCreated(ProjectCreated {
             project_id,
@@ -67,9 +66,7 @@ pub(super) fn transfer(
     if caller.user != Some(p.owner) {
         caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     }
-    if !caller.org.users.contains_key(&to) {
-        return Err(DomainError::NotAMember(to.to_string()));
-    }
+    caller.member_grantee(to)?;
     if p.owner == to {
         return Ok(vec![]);
     }
@@ -105,9 +102,7 @@ pub(super) fn bind(
     caller.role_in(role, Scope::Project)?;
     let current = match subject {
         Subject::User(u) => {
-            if !caller.org.users.contains_key(&u) {
-                return Err(DomainError::NotAMember(u.to_string()));
-            }
+            caller.member_grantee(u)?;
             p.user_bindings.get(&u)
         }
         Subject::Group(g) => {
@@ -167,8 +162,21 @@ pub(super) fn set_repository_access(
 ) -> Result<Vec<Event>, DomainError> {
     let p = caller.project(project)?;
     caller.require_on(project, PROJECT_ACCESS_MANAGE)?;
-    if !caller.org.users.contains_key(&user) {
-        return Err(DomainError::NotAMember(user.to_string()));
+    let u = if access.is_some() {
+        caller.member_grantee(user)?
+    } else {
+        caller
+            .org
+            .users
+            .get(&user)
+            .ok_or_else(|| DomainError::NotAMember(user.to_string()))?
+    };
+    if u.kind == UserKind::ServiceAccount && access.is_some() {
+        return Err(DomainError::invalid(
+            "user",
+            "service_account",
+            "service accounts hold roles, not repository access",
+        ));
     }
     let current = p.repo_access.get(&user).copied();
     if current == access {

@@ -32,6 +32,7 @@ pub(super) fn create_service_account(
     name: &str,
     description: &str,
     role: Option<RoleId>,
+    token: Option<(TokenId, Option<DateTime<Utc>>)>,
 ) -> Result<Vec<Event>, DomainError> {
     caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
     let mut checks = Checks::default();
@@ -58,7 +59,7 @@ pub(super) fn create_service_account(
         caller.require(ORGANIZATION_CHANGE_OWNER)?;
     }
     caller.may_grant(role, None)?;
-    Ok(vec![
+    let mut events = vec![
         Event::ServiceAccountCreated(ServiceAccountCreated {
             user_id,
             name: name.to_string(),
@@ -68,7 +69,68 @@ pub(super) fn create_service_account(
             subject: Subject::User(user_id),
             role_id: role,
         }),
-    ])
+    ];
+    if let Some((token_id, expires_at)) = token {
+        refuse_taken_token_id(caller, token_id)?;
+        events.push(Event::ServiceAccountTokenIssued(
+            ServiceAccountTokenIssued {
+                user_id,
+                token_id,
+                expires_at,
+            },
+        ));
+    }
+    Ok(events)
+}
+
+fn refuse_taken_token_id(caller: &Caller, token_id: TokenId) -> Result<(), DomainError> {
+    if caller.org.tokens.contains_key(&token_id) {
+        return Err(DomainError::invalid(
+            "token_id",
+            "id_taken",
+            "token id already in use",
+        ));
+    }
+    Ok(())
+}
+
+/// Revokes every token of an active service account, then issues a new
+/// one. Needs `organization.service_accounts.manage`.
+pub(super) fn regenerate_service_account_token(
+    caller: &Caller,
+    service_account_id: UserId,
+    token_id: TokenId,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Vec<Event>, DomainError> {
+    caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
+    service_account(caller, service_account_id)?;
+    caller.grantee(service_account_id)?;
+    refuse_taken_token_id(caller, token_id)?;
+    let mut old: Vec<TokenId> = caller
+        .org
+        .tokens
+        .values()
+        .filter(|t| t.user_id == service_account_id)
+        .map(|t| t.id)
+        .collect();
+    old.sort();
+    let mut events: Vec<Event> = old
+        .into_iter()
+        .map(|token_id| {
+            Event::ServiceAccountTokenRevoked(ServiceAccountTokenRevoked {
+                user_id: service_account_id,
+                token_id,
+            })
+        })
+        .collect();
+    events.push(Event::ServiceAccountTokenIssued(
+        ServiceAccountTokenIssued {
+            user_id: service_account_id,
+            token_id,
+            expires_at,
+        },
+    ));
+    Ok(events)
 }
 
 pub(super) fn issue_service_account_token(
@@ -79,13 +141,8 @@ pub(super) fn issue_service_account_token(
 ) -> Result<Vec<Event>, DomainError> {
     caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
     service_account(caller, service_account_id)?;
-    if caller.org.tokens.contains_key(&token_id) {
-        return Err(DomainError::invalid(
-            "token_id",
-            "id_taken",
-            "token id already in use",
-        ));
-    }
+    caller.grantee(service_account_id)?;
+    refuse_taken_token_id(caller, token_id)?;
     Ok(vec![Event::ServiceAccountTokenIssued(
         ServiceAccountTokenIssued {
             user_id: service_account_id,
@@ -111,6 +168,50 @@ pub(super) fn revoke_service_account_token(
         )]),
         _ => Err(DomainError::TokenNotFound(token_id.to_string())),
     }
+}
+
+/// Renames a service account or describes it anew. Needs
+/// `organization.service_accounts.manage`; the name follows the usernames'
+/// rules and must be free.
+pub(super) fn change_service_account(
+    caller: &Caller,
+    service_account_id: UserId,
+    name: &Option<String>,
+    description: &Option<String>,
+) -> Result<Vec<Event>, DomainError> {
+    caller.require(ORGANIZATION_SERVICE_ACCOUNTS_MANAGE)?;
+    let u = service_account(caller, service_account_id)?;
+    let mut checks = Checks::default();
+    if let Some(name) = name {
+        checks.check(validate::username("name", name));
+    }
+    if let Some(description) = description {
+        checks.check(validate::text(
+            "description",
+            description,
+            validate::MAX_DESCRIPTION,
+        ));
+    }
+    checks.done()?;
+    let name = name.clone().filter(|n| *n != u.username);
+    let description = description.clone().filter(|d| *d != u.description);
+    if let Some(name) = &name {
+        let taken_by_another = caller
+            .org
+            .user_by_username(name)
+            .is_some_and(|other| other.id != service_account_id);
+        if taken_by_another {
+            return Err(DomainError::UsernameTaken(name.clone()));
+        }
+    }
+    if name.is_none() && description.is_none() {
+        return Ok(vec![]);
+    }
+    Ok(vec![Event::ServiceAccountChanged(ServiceAccountChanged {
+        user_id: service_account_id,
+        name,
+        description,
+    })])
 }
 
 /// Removes a service account and its tokens; like removing a person, refused

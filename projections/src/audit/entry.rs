@@ -253,6 +253,16 @@ fn expiry(at: &Option<DateTime<Utc>>) -> String {
     }
 }
 
+/// The resource type and the word for a user of this kind.
+fn user_kind(kind: domain::state::UserKind) -> (ResourceType, &'static str) {
+    match kind {
+        domain::state::UserKind::Person => (ResourceType::User, "User"),
+        domain::state::UserKind::ServiceAccount => {
+            (ResourceType::ServiceAccount, "Service account")
+        }
+    }
+}
+
 /// Describes one event of organization `org_id` with the names known before
 /// it. Every event kind has an entry; group changes are audited too.
 pub fn describe(names: &OrgNames, org_id: OrgId, event: &Event) -> Described {
@@ -623,6 +633,43 @@ pub fn describe(names: &OrgNames, org_id: OrgId, event: &Event) -> Described {
             &e.name,
             format!("Service account {} removed", e.name),
         ),
+        Event::ServiceAccountChanged(e) => {
+            let old = user(e.user_id);
+            let text = match (&e.name, &e.description) {
+                (Some(n), Some(_)) => {
+                    format!("Service account {old} renamed to {n}, description changed")
+                }
+                (Some(n), None) => format!("Service account {old} renamed to {n}"),
+                (None, _) => format!("Description of service account {old} changed"),
+            };
+            d(
+                R::ServiceAccount,
+                Modified,
+                &e.user_id,
+                e.name.as_deref().unwrap_or(&old),
+                text,
+            )
+        }
+        Event::UserDeactivated(e) => {
+            let (resource, what) = user_kind(e.kind);
+            d(
+                resource,
+                Modified,
+                &e.user_id,
+                &e.username,
+                format!("{what} {} deactivated", e.username),
+            )
+        }
+        Event::UserReactivated(e) => {
+            let (resource, what) = user_kind(e.kind);
+            d(
+                resource,
+                Modified,
+                &e.user_id,
+                &e.username,
+                format!("{what} {} reactivated", e.username),
+            )
+        }
         Event::ApiTokenIssued(e) => {
             let n = user(e.user_id);
             d(

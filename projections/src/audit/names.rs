@@ -132,6 +132,11 @@ impl OrgNames {
             }
             Event::UserRemoved(e) => self.remove_user(e.user_id),
             Event::ServiceAccountRemoved(e) => self.remove_user(e.user_id),
+            Event::ServiceAccountChanged(e) => {
+                if let Some(n) = &e.name {
+                    self.users.insert(e.user_id, n.clone());
+                }
+            }
             Event::GroupCreated(e) => {
                 self.groups.insert(e.group_id, e.name.clone());
             }
@@ -182,7 +187,9 @@ impl OrgNames {
             | Event::RepositoryAccessRevoked(_)
             | Event::RepositoryRoleMappingChanged(_)
             | Event::ServiceAccountTokenIssued(_)
-            | Event::ServiceAccountTokenRevoked(_) => {}
+            | Event::ServiceAccountTokenRevoked(_)
+            | Event::UserDeactivated(_)
+            | Event::UserReactivated(_) => {}
         }
     }
 

@@ -109,6 +109,8 @@ pub fn row_changes(
         | Event::UserPasswordReset(_)
         | Event::ServiceAccountTokenIssued(_)
         | Event::ServiceAccountTokenRevoked(_)
+        | Event::UserDeactivated(_)
+        | Event::UserReactivated(_)
         | Event::ApiTokenIssued(_)
         | Event::ApiTokenRevoked(_)
         | Event::AuditStreamingConfigured(_)
@@ -127,6 +129,16 @@ pub fn row_changes(
         }),
         Event::UserRemoved(e) => out.push(DeleteUser(e.user_id)),
         Event::ServiceAccountRemoved(e) => out.push(DeleteUser(e.user_id)),
+        Event::ServiceAccountChanged(e) => {
+            if let Some(name) = &e.name {
+                out.push(PutUser {
+                    user: e.user_id,
+                    username: name.clone(),
+                    email: None,
+                    kind: "service_account",
+                });
+            }
+        }
         Event::OrgRoleAssigned(e) => {
             out.push(PutBinding {
                 subject: e.subject,

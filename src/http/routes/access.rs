@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use domain::ids::{ProjectId, UserId};
 use domain::permissions::{known, Permission};
+use domain::state::UserKind;
 use projections::access::OrgAccess;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -71,6 +72,9 @@ pub struct CheckQuery {
 pub struct CheckAnswer {
     allowed: bool,
     sources: Vec<Source>,
+    /// What the user asked about is: `person` or `service_account`.
+    #[schema(value_type = String, example = "person")]
+    kind: UserKind,
     /// With `as_of`: the instant asked about.
     #[serde(skip_serializing_if = "Option::is_none")]
     as_of: Option<DateTime<Utc>>,
@@ -118,6 +122,7 @@ pub async fn check(
     Ok(Json(CheckAnswer {
         allowed: !sources.is_empty(),
         sources: Source::all(&o.state, &sources),
+        kind: kind_of(&o.state, user),
         as_of: None,
         position: None,
     }))
@@ -166,6 +171,7 @@ async fn check_as_of(
     Ok(Json(CheckAnswer {
         allowed: !sources.is_empty(),
         sources: Source::all(s, &sources),
+        kind: kind_of(s, user),
         as_of: Some(at),
         position: Some(past.position),
     }))
@@ -268,7 +274,15 @@ pub struct Holder {
     #[schema(value_type = String, format = Uuid)]
     user_id: UserId,
     username: String,
+    /// `person` or `service_account`.
+    #[schema(value_type = String, example = "person")]
+    kind: UserKind,
     sources: Vec<Source>,
+}
+
+/// What a user is (a person unless the state says otherwise).
+fn kind_of(s: &domain::Organization, user: UserId) -> UserKind {
+    s.users.get(&user).map_or(UserKind::Person, |u| u.kind)
 }
 
 /// A page of the holders of a permission, by user id.
@@ -326,6 +340,7 @@ pub async fn who_can(
             .map(|h| Holder {
                 user_id: h.user_id,
                 username: o.state.username(h.user_id),
+                kind: kind_of(&o.state, h.user_id),
                 sources: Source::all(&o.state, &h.sources),
             })
             .collect(),

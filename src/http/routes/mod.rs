@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod people;
 pub mod projects;
 pub mod roles;
+pub mod service_accounts;
 pub mod sessions;
 
 use serde::Deserialize;

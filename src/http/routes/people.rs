@@ -1,5 +1,5 @@
-//! People: list, invite (all or nothing), remove, organization role,
-//! password reset, effective permissions.
+//! People: list, invite (all or nothing), remove, deactivate and
+//! reactivate, organization role, password reset, effective permissions.
 
 use crate::http::json::Json;
 use axum::extract::{Path, Query, State};
@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{AtLeast, RoleBody};
 use crate::http::answers::{Committed, GroupRef, RoleRef, Source};
 use crate::http::auth::Caller;
-use crate::http::command::{answered, render_empty};
+use crate::http::command::{answered, render, render_empty};
 use crate::http::params::{OrgPath, UserPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
@@ -58,7 +58,7 @@ pub struct PersonItem {
     /// The organization role bound to the user directly, if any.
     role: Option<RoleRef>,
     groups: Vec<GroupRef>,
-    /// `active`.
+    /// `active` or `deactivated`.
     #[schema(example = "active")]
     status: &'static str,
 }
@@ -185,7 +185,7 @@ impl PersonItem {
                 .iter()
                 .map(|g| GroupRef::of(s, *g))
                 .collect(),
-            status: "active",
+            status: if u.active { "active" } else { "deactivated" },
         }
     }
 }
@@ -383,6 +383,89 @@ pub async fn remove(
         .await?;
     state.forget_tokens_of(user);
     Ok(answered(&outcome))
+}
+
+/// `POST /people/{user}/deactivate`: 200 with the user as it left them:
+/// every role from every source retracted (each in the audit log), every
+/// group left, every session and token ended at once; their projects stay
+/// theirs. 409 `last_owner`. Again on a deactivated user: 200, nothing
+/// changes.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/people/{user}/deactivate", tag = "people", operation_id = "deactivate_person",
+    summary = "Deactivate a user (roles retracted, sessions and tokens ended)",
+    params(OrgPath, UserPath),
+    responses(
+        (status = 200, description = "The user", body = Committed<PersonItem>),
+        (status = 403, description = "`forbidden`: needs organization.people.manage (organization.service_accounts.manage for a service account)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`last_owner`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Path(UserPath { user, .. }): Path<UserPath>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    let user = state
+        .resolve(caller.org, move |s| resolve::user(s, &user))
+        .await?;
+    let render = render(StatusCode::OK, move |s| {
+        s.users.get(&user).map(|u| PersonItem::of(s, u))
+    });
+    let outcome = state
+        .service
+        .deactivate_user(caller.org, user, &caller.context(), Some(render))
+        .await?;
+    state.forget_tokens_of(user);
+    Ok(answered(&outcome))
+}
+
+/// `POST /people/{user}/reactivate`'s body.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reactivation {
+    /// The organization role they get back (id or name); `Member` when
+    /// absent.
+    role: Option<String>,
+}
+
+/// `POST /people/{user}/reactivate`: 200 with the user, active again with
+/// `role` (default `Member`); their password is the one they had.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org}/people/{user}/reactivate", tag = "people", operation_id = "reactivate_person",
+    summary = "Reactivate a user with an organization role",
+    params(OrgPath, UserPath),
+    request_body(content = Reactivation, description = "Optional"),
+    responses(
+        (status = 200, description = "The user", body = Committed<PersonItem>),
+        (status = 403, description = "`forbidden`, `role_escalation`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`, `role_not_found`", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reactivate(
+    State(state): State<AppState>,
+    Path(UserPath { user, .. }): Path<UserPath>,
+    caller: Caller,
+    body: Option<Json<Reactivation>>,
+) -> ApiResult<Response> {
+    let role = body.map(|Json(b)| b.role).unwrap_or_default();
+    let (user, role) = state
+        .resolve(caller.org, move |s| {
+            let role: Option<RoleId> = match &role {
+                Some(r) => Some(resolve::role(s, r, Scope::Organization)?),
+                None => None,
+            };
+            Ok((resolve::user(s, &user)?, role))
+        })
+        .await?;
+    state
+        .command(
+            &caller,
+            Command::ReactivateUser { user, role },
+            StatusCode::OK,
+            move |s| s.users.get(&user).map(|u| PersonItem::of(s, u)),
+        )
+        .await
 }
 
 /// A user's organization role changed.

@@ -67,7 +67,8 @@ fn invalid_credentials() -> Problem {
 
 /// Finds the user behind a login (email or username) and checks the
 /// password; an unknown login costs the same argon2id work as a wrong
-/// password, so failures do not reveal which logins exist.
+/// password, so failures do not reveal which logins exist. A deactivated
+/// user who gives the right password is told so (403 `user_deactivated`).
 async fn authenticate(
     state: &AppState,
     org: domain::ids::OrgId,
@@ -81,15 +82,14 @@ async fn authenticate(
             s.user_by_email(&key)
                 .or_else(|| s.user_by_username(&key))
                 .filter(|u| u.kind == domain::state::UserKind::Person)
-                .map(|u| (u.id, u.username.clone()))
+                .map(|u| (u.id, u.username.clone(), u.active))
         })
         .await?;
-    let Some((user, username)) = found else {
+    let Some((user, username, active)) = found else {
         let password = password.to_string();
-        let _ = tokio::task::spawn_blocking(move || {
-            commands::secrets::verify_password(&password, &DUMMY_HASH)
-        })
-        .await;
+        let _ =
+            tokio::task::spawn_blocking(move || commands::secrets::spend_password_check(&password))
+                .await;
         return Err(invalid_credentials());
     };
     let check = state
@@ -98,14 +98,15 @@ async fn authenticate(
         .check_password(user, password)
         .await
         .map_err(Problem::internal)?;
+    if !active && check != PasswordCheck::Invalid {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "user_deactivated",
+            format!("{username} is deactivated: an administrator must reactivate them"),
+        ));
+    }
     Ok((user, username, check))
 }
-
-/// An argon2id hash of a random password nobody knows, verified against
-/// when the login does not exist.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    commands::secrets::hash_password(&commands::secrets::temporary_password())
-});
 
 /// When a session opened now ends.
 fn session_expiry() -> DateTime<Utc> {
