@@ -43,6 +43,28 @@ pub struct Paged {
     pub cursor: Option<String>,
 }
 
+/// The optional body of `POST /people/{user}/reactivate` and
+/// `/service-accounts/{id}/reactivate`: the organization role given back.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reactivation {
+    /// The organization role (id or name); `Member` when absent.
+    pub role: Option<String>,
+}
+
+impl Reactivation {
+    /// The role asked for, resolved in `s` (none: the default).
+    pub fn role_in(
+        &self,
+        s: &domain::Organization,
+    ) -> crate::http::problem::ApiResult<Option<domain::ids::RoleId>> {
+        self.role
+            .as_deref()
+            .map(|r| crate::http::resolve::role(s, r, domain::permissions::Scope::Organization))
+            .transpose()
+    }
+}
+
 /// The body that names a role: `{role}` (people, groups, project members),
 /// by id or name.
 #[derive(Deserialize, ToSchema)]

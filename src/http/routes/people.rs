@@ -13,7 +13,7 @@ use domain::Command;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AtLeast, RoleBody};
+use super::{AtLeast, Reactivation, RoleBody};
 use crate::http::answers::{Committed, GroupRef, RoleRef, Source};
 use crate::http::auth::Caller;
 use crate::http::command::{answered, render, render_empty};
@@ -420,15 +420,6 @@ pub async fn deactivate(
     Ok(answered(&outcome))
 }
 
-/// `POST /people/{user}/reactivate`'s body.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Reactivation {
-    /// The organization role they get back (id or name); `Member` when
-    /// absent.
-    role: Option<String>,
-}
-
 /// `POST /people/{user}/reactivate`: 200 with the user, active again with
 /// `role` (default `Member`); their password is the one they had.
 #[utoipa::path(
@@ -448,14 +439,10 @@ pub async fn reactivate(
     caller: Caller,
     body: Option<Json<Reactivation>>,
 ) -> ApiResult<Response> {
-    let role = body.map(|Json(b)| b.role).unwrap_or_default();
+    let body = body.map(|Json(b)| b).unwrap_or_default();
     let (user, role) = state
         .resolve(caller.org, move |s| {
-            let role: Option<RoleId> = match &role {
-                Some(r) => Some(resolve::role(s, r, Scope::Organization)?),
-                None => None,
-            };
-            Ok((resolve::user(s, &user)?, role))
+            Ok((resolve::user(s, &user)?, body.role_in(s)?))
         })
         .await?;
     state

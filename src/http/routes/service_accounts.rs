@@ -13,14 +13,14 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use commands::credentials::{CredentialChange, TokenKind};
 use commands::service::With;
-use domain::ids::{OrgId, RoleId, TokenId, UserId};
+use domain::ids::{OrgId, TokenId, UserId};
 use domain::permissions::{known, Scope};
 use domain::state::{User, UserKind};
 use domain::{Command, Organization};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AtLeast, Paged};
+use super::{AtLeast, Paged, Reactivation};
 use crate::http::answers::{Committed, GroupRef, RoleRef};
 use crate::http::auth::Caller;
 use crate::http::command::{answered, render, render_empty};
@@ -416,15 +416,6 @@ pub async fn deactivate(
     Ok(answered(&outcome))
 }
 
-/// `POST /service-accounts/{service_account}/reactivate`'s body.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Reactivation {
-    /// The organization role it gets back (id or name); `Member` when
-    /// absent.
-    role: Option<String>,
-}
-
 /// `POST /service-accounts/{service_account}/reactivate`: 200 with it,
 /// holding `role` (default `Member`); it needs a new token
 /// (`/regenerate-token`).
@@ -445,14 +436,10 @@ pub async fn reactivate(
     caller: Caller,
     body: Option<Json<Reactivation>>,
 ) -> ApiResult<Response> {
-    let role = body.map(|Json(b)| b.role).unwrap_or_default();
+    let body = body.map(|Json(b)| b).unwrap_or_default();
     let (id, role) = state
         .resolve(caller.org, move |s| {
-            let role: Option<RoleId> = match &role {
-                Some(r) => Some(resolve::role(s, r, Scope::Organization)?),
-                None => None,
-            };
-            Ok((find(s, &service_account)?, role))
+            Ok((find(s, &service_account)?, body.role_in(s)?))
         })
         .await?;
     let command = Command::ReactivateUser { user: id, role };
