@@ -444,7 +444,7 @@ async fn passwords_are_argon2id_hashed_temporary_first_and_never_in_the_log() {
         .unwrap();
     assert!(creds.resolve_token(&token).await.unwrap().is_some());
     h.service
-        .remove_user(org, bob.user_id, &ctx, None)
+        .execute(org, Command::RemoveUser { user: bob.user_id }, &ctx)
         .await
         .unwrap();
     assert!(creds.resolve_token(&token).await.unwrap().is_none());

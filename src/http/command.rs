@@ -72,17 +72,22 @@ impl AppState {
     }
 
     /// Runs `command` for the caller with its answer and credentials
-    /// changes.
+    /// changes. A command that ends a user's sessions and tokens also drops
+    /// them from this server's token cache.
     pub async fn command_with(
         &self,
         caller: &Caller,
         command: Command,
         with: With,
     ) -> ApiResult<Response> {
+        let ended = commands::service::ends_credentials_of(&command);
         let outcome = self
             .service
             .execute_with(caller.org, command, &caller.context(), with)
             .await?;
+        if let Some(user) = ended {
+            self.forget_tokens_of(user);
+        }
         Ok(answered(&outcome))
     }
 }

@@ -288,7 +288,11 @@ impl CommandService {
         then: Option<worker::Then>,
         with: With,
     ) -> Result<Outcome, ServiceError> {
-        let effects: Vec<PendingEffect> = with.effects.iter().map(|c| c.pending()).collect();
+        let effects: Vec<PendingEffect> = credentials_changes_of(&command)
+            .iter()
+            .chain(&with.effects)
+            .map(|c| c.pending())
+            .collect();
         let (reply, answer) = oneshot::channel();
         let job = worker::Job {
             command,
@@ -793,67 +797,34 @@ impl CommandService {
         self.execute_with(org, Command::SetPassword { user }, ctx, with)
             .await
     }
+}
 
-    /// Removes a user and ends their sessions and tokens at once (in the
-    /// removal's transaction, applied once it has committed).
-    pub async fn remove_user(
-        &self,
-        org: OrgId,
-        user: UserId,
-        ctx: &CommandContext,
-        render: Option<Render>,
-    ) -> Result<Outcome, ServiceError> {
-        let with = With {
-            render,
-            effects: vec![
-                CredentialChange::RevokeAllOf { user },
-                CredentialChange::ForgetPassword { user },
-            ],
-        };
-        self.execute_with(org, Command::RemoveUser { user }, ctx, with)
-            .await
+/// The user whose every session and token `command` ends, whichever route
+/// sends it: removal and deactivation of a person or a service account, and
+/// a service account's regenerated token (the older ones go).
+pub fn ends_credentials_of(command: &Command) -> Option<UserId> {
+    match command {
+        Command::RemoveUser { user } | Command::DeactivateUser { user } => Some(*user),
+        Command::RemoveServiceAccount { service_account }
+        | Command::RegenerateServiceAccountToken {
+            service_account, ..
+        } => Some(*service_account),
+        _ => None,
     }
+}
 
-    /// Deactivates a person or a service account and ends their sessions
-    /// and tokens at once (in the deactivation's transaction, applied once
-    /// it has committed).
-    pub async fn deactivate_user(
-        &self,
-        org: OrgId,
-        user: UserId,
-        ctx: &CommandContext,
-        render: Option<Render>,
-    ) -> Result<Outcome, ServiceError> {
-        let with = With {
-            render,
-            effects: vec![CredentialChange::RevokeAllOf { user }],
-        };
-        self.execute_with(org, Command::DeactivateUser { user }, ctx, with)
-            .await
+/// The credentials changes `command` causes by itself, before those its
+/// caller adds: every session and token ended (see [`ends_credentials_of`])
+/// and a removed person's password forgotten.
+fn credentials_changes_of(command: &Command) -> Vec<CredentialChange> {
+    let mut changes: Vec<CredentialChange> = ends_credentials_of(command)
+        .map(|user| CredentialChange::RevokeAllOf { user })
+        .into_iter()
+        .collect();
+    if let Command::RemoveUser { user } = command {
+        changes.push(CredentialChange::ForgetPassword { user: *user });
     }
-
-    /// Removes a service account and ends its tokens at once.
-    pub async fn remove_service_account(
-        &self,
-        org: OrgId,
-        service_account: UserId,
-        ctx: &CommandContext,
-        render: Option<Render>,
-    ) -> Result<Outcome, ServiceError> {
-        let with = With {
-            render,
-            effects: vec![CredentialChange::RevokeAllOf {
-                user: service_account,
-            }],
-        };
-        self.execute_with(
-            org,
-            Command::RemoveServiceAccount { service_account },
-            ctx,
-            with,
-        )
-        .await
-    }
+    changes
 }
 
 /// The new name a settings change gives the organization, if any.

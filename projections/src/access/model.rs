@@ -80,7 +80,6 @@ struct Reach {
 pub struct OrgAccess {
     pub state: Organization,
     pub users: FxHashMap<UserId, UserAccess>,
-    pub projects: FxHashSet<ProjectId>,
     /// Users who hold something on every project (for `who_can`).
     pub(super) every_project_users: FxHashSet<UserId>,
 }
@@ -237,18 +236,17 @@ impl OrgAccess {
         }
     }
 
-    /// Folds one event into the state alone: the users' access and the
-    /// indexes stay as they were until [`OrgAccess::recompute_all`]. For
+    /// Folds one event into the state alone: the users' access stays as it
+    /// was until [`OrgAccess::recompute_all`]. For
     /// long backlogs, where recomputing after every event costs far more
     /// than recomputing everyone once at the end.
     fn fold(&mut self, event: &Event) {
         self.state.evolve(event);
     }
 
-    /// Rebuilds the indexes and every user's access from the state: the same
+    /// Recomputes every user's access from the state: the same
     /// model as folding every event with [`OrgAccess::apply`].
     fn recompute_all(&mut self) {
-        self.rebuild_indexes();
         let users: Vec<UserId> = self.state.users.keys().copied().collect();
         let computed = EveryUser::new(self).compute_many(&users);
         self.install(computed);
@@ -257,7 +255,6 @@ impl OrgAccess {
     /// [`OrgAccess::recompute_all`] on another thread, while `alongside`
     /// runs on this one with the state (which neither changes).
     fn recompute_all_while<R>(&mut self, alongside: impl FnOnce(&Organization) -> R) -> R {
-        self.rebuild_indexes();
         let users: Vec<UserId> = self.state.users.keys().copied().collect();
         let this = &*self;
         let (computed, result) = std::thread::scope(|scope| {
@@ -275,12 +272,6 @@ impl OrgAccess {
         result
     }
 
-    /// The set of projects, from the state (which keeps the indexes of
-    /// projects by user and group itself).
-    fn rebuild_indexes(&mut self) {
-        self.projects = self.state.projects.keys().copied().collect();
-    }
-
     /// Replaces every user's access with `computed`.
     fn install(&mut self, computed: Vec<(UserId, UserAccess)>) {
         self.every_project_users = computed
@@ -295,7 +286,6 @@ impl OrgAccess {
     pub fn apply(&mut self, org: OrgId, event: &Event, changes: &mut Vec<EffectiveChange>) {
         let before = self.before(event);
         self.state.evolve(event);
-        self.index(event);
         let reach = self.reach(event, before);
         self.recompute(org, reach, changes);
     }
@@ -316,19 +306,6 @@ impl OrgAccess {
             _ => None,
         };
         Before { users, roles }
-    }
-
-    /// Keeps the set of projects in step with the folded `event`.
-    fn index(&mut self, event: &Event) {
-        match event {
-            Event::ProjectCreated(e) => {
-                self.projects.insert(e.project_id);
-            }
-            Event::ProjectDeleted(e) => {
-                self.projects.remove(&e.project_id);
-            }
-            _ => {}
-        }
     }
 
     /// The users the folded `event` can change: recomputed whole, or only

@@ -34,7 +34,7 @@ impl OrgAccess {
         match permission.scope() {
             Scope::Organization => u.org.contains(permission),
             Scope::Project => match project {
-                Some(p) if self.projects.contains(&p) => {
+                Some(p) if self.state.projects.contains_key(&p) => {
                     u.every_project.contains(permission)
                         || u.projects.get(&p).is_some_and(|s| s.contains(permission))
                 }
@@ -128,7 +128,7 @@ impl OrgAccess {
         }
         let grants = match project {
             None => self.state.org_grants(user),
-            Some(p) if self.projects.contains(&p) => self.state.project_grants(user, p),
+            Some(p) if self.state.projects.contains_key(&p) => self.state.project_grants(user, p),
             Some(_) => return Vec::new(),
         };
         let scope = if project.is_some() {

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{AtLeast, Reactivation, RoleBody};
 use crate::http::answers::{Committed, GroupRef, RoleRef, Source};
 use crate::http::auth::Caller;
-use crate::http::command::{answered, render, render_empty};
+use crate::http::command::answered;
 use crate::http::params::{OrgPath, UserPath};
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
@@ -377,12 +377,9 @@ pub async fn remove(
     let user = state
         .resolve(caller.org, move |s| resolve::user(s, &user))
         .await?;
-    let outcome = state
-        .service
-        .remove_user(caller.org, user, &caller.context(), Some(render_empty()))
-        .await?;
-    state.forget_tokens_of(user);
-    Ok(answered(&outcome))
+    state
+        .command_empty(&caller, Command::RemoveUser { user })
+        .await
 }
 
 /// `POST /people/{user}/deactivate`: 200 with the user as it left them:
@@ -409,15 +406,14 @@ pub async fn deactivate(
     let user = state
         .resolve(caller.org, move |s| resolve::user(s, &user))
         .await?;
-    let render = render(StatusCode::OK, move |s| {
-        s.users.get(&user).map(|u| PersonItem::of(s, u))
-    });
-    let outcome = state
-        .service
-        .deactivate_user(caller.org, user, &caller.context(), Some(render))
-        .await?;
-    state.forget_tokens_of(user);
-    Ok(answered(&outcome))
+    state
+        .command(
+            &caller,
+            Command::DeactivateUser { user },
+            StatusCode::OK,
+            move |s| s.users.get(&user).map(|u| PersonItem::of(s, u)),
+        )
+        .await
 }
 
 /// `POST /people/{user}/reactivate`: 200 with the user, active again with

@@ -23,7 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{AtLeast, Paged, Reactivation};
 use crate::http::answers::{Committed, GroupRef, RoleRef};
 use crate::http::auth::Caller;
-use crate::http::command::{answered, render, render_empty};
+use crate::http::command::render;
 use crate::http::json::Json;
 use crate::http::params::OrgPath;
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
@@ -322,16 +322,12 @@ async fn account_command(
     caller: &Caller,
     command: Command,
     id: UserId,
-    effects: Vec<CredentialChange>,
 ) -> ApiResult<Response> {
-    let with = With {
-        render: Some(render(StatusCode::OK, move |s| {
+    state
+        .command(caller, command, StatusCode::OK, move |s| {
             ServiceAccountItem::in_state(s, id)
-        })),
-        effects,
-    };
-    let response = state.command_with(caller, command, with).await?;
-    Ok(response)
+        })
+        .await
 }
 
 /// `PATCH /service-accounts/{service_account}`: renames it or describes it
@@ -360,7 +356,7 @@ pub async fn change(
         name: body.name,
         description: body.description,
     };
-    account_command(&state, &caller, command, id, vec![]).await
+    account_command(&state, &caller, command, id).await
 }
 
 /// `DELETE /service-accounts/{service_account}`: 204; its tokens die at
@@ -381,12 +377,10 @@ pub async fn remove(
     caller: Caller,
 ) -> ApiResult<Response> {
     let id = resolve_path(&state, caller.org, service_account).await?;
-    let outcome = state
-        .service
-        .remove_service_account(caller.org, id, &caller.context(), Some(render_empty()))
-        .await?;
-    state.forget_tokens_of(id);
-    Ok(answered(&outcome))
+    let command = Command::RemoveServiceAccount {
+        service_account: id,
+    };
+    state.command_empty(&caller, command).await
 }
 
 /// `POST /service-accounts/{service_account}/deactivate`: 200 with it;
@@ -407,13 +401,7 @@ pub async fn deactivate(
     caller: Caller,
 ) -> ApiResult<Response> {
     let id = resolve_path(&state, caller.org, service_account).await?;
-    let render = render(StatusCode::OK, move |s| ServiceAccountItem::in_state(s, id));
-    let outcome = state
-        .service
-        .deactivate_user(caller.org, id, &caller.context(), Some(render))
-        .await?;
-    state.forget_tokens_of(id);
-    Ok(answered(&outcome))
+    account_command(&state, &caller, Command::DeactivateUser { user: id }, id).await
 }
 
 /// `POST /service-accounts/{service_account}/reactivate`: 200 with it,
@@ -443,7 +431,7 @@ pub async fn reactivate(
         })
         .await?;
     let command = Command::ReactivateUser { user: id, role };
-    account_command(&state, &caller, command, id, vec![]).await
+    account_command(&state, &caller, command, id).await
 }
 
 /// `POST /service-accounts/{service_account}/regenerate-token`'s body.
@@ -490,10 +478,9 @@ pub async fn regenerate_token(
             id: token_id,
             token: token.clone(),
         })),
-        // The old tokens go first, then the new one is stored.
-        effects: vec![CredentialChange::RevokeAllOf { user: id }, stored],
+        // Stored after the command's own change, which revokes the older
+        // tokens (`commands::service::ends_credentials_of`).
+        effects: vec![stored],
     };
-    let response = state.command_with(&caller, command, with).await?;
-    state.forget_tokens_of(id);
-    Ok(response)
+    state.command_with(&caller, command, with).await
 }
