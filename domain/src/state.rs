@@ -126,6 +126,9 @@ pub struct Organization {
     group_projects: IdMap<GroupId, BTreeSet<ProjectId>>,
     /// The projects each user owns.
     owned_projects: IdMap<UserId, BTreeSet<ProjectId>>,
+    /// The live tokens of each user: ending a user's tokens visits these,
+    /// not every token of the organization.
+    user_tokens: IdMap<UserId, BTreeSet<TokenId>>,
     pub tokens: IdMap<TokenId, Token>,
     pub audit_streaming: Option<AuditStreamingConfigured>,
 }
@@ -252,6 +255,14 @@ impl Organization {
     /// The projects where `user` has a direct binding or repository access.
     pub fn projects_of_user(&self, user: UserId) -> &BTreeSet<ProjectId> {
         self.user_projects.get(&user).unwrap_or(&NO_PROJECTS)
+    }
+    /// The live tokens of `user`, in id order.
+    pub fn tokens_of(&self, user: UserId) -> impl Iterator<Item = &Token> {
+        self.user_tokens
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.tokens.get(t))
     }
     /// The projects where `group` is bound.
     pub fn projects_of_group(&self, group: GroupId) -> &BTreeSet<ProjectId> {
@@ -513,38 +524,30 @@ impl Organization {
                 if let Some(u) = self.users.get_mut(&e.user_id) {
                     u.active = false;
                 }
-                self.tokens.retain(|_, t| t.user_id != e.user_id);
+                self.drop_tokens_of(e.user_id);
             }
             Event::UserReactivated(e) => {
                 if let Some(u) = self.users.get_mut(&e.user_id) {
                     u.active = true;
                 }
             }
-            Event::ServiceAccountTokenIssued(e) => {
-                self.tokens.insert(
-                    e.token_id,
-                    Token {
-                        id: e.token_id,
-                        user_id: e.user_id,
-                        name: "service account token".to_string(),
-                        expires_at: e.expires_at,
-                    },
-                );
-            }
-            Event::ApiTokenIssued(e) => {
-                self.tokens.insert(
-                    e.token_id,
-                    Token {
-                        id: e.token_id,
-                        user_id: e.user_id,
-                        name: e.name.clone(),
-                        expires_at: e.expires_at,
-                    },
-                );
-            }
+            Event::ServiceAccountTokenIssued(e) => self.insert_token(Token {
+                id: e.token_id,
+                user_id: e.user_id,
+                name: "service account token".to_string(),
+                expires_at: e.expires_at,
+            }),
+            Event::ApiTokenIssued(e) => self.insert_token(Token {
+                id: e.token_id,
+                user_id: e.user_id,
+                name: e.name.clone(),
+                expires_at: e.expires_at,
+            }),
             Event::ServiceAccountTokenRevoked(ServiceAccountTokenRevoked { token_id, .. })
             | Event::ApiTokenRevoked(ApiTokenRevoked { token_id, .. }) => {
-                self.tokens.remove(token_id);
+                if let Some(t) = self.tokens.remove(token_id) {
+                    index_remove(&mut self.user_tokens, t.user_id, t.id);
+                }
             }
             Event::AuditStreamingConfigured(e) => self.audit_streaming = Some(e.clone()),
             Event::AuditStreamingRemoved(_) => self.audit_streaming = None,
@@ -580,7 +583,19 @@ impl Organization {
                 p.repo_access.remove(&user_id);
             }
         }
-        self.tokens.retain(|_, t| t.user_id != user_id);
+        self.drop_tokens_of(user_id);
+    }
+
+    fn insert_token(&mut self, token: Token) {
+        index_insert(&mut self.user_tokens, token.user_id, token.id);
+        self.tokens.insert(token.id, token);
+    }
+
+    /// Ends every token of a user (removal, deactivation).
+    fn drop_tokens_of(&mut self, user: UserId) {
+        for t in self.user_tokens.remove(&user).unwrap_or_default() {
+            self.tokens.remove(&t);
+        }
     }
 
     fn add_member(&mut self, group: GroupId, user: UserId) {
@@ -642,24 +657,25 @@ impl Organization {
 
 static NO_PROJECTS: BTreeSet<ProjectId> = BTreeSet::new();
 
-/// Adds `project` to `key`'s entry of a project index.
-fn index_insert<K: std::hash::Hash + Eq>(
-    index: &mut IdMap<K, BTreeSet<ProjectId>>,
+/// Adds `value` to `key`'s entry of an index (projects or tokens by user
+/// or group).
+fn index_insert<K: std::hash::Hash + Eq, V: Ord>(
+    index: &mut IdMap<K, BTreeSet<V>>,
     key: K,
-    project: ProjectId,
+    value: V,
 ) {
-    index.entry(key).or_default().insert(project);
+    index.entry(key).or_default().insert(value);
 }
 
-/// Removes `project` from `key`'s entry of a project index, and the entry
-/// once it is empty (so that equal states have equal indexes).
-fn index_remove<K: std::hash::Hash + Eq>(
-    index: &mut IdMap<K, BTreeSet<ProjectId>>,
+/// Removes `value` from `key`'s entry of an index, and the entry once it
+/// is empty (so that equal states have equal indexes).
+fn index_remove<K: std::hash::Hash + Eq, V: Ord>(
+    index: &mut IdMap<K, BTreeSet<V>>,
     key: K,
-    project: ProjectId,
+    value: V,
 ) {
     if let Some(ps) = index.get_mut(&key) {
-        ps.remove(&project);
+        ps.remove(&value);
         if ps.is_empty() {
             index.remove(&key);
         }

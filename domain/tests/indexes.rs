@@ -117,3 +117,89 @@ fn deletions_leave_no_index_entry() {
     let groups: HashSet<GroupId> = w.groups.iter().copied().collect();
     assert_indexes(&w.state, &users, &groups);
 }
+
+/// The tokens of each user: issued, revoked, regenerated, and ended by
+/// deactivation and removal, always what a walk over every token finds.
+#[test]
+fn tokens_of_each_user_equal_a_walk_over_every_token() {
+    use domain::events::Actor;
+    use domain::ids::TokenId;
+    use domain::{decide, Command};
+
+    let w = Workload::organization("acme", TINY, 3);
+    let (alice, bob) = (w.users[1], w.users[2]);
+    let robot = UserId::new();
+    let owner = Actor::system();
+    let as_user = |org: &Organization, u: UserId| Actor::user(u, org.username(u));
+    let mut org = w.state.clone();
+    let mut users: HashSet<UserId> = org.users.keys().copied().collect();
+    users.insert(robot);
+    let run = |org: &mut Organization, actor: Actor, command: Command| {
+        for e in decide(org, &command, &actor).expect("decided") {
+            org.evolve(&e);
+            for u in &users {
+                let mut walked: Vec<TokenId> = org
+                    .tokens
+                    .values()
+                    .filter(|t| t.user_id == *u)
+                    .map(|t| t.id)
+                    .collect();
+                walked.sort();
+                let indexed: Vec<TokenId> = org.tokens_of(*u).map(|t| t.id).collect();
+                assert_eq!(indexed, walked, "tokens of {u}");
+            }
+        }
+    };
+    let api = |org: &Organization| Command::IssueApiToken {
+        token_id: TokenId::new(),
+        name: format!("t{}", org.tokens.len()),
+        expires_at: None,
+    };
+    for u in [alice, alice, bob] {
+        let actor = as_user(&org, u);
+        let command = api(&org);
+        run(&mut org, actor, command);
+    }
+    let first = TokenId::new();
+    run(
+        &mut org,
+        owner.clone(),
+        Command::CreateServiceAccount {
+            user_id: robot,
+            name: "robot".into(),
+            description: String::new(),
+            role: None,
+            token: Some((first, None)),
+        },
+    );
+    run(
+        &mut org,
+        owner.clone(),
+        Command::RegenerateServiceAccountToken {
+            service_account: robot,
+            token_id: TokenId::new(),
+            expires_at: None,
+        },
+    );
+    let alices = org.tokens_of(alice).next().unwrap().id;
+    run(
+        &mut org,
+        owner.clone(),
+        Command::RevokeApiToken { token_id: alices },
+    );
+    run(
+        &mut org,
+        owner.clone(),
+        Command::DeactivateUser { user: alice },
+    );
+    assert_eq!(org.tokens_of(alice).count(), 0);
+    run(
+        &mut org,
+        owner.clone(),
+        Command::RemoveServiceAccount {
+            service_account: robot,
+        },
+    );
+    assert_eq!(org.tokens_of(robot).count(), 0);
+    assert_eq!(org.tokens_of(bob).count(), 1);
+}

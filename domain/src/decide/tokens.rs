@@ -106,16 +106,10 @@ pub(super) fn regenerate_service_account_token(
     service_account(caller, service_account_id)?;
     caller.grantee(service_account_id)?;
     refuse_taken_token_id(caller, token_id)?;
-    let mut old: Vec<TokenId> = caller
+    let mut events: Vec<Event> = caller
         .org
-        .tokens
-        .values()
-        .filter(|t| t.user_id == service_account_id)
+        .tokens_of(service_account_id)
         .map(|t| t.id)
-        .collect();
-    old.sort();
-    let mut events: Vec<Event> = old
-        .into_iter()
         .map(|token_id| {
             Event::ServiceAccountTokenRevoked(ServiceAccountTokenRevoked {
                 user_id: service_account_id,

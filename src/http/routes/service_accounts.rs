@@ -68,16 +68,13 @@ pub struct ServiceAccountItem {
 
 impl ServiceAccountItem {
     fn of(s: &Organization, u: &User) -> ServiceAccountItem {
-        let mut tokens: Vec<TokenItem> = s
-            .tokens
-            .values()
-            .filter(|t| t.user_id == u.id)
+        let tokens: Vec<TokenItem> = s
+            .tokens_of(u.id)
             .map(|t| TokenItem {
                 id: t.id,
                 expires_at: t.expires_at,
             })
             .collect();
-        tokens.sort_by_key(|t| t.id);
         ServiceAccountItem {
             user_id: u.id,
             name: u.username.clone(),
