@@ -187,6 +187,35 @@ pub enum Command {
         user: UserId,
         role: Option<RoleId>,
     },
+    /// Provisions a person from the organization's identity provider
+    /// (SCIM): no password; the organization's default role (Member unless
+    /// its SCIM settings name another), or deactivated when `active` is
+    /// false. The username is inferred from the email, made unique.
+    ProvisionUser {
+        user_id: UserId,
+        email: String,
+        identity: crate::state::Identity,
+        active: bool,
+    },
+    /// Replaces a person's profile as the identity provider keeps it, and
+    /// (`Some`) deactivates or reactivates them in the same command
+    /// (reactivation gives the default role).
+    ChangeProfile {
+        user: UserId,
+        email: String,
+        identity: crate::state::Identity,
+        active: Option<bool>,
+    },
+    /// Issues the organization's SCIM token, revoking the previous one.
+    IssueScimToken {
+        token_id: TokenId,
+    },
+    /// Revokes the organization's SCIM token (none: changes nothing).
+    RevokeScimToken,
+    /// Names the organization role provisioned people get.
+    ChangeScimSettings {
+        default_role: RoleId,
+    },
     /// Issues an API token for the caller.
     IssueApiToken {
         token_id: TokenId,

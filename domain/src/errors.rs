@@ -56,6 +56,12 @@ pub enum DomainError {
     EmailTaken(String),
     #[error("username {0} is already taken")]
     UsernameTaken(String),
+    /// An identity provider's login (SCIM `userName`) already in use.
+    #[error("userName {0} is already taken")]
+    UserNameTaken(String),
+    /// An identity provider's id (SCIM `externalId`) already in use.
+    #[error("externalId {0} is already taken")]
+    ExternalIdTaken(String),
     #[error("user {0} not found")]
     UserNotFound(String),
     #[error("group {0} not found")]
@@ -116,6 +122,8 @@ impl DomainError {
             OrgNotFound => "org_not_found",
             EmailTaken(_) => "email_taken",
             UsernameTaken(_) => "username_taken",
+            UserNameTaken(_) => "user_name_taken",
+            ExternalIdTaken(_) => "external_id_taken",
             UserNotFound(_) => "user_not_found",
             GroupNotFound(_) => "group_not_found",
             RoleNotFound(_) => "role_not_found",

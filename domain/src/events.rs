@@ -134,6 +134,47 @@ pub struct UserRemoved {
     pub username: String,
 }
 
+/// A person provisioned by the organization's identity provider (SCIM):
+/// no password (they sign in through the identity provider); the same
+/// command's next event gives their organization role, or deactivates
+/// them if they arrive inactive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserProvisioned {
+    pub user_id: UserId,
+    pub email: String,
+    pub username: String,
+    pub identity: crate::state::Identity,
+}
+
+/// A person's profile as the identity provider changed it: the whole
+/// profile after the change (email, login, external id, names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserProfileChanged {
+    pub user_id: UserId,
+    pub username: String,
+    pub email: String,
+    pub identity: crate::state::Identity,
+}
+
+/// A SCIM token issued for the organization's identity provider (its
+/// secret is kept hashed outside the log); it replaces the previous one,
+/// whose revocation is the same command's event before this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimTokenIssued {
+    pub token_id: TokenId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimTokenRevoked {
+    pub token_id: TokenId,
+}
+
+/// The organization role provisioned and reactivated people get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimSettingsChanged {
+    pub default_role: RoleId,
+}
+
 /// A person or service account deactivated: kept in the organization (and
 /// as owner of their projects), with no role from any source, no group, no
 /// session and no token. The same command's events before this one retract
@@ -459,6 +500,11 @@ events! {
     UserRemoved => 1,
     UserDeactivated => 1,
     UserReactivated => 1,
+    UserProvisioned => 1,
+    UserProfileChanged => 1,
+    ScimTokenIssued => 1,
+    ScimTokenRevoked => 1,
+    ScimSettingsChanged => 1,
     OrgRoleAssigned => 2,
     OrgRoleRetracted => 2,
     GroupCreated => 1,

@@ -77,6 +77,15 @@ impl OrgId {
     }
 }
 
+/// The identity the organization's SCIM token is kept under in the
+/// credentials store: not a user of the organization (nothing in the log
+/// names it), derived from the organization's id so that revoking every
+/// token of it ends that organization's SCIM token and no other's.
+pub fn scim_identity(org: OrgId) -> UserId {
+    const SCIM: u128 = u128::from_be_bytes(*b"rolebook:scim:id");
+    UserId(Uuid::from_u128(org.0.as_u128() ^ SCIM))
+}
+
 /// The subject of a role binding: a user or a group. Written `user:<id>` or
 /// `group:<id>` in the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

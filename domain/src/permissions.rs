@@ -303,6 +303,8 @@ pub mod known {
         ORGANIZATION_AUDIT_LOGS_VIEW = "organization.audit_logs.view";
         ORGANIZATION_AUDIT_LOGS_MANAGE = "organization.audit_logs.manage";
         ORGANIZATION_GENERAL_SETTINGS_MANAGE = "organization.general_settings.manage";
+        ORGANIZATION_OKTA_VIEW = "organization.okta.view";
+        ORGANIZATION_OKTA_MANAGE = "organization.okta.manage";
         PROJECT_VIEW = "project.view";
         PROJECT_DELETE = "project.delete";
         PROJECT_ACCESS_VIEW = "project.access.view";

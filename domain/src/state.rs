@@ -31,6 +31,50 @@ pub struct User {
     /// False once deactivated: kept, with no role, group, session or token.
     #[serde(default = "active")]
     pub active: bool,
+    /// How the organization's identity provider knows this person (SCIM);
+    /// `None` for people invited by hand and for service accounts.
+    #[serde(default)]
+    pub identity: Option<Identity>,
+}
+
+impl User {
+    /// The login an identity provider knows this user by (SCIM
+    /// `userName`): the provisioned one, else the email, else the username.
+    pub fn user_name(&self) -> &str {
+        match (&self.identity, &self.email) {
+            (Some(i), _) => &i.user_name,
+            (None, Some(email)) => email,
+            (None, None) => &self.username,
+        }
+    }
+}
+
+/// A person as the organization's identity provider keeps them (SCIM's
+/// User resource, RFC 7643 4.1): its login and the names rolebook has no
+/// use for but gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Identity {
+    /// The identity provider's login (`userName`): unique in the
+    /// organization, compared case-insensitively.
+    pub user_name: String,
+    /// The identity provider's own id (`externalId`): unique, compared
+    /// exactly.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub family_name: Option<String>,
+}
+
+/// How the organization's identity provider provisions people (SCIM).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScimSettings {
+    /// The live SCIM token (its secret is kept hashed outside the log).
+    pub token: Option<TokenId>,
+    /// The organization role provisioned and reactivated people get;
+    /// `None`: Member.
+    pub default_role: Option<RoleId>,
 }
 
 fn active() -> bool {
@@ -103,6 +147,10 @@ pub struct Organization {
     pub users: IdMap<UserId, User>,
     emails: HashMap<String, UserId>,
     usernames: HashMap<String, UserId>,
+    /// The identity providers' logins of provisioned people (by `key`).
+    user_names: HashMap<String, UserId>,
+    /// The identity providers' ids of provisioned people (exact).
+    external_ids: HashMap<String, UserId>,
     /// Each user's direct organization role.
     pub org_roles: IdMap<UserId, RoleId>,
     pub groups: IdMap<GroupId, Group>,
@@ -131,6 +179,7 @@ pub struct Organization {
     user_tokens: IdMap<UserId, BTreeSet<TokenId>>,
     pub tokens: IdMap<TokenId, Token>,
     pub audit_streaming: Option<AuditStreamingConfigured>,
+    pub scim: ScimSettings,
 }
 
 /// A map whose keys are not strings, (de)serialized as a list of
@@ -201,6 +250,28 @@ impl Organization {
         self.usernames
             .get(&key(username))
             .and_then(|id| self.users.get(id))
+    }
+    /// The user an identity provider knows by `user_name` (SCIM
+    /// `userName`, see [`User::user_name`]), compared case-insensitively.
+    pub fn user_by_user_name(&self, user_name: &str) -> Option<&User> {
+        let k = key(user_name);
+        if let Some(u) = self.user_names.get(&k).and_then(|id| self.users.get(id)) {
+            return Some(u);
+        }
+        self.emails
+            .get(&k)
+            .and_then(|id| self.users.get(id))
+            .filter(|u| u.identity.is_none())
+    }
+    /// The provisioned user with this `externalId` (exact).
+    pub fn user_by_external_id(&self, external_id: &str) -> Option<&User> {
+        self.external_ids
+            .get(external_id)
+            .and_then(|id| self.users.get(id))
+    }
+    /// The organization role provisioned and reactivated people get.
+    pub fn default_role(&self) -> RoleId {
+        self.scim.default_role.unwrap_or(crate::roles::MEMBER)
     }
     pub fn username_taken(&self, username: &str) -> bool {
         self.usernames.contains_key(&key(username))
@@ -313,7 +384,33 @@ impl Organization {
                 kind: UserKind::Person,
                 description: String::new(),
                 active: true,
+                identity: None,
             }),
+            Event::UserProvisioned(e) => self.insert_user(User {
+                id: e.user_id,
+                email: Some(e.email.clone()),
+                username: e.username.clone(),
+                kind: UserKind::Person,
+                description: String::new(),
+                active: true,
+                identity: Some(e.identity.clone()),
+            }),
+            Event::UserProfileChanged(e) => {
+                if let Some(mut user) = self.users.remove(&e.user_id) {
+                    self.forget_names_of(&user);
+                    user.email = Some(e.email.clone());
+                    user.username = e.username.clone();
+                    user.identity = Some(e.identity.clone());
+                    self.insert_user(user);
+                }
+            }
+            Event::ScimTokenIssued(e) => self.scim.token = Some(e.token_id),
+            Event::ScimTokenRevoked(e) => {
+                if self.scim.token == Some(e.token_id) {
+                    self.scim.token = None;
+                }
+            }
+            Event::ScimSettingsChanged(e) => self.scim.default_role = Some(e.default_role),
             Event::UserPasswordSet(_) | Event::UserPasswordReset(_) => {}
             Event::UserRemoved(UserRemoved { user_id, .. })
             | Event::ServiceAccountRemoved(ServiceAccountRemoved { user_id, .. }) => {
@@ -507,6 +604,7 @@ impl Organization {
                 kind: UserKind::ServiceAccount,
                 description: e.description.clone(),
                 active: true,
+                identity: None,
             }),
             Event::ServiceAccountChanged(e) => {
                 if let Some(u) = self.users.get_mut(&e.user_id) {
@@ -559,17 +657,34 @@ impl Organization {
             self.emails.insert(key(email), user.id);
         }
         self.usernames.insert(key(&user.username), user.id);
+        if let Some(identity) = &user.identity {
+            self.user_names.insert(key(&identity.user_name), user.id);
+            if let Some(external) = &identity.external_id {
+                self.external_ids.insert(external.clone(), user.id);
+            }
+        }
         self.users.insert(user.id, user);
+    }
+
+    /// Takes a user's email, username and identity out of the indexes.
+    fn forget_names_of(&mut self, user: &User) {
+        if let Some(email) = &user.email {
+            self.emails.remove(&key(email));
+        }
+        self.usernames.remove(&key(&user.username));
+        if let Some(identity) = &user.identity {
+            self.user_names.remove(&key(&identity.user_name));
+            if let Some(external) = &identity.external_id {
+                self.external_ids.remove(external);
+            }
+        }
     }
 
     /// Removal retracts every binding from every source, every group
     /// membership and every token.
     fn remove_user(&mut self, user_id: UserId) {
         if let Some(user) = self.users.remove(&user_id) {
-            if let Some(email) = &user.email {
-                self.emails.remove(&key(email));
-            }
-            self.usernames.remove(&key(&user.username));
+            self.forget_names_of(&user);
         }
         self.org_roles.remove(&user_id);
         for g in self.user_groups.remove(&user_id).unwrap_or_default() {

@@ -63,6 +63,23 @@ fn assert_indexes(org: &Organization, users: &HashSet<UserId>, groups: &HashSet<
             .collect();
         assert!(names.is_sorted(), "owned projects sorted by name");
     }
+    // Logins and external ids: each user found by theirs, and a removed
+    // or renamed user's old one finds nobody else.
+    let people = org
+        .users
+        .values()
+        .filter(|u| u.kind == domain::state::UserKind::Person);
+    for u in people {
+        assert_eq!(
+            org.user_by_user_name(u.user_name()).map(|f| f.id),
+            Some(u.id),
+            "login of {}",
+            u.id
+        );
+        if let Some(external) = u.identity.as_ref().and_then(|i| i.external_id.as_deref()) {
+            assert_eq!(org.user_by_external_id(external).map(|f| f.id), Some(u.id));
+        }
+    }
     let no_bindings = BTreeSet::new();
     for g in groups {
         let bindings: BTreeSet<(ProjectId, RoleId)> =

@@ -3009,3 +3009,230 @@ fn service_accounts_hold_roles_not_repository_access() {
     assert_eq!(w.org.user_by_username("releaser").map(|u| u.id), Some(sa));
     assert!(w.org.user_by_username("deployer").is_none());
 }
+
+// ---- provisioning (SCIM) -----------------------------------------------------
+
+fn identity(user_name: &str, external_id: Option<&str>) -> domain::state::Identity {
+    domain::state::Identity {
+        user_name: user_name.into(),
+        external_id: external_id.map(Into::into),
+        given_name: Some("Ada".into()),
+        family_name: Some("Lovelace".into()),
+    }
+}
+
+/// The SCIM actor: the system, through the SCIM medium.
+fn provision(
+    w: &mut World,
+    email: &str,
+    id: domain::state::Identity,
+    active: bool,
+) -> Result<UserId, DomainError> {
+    let user_id = UserId::new();
+    w.system(Command::ProvisionUser {
+        user_id,
+        email: email.into(),
+        identity: id,
+        active,
+    })
+    .map(|_| user_id)
+}
+
+/// A provisioned person gets the default role (Member), no password event,
+/// a username from their email; logins, emails and external ids are
+/// unique; one arriving inactive holds nothing.
+#[test]
+fn provisioning_gives_the_default_role_and_keeps_identities_unique() {
+    let mut w = World::new();
+    let ada = provision(
+        &mut w,
+        "ada@acme.test",
+        identity("ada@okta", Some("00u1")),
+        true,
+    )
+    .unwrap();
+    assert_eq!(w.org.org_roles.get(&ada), Some(&MEMBER));
+    assert_eq!(w.org.users[&ada].username, "ada");
+    assert_eq!(w.org.user_by_user_name("ADA@okta").map(|u| u.id), Some(ada));
+    assert_eq!(w.org.user_by_external_id("00u1").map(|u| u.id), Some(ada));
+    assert_eq!(
+        w.org.user_by_external_id("00U1"),
+        None,
+        "externalId is exact"
+    );
+
+    let taken = provision(&mut w, "other@acme.test", identity("Ada@Okta", None), true);
+    assert_eq!(taken, Err(DomainError::UserNameTaken("Ada@Okta".into())));
+    let taken = provision(&mut w, "ADA@acme.test", identity("ada2@okta", None), true);
+    assert_eq!(taken, Err(DomainError::EmailTaken("ADA@acme.test".into())));
+    let taken = provision(
+        &mut w,
+        "b@acme.test",
+        identity("b@okta", Some("00u1")),
+        true,
+    );
+    assert_eq!(taken, Err(DomainError::ExternalIdTaken("00u1".into())));
+    // An invited person's email is their login until they are provisioned.
+    let owner_login = provision(
+        &mut w,
+        "x@acme.test",
+        identity("owner@acme.test", None),
+        true,
+    );
+    assert_eq!(
+        owner_login,
+        Err(DomainError::UserNameTaken("owner@acme.test".into()))
+    );
+
+    let bad = provision(&mut w, "not-an-email", identity("", None), true).unwrap_err();
+    assert!(
+        matches!(&bad, DomainError::Invalid(e) if e.len() == 2),
+        "{bad:?}"
+    );
+
+    let asleep = provision(&mut w, "zed@acme.test", identity("zed@okta", None), false).unwrap();
+    assert!(!w.org.users[&asleep].active);
+    assert_eq!(w.org.org_roles.get(&asleep), None);
+
+    // A Member cannot provision.
+    let ada_actor = w.actor(ada);
+    let refused = w.exec_as(
+        &ada_actor,
+        Command::ProvisionUser {
+            user_id: UserId::new(),
+            email: "c@acme.test".into(),
+            identity: identity("c@okta", None),
+            active: true,
+        },
+    );
+    assert_eq!(
+        refused,
+        Err(DomainError::Forbidden {
+            permission: "organization.people.invite"
+        })
+    );
+}
+
+/// A profile change replaces the whole profile (the indexes follow);
+/// `active: false` deactivates in the same command (every source
+/// retracted), `active: true` gives back the organization's default role.
+#[test]
+fn profile_changes_deactivate_and_reactivate_with_the_default_role() {
+    let mut w = World::new();
+    let ada = provision(
+        &mut w,
+        "ada@acme.test",
+        identity("ada@okta", Some("00u1")),
+        true,
+    )
+    .unwrap();
+    let ops = w.group("ops", &[ada]);
+    let events = w
+        .system(Command::ChangeProfile {
+            user: ada,
+            email: "ada@new.test".into(),
+            identity: identity("ada.l@okta", Some("00u9")),
+            active: Some(false),
+        })
+        .unwrap();
+    let types: Vec<_> = events.iter().map(Event::event_type).collect();
+    assert_eq!(
+        types,
+        [
+            "UserProfileChanged",
+            "OrgRoleRetracted",
+            "GroupMemberRemoved",
+            "UserDeactivated"
+        ]
+    );
+    assert!(!w.org.groups[&ops].members.contains(&ada));
+    assert_eq!(w.org.user_by_user_name("ada@okta"), None);
+    assert_eq!(w.org.user_by_external_id("00u1"), None);
+    assert_eq!(w.org.user_by_email("ada@new.test").map(|u| u.id), Some(ada));
+    // The same again changes nothing.
+    let again = w.system(Command::ChangeProfile {
+        user: ada,
+        email: "ada@new.test".into(),
+        identity: identity("ada.l@okta", Some("00u9")),
+        active: Some(false),
+    });
+    assert_eq!(again, Ok(vec![]));
+
+    let reader = w.role(spec(
+        "Reader org",
+        Scope::Organization,
+        &["organization.view"],
+    ));
+    w.exec(
+        w.owner,
+        Command::ChangeScimSettings {
+            default_role: reader,
+        },
+    )
+    .unwrap();
+    w.system(Command::ChangeProfile {
+        user: ada,
+        email: "ada@new.test".into(),
+        identity: identity("ada.l@okta", Some("00u9")),
+        active: Some(true),
+    })
+    .unwrap();
+    assert!(w.org.users[&ada].active);
+    assert_eq!(w.org.org_roles.get(&ada), Some(&reader));
+}
+
+/// Issuing the SCIM token revokes the previous one in the same command;
+/// only holders of `organization.okta.manage` may; the default role
+/// follows the granting rules.
+#[test]
+fn the_scim_token_replaces_the_previous_one() {
+    let mut w = World::new();
+    let (first, second) = (TokenId::new(), TokenId::new());
+    w.exec(w.owner, Command::IssueScimToken { token_id: first })
+        .unwrap();
+    let events = w
+        .exec(w.owner, Command::IssueScimToken { token_id: second })
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            Event::ScimTokenRevoked(ScimTokenRevoked { token_id: first }),
+            Event::ScimTokenIssued(ScimTokenIssued { token_id: second }),
+        ]
+    );
+    assert_eq!(w.org.scim.token, Some(second));
+    let admin = w.invite("admin@acme.test", ORG_ADMIN);
+    let member = w.invite("m@acme.test", MEMBER);
+    assert_eq!(
+        w.exec(member, Command::RevokeScimToken),
+        Err(DomainError::Forbidden {
+            permission: "organization.okta.manage"
+        })
+    );
+    assert_eq!(
+        w.exec(
+            member,
+            Command::ChangeScimSettings {
+                default_role: MEMBER
+            }
+        ),
+        Err(DomainError::Forbidden {
+            permission: "organization.okta.manage"
+        })
+    );
+    assert!(w.can(admin, "organization.okta.manage", None));
+    assert_eq!(
+        w.exec(
+            admin,
+            Command::ChangeScimSettings {
+                default_role: OWNER
+            }
+        ),
+        Err(DomainError::Forbidden {
+            permission: "organization.change_owner"
+        })
+    );
+    w.exec(w.owner, Command::RevokeScimToken).unwrap();
+    assert_eq!(w.org.scim.token, None);
+    assert_eq!(w.exec(w.owner, Command::RevokeScimToken), Ok(vec![]));
+}

@@ -80,7 +80,7 @@ impl AppState {
         command: Command,
         with: With,
     ) -> ApiResult<Response> {
-        let ended = commands::service::ends_credentials_of(&command);
+        let ended = commands::service::ends_credentials_of(caller.org, &command);
         let outcome = self
             .service
             .execute_with(caller.org, command, &caller.context(), with)

@@ -178,6 +178,8 @@ impl From<DomainError> for Problem {
             OrgExists
             | EmailTaken(_)
             | UsernameTaken(_)
+            | UserNameTaken(_)
+            | ExternalIdTaken(_)
             | RoleNameTaken { .. }
             | RoleIsPredefined(_)
             | GroupNameTaken(_)

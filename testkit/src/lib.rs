@@ -387,7 +387,7 @@ impl Workload {
                     Subject::User(users[rng.gen_range(0..users.len())])
                 }
             };
-            let command = match rng.gen_range(0..19) {
+            let command = match rng.gen_range(0..21) {
                 0 => Command::InvitePeople {
                     people: vec![NewPerson {
                         user_id: UserId::new(),
@@ -544,6 +544,31 @@ impl Workload {
                     user: user(rng),
                     role: rng.gen_bool(0.5).then(|| *org_roles.choose(rng).unwrap()),
                 },
+                19 => Command::ProvisionUser {
+                    user_id: UserId::new(),
+                    email: format!("p{step}@random.example"),
+                    identity: domain::state::Identity {
+                        user_name: format!("p{step}@idp.example"),
+                        external_id: rng.gen_bool(0.5).then(|| format!("00u{step}")),
+                        given_name: Some("Random".into()),
+                        family_name: None,
+                    },
+                    active: rng.gen_bool(0.8),
+                },
+                20 => {
+                    let u = user(rng);
+                    Command::ChangeProfile {
+                        user: u,
+                        email: format!("c{step}@random.example"),
+                        identity: domain::state::Identity {
+                            user_name: format!("c{step}@idp.example"),
+                            external_id: None,
+                            given_name: None,
+                            family_name: Some("Changed".into()),
+                        },
+                        active: [None, Some(true), Some(false)][rng.gen_range(0..3)],
+                    }
+                }
                 _ => {
                     let u = user(rng);
                     if u == self.owner || rng.gen_bool(0.5) {

@@ -27,6 +27,9 @@ pub enum TokenKind {
     Session,
     Api,
     ServiceAccount,
+    /// The organization's SCIM token, for its identity provider (kept
+    /// under [`domain::ids::scim_identity`]).
+    Scim,
 }
 
 impl TokenKind {
@@ -35,6 +38,7 @@ impl TokenKind {
             TokenKind::Session => "session",
             TokenKind::Api => "api",
             TokenKind::ServiceAccount => "service_account",
+            TokenKind::Scim => "scim",
         }
     }
     fn parse(s: &str) -> Option<Self> {
@@ -42,6 +46,7 @@ impl TokenKind {
             "session" => Some(TokenKind::Session),
             "api" => Some(TokenKind::Api),
             "service_account" => Some(TokenKind::ServiceAccount),
+            "scim" => Some(TokenKind::Scim),
             _ => None,
         }
     }

@@ -12,11 +12,18 @@ use sqlx::{PgPool, Row};
 use super::store::{CredentialStore, TokenRow};
 use super::CredentialsError;
 
-const MIGRATIONS: &[Migration] = &[(
-    1,
-    "credentials",
-    include_str!("postgres/0001_credentials.sql"),
-)];
+const MIGRATIONS: &[Migration] = &[
+    (
+        1,
+        "credentials",
+        include_str!("postgres/0001_credentials.sql"),
+    ),
+    (
+        2,
+        "scim tokens",
+        include_str!("postgres/0002_scim_tokens.sql"),
+    ),
+];
 
 pub(crate) struct PostgresCredentials {
     pool: PgPool,

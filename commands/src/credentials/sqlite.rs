@@ -22,6 +22,11 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("sqlite/0001_credentials.sql"),
     ),
     (2, "tokens", include_str!("sqlite/0002_tokens.sql")),
+    (
+        3,
+        "scim tokens",
+        include_str!("sqlite/0003_scim_tokens.sql"),
+    ),
 ];
 
 pub(crate) struct SqliteCredentials {

@@ -288,7 +288,7 @@ impl CommandService {
         then: Option<worker::Then>,
         with: With,
     ) -> Result<Outcome, ServiceError> {
-        let effects: Vec<PendingEffect> = credentials_changes_of(&command)
+        let effects: Vec<PendingEffect> = credentials_changes_of(org, &command)
             .iter()
             .chain(&with.effects)
             .map(|c| c.pending())
@@ -801,10 +801,21 @@ impl CommandService {
 
 /// The user whose every session and token `command` ends, whichever route
 /// sends it: removal and deactivation of a person or a service account, and
-/// a service account's regenerated token (the older ones go).
-pub fn ends_credentials_of(command: &Command) -> Option<UserId> {
+/// a service account's regenerated token (the older ones go), and the
+/// organization's SCIM token issued anew or revoked (the tokens of its
+/// [`scim_identity`](domain::ids::scim_identity)).
+pub fn ends_credentials_of(org: OrgId, command: &Command) -> Option<UserId> {
     match command {
-        Command::RemoveUser { user } | Command::DeactivateUser { user } => Some(*user),
+        Command::RemoveUser { user }
+        | Command::DeactivateUser { user }
+        | Command::ChangeProfile {
+            user,
+            active: Some(false),
+            ..
+        } => Some(*user),
+        Command::IssueScimToken { .. } | Command::RevokeScimToken => {
+            Some(domain::ids::scim_identity(org))
+        }
         Command::RemoveServiceAccount { service_account }
         | Command::RegenerateServiceAccountToken {
             service_account, ..
@@ -816,8 +827,8 @@ pub fn ends_credentials_of(command: &Command) -> Option<UserId> {
 /// The credentials changes `command` causes by itself, before those its
 /// caller adds: every session and token ended (see [`ends_credentials_of`])
 /// and a removed person's password forgotten.
-fn credentials_changes_of(command: &Command) -> Vec<CredentialChange> {
-    let mut changes: Vec<CredentialChange> = ends_credentials_of(command)
+fn credentials_changes_of(org: OrgId, command: &Command) -> Vec<CredentialChange> {
+    let mut changes: Vec<CredentialChange> = ends_credentials_of(org, command)
         .map(|user| CredentialChange::RevokeAllOf { user })
         .into_iter()
         .collect();

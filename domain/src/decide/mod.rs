@@ -8,6 +8,7 @@ mod groups;
 mod organization;
 mod people;
 mod projects;
+mod provisioning;
 mod roles;
 mod tokens;
 
@@ -129,6 +130,23 @@ pub fn decide(
         } => tokens::change_service_account(&caller, *service_account, name, description),
         DeactivateUser { user } => people::deactivate(&caller, *user),
         ReactivateUser { user, role } => people::reactivate(&caller, *user, *role),
+        ProvisionUser {
+            user_id,
+            email,
+            identity,
+            active,
+        } => provisioning::provision(&caller, *user_id, email, identity, *active),
+        ChangeProfile {
+            user,
+            email,
+            identity,
+            active,
+        } => provisioning::change_profile(&caller, *user, email, identity, *active),
+        IssueScimToken { token_id } => provisioning::issue_scim_token(&caller, *token_id),
+        RevokeScimToken => provisioning::revoke_scim_token(&caller),
+        ChangeScimSettings { default_role } => {
+            provisioning::change_scim_settings(&caller, *default_role)
+        }
         IssueApiToken {
             token_id,
             name,

@@ -74,19 +74,7 @@ pub(super) fn invite(
                 }
                 u.clone()
             }
-            None => {
-                let base = validate::username_from_email(&p.email);
-                let mut candidate = base.clone();
-                let mut n = 2;
-                while org.username_taken(&candidate)
-                    || usernames.contains(&candidate.to_lowercase())
-                {
-                    candidate = format!("{base}{n}");
-                    n += 1;
-                }
-                usernames.insert(candidate.to_lowercase());
-                candidate
-            }
+            None => free_username(org, &p.email, &mut usernames),
         };
         events.push(Event::UserInvited(UserInvited {
             user_id: p.user_id,
@@ -99,6 +87,24 @@ pub(super) fn invite(
         }));
     }
     Ok(events)
+}
+
+/// A username inferred from `email`'s local part, made unique in `org`
+/// and among `taken` (lowercase; the chosen one is added).
+pub(super) fn free_username(
+    org: &crate::state::Organization,
+    email: &str,
+    taken: &mut HashSet<String>,
+) -> String {
+    let base = validate::username_from_email(email);
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while org.username_taken(&candidate) || taken.contains(&candidate.to_lowercase()) {
+        candidate = format!("{base}{n}");
+        n += 1;
+    }
+    taken.insert(candidate.to_lowercase());
+    candidate
 }
 
 /// Records that a user set their own password. Only that user may.
@@ -191,7 +197,7 @@ pub(super) fn remove(caller: &Caller, user: UserId) -> Result<Vec<Event>, Domain
 /// Fails with `forbidden` unless the caller may manage `user`: people need
 /// `organization.people.manage`, service accounts
 /// `organization.service_accounts.manage`.
-fn require_manager_of(caller: &Caller, user: &User) -> Result<(), DomainError> {
+pub(super) fn require_manager_of(caller: &Caller, user: &User) -> Result<(), DomainError> {
     caller.require(match user.kind {
         UserKind::Person => ORGANIZATION_PEOPLE_MANAGE,
         UserKind::ServiceAccount => ORGANIZATION_SERVICE_ACCOUNTS_MANAGE,

@@ -650,6 +650,50 @@ pub fn describe(names: &OrgNames, org_id: OrgId, event: &Event) -> Described {
                 text,
             )
         }
+        Event::UserProvisioned(e) => d(
+            R::User,
+            Added,
+            &e.user_id,
+            &e.username,
+            format!(
+                "User {} provisioned ({}, identity provider login {})",
+                e.username, e.email, e.identity.user_name
+            ),
+        ),
+        Event::UserProfileChanged(e) => d(
+            R::User,
+            Modified,
+            &e.user_id,
+            &e.username,
+            format!(
+                "Profile of {} changed ({}, identity provider login {})",
+                e.username, e.email, e.identity.user_name
+            ),
+        ),
+        Event::ScimTokenIssued(e) => d(
+            R::Settings,
+            Added,
+            &e.token_id,
+            org_name,
+            format!("SCIM token issued for organization {org_name}"),
+        ),
+        Event::ScimTokenRevoked(e) => d(
+            R::Settings,
+            Removed,
+            &e.token_id,
+            org_name,
+            format!("SCIM token of organization {org_name} revoked"),
+        ),
+        Event::ScimSettingsChanged(e) => {
+            let role = named(names.role(e.default_role), &e.default_role);
+            d(
+                R::Settings,
+                Modified,
+                &org_id,
+                org_name,
+                format!("Provisioned people of organization {org_name} now get role {role}"),
+            )
+        }
         Event::UserDeactivated(e) => {
             let (resource, what) = user_kind(e.kind);
             d(

@@ -127,6 +127,9 @@ impl OrgNames {
             Event::UserInvited(e) => {
                 self.users.insert(e.user_id, e.username.clone());
             }
+            Event::UserProvisioned(e) => {
+                self.users.insert(e.user_id, e.username.clone());
+            }
             Event::ServiceAccountCreated(e) => {
                 self.users.insert(e.user_id, e.name.clone());
             }
@@ -189,7 +192,11 @@ impl OrgNames {
             | Event::ServiceAccountTokenIssued(_)
             | Event::ServiceAccountTokenRevoked(_)
             | Event::UserDeactivated(_)
-            | Event::UserReactivated(_) => {}
+            | Event::UserReactivated(_)
+            | Event::UserProfileChanged(_)
+            | Event::ScimTokenIssued(_)
+            | Event::ScimTokenRevoked(_)
+            | Event::ScimSettingsChanged(_) => {}
         }
     }
 

@@ -8,6 +8,7 @@
 //! before the event, decide the rows.
 
 use domain::events::Event;
+use domain::events::{UserProfileChanged, UserProvisioned};
 use domain::ids::{GroupId, ProjectId, RoleId, Subject, UserId};
 use domain::roles::{predefined_roles, RepoRoleMapping, Role};
 
@@ -114,11 +115,31 @@ pub fn row_changes(
         | Event::ApiTokenIssued(_)
         | Event::ApiTokenRevoked(_)
         | Event::AuditStreamingConfigured(_)
-        | Event::AuditStreamingRemoved(_) => {}
+        | Event::AuditStreamingRemoved(_)
+        | Event::ScimTokenIssued(_)
+        | Event::ScimTokenRevoked(_)
+        | Event::ScimSettingsChanged(_) => {}
         Event::UserInvited(e) => out.push(PutUser {
             user: e.user_id,
             username: e.username.clone(),
             email: Some(e.email.clone()),
+            kind: "person",
+        }),
+        Event::UserProvisioned(UserProvisioned {
+            user_id,
+            username,
+            email,
+            ..
+        })
+        | Event::UserProfileChanged(UserProfileChanged {
+            user_id,
+            username,
+            email,
+            ..
+        }) => out.push(PutUser {
+            user: *user_id,
+            username: username.clone(),
+            email: Some(email.clone()),
             kind: "person",
         }),
         Event::ServiceAccountCreated(e) => out.push(PutUser {
