@@ -85,6 +85,56 @@ impl Filter {
         Ok(f)
     }
 
+    /// Parses a PATCH operation's `path` (RFC 7644 §3.5.2): `attr`,
+    /// `attr.sub`, `attr[filter]` or `attr[filter].sub`; every attribute
+    /// must be one of `known`.
+    pub fn parse_path(text: &str, known: Known) -> Result<Path, InvalidFilter> {
+        let mut p = Parser {
+            tokens: tokenize(text)?,
+            at: 0,
+            known,
+            parent: None,
+            depth: 0,
+        };
+        let name = match p.next() {
+            Some(Token::Word(w)) => w,
+            _ => return Err(InvalidFilter(format!("'{text}' is not an attribute path"))),
+        };
+        let (attr, sub) = p.split_path(&name)?;
+        let mut path = Path {
+            attr,
+            sub,
+            elements: None,
+        };
+        if p.peek() == Some(&Token::OpenBracket) {
+            if path.sub.is_some() {
+                return Err(InvalidFilter(format!(
+                    "'{name}' has a sub-attribute before '['"
+                )));
+            }
+            p.at += 1;
+            let inner = p.with_parent(&path.attr, |p| p.or())?;
+            p.expect(Token::CloseBracket)?;
+            path.elements = Some(Box::new(inner));
+            if p.peek() == Some(&Token::Dot) {
+                p.at += 1;
+                let sub = match p.next() {
+                    Some(Token::Word(w)) => w.to_lowercase(),
+                    _ => return Err(InvalidFilter("expected a sub-attribute after '].'".into())),
+                };
+                p.check_known(&path.attr, &sub)?;
+                path.sub = Some(sub);
+            }
+        }
+        if p.at != p.tokens.len() {
+            return Err(InvalidFilter(format!(
+                "unexpected {} after the path",
+                p.tokens[p.at].describe()
+            )));
+        }
+        Ok(path)
+    }
+
     /// If the filter is `attr eq "value"` on a plain attribute (or `and`ed
     /// with others), the attribute and value: what an index can answer
     /// before the rest is matched.
@@ -153,7 +203,7 @@ fn is_case_exact(path: &Path) -> bool {
 }
 
 /// The object's member named `name`, compared case-insensitively.
-fn member<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+pub(crate) fn member<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
     object
         .as_object()?
         .iter()
