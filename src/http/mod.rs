@@ -19,6 +19,7 @@ pub mod params;
 pub mod problem;
 pub mod resolve;
 pub mod routes;
+pub mod scim;
 pub mod session;
 pub mod state;
 
@@ -38,7 +39,7 @@ use utoipa_axum::routes;
 
 use problem::Problem;
 use routes::{
-    access, audit, groups, health, orgs, people, projects, roles, service_accounts, sessions,
+    access, audit, groups, health, okta, orgs, people, projects, roles, service_accounts, sessions,
 };
 pub use state::AppState;
 
@@ -120,12 +121,18 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::remove_streaming))
         .routes(routes!(audit::settings))
         .routes(routes!(audit::change_settings))
+        // Okta: SCIM provisioning (the SCIM endpoints: `scim::router`).
+        .routes(routes!(okta::scim_settings))
+        .routes(routes!(okta::change_scim_settings))
+        .routes(routes!(okta::issue_scim_token))
+        .routes(routes!(okta::revoke_scim_token))
 }
 
 /// Every route of the API, with the middleware stack.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let (app, _) = api().split_for_parts();
+    let app = app.nest(scim::BASE, scim::router());
     // Keys are looked at on the API's routes only: an undeclared path or
     // method is answered 404/405 first.
     app.route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
@@ -178,6 +185,8 @@ async fn problems_everywhere(request: Request, next: Next) -> Response {
         .is_some_and(|v| {
             v.as_bytes().starts_with(b"application/problem+json")
                 || v.as_bytes().starts_with(b"application/json")
+                || v.as_bytes()
+                    .starts_with(rolebook::scim::CONTENT_TYPE.as_bytes())
         });
     if is_json {
         return response;

@@ -8,6 +8,7 @@ pub mod access;
 pub mod audit;
 pub mod groups;
 pub mod health;
+pub mod okta;
 pub mod orgs;
 pub mod people;
 pub mod projects;
