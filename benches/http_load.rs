@@ -23,6 +23,10 @@
 //! - 16 clients of the benchmark organization, closed loop, one kind at a
 //!   time (`concurrent`, not in the default phases): commands/s and
 //!   latency (`ROLEBOOK_BENCH_CLIENTS` changes the 16);
+//! - Okta provisioning people over SCIM (`scim`, not in the default
+//!   phases): a lookup by `userName` then `POST /Users` per person,
+//!   `ROLEBOOK_BENCH_SCIM_USERS` (10,000) people into the fresh
+//!   organization, `ROLEBOOK_BENCH_LOAD_IN_FLIGHT` (8) at a time;
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
@@ -57,6 +61,8 @@ mod instance;
 mod mix;
 #[path = "http_load/open_loop.rs"]
 mod open_loop;
+#[path = "http_load/scim.rs"]
+mod scim;
 #[path = "http_load/single.rs"]
 mod single;
 #[path = "http_load/through_api.rs"]
@@ -483,6 +489,27 @@ end
                 testkit::bench::latency_line(&latencies)
             );
         }
+    }
+    // Okta provisioning the fresh organization's people over SCIM (lookup,
+    // then create), `ROLEBOOK_BENCH_SCIM_USERS` (10,000) of them.
+    if phase("scim") {
+        server.settle(&client).await;
+        let count = env_u32("ROLEBOOK_BENCH_SCIM_USERS", 10_000) as usize;
+        let in_flight = env_u32("ROLEBOOK_BENCH_LOAD_IN_FLIGHT", 8) as usize;
+        let base = format!("{address}/api/v1/orgs/fresh");
+        let (latencies, took) = scim::provision(
+            &client,
+            &base,
+            &format!("Bearer {fresh_token}"),
+            count,
+            in_flight,
+        )
+        .await;
+        println!(
+            "SCIM provisioning (lookup by userName, then POST /Users), {in_flight} in flight: {count} people in {took:.1?} ({:.0} people/s), per person {}",
+            count as f64 / took.as_secs_f64(),
+            testkit::bench::latency_line(&latencies)
+        );
     }
     println!(
         "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",

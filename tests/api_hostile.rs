@@ -404,6 +404,10 @@ const BEYOND_API_MD: &[(&str, &str)] = &[
         "POST",
         "/service-accounts/{service_account}/regenerate-token",
     ),
+    ("GET", "/okta/scim"),
+    ("PATCH", "/okta/scim"),
+    ("POST", "/okta/scim-token"),
+    ("DELETE", "/okta/scim-token"),
 ];
 
 /// The error codes API.md lists per route, as (method, path, status, code).
@@ -484,6 +488,7 @@ const WITH_BODY: &[(&str, &str)] = &[
         "POST",
         "/service-accounts/{service_account}/regenerate-token",
     ),
+    ("PATCH", "/okta/scim"),
 ];
 
 /// The routes without a bearer token.

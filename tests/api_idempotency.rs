@@ -599,6 +599,42 @@ async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
         false,
     )
     .await;
+    // The SCIM token is a secret too; the default role a setting.
+    let r = c
+        .send(
+            Method::POST,
+            "/okta/scim-token",
+            "/okta/scim-token",
+            t,
+            "k-scim-token",
+            None,
+            201,
+            true,
+        )
+        .await;
+    secrets.push(r.body["token"].as_str().unwrap().to_string());
+    c.send(
+        Method::PATCH,
+        "/okta/scim",
+        "/okta/scim",
+        t,
+        "k-scim-role",
+        Some(json!({"default_role": "Member"})),
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        "/okta/scim-token",
+        "/okta/scim-token",
+        t,
+        "k-scim-revoke",
+        None,
+        204,
+        true,
+    )
+    .await;
     c.send(
         Method::POST,
         &format!("/people/{bob}/deactivate"),

@@ -292,6 +292,13 @@ async fn accepted_request_bodies_match_their_documented_schemas() {
             json!({"role": "Admin"}),
             200,
         ),
+        (
+            Method::PATCH,
+            "/okta/scim",
+            "/okta/scim",
+            json!({"default_role": "Member"}),
+            200,
+        ),
     ];
     // The commands of other callers: the instance admin, a person
     // logging in.
@@ -485,6 +492,16 @@ async fn answers_match_their_documented_schemas() {
         .expect(200);
     conforms(&doc, "put", &org("/audit-logs/streaming"), &r);
     let r = s
+        .post("/okta/scim-token", &owner, json!({}))
+        .await
+        .expect(201);
+    conforms(&doc, "post", &org("/okta/scim-token"), &r);
+    let r = s
+        .patch("/okta/scim", &owner, json!({"default_role": "Member"}))
+        .await
+        .expect(200);
+    conforms(&doc, "patch", &org("/okta/scim"), &r);
+    let r = s
         .patch(
             "/settings",
             &owner,
@@ -519,6 +536,7 @@ async fn answers_match_their_documented_schemas() {
         ("/audit-logs?limit=1000", "/audit-logs"),
         ("/audit-logs/streaming", "/audit-logs/streaming"),
         ("/settings", "/settings"),
+        ("/okta/scim", "/okta/scim"),
     ] {
         let sep = if path.contains('?') { '&' } else { '?' };
         let r = s
