@@ -699,6 +699,102 @@ async fn every_event_kind_has_its_entry() {
         "Service account deployer removed",
     ));
 
+    // Provisioning by the identity provider: the SCIM token and the
+    // default role, then a person provisioned and their profile changed.
+    let scim_token = TokenId::new();
+    run(
+        as_owner.clone(),
+        Command::IssueScimToken {
+            token_id: scim_token,
+        },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Added,
+        &scim_token,
+        "acme",
+        "SCIM token issued for organization acme",
+    ));
+    run(
+        as_owner.clone(),
+        Command::ChangeScimSettings {
+            default_role: ORG_ADMIN,
+        },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Modified,
+        &org,
+        "acme",
+        "Provisioned people of organization acme now get role Admin",
+    ));
+    let mut as_scim = CommandContext::new(
+        Actor {
+            user_id: None,
+            username: "scim".into(),
+        },
+        Medium::Scim,
+    );
+    as_scim.ip = Some("203.0.113.9".into());
+    let ada = UserId::new();
+    let identity = |user_name: &str| domain::state::Identity {
+        user_name: user_name.into(),
+        external_id: Some("00u1".into()),
+        given_name: Some("Ada".into()),
+        family_name: None,
+    };
+    run(
+        as_scim.clone(),
+        Command::ProvisionUser {
+            user_id: ada,
+            email: "ada@acme.example".into(),
+            identity: identity("ada@okta.example"),
+            active: true,
+        },
+    )
+    .await;
+    expected.push(e(
+        R::User,
+        Added,
+        &ada,
+        "ada",
+        "User ada provisioned (ada@acme.example, identity provider login ada@okta.example)",
+    ));
+    expected.push(e(
+        R::User,
+        Modified,
+        &ada,
+        "ada",
+        "Role Admin assigned to ada",
+    ));
+    run(
+        as_scim.clone(),
+        Command::ChangeProfile {
+            user: ada,
+            email: "ada@new.example".into(),
+            identity: identity("ada.l@okta.example"),
+            active: None,
+        },
+    )
+    .await;
+    expected.push(e(
+        R::User,
+        Modified,
+        &ada,
+        "ada",
+        "Profile of ada changed (ada@new.example, identity provider login ada.l@okta.example)",
+    ));
+    run(as_owner.clone(), Command::RevokeScimToken).await;
+    expected.push(e(
+        R::Settings,
+        Removed,
+        &scim_token,
+        "acme",
+        "SCIM token of organization acme revoked",
+    ));
+
     let api_token = TokenId::new();
     run(
         as_alice.clone(),

@@ -126,12 +126,18 @@ impl ListQuery {
     /// The page of `matching` (all the resources that match, in their
     /// stable order) as a `ListResponse`.
     pub fn respond(&self, matching: Vec<Value>) -> Value {
-        let total = matching.len();
-        let page: Vec<Value> = matching
+        self.respond_with(matching, |r| r)
+    }
+
+    /// Like [`ListQuery::respond`], rendering only the page's items:
+    /// `items` are all that match, in their stable order.
+    pub fn respond_with<T>(&self, items: Vec<T>, render: impl Fn(T) -> Value) -> Value {
+        let total = items.len();
+        let page: Vec<Value> = items
             .into_iter()
             .skip(self.start_index - 1)
             .take(self.count)
-            .map(|r| self.shape.apply(r))
+            .map(|r| self.shape.apply(render(r)))
             .collect();
         json!({
             "schemas": [SCHEMA],
