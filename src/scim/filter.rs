@@ -68,13 +68,7 @@ pub type Known = &'static [(&'static str, &'static str)];
 impl Filter {
     /// Parses `text`; every attribute must be one of `known`.
     pub fn parse(text: &str, known: Known) -> Result<Filter, InvalidFilter> {
-        let mut p = Parser {
-            tokens: tokenize(text)?,
-            at: 0,
-            known,
-            parent: None,
-            depth: 0,
-        };
+        let mut p = Parser::new(text, known)?;
         let f = p.or()?;
         if p.at != p.tokens.len() {
             return Err(InvalidFilter(format!(
@@ -89,43 +83,8 @@ impl Filter {
     /// `attr.sub`, `attr[filter]` or `attr[filter].sub`; every attribute
     /// must be one of `known`.
     pub fn parse_path(text: &str, known: Known) -> Result<Path, InvalidFilter> {
-        let mut p = Parser {
-            tokens: tokenize(text)?,
-            at: 0,
-            known,
-            parent: None,
-            depth: 0,
-        };
-        let name = match p.next() {
-            Some(Token::Word(w)) => w,
-            _ => return Err(InvalidFilter(format!("'{text}' is not an attribute path"))),
-        };
-        let (attr, sub) = p.split_path(&name)?;
-        let mut path = Path {
-            attr,
-            sub,
-            elements: None,
-        };
-        if p.peek() == Some(&Token::OpenBracket) {
-            if path.sub.is_some() {
-                return Err(InvalidFilter(format!(
-                    "'{name}' has a sub-attribute before '['"
-                )));
-            }
-            p.at += 1;
-            let inner = p.with_parent(&path.attr, |p| p.or())?;
-            p.expect(Token::CloseBracket)?;
-            path.elements = Some(Box::new(inner));
-            if p.peek() == Some(&Token::Dot) {
-                p.at += 1;
-                let sub = match p.next() {
-                    Some(Token::Word(w)) => w.to_lowercase(),
-                    _ => return Err(InvalidFilter("expected a sub-attribute after '].'".into())),
-                };
-                p.check_known(&path.attr, &sub)?;
-                path.sub = Some(sub);
-            }
-        }
+        let mut p = Parser::new(text, known)?;
+        let path = p.attribute_path()?;
         if p.at != p.tokens.len() {
             return Err(InvalidFilter(format!(
                 "unexpected {} after the path",
@@ -409,6 +368,16 @@ const SCHEMA_PREFIXES: &[&str] = &[
 ];
 
 impl Parser {
+    fn new(text: &str, known: Known) -> Result<Parser, InvalidFilter> {
+        Ok(Parser {
+            tokens: tokenize(text)?,
+            at: 0,
+            known,
+            parent: None,
+            depth: 0,
+        })
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.at)
     }
@@ -493,45 +462,12 @@ impl Parser {
     /// `attrPath pr`, `attrPath op value`, `attr[filter]` or
     /// `attr[filter].sub op value`.
     fn attribute_expression(&mut self) -> Result<Filter, InvalidFilter> {
-        let name = match self.next() {
-            Some(Token::Word(w)) => w,
-            Some(t) => {
-                return Err(InvalidFilter(format!(
-                    "expected an attribute but found {}",
-                    t.describe()
-                )))
-            }
-            None => return Err(InvalidFilter("expected an attribute at the end".into())),
-        };
-        let (attr, sub) = self.split_path(&name)?;
-        let mut path = Path {
-            attr,
-            sub,
-            elements: None,
-        };
-        if self.peek() == Some(&Token::OpenBracket) {
-            if path.sub.is_some() {
-                return Err(InvalidFilter(format!(
-                    "'{name}' has a sub-attribute before '['"
-                )));
-            }
-            self.at += 1;
-            let inner = self.with_parent(&path.attr, |p| p.or())?;
-            self.expect(Token::CloseBracket)?;
-            if self.peek() != Some(&Token::Dot) {
-                return Ok(Filter::Elements {
-                    attr: path.attr,
-                    filter: Box::new(inner),
-                });
-            }
-            self.at += 1;
-            let sub = match self.next() {
-                Some(Token::Word(w)) => w.to_lowercase(),
-                _ => return Err(InvalidFilter("expected a sub-attribute after '].'".into())),
-            };
-            self.check_known(&path.attr, &sub)?;
-            path.sub = Some(sub);
-            path.elements = Some(Box::new(inner));
+        let path = self.attribute_path()?;
+        if let (Some(filter), None) = (&path.elements, &path.sub) {
+            return Ok(Filter::Elements {
+                attr: path.attr,
+                filter: filter.clone(),
+            });
         }
         let op = match self.next() {
             Some(Token::Word(w)) => w.to_lowercase(),
@@ -571,6 +507,48 @@ impl Parser {
             None => return Err(InvalidFilter("expected a value at the end".into())),
         };
         Ok(Filter::Compare { path, op, value })
+    }
+
+    /// `attr`, `attr.sub`, `attr[filter]` (elements, no sub) or
+    /// `attr[filter].sub`.
+    fn attribute_path(&mut self) -> Result<Path, InvalidFilter> {
+        let name = match self.next() {
+            Some(Token::Word(w)) => w,
+            Some(t) => {
+                return Err(InvalidFilter(format!(
+                    "expected an attribute but found {}",
+                    t.describe()
+                )))
+            }
+            None => return Err(InvalidFilter("expected an attribute at the end".into())),
+        };
+        let (attr, sub) = self.split_path(&name)?;
+        let mut path = Path {
+            attr,
+            sub,
+            elements: None,
+        };
+        if self.peek() == Some(&Token::OpenBracket) {
+            if path.sub.is_some() {
+                return Err(InvalidFilter(format!(
+                    "'{name}' has a sub-attribute before '['"
+                )));
+            }
+            self.at += 1;
+            let inner = self.with_parent(&path.attr, |p| p.or())?;
+            self.expect(Token::CloseBracket)?;
+            path.elements = Some(Box::new(inner));
+            if self.peek() == Some(&Token::Dot) {
+                self.at += 1;
+                let sub = match self.next() {
+                    Some(Token::Word(w)) => w.to_lowercase(),
+                    _ => return Err(InvalidFilter("expected a sub-attribute after '].'".into())),
+                };
+                self.check_known(&path.attr, &sub)?;
+                path.sub = Some(sub);
+            }
+        }
+        Ok(path)
     }
 
     /// Parses the filter inside `[...]`: its attributes are `parent`'s

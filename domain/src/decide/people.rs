@@ -107,6 +107,14 @@ pub(super) fn free_username(
     candidate
 }
 
+/// Fails with `service_account` (saying `why`) unless `u` is a person.
+pub(super) fn require_person(u: &User, why: &str) -> Result<(), DomainError> {
+    if u.kind != UserKind::Person {
+        return Err(DomainError::invalid("user", "service_account", why));
+    }
+    Ok(())
+}
+
 /// Records that a user set their own password. Only that user may.
 pub(super) fn set_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
     let u = caller.grantee(user)?;
@@ -115,13 +123,7 @@ pub(super) fn set_password(caller: &Caller, user: UserId) -> Result<Vec<Event>, 
             permission: "organization.people.manage",
         });
     }
-    if u.kind != UserKind::Person {
-        return Err(DomainError::invalid(
-            "user",
-            "service_account",
-            "service accounts have tokens, not passwords",
-        ));
-    }
+    require_person(u, "service accounts have tokens, not passwords")?;
     Ok(vec![Event::UserPasswordSet(UserPasswordSet {
         user_id: user,
     })])
@@ -134,13 +136,7 @@ pub(super) fn reset_password(caller: &Caller, user: UserId) -> Result<Vec<Event>
         caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     }
     let u = caller.grantee(user)?;
-    if u.kind != UserKind::Person {
-        return Err(DomainError::invalid(
-            "user",
-            "service_account",
-            "service accounts have tokens, not passwords",
-        ));
-    }
+    require_person(u, "service accounts have tokens, not passwords")?;
     Ok(vec![Event::UserPasswordReset(UserPasswordReset {
         user_id: user,
     })])
@@ -172,13 +168,7 @@ pub(super) fn refuse_if_owner_of_projects(
 pub(super) fn remove(caller: &Caller, user: UserId) -> Result<Vec<Event>, DomainError> {
     caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     let u = caller.user(user)?;
-    if u.kind != UserKind::Person {
-        return Err(DomainError::invalid(
-            "user",
-            "service_account",
-            "remove service accounts through their own command",
-        ));
-    }
+    require_person(u, "remove service accounts through their own command")?;
     if caller.org.is_owner(user) {
         caller.require(ORGANIZATION_CHANGE_OWNER)?;
         OwnerLoss {

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::people::{deactivate, free_username, reactivate};
+use super::people::{deactivate, free_username, reactivate, require_person};
 use super::{Caller, Checks};
 use crate::errors::DomainError;
 use crate::events::*;
@@ -128,13 +128,7 @@ pub(super) fn change_profile(
 ) -> Result<Vec<Event>, DomainError> {
     caller.require(ORGANIZATION_PEOPLE_MANAGE)?;
     let u = caller.user(user)?;
-    if u.kind != UserKind::Person {
-        return Err(DomainError::invalid(
-            "user",
-            "service_account",
-            "service accounts are not provisioned",
-        ));
-    }
+    require_person(u, "service accounts are not provisioned")?;
     check_profile(email, identity)?;
     check_unique(caller.org, Some(user), email, identity)?;
     let mut events = Vec::new();
