@@ -9,6 +9,8 @@
 //! // `fresh` makes an empty store and whatever must live as long as it
 //! // (a temporary directory, a database to drop): `(store, guard)`.
 //! infra::conformance_tests!(fresh);
+//! // Attributes after the factory go on every test (`#[ignore]` for a
+//! // backend whose server is not there).
 //! ```
 //!
 //! Every check takes a fresh, empty store and panics with a message naming
@@ -34,8 +36,8 @@ const ALL: usize = 100_000;
 /// the guard keeps what the store needs alive for the test's length.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($fresh:path) => {
-        $crate::conformance_tests!(@each $fresh;
+    ($fresh:path $(, #[$attr:meta])*) => {
+        $crate::conformance_tests!(@each $fresh; [$(#[$attr])*];
             append_to_new_stream,
             append_with_exact_version,
             wrong_expected_version_writes_nothing,
@@ -60,14 +62,18 @@ macro_rules! conformance_tests {
             answers_kept_alone_and_forgotten,
         );
     };
-    (@each $fresh:path; $($check:ident),* $(,)?) => {$(
+    (@each $fresh:path; $attrs:tt; $($check:ident),* $(,)?) => {$(
+        $crate::conformance_tests!(@one $fresh; $attrs; $check);
+    )*};
+    (@one $fresh:path; [$(#[$attr:meta])*]; $check:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
         async fn $check() {
             let (store, _guard) = $fresh().await;
             $crate::conformance::assert_empty(&store).await;
             $crate::conformance::$check(store).await;
         }
-    )*};
+    };
 }
 
 /// Panics unless `store` is empty (a factory must hand out fresh stores).
