@@ -1,6 +1,7 @@
 //! Opens what a command needs: the event store (the data dir's SQLite file,
-//! or PostgreSQL with `--database-url`), the credentials (in the read-model
-//! database of the data dir, or beside the log in PostgreSQL), and the
+//! PostgreSQL with `--database-url`, or KurrentDB with
+//! `--event-store-url`), the credentials and read models (in the data dir's
+//! read-model database, or in PostgreSQL with `--database-url`), and the
 //! command service over them.
 
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use commands::{CommandService, Credentials};
 use domain::store::EventStore;
 use infra::postgres::{redacted, PostgresEventStore};
 use infra::sqlite::EVENTS_FILE;
-use infra::SqliteEventStore;
+use infra::{KurrentDbEventStore, SqliteEventStore};
 
 /// Where a command's data lives.
 #[derive(Debug, Clone)]
@@ -19,8 +20,12 @@ pub struct Storage {
     /// The read-model database, the key files and snapshots; the log too
     /// unless `database_url` is set.
     pub data_dir: PathBuf,
-    /// `postgres://…`: the log in PostgreSQL.
+    /// `postgres://…`: the log in PostgreSQL; with `event_store`, the read
+    /// models and credentials only.
     pub database_url: Option<String>,
+    /// A KurrentDB URL and the namespace of rolebook's streams there: the
+    /// log in KurrentDB.
+    pub event_store: Option<(String, String)>,
 }
 
 /// The event store as opened, for the commands that need more than the
@@ -28,6 +33,9 @@ pub struct Storage {
 pub enum OpenedStore {
     Sqlite(Arc<SqliteEventStore>),
     Postgres(Arc<PostgresEventStore>),
+    /// The log in KurrentDB, and the PostgreSQL pool of the read models
+    /// when `--database-url` is given (else they are in the data dir).
+    Kurrent(Arc<KurrentDbEventStore>, Option<sqlx::PgPool>),
 }
 
 impl OpenedStore {
@@ -35,8 +43,36 @@ impl OpenedStore {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
+            OpenedStore::Kurrent(s, _) => s.clone(),
         }
     }
+
+    /// The PostgreSQL pool the read models and credentials live in, if any.
+    pub fn read_models_pool(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            OpenedStore::Postgres(pg) => Some(pg.pool()),
+            OpenedStore::Kurrent(_, pool) => pool.as_ref(),
+            OpenedStore::Sqlite(_) => None,
+        }
+    }
+}
+
+/// `url` as a PostgreSQL URL, or a message saying what one looks like.
+fn postgres_url(url: &str) -> anyhow::Result<&str> {
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        bail!(
+            "--database-url {}: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            redacted(url)
+        );
+    }
+    Ok(url)
+}
+
+/// Opens the PostgreSQL database at `url` (its tables migrated).
+async fn open_postgres(url: &str) -> anyhow::Result<PostgresEventStore> {
+    PostgresEventStore::connect(postgres_url(url)?)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redacted(url)))
 }
 
 /// The write side, and where the read models live.
@@ -55,19 +91,24 @@ impl Storage {
     /// Fails with a message naming the file, or the URL without its
     /// password (after retries while the server cannot be reached).
     pub async fn open_store(&self, create: bool) -> anyhow::Result<OpenedStore> {
+        if let Some((url, namespace)) = &self.event_store {
+            let store = KurrentDbEventStore::connect(url, namespace)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the event store at {}",
+                        infra::kurrentdb::redacted(url)
+                    )
+                })?;
+            // The read models' database: its log tables stay empty.
+            let pool = match &self.database_url {
+                Some(url) => Some(open_postgres(url).await?.pool().clone()),
+                None => None,
+            };
+            return Ok(OpenedStore::Kurrent(Arc::new(store), pool));
+        }
         match &self.database_url {
-            Some(url) => {
-                if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
-                    bail!(
-                        "--database-url {}: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
-                        redacted(url)
-                    );
-                }
-                let store = PostgresEventStore::connect(url)
-                    .await
-                    .with_context(|| format!("cannot open the event store at {}", redacted(url)))?;
-                Ok(OpenedStore::Postgres(Arc::new(store)))
-            }
+            Some(url) => Ok(OpenedStore::Postgres(Arc::new(open_postgres(url).await?))),
             None => {
                 let path = self.data_dir.join(EVENTS_FILE);
                 if !create && !path.is_file() {
@@ -94,14 +135,11 @@ impl Storage {
     /// the log is there (its read models are too).
     pub async fn open_service(&self) -> anyhow::Result<OpenedService> {
         let opened = self.open_store(true).await?;
-        let postgres = match &opened {
-            OpenedStore::Postgres(pg) => Some(pg.pool().clone()),
-            OpenedStore::Sqlite(_) => None,
-        };
-        let credentials = match &opened {
-            // Beside the log, so that every process on it shares them.
-            OpenedStore::Postgres(pg) => Credentials::postgres(pg.pool().clone()).await,
-            OpenedStore::Sqlite(_) => {
+        let postgres = opened.read_models_pool().cloned();
+        let credentials = match &postgres {
+            // In the shared database, so that every process shares them.
+            Some(pool) => Credentials::postgres(pool.clone()).await,
+            None => {
                 let read_db = infra::readmodel::open_in_dir(&self.data_dir).with_context(|| {
                     format!(
                         "cannot open the read-model database in {}",

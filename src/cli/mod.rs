@@ -30,6 +30,21 @@ pub struct Cli {
     /// data dir).
     #[arg(long, global = true, env = "ROLEBOOK_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// `esdb://…` (or `kurrentdb://`, `kdb://`, with `+discover` for a
+    /// cluster): the log in KurrentDB; the read models and credentials
+    /// then live in PostgreSQL with `--database-url`, else in the data dir.
+    #[arg(long, global = true, env = "ROLEBOOK_EVENT_STORE_URL")]
+    pub event_store_url: Option<String>,
+    /// The prefix of rolebook's streams in KurrentDB
+    /// (`<namespace>:org-…`), so that several deployments can share one
+    /// server.
+    #[arg(
+        long,
+        global = true,
+        env = "ROLEBOOK_EVENT_STORE_NAMESPACE",
+        default_value = "rolebook"
+    )]
+    pub event_store_namespace: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +76,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let storage = Storage {
         data_dir: cli.data_dir,
         database_url: cli.database_url.filter(|url| !url.trim().is_empty()),
+        event_store: cli
+            .event_store_url
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| (url, cli.event_store_namespace)),
     };
     match cli.command {
         Command::Serve(args) => serve::run(&storage, args).await,

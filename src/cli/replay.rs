@@ -193,6 +193,14 @@ async fn verify(storage: &Storage, org: Option<&str>) -> anyhow::Result<()> {
         OpenedStore::Sqlite(_) => {
             replay::VerifyOptions::sqlite(&storage.data_dir.join(EVENTS_FILE), stream)?
         }
+        // KurrentDB keeps no record of the streams beside the events, and
+        // its positions have gaps: the chain is checked from the events.
+        OpenedStore::Kurrent(..) => replay::VerifyOptions {
+            stream,
+            recorded: None,
+            gap_free_positions: false,
+            segments: None,
+        },
         OpenedStore::Postgres(pg) => {
             let (head_position, streams) = pg
                 .stream_records()
@@ -402,7 +410,10 @@ async fn rebuild(
         crate::app::OpenedStore::Postgres(pg) => {
             replay::rebuild::postgres::rebuild(&**pg, pg.pool(), &which, options, &bar).await
         }
-        crate::app::OpenedStore::Sqlite(_) => {
+        crate::app::OpenedStore::Kurrent(kurrent, Some(pool)) => {
+            replay::rebuild::postgres::rebuild(&**kurrent, pool, &which, options, &bar).await
+        }
+        crate::app::OpenedStore::Sqlite(_) | crate::app::OpenedStore::Kurrent(_, None) => {
             replay::rebuild::rebuild(opened.port(), data_dir, &which, options, &bar).await
         }
     };

@@ -34,7 +34,12 @@ pub struct Index {
 
 impl Index {
     /// Records an event and what its receipt keeps.
+    /// An event seen twice (its append read it back, then the follower
+    /// saw it) is indexed once.
     pub fn event(&mut self, e: &RecordedEvent, receipt: Option<&StoredReceipt>) {
+        if self.ids.contains_key(&e.event_id) {
+            return;
+        }
         self.ids.insert(
             e.event_id,
             Place {
@@ -164,6 +169,7 @@ mod tests {
         let mut index = Index::default();
         let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
         let first = event(10);
+        index.event(&first, Some(&receipt("k", e1)));
         index.event(&first, Some(&receipt("k", e1)));
         index.event(&event(20), Some(&receipt("k", e2)));
         let since = Utc::now() - chrono::Duration::hours(1);

@@ -581,7 +581,7 @@ impl EventStore for KurrentDbEventStore {
                         request.stream.as_str().to_string(),
                         (tail.0 + request.events.len() as u64, tail.1),
                     );
-                    plan.push(Err(()));
+                    plan.push(Err(tail.0));
                 }
             }
         }
@@ -589,8 +589,17 @@ impl EventStore for KurrentDbEventStore {
         for (request, planned) in batch.iter().zip(plan) {
             results.push(match planned {
                 Ok(original) => original,
-                Err(()) => {
+                Err(checked) => {
+                    // Written only where it was checked: a writer that
+                    // came in between makes it a conflict.
                     let tail = self.tail(&request.stream).await?;
+                    if tail.0 != checked {
+                        return Err(StoreError::WrongExpectedVersion {
+                            stream: request.stream.clone(),
+                            expected: request.expected,
+                            actual: tail.0,
+                        });
+                    }
                     self.write(request, tail).await?
                 }
             });
