@@ -91,3 +91,31 @@ async fn requests_right_after_a_start_wait_for_the_access_model() {
         health.body
     );
 }
+
+/// A data dir that cannot be made (under a regular file: even root cannot
+/// write there): `serve` stops at once with one line naming the path, and
+/// the path stays a file.
+#[test]
+fn an_unwritable_data_dir_is_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "a file").unwrap();
+    let data_dir = file.join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rolebook"))
+        .env_remove("ROLEBOOK_DATABASE_URL")
+        .env_remove("ROLEBOOK_EVENT_STORE_URL")
+        .env("RUST_LOG", "warn")
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with("rolebook: ") && lines[0].contains(&data_dir.display().to_string()),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "a file");
+}
