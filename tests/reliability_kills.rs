@@ -93,7 +93,7 @@ fn command(round: usize, c: usize, i: usize, members: &[String]) -> Sent {
             body: json!({"role": "Admin"}),
             answer: None,
         }
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         Sent {
             key,
             method: Method::POST,
