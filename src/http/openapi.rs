@@ -165,7 +165,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
             "in": "header",
             "required": false,
             "description": "The same key and body within 24 h get the first answer again (`Idempotent-Replayed: true`) and append nothing",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"},
         }));
         op["parameters"] = json!(params);
     }

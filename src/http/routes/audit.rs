@@ -43,8 +43,10 @@ use crate::http::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Entries before this instant (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
     /// The acting user (id, username or email).
     actor: Option<String>,
@@ -152,7 +154,9 @@ async fn filter(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult<A
                 })
         })
         .transpose()?;
-    f.limit = q.limit.unwrap_or(audit::DEFAULT_LIMIT);
+    // Checked also for the CSV export, which ignores it: a bad value is
+    // the caller's mistake either way.
+    f.limit = crate::http::paging::limit(q.limit.or(Some(audit::DEFAULT_LIMIT)))?;
     if let Some(c) = &q.cursor {
         audit::decode_cursor(c).map_err(audit_problem)?;
     }

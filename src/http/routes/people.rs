@@ -44,6 +44,35 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+/// `GET /people/export.csv`'s filters: those of `GET /people`, not paged
+/// (the export is whole).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Only holders of this organization role (id or name), directly.
+    role: Option<String>,
+    /// Only members of this group (id or name).
+    group: Option<String>,
+    /// A substring of the username or email, case-insensitive.
+    q: Option<String>,
+    /// Answer once the read side has reached this position.
+    at_least: Option<u64>,
+}
+
+impl From<ExportQuery> for ListQuery {
+    fn from(e: ExportQuery) -> ListQuery {
+        ListQuery {
+            role: e.role,
+            group: e.group,
+            q: e.q,
+            at_least: e.at_least,
+            limit: None,
+            cursor: None,
+        }
+    }
+}
+
 /// A person as `GET /people` writes them.
 #[derive(Serialize, ToSchema)]
 pub struct PersonItem {
@@ -115,7 +144,7 @@ pub const CSV_HEADER: [&str; 7] = [
 #[utoipa::path(
     get, path = "/api/v1/orgs/{org}/people/export.csv", tag = "people", operation_id = "export_people_csv",
     summary = "People as CSV, by username",
-    params(OrgPath, ListQuery),
+    params(OrgPath, ExportQuery),
     responses(
         (status = 200, description = "CSV, header row first", body = String, content_type = "text/csv"),
         (status = 404, description = "`role_not_found`, `group_not_found`", body = ProblemBody, content_type = "application/problem+json"),
@@ -123,9 +152,10 @@ pub const CSV_HEADER: [&str; 7] = [
 )]
 pub async fn export_csv(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<ExportQuery>,
     caller: Caller,
 ) -> ApiResult<Response> {
+    let query = ListQuery::from(query);
     state.consistent(&caller, query.at_least).await?;
     state.require(&caller, known::ORGANIZATION_PEOPLE_VIEW)?;
     let body = state.read_model(caller.org, |s| {
@@ -422,7 +452,7 @@ pub async fn deactivate(
     post, path = "/api/v1/orgs/{org}/people/{user}/reactivate", tag = "people", operation_id = "reactivate_person",
     summary = "Reactivate a user with an organization role",
     params(OrgPath, UserPath),
-    request_body(content = Reactivation, description = "Optional"),
+    request_body(content = Option<Reactivation>, description = "Optional"),
     responses(
         (status = 200, description = "The user", body = Committed<PersonItem>),
         (status = 403, description = "`forbidden`, `role_escalation`", body = ProblemBody, content_type = "application/problem+json"),

@@ -408,7 +408,7 @@ pub async fn deactivate(
     post, path = "/api/v1/orgs/{org}/service-accounts/{service_account}/reactivate", tag = "service accounts", operation_id = "reactivate_service_account",
     summary = "Reactivate a service account with an organization role",
     params(OrgPath, ServiceAccountPath),
-    request_body(content = Reactivation, description = "Optional"),
+    request_body(content = Option<Reactivation>, description = "Optional"),
     responses(
         (status = 200, description = "The service account", body = Committed<ServiceAccountItem>),
         (status = 403, description = "`forbidden`, `role_escalation`", body = ProblemBody, content_type = "application/problem+json"),
@@ -446,7 +446,7 @@ pub struct Regeneration {
     post, path = "/api/v1/orgs/{org}/service-accounts/{service_account}/regenerate-token", tag = "service accounts", operation_id = "regenerate_service_account_token",
     summary = "Replace a service account's tokens with a new one (shown once)",
     params(OrgPath, ServiceAccountPath),
-    request_body(content = Regeneration, description = "Optional"),
+    request_body(content = Option<Regeneration>, description = "Optional"),
     responses(
         (status = 201, description = "The new token, shown once", body = Committed<RegeneratedToken>),
         (status = 404, description = "`service_account_not_found`", body = ProblemBody, content_type = "application/problem+json"),
