@@ -172,7 +172,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     let responses = op["responses"].as_object_mut().expect("responses");
     responses.insert(
         "default".into(),
-        problem("`timeout` (408), `internal` (500), `shutting_down` (503)".into()),
+        problem("`timeout` (408), `internal` (500), `shutting_down` (503), `store_unavailable` (503: the database cannot be reached; nothing was changed, send again), `storage_full` (507: the database's disk is full; nothing was changed)".into()),
     );
     for (status, r) in responses.iter_mut() {
         if !status.starts_with('2') {

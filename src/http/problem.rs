@@ -67,9 +67,15 @@ impl Problem {
     }
 
     /// 500 `internal`; the error and its sources go to the log, not to
-    /// the caller.
+    /// the caller. A database that cannot be reached or is full is not an
+    /// internal error: 503 `store_unavailable` or 507 `storage_full` (see
+    /// [`storage_fault`]), nothing acknowledged, safe to send again.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         let error = error.into();
+        if let Some(fault) = storage_fault(&error) {
+            tracing::warn!(error = format!("{error:#}"), "storage fault");
+            return fault;
+        }
         tracing::error!(error = format!("{error:#}"), "internal error");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +83,75 @@ impl Problem {
             "internal error; see the server log",
         )
     }
+}
+
+/// The answer for a failure of the storage underneath, found anywhere in
+/// `error`'s chain (also behind the shared sources of the event store's
+/// errors): 503 `store_unavailable` when the database cannot be reached
+/// (connection refused, closed or killed, the pool timed out, the server
+/// shutting down, the file busy), 507 `storage_full` when its disk is
+/// full; `None` for anything else.
+pub fn storage_fault(error: &anyhow::Error) -> Option<Problem> {
+    use std::error::Error;
+    let unavailable = || {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the database cannot be reached right now; nothing was changed, send the request again",
+        )
+    };
+    let full = || {
+        Problem::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the database's disk is full; nothing was changed, send the request again once space is freed",
+        )
+    };
+    for cause in error.chain() {
+        let mut candidates: Vec<&(dyn Error + 'static)> = vec![cause];
+        if let Some(shared) = cause.downcast_ref::<std::sync::Arc<dyn Error + Send + Sync>>() {
+            candidates.push(shared.as_ref());
+        }
+        for c in candidates {
+            if let Some(e) = c.downcast_ref::<sqlx::Error>() {
+                match e {
+                    sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed => return Some(unavailable()),
+                    sqlx::Error::Database(db) => {
+                        let code = db.code().unwrap_or_default();
+                        // 53100 disk_full; 08: connection exceptions; 57P:
+                        // the server shutting down or not accepting yet.
+                        if code == "53100" {
+                            return Some(full());
+                        }
+                        if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+                            return Some(unavailable());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(rusqlite::Error::SqliteFailure(f, _)) = c.downcast_ref::<rusqlite::Error>()
+            {
+                match f.code {
+                    rusqlite::ErrorCode::DiskFull => return Some(full()),
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                        return Some(unavailable())
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(e) = c.downcast_ref::<std::io::Error>() {
+                if e.kind() == std::io::ErrorKind::StorageFull {
+                    return Some(full());
+                }
+            }
+        }
+    }
+    None
 }
 
 /// An error answer as it is sent (`application/problem+json`, RFC 9457):

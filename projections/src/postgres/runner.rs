@@ -170,9 +170,12 @@ impl<P: PgProjection> PgRunner<P> {
         until: u64,
     ) -> Result<(Self, u64), ProjectionError> {
         let room = until.saturating_sub(self.position);
-        let page = store
-            .read_all(self.position + 1, (self.page as u64).min(room) as usize)
-            .await?;
+        let count = (self.page as u64).min(room) as usize;
+        let from = self.position + 1;
+        let page = retried("read the log", || async {
+            Ok(store.read_all(from, count).await?)
+        })
+        .await?;
         let Some(last) = page.last().map(|e| e.global_position) else {
             let at = self.position;
             return Ok((self, at));
@@ -184,7 +187,9 @@ impl<P: PgProjection> PgRunner<P> {
         })
         .await?;
         self = runner;
-        self.write(&rows, last).await?;
+        // Prepared once (the access model took the page in): only the
+        // write is tried again while the database cannot be reached.
+        retried("write a page", || self.write(&rows, last)).await?;
         self.position = last;
         Ok((self, last))
     }
@@ -237,7 +242,33 @@ impl<P: PgProjection> PgRunner<P> {
             }
             positions.advance(name, reached);
             applied_at = tokio::time::Instant::now();
-            busy = store.wait_for(reached + 1, Duration::ZERO).await? > reached;
+            busy = retried("wait for the log", || async {
+                Ok(store.wait_for(reached + 1, Duration::ZERO).await?)
+            })
+            .await?
+                > reached;
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds or fails for a reason other than an
+/// unreachable database (a killed connection, a restart: see
+/// [`ProjectionError::is_transient`]), waiting 100 ms, then twice as long
+/// each time, up to 5 s. The projection stays where it was meanwhile.
+async fn retried<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, ProjectionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProjectionError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %crate::runner::with_sources(&e), "cannot {what}: the database is unreachable; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
         }
     }
 }

@@ -54,6 +54,43 @@ pub enum ProjectionError {
     Schema(Arc<MigrationError>),
 }
 
+impl ProjectionError {
+    /// Whether the failure is the storage's rather than the projection's:
+    /// the database could not be reached (a connection closed or killed,
+    /// the pool timed out, the server shutting down or restarting).
+    /// Trying again later may work: the checkpoint is where the last
+    /// committed page left it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProjectionError::Postgres(e) => unreachable_database(e),
+            ProjectionError::Store(StoreError::Backend {
+                source: Some(source),
+                ..
+            }) => source
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(unreachable_database),
+            _ => false,
+        }
+    }
+}
+
+/// Whether `e` says the database could not be reached (see
+/// [`ProjectionError::is_transient`]).
+fn unreachable_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }
+        _ => false,
+    }
+}
+
 impl From<MigrationError> for ProjectionError {
     fn from(e: MigrationError) -> Self {
         ProjectionError::Schema(Arc::new(e))
