@@ -19,6 +19,10 @@ use common::{PgSchema, Server};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+/// One command as sent: the group's name, its key, the answer's status
+/// and problem code.
+type Answer = (String, String, u16, String);
+
 /// Kills every connection to the test database but the caller's.
 fn kill_connections(schema: &PgSchema) {
     schema.execute(
@@ -37,8 +41,7 @@ async fn killed_connections_are_503_and_service_resumes_by_itself() {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    // (name, key, status, code) of every command sent.
-    let answers: Arc<Mutex<Vec<(String, String, u16, String)>>> = Arc::default();
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
     let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut clients = Vec::new();
     for c in 0..4 {
