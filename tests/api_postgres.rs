@@ -9,9 +9,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::Server;
+use common::{rolebook, Server};
 use serde_json::{json, Value};
 use sqlx::Connection as _;
 
@@ -67,16 +65,6 @@ impl Drop for Database {
         })
         .join();
     }
-}
-
-fn rolebook(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rolebook"))
-        .args(args)
-        .env_remove("ROLEBOOK_DATABASE_URL")
-        .env_remove("ROLEBOOK_DATA_DIR")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run rolebook")
 }
 
 /// Bootstrap, login, invitation, a decision with its explanation, the

@@ -101,14 +101,13 @@ fn an_unwritable_data_dir_is_one_line_naming_it() {
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "a file").unwrap();
     let data_dir = file.join("data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rolebook"))
-        .env_remove("ROLEBOOK_DATABASE_URL")
-        .env_remove("ROLEBOOK_EVENT_STORE_URL")
-        .env("RUST_LOG", "warn")
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
+    let out = common::rolebook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();

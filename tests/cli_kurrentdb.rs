@@ -5,18 +5,9 @@
 //! by `infra/tests/kurrentdb_conformance.rs` whenever `KURRENTDB_URL` is
 //! set.
 
-use std::process::Command;
+mod common;
 
-fn rolebook(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rolebook"))
-        .args(args)
-        .env_remove("ROLEBOOK_DATABASE_URL")
-        .env_remove("ROLEBOOK_EVENT_STORE_URL")
-        .env_remove("ROLEBOOK_DATA_DIR")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run rolebook")
-}
+use common::rolebook;
 
 #[test]
 fn an_unreachable_kurrentdb_is_named_in_one_line_without_its_password() {

@@ -377,24 +377,10 @@ impl Organization {
                     self.url = Some(url.clone());
                 }
             }
-            Event::UserInvited(e) => self.insert_user(User {
-                id: e.user_id,
-                email: Some(e.email.clone()),
-                username: e.username.clone(),
-                kind: UserKind::Person,
-                description: String::new(),
-                active: true,
-                identity: None,
-            }),
-            Event::UserProvisioned(e) => self.insert_user(User {
-                id: e.user_id,
-                email: Some(e.email.clone()),
-                username: e.username.clone(),
-                kind: UserKind::Person,
-                description: String::new(),
-                active: true,
-                identity: Some(e.identity.clone()),
-            }),
+            Event::UserInvited(e) => self.insert_person(e.user_id, &e.email, &e.username, None),
+            Event::UserProvisioned(e) => {
+                self.insert_person(e.user_id, &e.email, &e.username, Some(e.identity.clone()))
+            }
             Event::UserProfileChanged(e) => {
                 if let Some(mut user) = self.users.remove(&e.user_id) {
                     self.forget_names_of(&user);
@@ -650,6 +636,25 @@ impl Organization {
             Event::AuditStreamingConfigured(e) => self.audit_streaming = Some(e.clone()),
             Event::AuditStreamingRemoved(_) => self.audit_streaming = None,
         }
+    }
+
+    /// A person, invited (no identity) or provisioned.
+    fn insert_person(
+        &mut self,
+        id: UserId,
+        email: &str,
+        username: &str,
+        identity: Option<Identity>,
+    ) {
+        self.insert_user(User {
+            id,
+            email: Some(email.to_string()),
+            username: username.to_string(),
+            kind: UserKind::Person,
+            description: String::new(),
+            active: true,
+            identity,
+        })
     }
 
     fn insert_user(&mut self, user: User) {

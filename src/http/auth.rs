@@ -50,6 +50,18 @@ pub struct Origin {
     pub idempotency: Option<commands::Idempotency>,
 }
 
+impl Origin {
+    /// The command context of a request from here: `actor` through `medium`.
+    pub fn context(&self, actor: Actor, medium: Medium) -> commands::CommandContext {
+        let mut ctx = commands::CommandContext::new(actor, medium);
+        ctx.ip = self.ip.clone();
+        ctx.user_agent = self.user_agent.clone();
+        ctx.request_id = self.request_id.clone();
+        ctx.idempotency = self.idempotency.clone();
+        ctx
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
@@ -117,15 +129,8 @@ impl FromRequestParts<AppState> for Caller {
 impl Caller {
     /// The command context: who, through the API, from where.
     pub fn context(&self) -> commands::CommandContext {
-        let mut ctx = commands::CommandContext::new(
-            Actor::user(self.user, self.username.clone()),
-            Medium::Api,
-        );
-        ctx.ip = self.origin.ip.clone();
-        ctx.user_agent = self.origin.user_agent.clone();
-        ctx.request_id = self.origin.request_id.clone();
-        ctx.idempotency = self.origin.idempotency.clone();
-        ctx
+        self.origin
+            .context(Actor::user(self.user, self.username.clone()), Medium::Api)
     }
 }
 

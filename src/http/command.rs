@@ -80,15 +80,28 @@ impl AppState {
         command: Command,
         with: With,
     ) -> ApiResult<Response> {
-        let ended = commands::service::ends_credentials_of(caller.org, &command);
         let outcome = self
-            .service
-            .execute_with(caller.org, command, &caller.context(), with)
+            .execute(caller.org, command, &caller.context(), with)
             .await?;
+        Ok(answered(&outcome))
+    }
+
+    /// Runs `command` on `org` with `ctx`'s actor; a command that ends a
+    /// user's sessions and tokens also drops them from this server's token
+    /// cache.
+    pub async fn execute(
+        &self,
+        org: domain::ids::OrgId,
+        command: Command,
+        ctx: &commands::CommandContext,
+        with: With,
+    ) -> Result<Outcome, commands::ServiceError> {
+        let ended = commands::service::ends_credentials_of(org, &command);
+        let outcome = self.service.execute_with(org, command, ctx, with).await?;
         if let Some(user) = ended {
             self.forget_tokens_of(user);
         }
-        Ok(answered(&outcome))
+        Ok(outcome)
     }
 }
 

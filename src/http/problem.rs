@@ -114,24 +114,11 @@ pub fn storage_fault(error: &anyhow::Error) -> Option<Problem> {
         }
         for c in candidates {
             if let Some(e) = c.downcast_ref::<sqlx::Error>() {
-                match e {
-                    sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed => return Some(unavailable()),
-                    sqlx::Error::Database(db) => {
-                        let code = db.code().unwrap_or_default();
-                        // 53100 disk_full; 08: connection exceptions; 57P:
-                        // the server shutting down or not accepting yet.
-                        if code == "53100" {
-                            return Some(full());
-                        }
-                        if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                            return Some(unavailable());
-                        }
-                    }
-                    _ => {}
+                if infra::postgres::is_disk_full(e) {
+                    return Some(full());
+                }
+                if infra::postgres::is_unreachable(e) {
+                    return Some(unavailable());
                 }
             }
             if let Some(rusqlite::Error::SqliteFailure(f, _)) = c.downcast_ref::<rusqlite::Error>()

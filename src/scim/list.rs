@@ -129,9 +129,25 @@ impl ListQuery {
         self.respond_with(matching, |r| r)
     }
 
+    /// The `ListResponse` for `candidates` (in their stable order), each
+    /// rendered by `render` and kept if it matches the filter; without a
+    /// filter only the page's items are rendered.
+    pub fn answer<T>(&self, candidates: Vec<T>, render: impl Fn(T) -> Value) -> Value {
+        match &self.filter {
+            None => self.respond_with(candidates, render),
+            Some(f) => self.respond(
+                candidates
+                    .into_iter()
+                    .map(render)
+                    .filter(|r| f.matches(r))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Like [`ListQuery::respond`], rendering only the page's items:
     /// `items` are all that match, in their stable order.
-    pub fn respond_with<T>(&self, items: Vec<T>, render: impl Fn(T) -> Value) -> Value {
+    fn respond_with<T>(&self, items: Vec<T>, render: impl Fn(T) -> Value) -> Value {
         let total = items.len();
         let page: Vec<Value> = items
             .into_iter()

@@ -443,3 +443,16 @@ impl Server {
         r.body["position"].as_u64().unwrap()
     }
 }
+
+/// Runs the binary with `args`, on nothing the environment names (no
+/// database or event store URL, no data dir): each test says where.
+pub fn rolebook(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rolebook"))
+        .args(args)
+        .env_remove("ROLEBOOK_DATABASE_URL")
+        .env_remove("ROLEBOOK_EVENT_STORE_URL")
+        .env_remove("ROLEBOOK_DATA_DIR")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run rolebook")
+}

@@ -185,63 +185,21 @@ impl KurrentDbEventStore {
     async fn load(&self) -> Result<Option<kurrentdb::Position>, StoreError> {
         let cleared = self.read_cleared().await?;
         self.index.lock().clear(&cleared);
-        let mut from = StreamPosition::Start;
-        let mut last = None;
+        // `read_all` indexes what it reads.
+        let mut from = 1;
         loop {
-            let options = ReadAllOptions::default()
-                .position(from)
-                .forwards()
-                .max_count(PAGE)
-                .filter(SubscriptionFilter::on_stream_name().add_prefix(self.prefix()));
-            let mut read = self
-                .client
-                .read_all(&options)
-                .await
-                .map_err(|e| errors::backend(e, "read $all"))?;
-            let mut n = 0;
-            let mut skip = last;
-            while let Some(e) = read
-                .next()
-                .await
-                .map_err(|e| errors::backend(e, "read $all"))?
-            {
-                let e = e.get_original_event();
-                if skip.take() == Some(e.position) {
-                    continue;
-                }
-                n += 1;
-                self.take_in(e)?;
-                last = Some(e.position);
-            }
-            match last {
-                Some(p) if n > 0 => from = StreamPosition::Position(p),
+            let page = self.read_all(from, PAGE).await?;
+            match page.last() {
+                Some(last) if page.len() == PAGE => from = last.global_position + 1,
                 _ => break,
             }
-            if n < PAGE {
-                break;
-            }
         }
-        Ok(last)
+        Ok(self.known.lock().before(u64::MAX))
     }
 
     /// Indexes one event read from the log.
     fn take_in(&self, e: &kurrentdb::RecordedEvent) -> Result<RecordedEvent, StoreError> {
-        let stream = StreamId::new(
-            e.stream_id()
-                .strip_prefix(&self.prefix())
-                .unwrap_or(e.stream_id()),
-        );
-        let (recorded, envelope) = envelope::decode(stream, e)?;
-        self.index
-            .lock()
-            .event(&recorded, envelope.receipt.as_ref());
-        self.known.lock().insert(e.position);
-        self.head_tx.send_if_modified(|h| {
-            let moved = recorded.global_position > *h;
-            *h = (*h).max(recorded.global_position);
-            moved
-        });
-        Ok(recorded)
+        take_in(&self.prefix(), &self.index, &self.known, &self.head_tx, e)
     }
 
     async fn read_cleared(&self) -> Result<Vec<Uuid>, StoreError> {
@@ -497,6 +455,32 @@ impl KurrentDbEventStore {
     }
 }
 
+/// Indexes one event of the namespace read from the log (its id, its
+/// receipt, its exact position) and moves the head past it.
+fn take_in(
+    prefix: &str,
+    index: &Mutex<Index>,
+    known: &Mutex<position::Known>,
+    head: &watch::Sender<u64>,
+    e: &kurrentdb::RecordedEvent,
+) -> Result<RecordedEvent, StoreError> {
+    let stream = StreamId::new(e.stream_id().strip_prefix(prefix).unwrap_or(e.stream_id()));
+    let (recorded, envelope) = envelope::decode(stream, e)?;
+    index.lock().event(&recorded, envelope.receipt.as_ref());
+    known.lock().insert(e.position);
+    advance(head, recorded.global_position);
+    Ok(recorded)
+}
+
+/// Moves the head to `position` if it is past it.
+fn advance(head: &watch::Sender<u64>, position: u64) {
+    head.send_if_modified(|h| {
+        let moved = position > *h;
+        *h = (*h).max(position);
+        moved
+    });
+}
+
 /// Follows `$all` (the namespace's streams) after `from`: indexes each
 /// event and moves the head, resubscribing with backoff when the
 /// subscription drops.
@@ -519,19 +503,8 @@ async fn follow(
                 Ok(e) => {
                     delay = Duration::from_millis(100);
                     let e = e.get_original_event();
-                    let stream =
-                        StreamId::new(e.stream_id().strip_prefix(&prefix).unwrap_or(e.stream_id()));
-                    match envelope::decode(stream, e) {
-                        Ok((recorded, envelope)) => {
-                            index.lock().event(&recorded, envelope.receipt.as_ref());
-                            known.lock().insert(e.position);
-                            head.send_if_modified(|h| {
-                                let moved = recorded.global_position > *h;
-                                *h = (*h).max(recorded.global_position);
-                                moved
-                            });
-                        }
-                        Err(err) => tracing::error!("KurrentDB follower: {err}"),
+                    if let Err(err) = take_in(&prefix, &index, &known, &head, e) {
+                        tracing::error!("KurrentDB follower: {err}");
                     }
                     from = Some(e.position);
                 }
@@ -687,11 +660,7 @@ impl EventStore for KurrentDbEventStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         let head = self.read_head().await?;
-        self.head_tx.send_if_modified(|h| {
-            let moved = head > *h;
-            *h = (*h).max(head);
-            moved
-        });
+        advance(&self.head_tx, head);
         Ok(head)
     }
 

@@ -84,6 +84,30 @@ impl PostgresOptions {
 }
 
 /// `url` with its password written `***`, for messages.
+/// Whether `e` says PostgreSQL could not be reached (rather than refused
+/// what was asked): I/O, TLS, the pool timed out or closed, SQLSTATE 08xxx
+/// (connection exceptions), 57Pxx (the server shutting down or not yet
+/// accepting) or 53300 (too many connections). Trying again later may work.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }
+        _ => false,
+    }
+}
+
+/// Whether `e` says PostgreSQL's disk is full (SQLSTATE 53100).
+pub fn is_disk_full(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("53100"))
+}
+
 pub fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {

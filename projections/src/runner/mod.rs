@@ -62,32 +62,15 @@ impl ProjectionError {
     /// committed page left it.
     pub fn is_transient(&self) -> bool {
         match self {
-            ProjectionError::Postgres(e) => unreachable_database(e),
+            ProjectionError::Postgres(e) => infra::postgres::is_unreachable(e),
             ProjectionError::Store(StoreError::Backend {
                 source: Some(source),
                 ..
             }) => source
                 .downcast_ref::<sqlx::Error>()
-                .is_some_and(unreachable_database),
+                .is_some_and(infra::postgres::is_unreachable),
             _ => false,
         }
-    }
-}
-
-/// Whether `e` says the database could not be reached (see
-/// [`ProjectionError::is_transient`]).
-fn unreachable_database(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
-        }
-        _ => false,
     }
 }
 

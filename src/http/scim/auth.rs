@@ -76,11 +76,6 @@ impl ScimCaller {
             user_id: None,
             username: ACTOR.to_string(),
         };
-        let mut ctx = commands::CommandContext::new(actor, Medium::Scim);
-        ctx.ip = self.origin.ip.clone();
-        ctx.user_agent = self.origin.user_agent.clone();
-        ctx.request_id = self.origin.request_id.clone();
-        ctx.idempotency = self.origin.idempotency.clone();
-        ctx
+        self.origin.context(actor, Medium::Scim)
     }
 }

@@ -98,16 +98,7 @@ pub async fn list(
                 });
         let mut candidates = indexed.unwrap_or_else(|| s.groups.values().collect());
         candidates.sort_by_key(|g| g.id);
-        // Without a filter, only the page is rendered.
-        let Some(filter) = &q.filter else {
-            return Ok(q.respond_with(candidates, |g| group::render(s, g, &base)));
-        };
-        let matching: Vec<Value> = candidates
-            .into_iter()
-            .map(|g| group::render(s, g, &base))
-            .filter(|r| filter.matches(r))
-            .collect();
-        Ok(q.respond(matching))
+        Ok(q.answer(candidates, |g| group::render(s, g, &base)))
     })
     .await?;
     Ok(scim(StatusCode::OK, &answer))

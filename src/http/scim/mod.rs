@@ -111,7 +111,6 @@ pub async fn run(
     render: Option<Resource>,
     location: Option<String>,
 ) -> Result<Response, ScimError> {
-    let ended = commands::service::ends_credentials_of(caller.org, &command);
     let answer: commands::service::Render = Arc::new(move |s| Answer {
         status: status.as_u16(),
         body: render.as_ref().map(|r| r(s).to_string()),
@@ -120,22 +119,14 @@ pub async fn run(
             position: None,
         }),
     });
+    let with = With {
+        render: Some(answer),
+        effects: vec![],
+    };
     let outcome = state
-        .service
-        .execute_with(
-            caller.org,
-            command,
-            &caller.context(),
-            With {
-                render: Some(answer),
-                effects: vec![],
-            },
-        )
+        .execute(caller.org, command, &caller.context(), with)
         .await
         .map_err(refused)?;
-    if let Some(user) = ended {
-        state.forget_tokens_of(user);
-    }
     let mut response = crate::http::command::answered(&outcome);
     if let Ok(v) = HeaderValue::from_str(&outcome.position.to_string()) {
         response.headers_mut().insert("rolebook-position", v);

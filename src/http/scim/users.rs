@@ -81,16 +81,7 @@ pub async fn list(
         let mut candidates = indexed.unwrap_or_else(|| s.users.values().collect());
         candidates.retain(|u| user::is_user(u));
         candidates.sort_by_key(|u| u.id);
-        // Without a filter, only the page is rendered.
-        let Some(filter) = &q.filter else {
-            return Ok(q.respond_with(candidates, |u| user::render(s, u, &base)));
-        };
-        let matching: Vec<Value> = candidates
-            .into_iter()
-            .map(|u| user::render(s, u, &base))
-            .filter(|r| filter.matches(r))
-            .collect();
-        Ok(q.respond(matching))
+        Ok(q.answer(candidates, |u| user::render(s, u, &base)))
     })
     .await?;
     Ok(scim(StatusCode::OK, &answer))
