@@ -202,14 +202,40 @@ async fn rerunning_rewrites_identical_objects_and_the_check_catches_changes() {
     let bar = replay::progress::hidden();
     let run = || export::export(log.store.clone(), &db, &target, &sel, &bar);
     let first = run().await.unwrap();
+    assert_eq!((first.objects, first.kept_days), (8, 0));
     let before = files(out.path());
+    // Run again: every day is there as the log says, and is kept.
     let second = run().await.unwrap();
+    assert_eq!((second.objects, second.kept_days), (0, 4));
+    assert!(second.days.iter().all(|d| d.kept && d.bytes == 0));
+    // Asked to rewrite: the same keys with the same bytes.
+    let rewrite = Selection {
+        rewrite: true,
+        ..sel.clone()
+    };
+    let third = export::export(log.store.clone(), &db, &target, &rewrite, &bar)
+        .await
+        .unwrap();
+    assert_eq!((third.objects, third.kept_days), (8, 0));
     let after = files(out.path());
     assert_eq!(first.days.len(), 4);
     assert_eq!(
         before, after,
         "a re-run writes the same keys with the same bytes"
     );
+    // An interrupted day (its digest not written yet, or its object cut
+    // short) is written again by the next run, as is one whose object
+    // changed; the others are kept.
+    let day2 = day("2026-03-02");
+    std::fs::remove_file(out.path().join(export::target::digest_key(log.acme, day2))).unwrap();
+    let day3 = out
+        .path()
+        .join(export::target::parquet_key(log.acme, day("2026-03-03")));
+    let whole = std::fs::read(&day3).unwrap();
+    std::fs::write(&day3, &whole[..whole.len() / 2]).unwrap();
+    let resumed = run().await.unwrap();
+    assert_eq!((resumed.objects, resumed.kept_days), (4, 2));
+    assert_eq!(files(out.path()), before, "resumed: the same bytes");
     assert_eq!(
         first
             .days

@@ -291,11 +291,13 @@ async fn a_resumed_rbac_generation_is_warmed_up_and_equals_a_rebuild_in_one_go()
 }
 
 /// A generation is written without an fsync per commit: a run that ends
-/// (here: interrupted) flushes it and removes its `.writing` marker; a
-/// marker left behind means the writer crashed, and the next run starts
-/// that generation over rather than trust it.
+/// (here: interrupted) flushes it and removes its `.writing` marker. A
+/// marker left behind means the writer died: if the machine restarted
+/// since (another boot id), its pages may be torn and the next run starts
+/// that generation over rather than trust it; if only the process died
+/// (this boot), the next run resumes from the generation's checkpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_generation_left_by_a_crash_is_started_over() {
+async fn a_generation_left_by_a_crash_is_started_over_and_one_left_by_a_kill_resumed() {
     let f = common::fixture().await;
     grow(&f.store, 8_000).await;
     let head = f.store.head_position().await.unwrap();
@@ -307,9 +309,18 @@ async fn a_generation_left_by_a_crash_is_started_over() {
     assert!(generation.exists());
     assert!(!marker.exists(), "an interrupted run ends cleanly");
 
-    // What a crash while writing leaves: the marker, and (here, to show
-    // that it is not trusted) a generation whose tables are damaged.
-    std::fs::write(&marker, b"").unwrap();
+    // What a killed process leaves: the marker with this boot's id.
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    std::fs::write(&marker, boot.trim()).unwrap();
+    let resumed = rebuild_rbac_to_head(&f, Some(6_000)).await;
+    assert!(resumed.interrupted);
+    assert_eq!(resumed.projections[0].resumed_from, 4_000, "resumed");
+    assert!(!marker.exists());
+
+    // What a machine crash while writing leaves: the marker of another
+    // boot, and (here, to show that it is not trusted) a generation whose
+    // tables are damaged.
+    std::fs::write(&marker, b"00000000-0000-0000-0000-000000000000").unwrap();
     let conn = rusqlite::Connection::open(&generation).unwrap();
     conn.execute_batch("DELETE FROM rbac_users").unwrap();
     drop(conn);

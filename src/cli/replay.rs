@@ -12,8 +12,9 @@
 //! - `export --out DIR|s3://BUCKET/PREFIX [--org ORG] [--from DATE] [--to
 //!   DATE] [--include-today]`: the audit log as Parquet, one object per
 //!   organization and finished UTC day, each with its digest; re-running
-//!   rewrites the same objects (that is also how an interrupted export
-//!   resumes);
+//!   keeps the days the target holds as the log says (that is how an
+//!   interrupted export resumes), `--rewrite` writes them all again (the
+//!   same bytes);
 //! - `check-export --out ... [same filters]`: recomputes each object's
 //!   SHA-256 and compares object, digest and log; exit 1 naming the first
 //!   day that differs.
@@ -96,9 +97,17 @@ pub enum ReplayCommand {
     },
     /// Write the audit log as Parquet, one object per organization and UTC
     /// day (`org=<id>/date=YYYY-MM-DD/audit.parquet`) with a digest beside
-    /// it; finished days only unless --include-today. Idempotent: running
-    /// again rewrites the same objects (and resumes an interrupted export).
-    Export(ExportArgs),
+    /// it; finished days only unless --include-today. Resumable: running
+    /// again keeps every day the target holds as the log says (digest and
+    /// object there) and writes the others.
+    Export {
+        #[command(flatten)]
+        args: ExportArgs,
+        /// Write every day again, even those the target holds already
+        /// (the bytes are the same).
+        #[arg(long)]
+        rewrite: bool,
+    },
     /// Check exported days: each Parquet object's SHA-256 against its
     /// digest, and the digest against the log (rows, positions, chain
     /// hash). Exit 1 when any day differs.
@@ -164,7 +173,7 @@ pub async fn run(storage: &Storage, command: ReplayCommand) -> anyhow::Result<()
             fresh,
             to_head,
         } => rebuild(storage, &projection, fresh, to_head).await,
-        ReplayCommand::Export(args) => export(storage, args).await,
+        ReplayCommand::Export { args, rewrite } => export(storage, args, rewrite).await,
         ReplayCommand::CheckExport(args) => check_export(storage, args).await,
     }
 }
@@ -519,11 +528,12 @@ async fn selection_of(
     Ok(selection)
 }
 
-async fn export(storage: &Storage, args: ExportArgs) -> anyhow::Result<()> {
+async fn export(storage: &Storage, args: ExportArgs, rewrite: bool) -> anyhow::Result<()> {
     let data_dir = storage.data_dir.as_path();
     let target = target_of(&args)?;
     let store = open_store(storage).await?;
-    let selection = selection_of(store.as_ref(), &args).await?;
+    let mut selection = selection_of(store.as_ref(), &args).await?;
+    selection.rewrite = rewrite;
     // The export holds every event committed when it started.
     let db = projections::db::path_in(data_dir);
     let applied = super::audit::catch_up(store.clone(), &db).await?;

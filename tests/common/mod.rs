@@ -153,6 +153,12 @@ impl Server {
         Server::start_in(tempfile::tempdir().expect("temp dir"), env, None)
     }
 
+    /// Starts a server on the data dir `dir` (on SQLite: a test that needs
+    /// the data dir somewhere in particular, e.g. on a small filesystem).
+    pub fn start_in_dir(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        Server::start_on(dir, env, None, None)
+    }
+
     /// Starts another server with its own data dir and `env`, beside one
     /// that already bootstrapped the store they share (`bootstrap` is that
     /// one's line: this one prints none).

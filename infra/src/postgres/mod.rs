@@ -52,6 +52,13 @@ use crate::head::Head;
 pub const HEAD_POLL: Duration = Duration::from_millis(500);
 
 /// How to reach the store.
+/// How long a statement waits for a connection of the pool. While the
+/// server cannot be reached the pool keeps trying to connect until then:
+/// past it the caller gets [`sqlx::Error::PoolTimedOut`] (for the HTTP
+/// API, 503 `store_unavailable`) rather than waiting for the request's
+/// own timeout. Long enough for a connection to come free under load.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
     /// `postgres://user:password@host:port/database?...`
@@ -188,7 +195,7 @@ impl PostgresEventStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::backend(format!("postgres: connecting to {shown}"), e))?;

@@ -130,6 +130,14 @@ impl Projection for AuditProjection {
         true
     }
 
+    fn detached(&self) -> Option<Self> {
+        Some(AuditProjection::new())
+    }
+
+    fn adopt(&mut self, copy: Self) {
+        self.names = copy.names;
+    }
+
     fn backlog(&self) -> crate::runner::Backlog {
         crate::runner::Backlog::Indexed
     }

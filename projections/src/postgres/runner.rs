@@ -252,7 +252,7 @@ impl<P: PgProjection> PgRunner<P> {
 }
 
 /// Runs `attempt` until it succeeds or fails for a reason other than an
-/// unreachable database (a killed connection, a restart: see
+/// unreachable or full database (a killed connection, a restart: see
 /// [`ProjectionError::is_transient`]), waiting 100 ms, then twice as long
 /// each time, up to 5 s. The projection stays where it was meanwhile.
 async fn retried<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, ProjectionError>
@@ -264,7 +264,7 @@ where
     loop {
         match attempt().await {
             Err(e) if e.is_transient() => {
-                tracing::warn!(error = %crate::runner::with_sources(&e), "cannot {what}: the database is unreachable; trying again");
+                tracing::warn!(error = %crate::runner::with_sources(&e), "cannot {what}: the database is unreachable or full; trying again");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

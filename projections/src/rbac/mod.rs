@@ -95,6 +95,16 @@ impl Projection for RbacProjection {
         fold_into(&self.model, events)
     }
 
+    fn detached(&self) -> Option<Self> {
+        Some(RbacProjection::new(SharedAccessModel::default()))
+    }
+
+    /// Swaps the copy's model into the shared one, under one write lock.
+    fn adopt(&mut self, copy: Self) {
+        let mut theirs = std::mem::take(&mut *copy.model.write());
+        std::mem::swap(&mut *self.model.write(), &mut theirs);
+    }
+
     fn warmed(&mut self) -> Result<(), ProjectionError> {
         self.model.write().settle();
         Ok(())

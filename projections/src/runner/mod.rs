@@ -57,12 +57,23 @@ pub enum ProjectionError {
 impl ProjectionError {
     /// Whether the failure is the storage's rather than the projection's:
     /// the database could not be reached (a connection closed or killed,
-    /// the pool timed out, the server shutting down or restarting).
+    /// the pool timed out, the server shutting down or restarting), or
+    /// its disk is full, or SQLite's file stayed locked.
     /// Trying again later may work: the checkpoint is where the last
     /// committed page left it.
     pub fn is_transient(&self) -> bool {
         match self {
-            ProjectionError::Postgres(e) => infra::postgres::is_unreachable(e),
+            ProjectionError::Postgres(e) => {
+                infra::postgres::is_unreachable(e) || infra::postgres::is_disk_full(e)
+            }
+            ProjectionError::Database(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                )
+            ),
             ProjectionError::Store(StoreError::Backend {
                 source: Some(source),
                 ..
@@ -163,6 +174,29 @@ pub trait Projection: Send + 'static {
     /// `migrate` also does at every start, so a crash in between heals).
     fn after_backlog(&mut self, _conn: &Connection) -> Result<(), ProjectionError> {
         Ok(())
+    }
+
+    /// A projection like this one with in-memory state of its own, empty
+    /// (to be warmed). When a page cannot be committed for the storage's
+    /// reasons (a full disk: [`ProjectionError::is_transient`]), the page's
+    /// in-memory part may be half done in this one: the runner writes the
+    /// page again with a detached copy warmed up to the checkpoint, then
+    /// hands its state over ([`Projection::adopt`]). `None` (the default):
+    /// the projection stops on such a failure instead.
+    fn detached(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
+    /// Takes over the in-memory state of `copy`, a [`Projection::detached`]
+    /// copy that wrote the page this one could not (readers see the swap
+    /// at once).
+    fn adopt(&mut self, _copy: Self)
+    where
+        Self: Sized,
+    {
     }
 }
 
@@ -575,23 +609,12 @@ async fn follow<P: Projection>(
     let mut runner = blocking(move || Runner::open(projection, &db)).await?;
     // Warm in-memory state up to the checkpoint, without writing.
     if runner.projection.needs_warm_up() && runner.position > 0 {
-        let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
         let Runner {
             projection,
             conn,
             position,
         } = runner;
-        let ((), warmed) = tokio::join!(
-            read_pages(&*store, 1, position, pages, &|_| {}),
-            warm_from(projection, next, 0)
-        );
-        let (projection, _) = warmed?;
-        let projection = blocking(move || {
-            let mut projection = projection;
-            projection.warmed()?;
-            Ok(projection)
-        })
-        .await?;
+        let projection = warm_up(projection, &*store, position).await?;
         runner = Runner {
             projection,
             conn,
@@ -622,17 +645,137 @@ async fn follow<P: Projection>(
             continue;
         };
         let decoded = decode(page)?;
-        let turn = turn.clone();
-        runner = blocking(move || {
-            let _turn = turn.lock();
-            runner.apply_page(&decoded, last)?;
-            runner.keep_wal_bounded();
-            Ok(runner)
-        })
-        .await?;
+        let (applied, decoded, failed) = apply_in_turn(runner, decoded, last, &turn).await?;
+        runner = match failed {
+            None => applied,
+            Some(e) if e.is_transient() => {
+                positions.fail(name, &with_sources(&e));
+                let redone = redo_page(applied, &*store, decoded, last, &turn, e, stop).await?;
+                positions.recover(name);
+                redone
+            }
+            Some(e) => return Err(e),
+        };
         positions.advance(name, last);
         applied_at = tokio::time::Instant::now();
         busy = store.wait_for(last + 1, Duration::ZERO).await? > last;
+    }
+}
+
+/// Warms `projection` with the log up to `to` (without writing), then
+/// finishes what warming leaves half done ([`Projection::warmed`]).
+async fn warm_up<P: Projection>(
+    projection: P,
+    store: &dyn EventStore,
+    to: u64,
+) -> Result<P, ProjectionError> {
+    let (pages, next) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let ((), warmed) = tokio::join!(
+        read_pages(store, 1, to, pages, &|_| {}),
+        warm_from(projection, next, 0)
+    );
+    let (mut projection, _) = warmed?;
+    blocking(move || {
+        projection.warmed()?;
+        Ok(projection)
+    })
+    .await
+}
+
+/// Applies a page and its checkpoint in one transaction, in the read-model
+/// file's write turn; answers the runner, the page, and why it failed.
+async fn apply_in_turn<P: Projection>(
+    mut runner: Runner<P>,
+    page: Vec<Decoded>,
+    last: u64,
+    turn: &Arc<parking_lot::Mutex<()>>,
+) -> Result<(Runner<P>, Vec<Decoded>, Option<ProjectionError>), ProjectionError> {
+    let turn = turn.clone();
+    blocking(move || {
+        let _turn = turn.lock();
+        let failed = runner.apply_page(&page, last).err();
+        if failed.is_none() {
+            runner.keep_wal_bounded();
+        }
+        Ok((runner, page, failed))
+    })
+    .await
+}
+
+/// Writes a page whose transaction failed for the storage's reasons (a
+/// full disk, a file that stayed locked: [`ProjectionError::is_transient`])
+/// until it commits: every attempt after a wait (200 ms, doubling up to
+/// 10 s), made by a [`Projection::detached`] copy warmed up to the
+/// checkpoint (the failed attempt may have done part of the page's
+/// in-memory work), whose state the projection then adopts. Nothing is
+/// applied twice and no page is skipped; positions stay where they were
+/// meanwhile, so readers waiting for the page wait.
+///
+/// Fails with the storage's error when the projection cannot be detached
+/// or `stop` fires, and with any other error at once.
+async fn redo_page<P: Projection>(
+    mut runner: Runner<P>,
+    store: &dyn EventStore,
+    mut page: Vec<Decoded>,
+    last: u64,
+    turn: &Arc<parking_lot::Mutex<()>>,
+    mut failure: ProjectionError,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Runner<P>, ProjectionError> {
+    let name = runner.projection.name();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        tracing::warn!(projection = name, error = %with_sources(&failure), "cannot write a page of the read models (disk full?); trying again");
+        if runner.projection.detached().is_none() {
+            return Err(failure);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return Err(failure),
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+        let copy = runner
+            .projection
+            .detached()
+            .expect("detachable, as checked");
+        let copy = warm_up(copy, store, runner.position).await?;
+        let Runner {
+            projection: mut original,
+            conn,
+            position,
+        } = runner;
+        let attempt = Runner {
+            projection: copy,
+            conn,
+            position,
+        };
+        let (attempt, returned, failed) = apply_in_turn(attempt, page, last, turn).await?;
+        let Runner {
+            projection: copy,
+            conn,
+            position,
+        } = attempt;
+        page = returned;
+        match failed {
+            None => {
+                original.adopt(copy);
+                tracing::info!(projection = name, "the read models are written again");
+                return Ok(Runner {
+                    projection: original,
+                    conn,
+                    position,
+                });
+            }
+            Some(e) if e.is_transient() => {
+                failure = e;
+                runner = Runner {
+                    projection: original,
+                    conn,
+                    position,
+                };
+            }
+            Some(e) => return Err(e),
+        }
     }
 }
 

@@ -46,9 +46,17 @@ impl Positions {
             .send_modify(|s| s.position = s.position.max(position));
     }
 
+    /// Marks the projection failed (stopped, or trying a page again), with
+    /// why: health answers `degraded`.
     pub(crate) fn fail(&self, name: &'static str, error: &dyn std::fmt::Display) {
         self.sender(name)
             .send_modify(|s| s.failed = Some(error.to_string()));
+    }
+
+    /// Clears the failure: the page the projection was trying again is
+    /// written.
+    pub(crate) fn recover(&self, name: &'static str) {
+        self.sender(name).send_modify(|s| s.failed = None);
     }
 
     /// Every projection's status, by name.

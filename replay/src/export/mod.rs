@@ -9,7 +9,8 @@
 //! - [`target`]: the objects' keys in a directory or an S3-compatible bucket
 //!   (`infra::object_storage`);
 //! - [`plan`]: which days (finished ones, within a range); resuming is
-//!   running again (each day is rewritten whole, with identical bytes);
+//!   running again (a day whose digest is in the target and matches the
+//!   log is kept, the others written);
 //! - [`check`]: recomputes an object's SHA-256 and compares the object, its
 //!   digest and the log.
 //!
@@ -90,8 +91,11 @@ pub struct DayExport {
     pub parquet: String,
     pub digest: String,
     pub parquet_sha256: String,
-    /// Bytes written: the Parquet object and the digest.
+    /// Bytes written: the Parquet object and the digest (0 when kept).
     pub bytes: u64,
+    /// The target held this day already, as the log says it should be
+    /// (an earlier run wrote it): it was kept, not written again.
+    pub kept: bool,
 }
 
 /// What [`export`] did.
@@ -99,7 +103,10 @@ pub struct DayExport {
 pub struct ExportReport {
     pub target: String,
     pub days: Vec<DayExport>,
+    /// Objects written (a kept day's are not counted).
     pub objects: u64,
+    /// Days the target held already and were kept (a resumed export).
+    pub kept_days: u64,
     pub rows: u64,
     pub bytes: u64,
     pub seconds: f64,
@@ -177,11 +184,71 @@ async fn export_span(
         digest: target.describe(&digest_key),
         parquet_sha256: d.parquet_sha256,
         bytes,
+        kept: false,
+    }))
+}
+
+/// The day as `target` holds it, if an earlier export wrote it whole from
+/// the same log: its digest is there and names `span`'s rows and
+/// positions and the chain hash of the log's event at the last one, and
+/// its Parquet object is there with the digest's size and SHA-256 (read
+/// back: cheaper than encoding and writing it again). The digest is
+/// written after the object, so a day whose digest is there was written
+/// whole.
+async fn kept_day(
+    store: &dyn EventStore,
+    target: &Target,
+    org: OrgId,
+    date: NaiveDate,
+    span: rows::DayStats,
+) -> Result<Option<DayExport>, ExportError> {
+    let parquet_key = target::parquet_key(org, date);
+    let digest_key = target::digest_key(org, date);
+    let Some(bytes) = target.get(&digest_key).await? else {
+        return Ok(None);
+    };
+    let Ok(d) = Digest::from_json(&bytes) else {
+        return Ok(None);
+    };
+    let same_span = (d.org_id, d.date, d.rows, d.first_position, d.last_position)
+        == (
+            org,
+            date,
+            span.rows,
+            span.first_position,
+            span.last_position,
+        );
+    if !same_span || d.parquet_key != parquet_key {
+        return Ok(None);
+    }
+    let last = digest::chain_link(store, org, span.last_position).await?;
+    if d.chain_hash != domain::hash::to_hex(&last.hash) {
+        return Ok(None);
+    }
+    let Some(object) = target.get(&parquet_key).await? else {
+        return Ok(None);
+    };
+    if object.len() as u64 != d.parquet_bytes || digest::sha256_hex(&object) != d.parquet_sha256 {
+        return Ok(None);
+    }
+    Ok(Some(DayExport {
+        org_id: org,
+        date,
+        rows: d.rows,
+        first_position: d.first_position,
+        last_position: d.last_position,
+        parquet: target.describe(&parquet_key),
+        digest: target.describe(&digest_key),
+        parquet_sha256: d.parquet_sha256,
+        bytes: 0,
+        kept: true,
     }))
 }
 
 /// Writes every day of `selection` to `target`, day after day; the bar
-/// counts rows (its length is set to the rows selected).
+/// counts rows (its length is set to the rows selected). A day the target
+/// holds already is kept unless `selection.rewrite` (see [`plan`]), so an
+/// interrupted export run again resumes where it stopped.
 ///
 /// Fails at the first day that fails (the days before it are written).
 pub async fn export(
@@ -210,12 +277,22 @@ pub async fn export(
         target: target.describe(""),
         days: Vec::with_capacity(days.len()),
         objects: 0,
+        kept_days: 0,
         rows: 0,
         bytes: 0,
         seconds: 0.0,
     };
     for (org, day, span) in days {
         progress.set_message(format!("{day}"));
+        if span.rows > 0 && !selection.rewrite {
+            if let Some(kept) = kept_day(store.as_ref(), target, org, day, span).await? {
+                progress.inc(span.rows);
+                report.kept_days += 1;
+                report.rows += kept.rows;
+                report.days.push(kept);
+                continue;
+            }
+        }
         let done = export_span(store.as_ref(), read_db, target, org, day, span, progress).await?;
         if let Some(done) = done {
             report.objects += 2;

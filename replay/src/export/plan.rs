@@ -3,11 +3,13 @@
 //! only finished days (before today, UTC) unless today is asked for. A day
 //! without entries gets no object.
 //!
-//! **Resuming.** There is no checkpoint: each day is written whole (Parquet
-//! object, then its digest) and writing a day again replaces its objects
-//! with identical bytes, so an interrupted export is resumed by running it
-//! again. Bucket streaming keeps its own list of days done
-//! ([`crate::streaming`]).
+//! **Resuming.** Each day is written whole, its Parquet object first and
+//! its digest last, so a digest in the target marks a day done: an
+//! interrupted export run again keeps every day whose digest matches the
+//! log (rows, positions, chain hash) and whose object has the digest's
+//! size and SHA-256, and writes the rest (`rewrite` writes every day again; the bytes
+//! are the same). Bucket streaming keeps its own list of days done
+//! (`src/streaming`).
 
 use chrono::NaiveDate;
 use domain::ids::OrgId;
@@ -29,6 +31,9 @@ pub struct Selection {
     pub include_today: bool,
     /// Today's date (UTC); a parameter so tests can move the clock.
     pub today: NaiveDate,
+    /// Write every day again, even those the target holds already (see
+    /// the module doc).
+    pub rewrite: bool,
 }
 
 impl Selection {
@@ -40,6 +45,7 @@ impl Selection {
             to: None,
             include_today: false,
             today: chrono::Utc::now().date_naive(),
+            rewrite: false,
         }
     }
 

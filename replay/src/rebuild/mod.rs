@@ -12,9 +12,11 @@
 //! is written as a scratch database (`projections::db::open_scratch`: a
 //! rollback journal, each page written once, no fsync per commit: faster
 //! than WAL). A run marks each generation it writes
-//! (`<generation>.writing`) and, however it ends short of a crash, flushes
-//! the file to disk and removes the mark; a run that finds a mark starts
-//! that generation over, since a machine crash may have torn it.
+//! (`<generation>.writing`, holding the machine's boot id) and, however it
+//! ends short of a crash, flushes the file to disk and removes the mark. A
+//! run that finds a mark resumes that generation from its checkpoint if
+//! only the process died (same boot: SIGKILL, the OOM killer), and starts
+//! it over if the machine restarted, since a machine crash may have torn it.
 //!
 //! **Bulk.** A generation 100,000 events or more behind the head
 //! (`runner::BULK_GAP`) is first caught up the projection's own bulk way
@@ -303,34 +305,82 @@ fn lock(data_dir: &Path) -> Result<Lock, ReplayError> {
 /// Marks a generation as being written while it lives.
 ///
 /// A generation is a scratch database (`projections::db::open_scratch`: no
-/// fsync per commit), which a machine crash can leave damaged. While one is
-/// written, `<generation>.writing` exists; when the run ends in any way but
-/// a crash (finished, interrupted, or failed with an error), the file is
-/// flushed to disk and the marker removed. A run that finds the marker of a
-/// run that did not end so starts that generation over.
+/// fsync per commit), which a machine crash can leave damaged, but a
+/// process that is killed cannot: its writes are in the kernel's page
+/// cache, and SQLite's hot journal rolls back the transaction it was in.
+/// While a generation is written, `<generation>.writing` holds the
+/// machine's boot id (Linux's `/proc/sys/kernel/random/boot_id`); when the
+/// run ends in any way but a crash (finished, interrupted, or failed with
+/// an error), the file is flushed to disk and the marker removed. A run
+/// that finds a marker resumes the generation from its checkpoint when the
+/// machine has not restarted since (the last run was killed, e.g. by
+/// SIGKILL or the OOM killer), and starts it over otherwise (or where
+/// there is no boot id to compare).
 struct Writing {
     path: PathBuf,
     marker: PathBuf,
 }
 
+/// What a marker left by a run that did not end cleanly says.
+#[derive(Debug, PartialEq, Eq)]
+enum LeftBehind {
+    /// No marker: the last run ended cleanly (or there was none).
+    Nothing,
+    /// Same boot: the process died, the machine did not; the generation's
+    /// committed pages are intact.
+    KilledProcess,
+    /// Another boot, or no boot id: the machine may have lost pages.
+    MaybeTorn,
+}
+
+impl LeftBehind {
+    fn of(marker: &Path) -> LeftBehind {
+        match std::fs::read_to_string(marker) {
+            Err(_) => LeftBehind::Nothing,
+            Ok(boot) => match boot_id() {
+                Some(now) if !now.is_empty() && boot.trim() == now => LeftBehind::KilledProcess,
+                _ => LeftBehind::MaybeTorn,
+            },
+        }
+    }
+}
+
+/// This boot of the machine, where the kernel says (Linux); `None`
+/// elsewhere.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
 impl Writing {
     /// Starts writing the generation at `path`, removing it first when
-    /// `fresh` or when the last run on it did not end cleanly.
+    /// `fresh` or when the machine may have crashed while the last run
+    /// wrote it.
     fn begin(path: &Path, fresh: bool) -> Result<Writing, ReplayError> {
         let marker = marker_path(path);
-        let crashed = marker.exists();
-        if crashed && !fresh && path.exists() {
-            tracing::warn!(
-                generation = %path.display(),
-                "the last rebuild writing this generation did not end cleanly (a crash?); starting it over"
-            );
+        let left = LeftBehind::of(&marker);
+        if !fresh && path.exists() {
+            match left {
+                LeftBehind::Nothing => {}
+                LeftBehind::KilledProcess => tracing::warn!(
+                    generation = %path.display(),
+                    "the last rebuild writing this generation was killed; resuming from its checkpoint"
+                ),
+                LeftBehind::MaybeTorn => tracing::warn!(
+                    generation = %path.display(),
+                    "the last rebuild writing this generation did not end cleanly and the machine restarted since (a crash?); starting it over"
+                ),
+            }
         }
-        if fresh || crashed {
+        if fresh || left == LeftBehind::MaybeTorn {
             remove_generation(path)?;
         }
-        std::fs::write(&marker, b"").map_err(|source| ReplayError::Io {
-            context: format!("creating {}", marker.display()),
-            source,
+        std::fs::write(&marker, boot_id().unwrap_or_default()).map_err(|source| {
+            ReplayError::Io {
+                context: format!("creating {}", marker.display()),
+                source,
+            }
         })?;
         Ok(Writing {
             path: path.to_path_buf(),

@@ -33,7 +33,7 @@ pub struct Health {
     security(()),
     responses(
         (status = 200, description = "Positions (`ok` or `degraded`)", body = Health),
-        (status = 503, description = "`starting`: a projection has not yet caught up with the log as it stood at start (with fields position and projections)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "`starting`: a projection has not yet caught up with the log as it stood at start (with fields position and projections); `store_unavailable`: the event store cannot be reached (the server reconnects by itself)", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn health(State(state): State<AppState>) -> ApiResult<Json<Health>> {

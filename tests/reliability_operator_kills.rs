@@ -1,0 +1,326 @@
+//! Operator work killed midway (issue 23, part 1), through the real binary:
+//! `replay rebuild` and a Parquet export into an S3-compatible bucket (moto,
+//! signed requests), each killed with SIGKILL while it writes (as soon as
+//! it has made progress the next run could keep) and run again until it
+//! finishes. The result must equal an uninterrupted run's over a copy of
+//! the same log:
+//!
+//! - rebuild: every RBAC and audit table, row for row; the run after each
+//!   kill resumed from the checkpoint the killed one reached (never from
+//!   0, never past it); `replay verify` passes;
+//! - export: every object, byte for byte (size and SHA-256 as the bucket
+//!   holds them), the days written before a kill kept by the next run,
+//!   and `check-export` accepting every day.
+//!
+//! `ROLEBOOK_RELIABILITY_KILLS` (3) sets the kills per tool.
+
+#[path = "../replay/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use infra::object_storage::{BucketSettings, Provider, Target};
+use rusqlite::types::Value as SqlValue;
+use serde_json::Value;
+use support::{logged, Moto};
+
+fn kills() -> usize {
+    std::env::var("ROLEBOOK_RELIABILITY_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// `rolebook --data-dir DIR ARGS...` with `env`, not started yet.
+fn command(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rolebook"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("ROLEBOOK_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Value {
+    let out = command(dir, args, env).output().expect("run rolebook");
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Kills `child` with SIGKILL (no chance to clean up) and reaps it.
+/// Returns whether it was still running (a kill, not a finished run).
+fn kill(mut child: Child) -> bool {
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    running
+}
+
+/// Waits until `progressed` or the child exits; panics after 5 minutes.
+fn wait_for(child: &mut Child, mut progressed: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !progressed() {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no progress in 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A copy of a data dir no process is using.
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every RBAC and audit table of a read-model database: rows as text,
+/// sorted, by table.
+fn dump(db: &Path) -> Vec<(String, Vec<String>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table'
+             AND (name LIKE 'rbac_%' OR name = 'audit_log') ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {t}")).unwrap();
+            let n = stmt.column_count();
+            let mut rows: Vec<String> = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| r.get::<_, SqlValue>(i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap()
+                .map(|r| format!("{:?}", r.unwrap()))
+                .collect();
+            rows.sort();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// The checkpoint of the audit projection's generation, as a reader sees
+/// it while the rebuild writes (0 while there is none).
+fn generation_checkpoint(dir: &Path) -> u64 {
+    let path = replay::rebuild::generation_path(dir, replay::rebuild::Which::Audit);
+    if !path.exists() {
+        return 0;
+    }
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    // Busy (the rebuild is committing) or no table yet: try again later.
+    projections::runner::checkpoint(&conn, "audit").unwrap_or(0)
+}
+
+fn days(n: u32) -> Vec<String> {
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    (0..n)
+        .map(|i| (first + chrono::Days::new(i.into())).to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_killed_midway_resumes_and_builds_what_an_uninterrupted_one_does() {
+    // Long enough for the audit generation to commit several pages (of
+    // `projections::runner::BATCH`) before it ends.
+    let day_names = days(20);
+    let day_refs: Vec<&str> = day_names.iter().map(String::as_str).collect();
+    let log = logged(&day_refs, 200_000).await;
+    let dir = log.data_dir();
+    let whole = tempfile::tempdir().unwrap();
+    copy_dir(dir, whole.path());
+
+    let uninterrupted = run(whole.path(), &["replay", "rebuild", "--to-head"], &[]);
+    assert_eq!(uninterrupted["interrupted"], false);
+    let expected = dump(&whole.path().join("rolebook.db"));
+    assert!(expected
+        .iter()
+        .any(|(t, rows)| t == "audit_log" && rows.len() > 200_000));
+
+    let mut reached = Vec::new();
+    for _ in 0..kills() {
+        let before = generation_checkpoint(dir);
+        let mut child = command(dir, &["replay", "rebuild", "--to-head"], &[])
+            .spawn()
+            .unwrap();
+        wait_for(&mut child, || generation_checkpoint(dir) > before);
+        if !kill(child) {
+            break;
+        }
+        let at = generation_checkpoint(dir);
+        assert!(at > before, "the killed run committed a page");
+        reached.push(at);
+    }
+    assert_eq!(reached.len(), kills(), "every kill landed midway");
+
+    let finished = run(dir, &["replay", "rebuild", "--to-head"], &[]);
+    assert_eq!(finished["interrupted"], false, "{finished}");
+    let audit = finished["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["projection"] == "audit")
+        .unwrap();
+    assert_eq!(
+        audit["resumed_from"].as_u64(),
+        reached.last().copied(),
+        "resumed where the last killed run stopped: {finished}"
+    );
+    assert_eq!(audit["switched"], true);
+    assert_eq!(dump(&dir.join("rolebook.db")), expected);
+    assert!(!replay::rebuild::generation_path(dir, replay::rebuild::Which::Audit).exists());
+    let verify = run(dir, &["replay", "verify"], &[]);
+    assert_eq!(verify["ok"], true, "{verify}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_export_killed_midway_resumes_and_writes_the_same_bytes() {
+    let day_names = days(60);
+    let day_refs: Vec<&str> = day_names.iter().map(String::as_str).collect();
+    let log = logged(&day_refs, 30_000).await;
+    let dir = log.data_dir();
+    let moto = Moto::start();
+    let env = [
+        ("ROLEBOOK_S3_ENDPOINT", moto.endpoint()),
+        ("ROLEBOOK_S3_ACCESS_KEY_ID", moto.access_key_id.clone()),
+        (
+            "ROLEBOOK_S3_SECRET_ACCESS_KEY",
+            moto.secret_access_key.clone(),
+        ),
+    ];
+    let export = |prefix: &str| {
+        vec![
+            "replay".to_string(),
+            "export".to_string(),
+            "--out".to_string(),
+            format!("s3://audit/{prefix}"),
+        ]
+    };
+    let as_strs = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
+
+    let whole = as_strs(&export("whole"));
+    let whole: Vec<&str> = whole.iter().map(String::as_str).collect();
+    let uninterrupted = run(dir, &whole, &env);
+    let days_exported = uninterrupted["days"].as_array().unwrap().len();
+    assert!(days_exported >= 60, "{uninterrupted}");
+
+    // The test reads the bucket as the export writes it: each day's digest
+    // (written last) says the day is done.
+    let mut settings = BucketSettings::new(
+        Provider::S3,
+        "audit",
+        "killed",
+        &moto.access_key_id,
+        &moto.secret_access_key,
+    );
+    settings.endpoint = Some(moto.endpoint());
+    let bucket = Target::bucket(&settings).unwrap();
+    let keys: Vec<String> = uninterrupted["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let digest = d["digest"].as_str().unwrap();
+            digest
+                .strip_prefix("s3://audit/whole/")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let handle = tokio::runtime::Handle::current();
+    let done = || {
+        let bucket = bucket.clone();
+        let keys = keys.clone();
+        tokio::task::block_in_place(|| {
+            handle.block_on(async move {
+                let mut n = 0;
+                for k in &keys {
+                    if bucket.get(k).await.unwrap().is_some() {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+    };
+
+    let killed = as_strs(&export("killed"));
+    let killed: Vec<&str> = killed.iter().map(String::as_str).collect();
+    let mut reached = Vec::new();
+    for _ in 0..kills() {
+        let before = done();
+        let mut cmd = command(dir, &killed, &env);
+        let mut child = cmd.spawn().unwrap();
+        wait_for(&mut child, || done() > before);
+        if !kill(child) {
+            break;
+        }
+        reached.push(done());
+    }
+    assert_eq!(reached.len(), kills(), "every kill landed midway");
+    assert!(*reached.last().unwrap() < days_exported);
+
+    let finished = run(dir, &killed, &env);
+    let kept = finished["kept_days"].as_u64().unwrap() as usize;
+    assert!(
+        kept >= *reached.last().unwrap() && kept < days_exported,
+        "the days written before the last kill are kept, the rest written: {finished}"
+    );
+    assert_eq!(finished["days"].as_array().unwrap().len(), days_exported);
+
+    // The same objects, byte for byte, under both prefixes.
+    let objects = moto.objects();
+    let under = |prefix: &str| {
+        objects
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone())))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (a, b) = (under("whole/"), under("killed/"));
+    assert_eq!(a.len(), days_exported * 2);
+    assert_eq!(
+        a, b,
+        "the resumed export wrote what the uninterrupted one did"
+    );
+
+    let mut check = killed.clone();
+    check[1] = "check-export";
+    let checked = run(dir, &check, &env);
+    assert_eq!(checked["ok"], true, "{checked}");
+}
