@@ -1,9 +1,9 @@
-//! `rolebook`: the command line and (later) the HTTP API, wiring the crates
-//! together. Machine-readable output is JSON on stdout; logs go to stderr.
+//! `rolebook`: the command line, wiring the crates and the library's HTTP
+//! API (`rolebook::http`) together. Machine-readable output is JSON on
+//! stdout; logs go to stderr.
 
 mod app;
 mod cli;
-mod http;
 
 use std::process::ExitCode;
 

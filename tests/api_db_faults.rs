@@ -141,28 +141,7 @@ async fn every_command_once(
             }
         }
     }
-    let head = s.head().await;
-    let mut names: Vec<String> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = match &cursor {
-            Some(c) => format!("/groups?limit=1000&at_least={head}&cursor={c}"),
-            None => format!("/groups?limit=1000&at_least={head}"),
-        };
-        let r = s.get(&page, owner).await.expect(200);
-        names.extend(
-            r.body["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| g["name"].as_str().unwrap().to_string()),
-        );
-        match r.body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
-    names.sort();
+    let names = s.group_names(owner).await;
     let mut sent: Vec<String> = answers.iter().map(|a| a.0.clone()).collect();
     sent.sort();
     assert_eq!(names.len(), sent.len(), "as many groups as commands");

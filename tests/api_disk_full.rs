@@ -210,28 +210,7 @@ async fn a_full_disk_is_507_nothing_half_written_and_service_resumes_when_space_
     answers.extend(during);
 
     // Every command once, nothing else; the read models caught up.
-    let head = s.head().await;
-    let mut names: Vec<String> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = match &cursor {
-            Some(c) => format!("/groups?limit=1000&at_least={head}&cursor={c}"),
-            None => format!("/groups?limit=1000&at_least={head}"),
-        };
-        let r = s.get(&page, &owner).await.expect(200);
-        names.extend(
-            r.body["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| g["name"].as_str().unwrap().to_string()),
-        );
-        match r.body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
-    names.sort();
+    let names = s.group_names(&owner).await;
     let mut expected: Vec<String> = answers.iter().map(|a| a.0.clone()).collect();
     expected.sort();
     assert_eq!(names.len(), expected.len(), "as many groups as commands");

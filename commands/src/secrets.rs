@@ -90,12 +90,10 @@ fn verify_temporary(password: &str, salt_and_digest: &str) -> bool {
     };
     let actual = salted_sha256(&salt, password);
     // Constant time: every byte compared whatever the first difference.
-    digest.len() == actual.len()
-        && digest
-            .iter()
-            .zip(actual.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        digest.as_slice(),
+        actual.as_slice(),
+    ))
 }
 
 /// An argon2id hash of a random password nobody knows.

@@ -26,7 +26,7 @@ use projections::rbac::RbacProjection;
 use projections::runner::Positions;
 
 use crate::app::Storage;
-use crate::http::{router, AppState};
+use rolebook::http::{router, AppState};
 use rolebook::streaming::{Credentials, Ledger, Stores, Tables};
 
 #[derive(Debug, Args)]
@@ -104,7 +104,7 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     }
 
     let db = projections::db::path_in(data_dir);
-    crate::http::idempotency::forget_plaintext_answers(&db)
+    rolebook::http::idempotency::forget_plaintext_answers(&db)
         .context("cannot drop the plaintext answers of an older version")?;
     let model = SharedAccessModel::default();
     let positions = Positions::default();
@@ -212,10 +212,14 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     );
 
     let answer_key = commands::AnswerKey::new(answer_key);
-    let state = AppState::new(service, model, positions, db, answer_key, streaming_keys)
+    let shared = postgres.is_some();
+    let mut state = AppState::new(service, model, positions, db, answer_key, streaming_keys)
         .with_audit_in(postgres)
         .with_admin_token(admin_token)
         .with_start(head_at_start, started);
+    if shared {
+        state = state.shared_with_other_servers();
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -1,5 +1,6 @@
 //! The HTTP API of API.md on axum: routes, the middleware stack (request
-//! ids, tracing spans, body limit, timeouts, panics caught), and
+//! ids, tracing spans, body and header limits, security headers
+//! ([`security`]), timeouts, panics caught), and
 //! problem+json for every error, including the framework's own (unknown
 //! route, wrong method, malformed or oversized body).
 //!
@@ -20,6 +21,7 @@ pub mod problem;
 pub mod resolve;
 pub mod routes;
 pub mod scim;
+pub mod security;
 pub mod session;
 pub mod state;
 
@@ -146,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(problems_everywhere))
+        .layer(middleware::from_fn(security::layer))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -186,7 +189,7 @@ async fn problems_everywhere(request: Request, next: Next) -> Response {
             v.as_bytes().starts_with(b"application/problem+json")
                 || v.as_bytes().starts_with(b"application/json")
                 || v.as_bytes()
-                    .starts_with(rolebook::scim::CONTENT_TYPE.as_bytes())
+                    .starts_with(crate::scim::CONTENT_TYPE.as_bytes())
         });
     if is_json {
         return response;

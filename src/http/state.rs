@@ -57,9 +57,11 @@ pub struct AppState {
     /// Each token's last command position (session consistency).
     pub sessions: super::session::SessionPositions,
     /// The bucket keys of audit streaming, sealed at rest.
-    pub streaming_keys: Arc<rolebook::streaming::Credentials>,
+    pub streaming_keys: Arc<crate::streaming::Credentials>,
     orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
-    tokens: Arc<RwLock<HashMap<String, TokenRecord>>>,
+    /// Live tokens by secret; `None` when other servers share the
+    /// credentials ([`AppState::shared_with_other_servers`]).
+    tokens: Option<Arc<RwLock<HashMap<String, TokenRecord>>>>,
 }
 
 impl AppState {
@@ -69,7 +71,7 @@ impl AppState {
         positions: Positions,
         read_db: PathBuf,
         answer_key: commands::AnswerKey,
-        streaming_keys: rolebook::streaming::Credentials,
+        streaming_keys: crate::streaming::Credentials,
     ) -> Self {
         AppState {
             service,
@@ -88,8 +90,17 @@ impl AppState {
             streaming_keys: Arc::new(streaming_keys),
             sessions: Default::default(),
             orgs: Arc::default(),
-            tokens: Arc::default(),
+            tokens: Some(Arc::default()),
         }
+    }
+
+    /// Other servers share this one's database (PostgreSQL): a token they
+    /// revoke (a logout, a removal, a deactivation) must be refused here at
+    /// the very next request, so tokens are looked up in the credentials
+    /// store at every request (one indexed query) instead of cached.
+    pub fn shared_with_other_servers(mut self) -> Self {
+        self.tokens = None;
+        self
     }
 
     /// Holds authenticated requests until the RBAC projection has applied
@@ -160,12 +171,17 @@ impl AppState {
         }
     }
 
-    /// Finds a live token by its secret (cached; the cache forgets a token
+    /// Finds a live token by its secret: in the credentials store, through
+    /// a cache when this server is the only one (the cache forgets a token
     /// when it is revoked or its user removed through this process).
     pub async fn token(&self, secret: &str) -> ApiResult<Option<TokenRecord>> {
-        if let Some(t) = self.tokens.read().get(secret) {
+        if let Some(t) = self
+            .tokens
+            .as_ref()
+            .and_then(|c| c.read().get(secret).cloned())
+        {
             if t.expires_at.is_none_or(|e| e > chrono::Utc::now()) {
-                return Ok(Some(t.clone()));
+                return Ok(Some(t));
             }
         }
         let found = self
@@ -174,8 +190,8 @@ impl AppState {
             .resolve_token(secret)
             .await
             .map_err(Problem::internal)?;
-        if let Some(t) = &found {
-            let mut cache = self.tokens.write();
+        if let (Some(t), Some(cache)) = (&found, &self.tokens) {
+            let mut cache = cache.write();
             if cache.len() > 100_000 {
                 cache.clear();
             }
@@ -190,11 +206,15 @@ impl AppState {
     }
 
     pub fn forget_token(&self, token_id: domain::ids::TokenId) {
-        self.tokens.write().retain(|_, t| t.token_id != token_id);
+        if let Some(cache) = &self.tokens {
+            cache.write().retain(|_, t| t.token_id != token_id);
+        }
     }
 
     pub fn forget_tokens_of(&self, user: UserId) {
-        self.tokens.write().retain(|_, t| t.user_id != user);
+        if let Some(cache) = &self.tokens {
+            cache.write().retain(|_, t| t.user_id != user);
+        }
     }
 
     /// Resolves references (names, emails, ids) against the read model,

@@ -441,6 +441,34 @@ impl Server {
             .unwrap_or_else(|| panic!("no audit entry at position {position}"))
     }
 
+    /// Every group's name, sorted, as the read side answers once it has
+    /// reached the store's head (all pages).
+    pub async fn group_names(&self, token: &str) -> Vec<String> {
+        let head = self.head().await;
+        let mut names: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match &cursor {
+                Some(c) => format!("/groups?limit=1000&at_least={head}&cursor={c}"),
+                None => format!("/groups?limit=1000&at_least={head}"),
+            };
+            let r = self.get(&page, token).await.expect(200);
+            names.extend(
+                r.body["groups"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|g| g["name"].as_str().unwrap().to_string()),
+            );
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        names.sort();
+        names
+    }
+
     /// The head position of the store, from the health route (which
     /// answers 503 `starting` until the projections have caught up).
     pub async fn head(&self) -> u64 {

@@ -174,18 +174,25 @@ async fn export_span(
     let bytes = (encoded.parquet.len() + digest_json.len()) as u64;
     target.put(&parquet_key, encoded.parquet).await?;
     target.put(&digest_key, digest_json).await?;
-    Ok(Some(DayExport {
-        org_id: org,
-        date,
-        rows: d.rows,
-        first_position: d.first_position,
-        last_position: d.last_position,
-        parquet: target.describe(&parquet_key),
-        digest: target.describe(&digest_key),
-        parquet_sha256: d.parquet_sha256,
-        bytes,
-        kept: false,
-    }))
+    Ok(Some(DayExport::of(d, target, bytes, false)))
+}
+
+impl DayExport {
+    /// The day a digest describes, in `target`.
+    fn of(d: Digest, target: &Target, bytes: u64, kept: bool) -> DayExport {
+        DayExport {
+            parquet: target.describe(&target::parquet_key(d.org_id, d.date)),
+            digest: target.describe(&target::digest_key(d.org_id, d.date)),
+            org_id: d.org_id,
+            date: d.date,
+            rows: d.rows,
+            first_position: d.first_position,
+            last_position: d.last_position,
+            parquet_sha256: d.parquet_sha256,
+            bytes,
+            kept,
+        }
+    }
 }
 
 /// The day as `target` holds it, if an earlier export wrote it whole from
@@ -231,18 +238,7 @@ async fn kept_day(
     if object.len() as u64 != d.parquet_bytes || digest::sha256_hex(&object) != d.parquet_sha256 {
         return Ok(None);
     }
-    Ok(Some(DayExport {
-        org_id: org,
-        date,
-        rows: d.rows,
-        first_position: d.first_position,
-        last_position: d.last_position,
-        parquet: target.describe(&parquet_key),
-        digest: target.describe(&digest_key),
-        parquet_sha256: d.parquet_sha256,
-        bytes: 0,
-        kept: true,
-    }))
+    Ok(Some(DayExport::of(d, target, 0, true)))
 }
 
 /// Writes every day of `selection` to `target`, day after day; the bar

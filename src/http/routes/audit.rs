@@ -433,8 +433,8 @@ pub struct LastRun {
     error: Option<String>,
 }
 
-impl From<&rolebook::streaming::RunRecord> for LastRun {
-    fn from(r: &rolebook::streaming::RunRecord) -> LastRun {
+impl From<&crate::streaming::RunRecord> for LastRun {
+    fn from(r: &crate::streaming::RunRecord) -> LastRun {
         LastRun {
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -451,7 +451,7 @@ impl Streaming {
     fn of(
         target: StreamingTarget,
         secrets_stored: bool,
-        last_run: Option<&rolebook::streaming::RunRecord>,
+        last_run: Option<&crate::streaming::RunRecord>,
     ) -> Streaming {
         let masked = secrets_stored.then_some("***");
         Streaming {
@@ -508,7 +508,7 @@ pub async fn streaming(
     let keys = &state.streaming_keys;
     let org = caller.org;
     let stored = keys.stored(org).await.map_err(Problem::internal)?;
-    let last_run = rolebook::streaming::Ledger::on(keys.tables().clone())
+    let last_run = crate::streaming::Ledger::on(keys.tables().clone())
         .last_run(org)
         .await
         .map_err(Problem::internal)?;
@@ -580,7 +580,7 @@ pub async fn set_streaming(
         })
         .await?;
     // The keys are not part of the event (the log is immutable and
-    // exported): they are kept beside it, sealed (`rolebook::streaming::
+    // exported): they are kept beside it, sealed (`crate::streaming::
     // credentials`: AES-256-GCM, key file `streaming.key` in the data dir).
     let (keys, org) = (state.streaming_keys.clone(), caller.org);
     let (key_id, secret) = (body.access_key_id, body.secret_access_key);

@@ -58,10 +58,10 @@ pub struct CreatedOrg {
     owner: FirstOwner,
 }
 
-/// Compares without stopping at the first difference, so the time taken
-/// does not tell how much of a guess was right.
+/// Compares without stopping at the first difference (`subtle`), so the
+/// time taken does not tell how much of a guess was right.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 /// 201 `{org_id, name, owner: {user_id, username, email,

@@ -3,13 +3,13 @@
 //! (no token, a person's token, another organization's SCIM token, a
 //! revoked one) is 401 with the SCIM Error message.
 
+use crate::scim::ScimError;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header;
 use axum::http::request::Parts;
 use commands::credentials::TokenKind;
 use domain::events::{Actor, Medium};
 use domain::ids::OrgId;
-use rolebook::scim::ScimError;
 
 use crate::http::auth::Origin;
 use crate::http::state::AppState;

@@ -3,10 +3,10 @@
 //! over the server's limit is 413 and malformed JSON 400 `invalidSyntax`,
 //! both as the SCIM Error message.
 
+use crate::scim::ScimError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use rolebook::scim::ScimError;
 use serde_json::Value;
 
 /// The body as JSON.

@@ -6,14 +6,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::scim::list::ListQuery;
+use crate::scim::{group, patch, user, ScimError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::ids::{GroupId, UserId};
 use domain::state::Group;
 use domain::{Command, Organization};
-use rolebook::scim::list::ListQuery;
-use rolebook::scim::{group, patch, user, ScimError};
 use serde_json::Value;
 
 use super::auth::ScimCaller;
@@ -62,7 +62,7 @@ pub async fn get(
     Query(query): Query<HashMap<String, String>>,
     caller: ScimCaller,
 ) -> Result<Response, ScimError> {
-    let shape = rolebook::scim::list::Shape::of(&query);
+    let shape = crate::scim::list::Shape::of(&query);
     let base = caller.base.clone();
     let resource = read(&state, &caller, move |s| {
         Ok(group::render(s, find(s, &id)?, &base))

@@ -1,7 +1,7 @@
 //! The SCIM 2.0 endpoints under `/api/v1/orgs/{org}/scim/v2` (RFC 7644):
 //! `Users`, `Groups`, and the discovery documents. Thin handlers: the
 //! identity provider's token ([`auth`]), the body ([`body`]), the
-//! protocol's pure parts (`rolebook::scim`), and the command service.
+//! protocol's pure parts (`crate::scim`), and the command service.
 //! Reads come from the write side's state, so that a client reads its own
 //! change at once (Okta creates a user, then looks it up). Every change is
 //! an ordinary command, recorded with medium `SCIM`.
@@ -17,6 +17,7 @@ pub mod users;
 
 use std::sync::Arc;
 
+use crate::scim::{discovery, ScimError, CONTENT_TYPE};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,7 +26,6 @@ use commands::answers::Whole;
 use commands::service::With;
 use commands::{Answer, ServiceError};
 use domain::{Command, Organization};
-use rolebook::scim::{discovery, ScimError, CONTENT_TYPE};
 use serde_json::Value;
 
 use crate::http::problem::Problem;
@@ -156,7 +156,7 @@ async fn schemas(caller: ScimCaller) -> Response {
 /// Every item on one page.
 fn list_of(items: Vec<Value>) -> Value {
     serde_json::json!({
-        "schemas": [rolebook::scim::list::SCHEMA],
+        "schemas": [crate::scim::list::SCHEMA],
         "totalResults": items.len(),
         "startIndex": 1,
         "itemsPerPage": items.len(),

@@ -1,19 +1,19 @@
 //! `/Users`: people provisioned, looked up, changed, deactivated and
 //! removed by the identity provider. A User is a person of the
 //! organization (service accounts are not SCIM Users); see
-//! `rolebook::scim::user` for the mapping.
+//! `crate::scim::user` for the mapping.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::scim::list::ListQuery;
+use crate::scim::{patch, user, ScimError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::ids::UserId;
 use domain::state::User;
 use domain::{Command, Organization};
-use rolebook::scim::list::ListQuery;
-use rolebook::scim::{patch, user, ScimError};
 use serde_json::Value;
 
 use super::auth::ScimCaller;
