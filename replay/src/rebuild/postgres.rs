@@ -156,6 +156,9 @@ async fn build<P: PgProjection>(
     options: &Options,
     bar: &ProgressBar,
 ) -> Result<Rebuilt, ReplayError> {
+    // The live tables too, where no server has made them yet (a database
+    // loaded before any server ran: `--to-head`); the switch replaces them.
+    projections::postgres::runner::migrate(&projection, live).await?;
     // Opening migrates the generation and warms up to its checkpoint.
     let mut runner = PgRunner::open(projection, gen.clone(), store)
         .await?
