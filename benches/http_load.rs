@@ -27,6 +27,9 @@
 //!   phases): a lookup by `userName` then `POST /Users` per person,
 //!   `ROLEBOOK_BENCH_SCIM_USERS` (10,000) people into the fresh
 //!   organization, `ROLEBOOK_BENCH_LOAD_IN_FLIGHT` (8) at a time;
+//! - the soak (`soak`, not in the default phases): commands at 1,000/s
+//!   and checks at 10,000/s at once, open loop, for 10 minutes, minute by
+//!   minute with the server's RSS (`soak.rs` names its settings);
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
@@ -65,6 +68,8 @@ mod open_loop;
 mod scim;
 #[path = "http_load/single.rs"]
 mod single;
+#[path = "http_load/soak.rs"]
+mod soak;
 #[path = "http_load/through_api.rs"]
 mod through_api;
 
@@ -510,6 +515,45 @@ end
             count as f64 / took.as_secs_f64(),
             testkit::bench::latency_line(&latencies)
         );
+    }
+    if phase("soak") {
+        server.settle(&client).await;
+        println!("{}", load_average());
+        let minutes = soak::run(
+            &server,
+            &base,
+            (token, probe_token),
+            size.users,
+            size.projects,
+        )
+        .await;
+        if let (Some(first), Some(last)) = (minutes.first(), minutes.last()) {
+            let non_2xx = |r: &open_loop::Report| -> usize {
+                r.statuses
+                    .iter()
+                    .filter(|(s, _)| !(200..300).contains(*s))
+                    .map(|(_, n)| n)
+                    .sum()
+            };
+            let worst = |f: fn(&soak::Minute) -> &open_loop::Report| {
+                minutes
+                    .iter()
+                    .map(|m| f(m).quantile(0.99))
+                    .max()
+                    .unwrap_or_default()
+            };
+            println!(
+                "soak, {} minutes: non-2xx {} commands, {} checks; worst minute's p99: commands {:.2?}, checks {:.2?}; RSS after the first minute {} MiB, after the last {} MiB ({:+.1}%)",
+                minutes.len(),
+                minutes.iter().map(|m| non_2xx(&m.commands)).sum::<usize>(),
+                minutes.iter().map(|m| non_2xx(&m.checks)).sum::<usize>(),
+                worst(|m| &m.commands),
+                worst(|m| &m.checks),
+                first.rss_mib,
+                last.rss_mib,
+                (last.rss_mib as f64 / first.rss_mib as f64 - 1.0) * 100.0
+            );
+        }
     }
     println!(
         "server memory: RSS now {} MiB, peak {} MiB (peak after the check load {} MiB)",
