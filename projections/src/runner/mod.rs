@@ -725,19 +725,15 @@ async fn redo_page<P: Projection>(
     let name = runner.projection.name();
     let mut delay = Duration::from_millis(200);
     loop {
-        tracing::warn!(projection = name, error = %with_sources(&failure), "cannot write a page of the read models (disk full?); trying again");
-        if runner.projection.detached().is_none() {
+        let Some(copy) = runner.projection.detached() else {
             return Err(failure);
-        }
+        };
+        tracing::warn!(projection = name, error = %with_sources(&failure), "cannot write a page of the read models (disk full?); trying again");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.changed() => return Err(failure),
         }
         delay = (delay * 2).min(Duration::from_secs(10));
-        let copy = runner
-            .projection
-            .detached()
-            .expect("detachable, as checked");
         let copy = warm_up(copy, store, runner.position).await?;
         let Runner {
             projection: mut original,
