@@ -6,5 +6,7 @@
 //! (`src/main.rs`) holds the CLI and wires them together.
 
 pub mod http;
+pub mod notifications;
 pub mod scim;
+pub mod sso;
 pub mod streaming;

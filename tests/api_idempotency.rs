@@ -635,6 +635,131 @@ async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
         true,
     )
     .await;
+    // Single sign-on against a real provider: its client secret is a
+    // secret.
+    let provider = common::oidc::Provider::for_server(&s);
+    c.send(
+        Method::PUT,
+        "/okta/sso",
+        "/okta/sso",
+        t,
+        "k-sso",
+        Some(provider.settings()),
+        200,
+        true,
+    )
+    .await;
+    secrets.push(common::oidc::CLIENT_SECRET.to_string());
+    c.send(
+        Method::DELETE,
+        "/okta/sso",
+        "/okta/sso",
+        t,
+        "k-sso-remove",
+        None,
+        204,
+        true,
+    )
+    .await;
+    // Settings; a notification target, whose URL (a Slack URL's path is
+    // its secret) and signing secret are secrets.
+    c.send(
+        Method::PATCH,
+        "/settings/workflows",
+        "/settings/workflows",
+        t,
+        "k-workflows",
+        Some(json!({"default_queue": "big-jobs"})),
+        200,
+        true,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        "/settings/init-agent",
+        "/settings/init-agent",
+        t,
+        "k-init-agent",
+        Some(json!({"environment": "self_hosted", "machine_type": "s1-scan"})),
+        200,
+        true,
+    )
+    .await;
+    c.send(
+        Method::PUT,
+        "/settings/ip-allow-list",
+        "/settings/ip-allow-list",
+        t,
+        "k-allow-list",
+        Some(json!({"cidrs": ["127.0.0.0/8"]})),
+        200,
+        true,
+    )
+    .await;
+    let hook = json!({"name": "scan", "kind": "slack", "rules": [{}],
+        "url": "http://127.0.0.1:9/services/T0SCAN/scan-url-secret-0123"});
+    let r = c
+        .send(
+            Method::POST,
+            "/notifications",
+            "/notifications",
+            t,
+            "k-hook",
+            Some(hook),
+            201,
+            true,
+        )
+        .await;
+    secrets.push(r.body["signing_secret"].as_str().unwrap().to_string());
+    secrets.push("scan-url-secret-0123".to_string());
+    let hook_id = r.body["id"].as_str().unwrap().to_string();
+    c.send(
+        Method::PATCH,
+        &format!("/notifications/{hook_id}"),
+        "/notifications/{id}",
+        t,
+        "k-hook-url",
+        Some(json!({"url": "http://127.0.0.1:9/services/T0SCAN/scan-url-secret-4567"})),
+        200,
+        true,
+    )
+    .await;
+    secrets.push("scan-url-secret-4567".to_string());
+    let r = c
+        .send(
+            Method::POST,
+            &format!("/notifications/{hook_id}/test"),
+            "/notifications/{id}/test",
+            t,
+            "k-hook-test",
+            None,
+            200,
+            false,
+        )
+        .await;
+    assert_eq!(r.body["delivered"], false, "{r:?}");
+    c.send(
+        Method::POST,
+        &format!("/notifications/{hook_id}/resume"),
+        "/notifications/{id}/resume",
+        t,
+        "k-hook-resume",
+        None,
+        200,
+        false,
+    )
+    .await;
+    c.send(
+        Method::DELETE,
+        &format!("/notifications/{hook_id}"),
+        "/notifications/{id}",
+        t,
+        "k-hook-remove",
+        None,
+        204,
+        true,
+    )
+    .await;
     c.send(
         Method::POST,
         &format!("/people/{bob}/deactivate"),

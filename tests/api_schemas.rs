@@ -299,12 +299,52 @@ async fn accepted_request_bodies_match_their_documented_schemas() {
             json!({"default_role": "Member"}),
             200,
         ),
+        (
+            Method::PATCH,
+            "/settings/workflows",
+            "/settings/workflows",
+            json!({"fork_pull_requests": "without_secrets", "job_timeout_minutes": 30}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/settings/init-agent",
+            "/settings/init-agent",
+            json!({"environment": "cloud", "machine_type": "e1-standard-4", "os_image": "ubuntu2404"}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/settings/ip-allow-list",
+            "/settings/ip-allow-list",
+            json!({"cidrs": ["127.0.0.0/8", "::1"]}),
+            200,
+        ),
+        (
+            Method::POST,
+            "/notifications",
+            "/notifications",
+            json!({"name": "siem", "kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                "rules": [{"resource_types": ["User"], "actions": ["Added"]}]}),
+            201,
+        ),
     ];
     // The commands of other callers: the instance admin, a person
     // logging in.
     let (carol, _) = s.invite(&owner, "carol@example.com", None).await;
     let (login, _) = s.owner_login();
     let repository_access = format!("/projects/web/repository-access/{alice}");
+    let provider = common::oidc::Provider::for_server(&s);
+    let hook = s
+        .post(
+            "/notifications",
+            &owner,
+            json!({"name": "slack", "kind": "slack", "url": "http://127.0.0.1:9/x", "rules": [{}]}),
+        )
+        .await
+        .expect(201);
+    conforms(&doc, "post", &org("/notifications"), &hook);
+    let hook = format!("/notifications/{}", hook.body["id"].as_str().unwrap());
     let others: Vec<Sent> = vec![
         (
             Method::POST,
@@ -337,6 +377,22 @@ async fn accepted_request_bodies_match_their_documented_schemas() {
             org("/check"),
             Some(owner.as_str()),
             json!({"checks": [{"user": alice, "permission": "organization.view", "project": "web"}]}),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/okta/sso",
+            org("/okta/sso"),
+            Some(owner.as_str()),
+            provider.settings(),
+            200,
+        ),
+        (
+            Method::PATCH,
+            &hook,
+            org("/notifications/{id}"),
+            Some(owner.as_str()),
+            json!({"name": "slack-ops", "url": "http://127.0.0.1:9/y", "rules": [{"actions": ["Removed"]}]}),
             200,
         ),
         (
@@ -502,6 +558,32 @@ async fn answers_match_their_documented_schemas() {
         .expect(200);
     conforms(&doc, "patch", &org("/okta/scim"), &r);
     let r = s
+        .post(
+            "/notifications",
+            &owner,
+            json!({"name": "siem", "kind": "webhook", "url": "http://127.0.0.1:9/hook", "rules": [{}]}),
+        )
+        .await
+        .expect(201);
+    conforms(&doc, "post", &org("/notifications"), &r);
+    let hook = format!("/notifications/{}", r.body["id"].as_str().unwrap());
+    let provider = common::oidc::Provider::for_server(&s);
+    let r = s
+        .put("/okta/sso", &owner, provider.settings())
+        .await
+        .expect(200);
+    conforms(&doc, "put", &org("/okta/sso"), &r);
+    let r = s
+        .post(&format!("{hook}/test"), &owner, json!({}))
+        .await
+        .expect(200);
+    conforms(&doc, "post", &org("/notifications/{id}/test"), &r);
+    let r = s
+        .post(&format!("{hook}/resume"), &owner, json!({}))
+        .await
+        .expect(200);
+    conforms(&doc, "post", &org("/notifications/{id}/resume"), &r);
+    let r = s
         .patch(
             "/settings",
             &owner,
@@ -537,6 +619,20 @@ async fn answers_match_their_documented_schemas() {
         ("/audit-logs/streaming", "/audit-logs/streaming"),
         ("/settings", "/settings"),
         ("/okta/scim", "/okta/scim"),
+        ("/settings/workflows", "/settings/workflows"),
+        ("/settings/init-agent", "/settings/init-agent"),
+        (
+            "/settings/init-agent/options",
+            "/settings/init-agent/options",
+        ),
+        ("/settings/ip-allow-list", "/settings/ip-allow-list"),
+        ("/notifications", "/notifications"),
+        ("/okta/sso", "/okta/sso"),
+        (&hook as &str, "/notifications/{id}"),
+        (
+            &format!("{hook}/deliveries") as &str,
+            "/notifications/{id}/deliveries",
+        ),
     ] {
         let sep = if path.contains('?') { '&' } else { '?' };
         let r = s

@@ -59,6 +59,38 @@ pub enum Command {
         name: Option<String>,
         url: Option<String>,
     },
+    /// Changes how workflows run (fields left `None` keep their value).
+    ChangeWorkflowSettings {
+        change: crate::settings::WorkflowSettingsChange,
+    },
+    /// Sets where initialization jobs run.
+    SetInitAgent {
+        init_agent: crate::settings::InitAgent,
+    },
+    /// Sets single sign-on.
+    ConfigureSso {
+        sso: crate::settings::SsoSettings,
+    },
+    /// Removes single sign-on (passwords work again).
+    RemoveSso,
+    /// Adds a notification target.
+    CreateNotificationTarget {
+        target: crate::notifications::NotificationTarget,
+    },
+    /// Replaces a notification target's name, endpoint and rules (its id and
+    /// kind stay).
+    ChangeNotificationTarget {
+        target: crate::notifications::NotificationTarget,
+    },
+    RemoveNotificationTarget {
+        id: crate::ids::NotificationId,
+    },
+    /// Replaces the IP allow list (empty: requests from anywhere). `from`,
+    /// the address the change comes from, must stay allowed.
+    SetIpAllowList {
+        cidrs: Vec<String>,
+        from: Option<std::net::IpAddr>,
+    },
     /// Invites people, all or nothing, with an organization role (`Member`
     /// when absent).
     InvitePeople {

@@ -104,6 +104,10 @@ pub enum DomainError {
     AlreadyMember(String),
     #[error("audit streaming is not configured")]
     StreamingNotConfigured,
+    #[error("notification target {0} does not exist")]
+    NotificationNotFound(String),
+    #[error("single sign-on is not configured for this organization")]
+    SsoNotConfigured,
     #[error("{0} is deactivated: reactivate them first")]
     UserDeactivated(String),
 }
@@ -143,6 +147,8 @@ impl DomainError {
             UserOwnsProjects { .. } => "user_owns_projects",
             AlreadyMember(_) => "already_member",
             StreamingNotConfigured => "streaming_not_configured",
+            NotificationNotFound(_) => "notification_not_found",
+            SsoNotConfigured => "sso_not_configured",
             UserDeactivated(_) => "user_deactivated",
         }
     }

@@ -46,6 +46,9 @@ pub enum Medium {
     Cli,
     #[serde(rename = "SCIM")]
     Scim,
+    /// A sign-in through the organization's identity provider.
+    #[serde(rename = "SSO")]
+    Sso,
 }
 
 impl Medium {
@@ -54,6 +57,7 @@ impl Medium {
             Medium::Api => "API",
             Medium::Cli => "CLI",
             Medium::Scim => "SCIM",
+            Medium::Sso => "SSO",
         }
     }
 }
@@ -110,6 +114,53 @@ pub struct OrganizationSettingsChanged {
     #[serde(default)]
     pub url: Option<String>,
 }
+
+/// How the organization's workflows run, whole, after the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowSettingsChanged {
+    pub workflows: crate::settings::WorkflowSettings,
+}
+
+/// Where initialization jobs run, whole, after the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitAgentChanged {
+    pub init_agent: crate::settings::InitAgent,
+}
+
+/// The networks the organization's requests may come from, whole, after
+/// the change (empty: anywhere).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpAllowListChanged {
+    pub cidrs: Vec<crate::settings::Cidr>,
+}
+
+/// A notification target added (its URL and secret are kept sealed
+/// beside the log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationTargetCreated {
+    pub target: crate::notifications::NotificationTarget,
+}
+
+/// A notification target, whole, after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationTargetChanged {
+    pub target: crate::notifications::NotificationTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationTargetRemoved {
+    pub id: crate::ids::NotificationId,
+    pub name: String,
+}
+
+/// Single sign-on set (its client secret is kept sealed beside the log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoConfigured {
+    pub sso: crate::settings::SsoSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoRemoved {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInvited {
@@ -494,6 +545,14 @@ macro_rules! events {
 events! {
     OrganizationCreated => 1,
     OrganizationSettingsChanged => 1,
+    WorkflowSettingsChanged => 1,
+    InitAgentChanged => 1,
+    IpAllowListChanged => 1,
+    NotificationTargetCreated => 1,
+    NotificationTargetChanged => 1,
+    NotificationTargetRemoved => 1,
+    SsoConfigured => 1,
+    SsoRemoved => 1,
     UserInvited => 1,
     UserPasswordSet => 1,
     UserPasswordReset => 1,

@@ -64,6 +64,10 @@ id_type!(
     /// the log, only this id).
     TokenId
 );
+id_type!(
+    /// A notification target (a Slack or generic webhook).
+    NotificationId
+);
 
 impl OrgId {
     /// The stream that holds this organization's events.

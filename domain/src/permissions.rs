@@ -302,7 +302,12 @@ pub mod known {
         ORGANIZATION_PROJECTS_CREATE = "organization.projects.create";
         ORGANIZATION_AUDIT_LOGS_VIEW = "organization.audit_logs.view";
         ORGANIZATION_AUDIT_LOGS_MANAGE = "organization.audit_logs.manage";
+        ORGANIZATION_GENERAL_SETTINGS_VIEW = "organization.general_settings.view";
         ORGANIZATION_GENERAL_SETTINGS_MANAGE = "organization.general_settings.manage";
+        ORGANIZATION_IP_ALLOW_LIST_VIEW = "organization.ip_allow_list.view";
+        ORGANIZATION_IP_ALLOW_LIST_MANAGE = "organization.ip_allow_list.manage";
+        ORGANIZATION_NOTIFICATIONS_VIEW = "organization.notifications.view";
+        ORGANIZATION_NOTIFICATIONS_MANAGE = "organization.notifications.manage";
         ORGANIZATION_OKTA_VIEW = "organization.okta.view";
         ORGANIZATION_OKTA_MANAGE = "organization.okta.manage";
         PROJECT_VIEW = "project.view";

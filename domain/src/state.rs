@@ -180,6 +180,29 @@ pub struct Organization {
     pub tokens: IdMap<TokenId, Token>,
     pub audit_streaming: Option<AuditStreamingConfigured>,
     pub scim: ScimSettings,
+    pub settings: OrgSettings,
+}
+
+/// The settings sections beyond the name and URL (`crate::settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OrgSettings {
+    pub workflows: crate::settings::WorkflowSettings,
+    pub init_agent: crate::settings::InitAgent,
+    /// Empty: requests from anywhere.
+    pub ip_allow_list: Vec<crate::settings::Cidr>,
+    /// Single sign-on; `None`: passwords only.
+    pub sso: Option<crate::settings::SsoSettings>,
+    /// Where audit events are sent, in the order they were added.
+    pub notifications: Vec<crate::notifications::NotificationTarget>,
+}
+
+impl OrgSettings {
+    pub fn notification(
+        &self,
+        id: crate::ids::NotificationId,
+    ) -> Option<&crate::notifications::NotificationTarget> {
+        self.notifications.iter().find(|t| t.id == id)
+    }
 }
 
 /// A map whose keys are not strings, (de)serialized as a list of
@@ -376,6 +399,27 @@ impl Organization {
                 if let Some(url) = &e.url {
                     self.url = Some(url.clone());
                 }
+            }
+            Event::WorkflowSettingsChanged(e) => self.settings.workflows = e.workflows.clone(),
+            Event::InitAgentChanged(e) => self.settings.init_agent = e.init_agent.clone(),
+            Event::IpAllowListChanged(e) => self.settings.ip_allow_list = e.cidrs.clone(),
+            Event::SsoConfigured(e) => self.settings.sso = Some(e.sso.clone()),
+            Event::SsoRemoved(_) => self.settings.sso = None,
+            Event::NotificationTargetCreated(e) => {
+                self.settings.notifications.push(e.target.clone())
+            }
+            Event::NotificationTargetChanged(e) => {
+                if let Some(t) = self
+                    .settings
+                    .notifications
+                    .iter_mut()
+                    .find(|t| t.id == e.target.id)
+                {
+                    *t = e.target.clone();
+                }
+            }
+            Event::NotificationTargetRemoved(e) => {
+                self.settings.notifications.retain(|t| t.id != e.id)
             }
             Event::UserInvited(e) => self.insert_person(e.user_id, &e.email, &e.username, None),
             Event::UserProvisioned(e) => {

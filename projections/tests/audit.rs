@@ -885,6 +885,127 @@ async fn every_event_kind_has_its_entry() {
     ));
     run(
         as_owner.clone(),
+        Command::ChangeWorkflowSettings {
+            change: domain::settings::WorkflowSettingsChange {
+                default_queue: Some("big".into()),
+                ..Default::default()
+            },
+        },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Modified,
+        &org,
+        "acme",
+        "Workflows of organization acme: pull requests from forks do not run, default queue big, job timeout 60 min, manual promotions allowed",
+    ));
+    run(
+        as_owner.clone(),
+        Command::SetInitAgent {
+            init_agent: domain::settings::InitAgent {
+                environment: domain::settings::AgentEnvironment::SelfHosted,
+                machine_type: "s1-builders".into(),
+                os_image: None,
+            },
+        },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Modified,
+        &org,
+        "acme",
+        "Initialization jobs of organization acme now run on self-hosted agent type s1-builders",
+    ));
+    run(
+        as_owner.clone(),
+        Command::SetIpAllowList {
+            cidrs: vec!["10.0.0.0/8".into()],
+            from: None,
+        },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Modified,
+        &org,
+        "acme",
+        "IP allow list of organization acme set to 10.0.0.0/8",
+    ));
+    let sso = domain::settings::SsoSettings {
+        issuer: "https://acme.okta.com".into(),
+        client_id: "rolebook".into(),
+        jit_provisioning: false,
+        password_login: true,
+    };
+    run(as_owner.clone(), Command::ConfigureSso { sso }).await;
+    expected.push(e(
+        R::Settings,
+        Modified,
+        &org,
+        "acme",
+        "Single sign-on of organization acme set: issuer https://acme.okta.com, client rolebook; unknown people refused unless known; passwords still accepted",
+    ));
+    run(as_owner.clone(), Command::RemoveSso).await;
+    expected.push(e(
+        R::Settings,
+        Removed,
+        &org,
+        "acme",
+        "Single sign-on of organization acme removed",
+    ));
+    let hook = domain::notifications::NotificationTarget {
+        id: domain::ids::NotificationId::new(),
+        name: "siem".into(),
+        kind: domain::notifications::TargetKind::Webhook,
+        endpoint: "https://siem.example.com".into(),
+        rules: vec![domain::notifications::Rule::default()],
+    };
+    run(
+        as_owner.clone(),
+        Command::CreateNotificationTarget {
+            target: hook.clone(),
+        },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Added,
+        &hook.id,
+        "siem",
+        "Notification target siem added: webhook to https://siem.example.com",
+    ));
+    let renamed = domain::notifications::NotificationTarget {
+        name: "siem-2".into(),
+        ..hook.clone()
+    };
+    run(
+        as_owner.clone(),
+        Command::ChangeNotificationTarget { target: renamed },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Modified,
+        &hook.id,
+        "siem-2",
+        "Notification target siem-2 changed: webhook to https://siem.example.com, 1 rule(s)",
+    ));
+    run(
+        as_owner.clone(),
+        Command::RemoveNotificationTarget { id: hook.id },
+    )
+    .await;
+    expected.push(e(
+        R::Settings,
+        Removed,
+        &hook.id,
+        "siem-2",
+        "Notification target siem-2 removed",
+    ));
+    run(
+        as_owner.clone(),
         Command::ChangeSettings {
             name: Some("acme-corp".into()),
             url: None,

@@ -156,6 +156,8 @@ pub struct UserPermissions {
 /// The whole access state of an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessState {
+    /// The organization's settings at that moment.
+    pub settings: SettingsView,
     pub roles: Vec<RoleView>,
     pub users: Vec<UserView>,
     pub groups: Vec<GroupView>,
@@ -163,6 +165,15 @@ pub struct AccessState {
     pub bindings: Vec<Binding>,
     /// Every user's effective permissions, by username.
     pub permissions: Vec<UserPermissions>,
+}
+
+/// The organization's name, URL and settings sections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsView {
+    pub name: String,
+    pub url: Option<String>,
+    #[serde(flatten)]
+    pub sections: domain::state::OrgSettings,
 }
 
 fn role_ref(state: &Organization, role: RoleId) -> RoleRef {
@@ -367,6 +378,11 @@ pub fn access_state(state: &Organization) -> AccessState {
         .collect();
 
     AccessState {
+        settings: SettingsView {
+            name: state.name.clone(),
+            url: state.url.clone(),
+            sections: state.settings.clone(),
+        },
         roles,
         users,
         groups,

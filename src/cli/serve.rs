@@ -37,6 +37,26 @@ pub struct Serve {
     /// Seconds between two passes of audit-log bucket streaming.
     #[arg(long, env = "ROLEBOOK_STREAMING_INTERVAL", default_value_t = 300)]
     pub streaming_interval: u64,
+    /// Milliseconds between two passes of audit webhook delivery.
+    #[arg(long, env = "ROLEBOOK_WEBHOOK_INTERVAL_MS", default_value_t = 1000)]
+    pub webhook_interval_ms: u64,
+    /// Milliseconds to wait after a webhook delivery's first failure
+    /// (doubled after each next one, at most 5 minutes).
+    #[arg(long, env = "ROLEBOOK_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
+    pub webhook_backoff_ms: u64,
+    /// Failed deliveries in a row after which a target is paused.
+    #[arg(long, env = "ROLEBOOK_WEBHOOK_MAX_FAILURES", default_value_t = 12)]
+    pub webhook_max_failures: u32,
+    /// This server's URL as browsers and identity providers reach it (the
+    /// base of SSO redirect URIs); default `http://` and the address it
+    /// listens on.
+    #[arg(long, env = "ROLEBOOK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Take the client address from the last `X-Forwarded-For` entry (only
+    /// behind a reverse proxy that sets it): the address the IP allow
+    /// list, the login limits and the audit log see. Off: the peer's.
+    #[arg(long, env = "ROLEBOOK_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 }
 
 /// The key file that seals kept idempotency answers, in the data dir.
@@ -211,18 +231,69 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
         .run(stopped.clone()),
     );
 
+    // Audit webhooks: their secrets, cursors and delivery log beside the
+    // log; the entries come from the data dir's audit view, like the
+    // export's.
+    let notifications = rolebook::notifications::Store::open(&tables, streaming_keys.clone())
+        .await
+        .context("cannot open the audit webhooks' tables")?;
+    let webhook_client = rolebook::notifications::client();
+    let notifier = tokio::spawn(
+        rolebook::notifications::Notifier {
+            store: notifications.clone(),
+            model: model.clone(),
+            read_db: db.clone(),
+            interval: std::time::Duration::from_millis(args.webhook_interval_ms.max(10)),
+            policy: rolebook::notifications::RetryPolicy {
+                backoff: std::time::Duration::from_millis(args.webhook_backoff_ms.max(1)),
+                max_failures: args.webhook_max_failures.max(1),
+            },
+            client: webhook_client.clone(),
+        }
+        .run(stopped.clone()),
+    );
+
+    let sso = rolebook::sso::Sso::new(
+        rolebook::sso::Store::open(&tables, streaming_keys.clone())
+            .await
+            .context("cannot open the single sign-on tables")?,
+        webhook_client.clone(),
+    );
+
     let answer_key = commands::AnswerKey::new(answer_key);
     let shared = postgres.is_some();
-    let mut state = AppState::new(service, model, positions, db, answer_key, streaming_keys)
-        .with_audit_in(postgres)
-        .with_admin_token(admin_token)
-        .with_start(head_at_start, started);
+    let mut state = AppState::new(
+        service,
+        model,
+        positions,
+        db,
+        answer_key,
+        rolebook::http::state::Integrations {
+            streaming_keys,
+            notifications,
+            sso,
+            client: webhook_client,
+        },
+    )
+    .with_audit_in(postgres)
+    .with_admin_token(admin_token)
+    .with_start(head_at_start, started);
     if shared {
         state = state.shared_with_other_servers();
     }
+    state.trust_forwarded_for = args.trust_forwarded_for;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    state.public_url = args.public_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        )
+    });
     tracing::info!(address = %listener.local_addr()?, "listening");
     eprintln!("rolebook listening on http://{}", listener.local_addr()?);
     axum::serve(
@@ -236,6 +307,7 @@ pub async fn run(storage: &Storage, args: Serve) -> anyhow::Result<()> {
     let _ = rbac.await;
     let _ = audit.await;
     let _ = streamer.await;
+    let _ = notifier.await;
     if let Some(copy) = export_copy {
         let _ = copy.await;
     }

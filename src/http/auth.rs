@@ -75,8 +75,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
         };
         let ip = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .get::<super::client_addr::ClientAddr>()
+            .map(|c| c.0.to_string());
         Ok(Origin {
             ip,
             user_agent: header("user-agent"),

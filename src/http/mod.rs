@@ -11,8 +11,10 @@
 
 pub mod answers;
 pub mod auth;
+pub mod client_addr;
 pub mod command;
 pub mod idempotency;
+pub mod ip_allow_list;
 pub mod json;
 pub mod openapi;
 pub mod paging;
@@ -41,7 +43,8 @@ use utoipa_axum::routes;
 
 use problem::Problem;
 use routes::{
-    access, audit, groups, health, okta, orgs, people, projects, roles, service_accounts, sessions,
+    access, audit, groups, health, notifications, okta, orgs, people, projects, roles,
+    service_accounts, sessions, settings, sso,
 };
 pub use state::AppState;
 
@@ -115,19 +118,42 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(access::check))
         .routes(routes!(access::check_many))
         .routes(routes!(access::who_can))
-        // Audit log and settings.
+        // Audit log.
         .routes(routes!(audit::list))
         .routes(routes!(audit::export_csv))
         .routes(routes!(audit::streaming))
         .routes(routes!(audit::set_streaming))
         .routes(routes!(audit::remove_streaming))
-        .routes(routes!(audit::settings))
-        .routes(routes!(audit::change_settings))
+        // Settings.
+        .routes(routes!(settings::settings))
+        .routes(routes!(settings::change_settings))
+        .routes(routes!(settings::workflows))
+        .routes(routes!(settings::change_workflows))
+        .routes(routes!(settings::init_agent))
+        .routes(routes!(settings::set_init_agent))
+        .routes(routes!(settings::init_agent_catalog))
+        .routes(routes!(settings::ip_allow_list))
+        .routes(routes!(settings::set_ip_allow_list))
+        // Notifications and audit webhooks.
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::get))
+        .routes(routes!(notifications::create))
+        .routes(routes!(notifications::change))
+        .routes(routes!(notifications::remove))
+        .routes(routes!(notifications::test))
+        .routes(routes!(notifications::resume))
+        .routes(routes!(notifications::deliveries))
         // Okta: SCIM provisioning (the SCIM endpoints: `scim::router`).
         .routes(routes!(okta::scim_settings))
         .routes(routes!(okta::change_scim_settings))
         .routes(routes!(okta::issue_scim_token))
         .routes(routes!(okta::revoke_scim_token))
+        // Okta: single sign-on.
+        .routes(routes!(sso::get))
+        .routes(routes!(sso::set))
+        .routes(routes!(sso::remove))
+        .routes(routes!(sso::login))
+        .routes(routes!(sso::callback))
 }
 
 /// Every route of the API, with the middleware stack.
@@ -139,6 +165,7 @@ pub fn router(state: AppState) -> Router {
     // method is answered 404/405 first.
     app.route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(middleware::from_fn_with_state(state.clone(), session::layer))
+        .route_layer(middleware::from_fn_with_state(state.clone(), ip_allow_list::layer))
         .fallback(|| async { Problem::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
@@ -149,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(problems_everywhere))
         .layer(middleware::from_fn(security::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), client_addr::layer))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -221,7 +221,9 @@ impl From<DomainError> for Problem {
             | RoleNotFound(_)
             | ProjectNotFound(_)
             | TokenNotFound(_)
-            | StreamingNotConfigured => Problem::new(StatusCode::NOT_FOUND, code, detail),
+            | StreamingNotConfigured
+            | NotificationNotFound(_)
+            | SsoNotConfigured => Problem::new(StatusCode::NOT_FOUND, code, detail),
             RoleScopeMismatch { .. } | UnknownPermission(_) | NotAMember(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
             }

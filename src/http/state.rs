@@ -58,10 +58,34 @@ pub struct AppState {
     pub sessions: super::session::SessionPositions,
     /// The bucket keys of audit streaming, sealed at rest.
     pub streaming_keys: Arc<crate::streaming::Credentials>,
+    /// Whether the client address is the last of `X-Forwarded-For`
+    /// (behind a proxy the operator trusts; `super::client_addr`).
+    pub trust_forwarded_for: bool,
+    /// The audit webhooks' secrets, cursors and delivery log.
+    pub notifications: crate::notifications::Store,
+    /// Single sign-on: its stores and the providers' cached metadata.
+    pub sso: crate::sso::Sso,
+    /// This server's URL as browsers and identity providers reach it
+    /// (`--public-url`): the base of SSO redirect URIs.
+    pub public_url: String,
+    /// The client webhook deliveries (and test sends) go through.
+    pub webhook_client: webhook_client::Client,
     orgs: Arc<RwLock<HashMap<String, (OrgId, Instant)>>>,
     /// Live tokens by secret; `None` when other servers share the
     /// credentials ([`AppState::shared_with_other_servers`]).
     tokens: Option<Arc<RwLock<HashMap<String, TokenRecord>>>>,
+}
+
+/// What the server keeps beside the log for its dealings with the outside:
+/// the bucket keys of audit streaming, the audit webhooks' store and single
+/// sign-on's.
+pub struct Integrations {
+    pub streaming_keys: crate::streaming::Credentials,
+    pub notifications: crate::notifications::Store,
+    pub sso: crate::sso::Sso,
+    /// The client outbound requests (webhooks, the identity provider) go
+    /// through.
+    pub client: webhook_client::Client,
 }
 
 impl AppState {
@@ -71,8 +95,14 @@ impl AppState {
         positions: Positions,
         read_db: PathBuf,
         answer_key: commands::AnswerKey,
-        streaming_keys: crate::streaming::Credentials,
+        integrations: Integrations,
     ) -> Self {
+        let Integrations {
+            streaming_keys,
+            notifications,
+            sso,
+            client,
+        } = integrations;
         AppState {
             service,
             model,
@@ -89,6 +119,11 @@ impl AppState {
             answer_key,
             streaming_keys: Arc::new(streaming_keys),
             sessions: Default::default(),
+            trust_forwarded_for: false,
+            notifications,
+            sso,
+            public_url: String::new(),
+            webhook_client: client,
             orgs: Arc::default(),
             tokens: Some(Arc::default()),
         }

@@ -146,7 +146,9 @@ impl Credentials {
         Ok(conn)
     }
 
-    fn seal(&self, org: OrgId, column: &str, plain: &str) -> String {
+    /// Seals `plain` for `org`'s `column` (also the notification targets'
+    /// URLs and signing secrets, `crate::notifications::secrets`).
+    pub(crate) fn seal(&self, org: OrgId, column: &str, plain: &str) -> String {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = format!("{org}:{column}");
         let sealed = self
@@ -162,7 +164,13 @@ impl Credentials {
         format!("{SEALED}{}:{}", hex::encode(nonce), hex::encode(sealed))
     }
 
-    fn open_value(&self, org: OrgId, column: &str, stored: &str) -> Result<String, StreamingError> {
+    /// Opens what [`Credentials::seal`] sealed for `org`'s `column`.
+    pub(crate) fn open_value(
+        &self,
+        org: OrgId,
+        column: &str,
+        stored: &str,
+    ) -> Result<String, StreamingError> {
         let bad = || {
             StreamingError::Sealed(format!(
                 "the stored {column} of {org} cannot be decrypted with {KEY_FILE} (configure streaming again)"

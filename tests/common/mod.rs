@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

@@ -10,6 +10,7 @@ mod people;
 mod projects;
 mod provisioning;
 mod roles;
+mod settings;
 mod tokens;
 
 use crate::commands::Command;
@@ -41,6 +42,14 @@ pub fn decide(
     match command {
         CreateOrganization { .. } => unreachable!("handled above"),
         ChangeSettings { name, url } => organization::change_settings(&caller, name, url),
+        ChangeWorkflowSettings { change } => settings::change_workflows(&caller, change),
+        SetInitAgent { init_agent } => settings::set_init_agent(&caller, init_agent),
+        SetIpAllowList { cidrs, from } => settings::set_ip_allow_list(&caller, cidrs, *from),
+        ConfigureSso { sso } => settings::configure_sso(&caller, sso),
+        RemoveSso => settings::remove_sso(&caller),
+        CreateNotificationTarget { target } => settings::create_notification(&caller, target),
+        ChangeNotificationTarget { target } => settings::change_notification(&caller, target),
+        RemoveNotificationTarget { id } => settings::remove_notification(&caller, *id),
         ConfigureAuditStreaming { target } => organization::configure_streaming(&caller, target),
         RemoveAuditStreaming => organization::remove_streaming(&caller),
         InvitePeople { people, role } => people::invite(&caller, people, *role),
@@ -404,6 +413,15 @@ impl Checks {
     pub fn check(&mut self, r: Result<(), crate::errors::FieldError>) {
         if let Err(e) = r {
             self.0.push(e);
+        }
+    }
+    pub fn extend<T>(&mut self, r: Result<T, Vec<crate::errors::FieldError>>) -> Option<T> {
+        match r {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.0.extend(e);
+                None
+            }
         }
     }
     pub fn done(self) -> Result<(), DomainError> {

@@ -11,6 +11,15 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::events::{Event, EventMetadata};
 use domain::ids::{OrgId, Subject, UserId};
+use domain::notifications::TargetKind;
+use domain::settings::{AgentEnvironment, ForkPolicy};
+
+fn kind(k: TargetKind) -> &'static str {
+    match k {
+        TargetKind::Slack => "Slack",
+        TargetKind::Webhook => "webhook",
+    }
+}
 use domain::store::RecordedEvent;
 use serde::{Deserialize, Serialize};
 
@@ -303,6 +312,124 @@ pub fn describe(names: &OrgNames, org_id: OrgId, event: &Event) -> Described {
                 text,
             )
         }
+        Event::WorkflowSettingsChanged(e) => {
+            let w = &e.workflows;
+            let forks = match w.fork_pull_requests {
+                ForkPolicy::Disabled => "do not run",
+                ForkPolicy::WithoutSecrets => "run without secrets",
+                ForkPolicy::WithSecrets => "run with secrets",
+            };
+            let manual = if w.manual_promotions {
+                "allowed"
+            } else {
+                "not allowed"
+            };
+            d(
+                R::Settings,
+                Modified,
+                &org_id,
+                org_name,
+                format!(
+                    "Workflows of organization {org_name}: pull requests from forks {forks}, \
+                     default queue {}, job timeout {} min, manual promotions {manual}",
+                    w.default_queue, w.job_timeout_minutes
+                ),
+            )
+        }
+        Event::InitAgentChanged(e) => {
+            let a = &e.init_agent;
+            let text = match (a.environment, &a.os_image) {
+                (AgentEnvironment::Cloud, Some(os)) => {
+                    format!("cloud machine {} with {os}", a.machine_type)
+                }
+                (AgentEnvironment::Cloud, None) => format!("cloud machine {}", a.machine_type),
+                (AgentEnvironment::SelfHosted, _) => {
+                    format!("self-hosted agent type {}", a.machine_type)
+                }
+            };
+            d(
+                R::Settings,
+                Modified,
+                &org_id,
+                org_name,
+                format!("Initialization jobs of organization {org_name} now run on {text}"),
+            )
+        }
+        Event::IpAllowListChanged(e) => {
+            let text = if e.cidrs.is_empty() {
+                format!("IP allow list of organization {org_name} cleared: requests from anywhere")
+            } else {
+                let list: Vec<String> = e.cidrs.iter().map(|c| c.to_string()).collect();
+                format!(
+                    "IP allow list of organization {org_name} set to {}",
+                    list.join(", ")
+                )
+            };
+            d(R::Settings, Modified, &org_id, org_name, text)
+        }
+        Event::SsoConfigured(e) => {
+            let s = &e.sso;
+            let jit = if s.jit_provisioning {
+                "created on first sign-in"
+            } else {
+                "refused unless known"
+            };
+            let passwords = if s.password_login {
+                "still"
+            } else {
+                "no longer"
+            };
+            d(
+                R::Settings,
+                Modified,
+                &org_id,
+                org_name,
+                format!(
+                    "Single sign-on of organization {org_name} set: issuer {}, client {}; \
+                     unknown people {jit}; passwords {passwords} accepted",
+                    s.issuer, s.client_id
+                ),
+            )
+        }
+        Event::SsoRemoved(_) => d(
+            R::Settings,
+            Removed,
+            &org_id,
+            org_name,
+            format!("Single sign-on of organization {org_name} removed"),
+        ),
+        Event::NotificationTargetCreated(e) => d(
+            R::Settings,
+            Added,
+            &e.target.id,
+            &e.target.name,
+            format!(
+                "Notification target {} added: {} to {}",
+                e.target.name,
+                kind(e.target.kind),
+                e.target.endpoint
+            ),
+        ),
+        Event::NotificationTargetChanged(e) => d(
+            R::Settings,
+            Modified,
+            &e.target.id,
+            &e.target.name,
+            format!(
+                "Notification target {} changed: {} to {}, {} rule(s)",
+                e.target.name,
+                kind(e.target.kind),
+                e.target.endpoint,
+                e.target.rules.len()
+            ),
+        ),
+        Event::NotificationTargetRemoved(e) => d(
+            R::Settings,
+            Removed,
+            &e.id,
+            &e.name,
+            format!("Notification target {} removed", e.name),
+        ),
         Event::UserInvited(e) => d(
             R::User,
             Added,

@@ -29,6 +29,6 @@ pub use error::AuditError;
 pub use names::{Names, OrgNames};
 pub use projection::{AuditProjection, SCHEMA};
 pub use query::{
-    decode_cursor, encode_cursor, explain_page, page, AuditFilter, AuditPage, DEFAULT_LIMIT,
+    decode_cursor, encode_cursor, explain_page, page, since, AuditFilter, AuditPage, DEFAULT_LIMIT,
     MAX_LIMIT,
 };

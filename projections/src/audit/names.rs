@@ -196,7 +196,15 @@ impl OrgNames {
             | Event::UserProfileChanged(_)
             | Event::ScimTokenIssued(_)
             | Event::ScimTokenRevoked(_)
-            | Event::ScimSettingsChanged(_) => {}
+            | Event::ScimSettingsChanged(_)
+            | Event::WorkflowSettingsChanged(_)
+            | Event::InitAgentChanged(_)
+            | Event::IpAllowListChanged(_)
+            | Event::NotificationTargetCreated(_)
+            | Event::NotificationTargetChanged(_)
+            | Event::NotificationTargetRemoved(_)
+            | Event::SsoConfigured(_)
+            | Event::SsoRemoved(_) => {}
         }
     }
 

@@ -296,6 +296,28 @@ pub fn page(conn: &Connection, filter: &AuditFilter) -> Result<AuditPage, AuditE
     })
 }
 
+/// Up to `limit` of `org`'s entries after `position`, oldest first: what a
+/// reader that follows the log (the audit webhooks) asks for next. Served
+/// by `audit_by_org`.
+pub fn since(
+    conn: &Connection,
+    org: OrgId,
+    position: u64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, AuditError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_log INDEXED BY {ORG_INDEX} \
+         WHERE org_id = ? AND position > ? ORDER BY position LIMIT ?"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query((org_value(org), position as i64, limit as i64))?;
+    let mut entries = Vec::new();
+    while let Some(row) = rows.next()? {
+        entries.push(read_entry(row)?);
+    }
+    Ok(entries)
+}
+
 /// The query plan SQLite chooses for a filter's page (`EXPLAIN QUERY PLAN`
 /// details, one line per step), to check which index serves it.
 pub fn explain_page(conn: &Connection, filter: &AuditFilter) -> Result<Vec<String>, AuditError> {

@@ -106,6 +106,14 @@ pub fn row_changes(
     match event {
         Event::OrganizationCreated(_) => out.extend(predefined_roles().into_iter().map(PutRole)),
         Event::OrganizationSettingsChanged(_)
+        | Event::WorkflowSettingsChanged(_)
+        | Event::InitAgentChanged(_)
+        | Event::IpAllowListChanged(_)
+        | Event::NotificationTargetCreated(_)
+        | Event::NotificationTargetChanged(_)
+        | Event::NotificationTargetRemoved(_)
+        | Event::SsoConfigured(_)
+        | Event::SsoRemoved(_)
         | Event::UserPasswordSet(_)
         | Event::UserPasswordReset(_)
         | Event::ServiceAccountTokenIssued(_)

@@ -41,7 +41,7 @@ pub const SCHEMA: &str = include_str!("snapshots.sql");
 const MIGRATIONS: &[infra::sqlite::migrations::Migration] = &[(1, "snapshots", SCHEMA)];
 
 /// The encoding and shape of the `state` column written by this build.
-pub const FORMAT: i64 = 6;
+pub const FORMAT: i64 = 7;
 
 /// Where a snapshot stands in its stream.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,12 +1,9 @@
-//! The audit log (`GET /audit-logs`, `GET /audit-logs/export.csv`), its
-//! streaming target (`/audit-logs/streaming`) and the organization's
-//! settings (`/settings`).
+//! The audit log (`GET /audit-logs`, `GET /audit-logs/export.csv`) and its
+//! streaming target (`/audit-logs/streaming`).
 //!
 //! Reading the log and the streaming target needs
 //! `organization.audit_logs.view`; changing the target needs
-//! `organization.audit_logs.manage` (checked by the command). Settings are
-//! read with `organization.view` (every role has it) and changed with
-//! `organization.general_settings.manage` (checked by the command).
+//! `organization.audit_logs.manage` (checked by the command).
 //!
 //! Audit queries wait for the `audit` projection (and the access model,
 //! which answers the permission check) when `at_least` is given, and run on
@@ -21,7 +18,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::commands::StreamingTarget;
-use domain::ids::{OrgId, UserId};
+use domain::ids::UserId;
 use domain::permissions::known;
 use domain::Command;
 use projections::audit::{self, AuditEntry, AuditError, AuditFilter, Operation, ResourceType};
@@ -31,7 +28,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::AtLeast;
 use crate::http::answers::Committed;
 use crate::http::auth::Caller;
-use crate::http::command::{answered, render};
 use crate::http::params::OrgPath;
 use crate::http::problem::{ApiResult, Problem, ProblemBody};
 use crate::http::resolve;
@@ -199,7 +195,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    fn of(e: AuditEntry) -> AuditEvent {
+    pub fn of(e: AuditEntry) -> AuditEvent {
         AuditEvent {
             position: e.position,
             occurred_at: e.occurred_at,
@@ -530,7 +526,7 @@ pub struct StreamingBody {
     prefix: Option<String>,
 }
 
-fn secret_field(field: &str, value: &str) -> ApiResult<()> {
+pub(crate) fn secret_field(field: &str, value: &str) -> ApiResult<()> {
     if value.trim().is_empty() || value.len() > 1024 || value.chars().any(char::is_control) {
         return Err(Problem::invalid(
             field,
@@ -611,100 +607,4 @@ pub async fn remove_streaming(
     let (keys, org) = (state.streaming_keys.clone(), caller.org);
     keys.delete(org).await.map_err(Problem::internal)?;
     Ok(response)
-}
-
-// ---- settings --------------------------------------------------------------
-
-/// The organization's settings.
-#[derive(Serialize, ToSchema)]
-pub struct Settings {
-    #[schema(value_type = String, format = Uuid)]
-    org_id: OrgId,
-    /// Its name, which is also its handle in URLs.
-    name: String,
-    url: Option<String>,
-}
-
-impl Settings {
-    fn of(org: OrgId, s: &domain::Organization) -> Settings {
-        Settings {
-            org_id: org,
-            name: s.name.clone(),
-            url: s.url.clone(),
-        }
-    }
-}
-
-/// `GET /settings`: `{org_id, name, url}`; needs `organization.view`.
-#[utoipa::path(
-    get, path = "/api/v1/orgs/{org}/settings", tag = "audit", operation_id = "settings",
-    summary = "The organization's name and URL",
-    params(OrgPath, AtLeast),
-    responses(
-        (status = 200, description = "The settings", body = Settings),
-    )
-)]
-pub async fn settings(
-    State(state): State<AppState>,
-    Query(q): Query<AtLeast>,
-    caller: Caller,
-) -> ApiResult<Json<Settings>> {
-    state.consistent(&caller, q.at_least).await?;
-    state.require(&caller, known::ORGANIZATION_VIEW)?;
-    let model = state.model.read();
-    let o = model
-        .org(caller.org)
-        .ok_or_else(|| Problem::not_found("org_not_found", "no such organization"))?;
-    Ok(Json(Settings::of(caller.org, &o.state)))
-}
-
-/// `PATCH /settings`'s body: what changes.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsBody {
-    /// A new name: also the new handle in URLs (the old one stops
-    /// resolving), unique across the instance.
-    name: Option<String>,
-    url: Option<String>,
-}
-
-/// `PATCH /settings`: `{name?, url?}`; 200 with the settings; 409
-/// `org_exists` when another organization has the name. The name is the
-/// organization's handle: from this answer on, `/api/v1/orgs/{new name}`
-/// resolves and the old name answers 404 `org_not_found` (no redirect: a
-/// freed name may be taken by another organization, and a client must not
-/// be sent on to it). The id always resolves.
-#[utoipa::path(
-    patch, path = "/api/v1/orgs/{org}/settings", tag = "audit", operation_id = "change_settings",
-    summary = "Change the organization's name (its URL handle) or URL",
-    params(OrgPath),
-    request_body = SettingsBody,
-    responses(
-        (status = 200, description = "The settings; after a rename, `/api/v1/orgs/{new name}` resolves and the old name answers 404 `org_not_found`", body = Committed<Settings>),
-        (status = 409, description = "`org_exists`", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_name`, `invalid_url`", body = ProblemBody, content_type = "application/problem+json"),
-    )
-)]
-pub async fn change_settings(
-    State(state): State<AppState>,
-    caller: Caller,
-    Json(body): Json<SettingsBody>,
-) -> ApiResult<Response> {
-    let renamed = body.name.is_some();
-    let org = caller.org;
-    let render = render(StatusCode::OK, move |s| Settings::of(org, s));
-    let outcome = state
-        .service
-        .change_settings(
-            caller.org,
-            body.name,
-            body.url,
-            &caller.context(),
-            Some(render),
-        )
-        .await?;
-    if renamed {
-        state.forget_org(caller.org);
-    }
-    Ok(answered(&outcome))
 }

@@ -8,6 +8,7 @@ pub mod access;
 pub mod audit;
 pub mod groups;
 pub mod health;
+pub mod notifications;
 pub mod okta;
 pub mod orgs;
 pub mod people;
@@ -15,6 +16,8 @@ pub mod projects;
 pub mod roles;
 pub mod service_accounts;
 pub mod sessions;
+pub mod settings;
+pub mod sso;
 
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};

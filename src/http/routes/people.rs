@@ -25,7 +25,7 @@ use commands::service::Renderer;
 use commands::Answer;
 
 /// `GET /people`'s filters and paging.
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -298,18 +298,18 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct Person {
     #[schema(example = "ada@example.com")]
-    email: String,
+    pub(crate) email: String,
     /// Derived from the email when absent.
-    username: Option<String>,
+    pub(crate) username: Option<String>,
 }
 
 /// `POST /people`'s body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
-    people: Vec<Person>,
+    pub(crate) people: Vec<Person>,
     /// Their organization role (id or name); `Member` when absent.
-    role: Option<String>,
+    pub(crate) role: Option<String>,
 }
 
 /// A new user with the temporary password shown once.
