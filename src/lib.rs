@@ -5,6 +5,7 @@
 //! sealed at rest; [`scim`], the SCIM protocol's pure parts. The binary
 //! (`src/main.rs`) holds the CLI and wires them together.
 
+pub mod console;
 pub mod http;
 pub mod notifications;
 pub mod scim;

@@ -160,7 +160,9 @@ pub fn api() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let (app, _) = api().split_for_parts();
-    let app = app.nest(scim::BASE, scim::router());
+    let app = app
+        .nest(scim::BASE, scim::router())
+        .merge(crate::console::router());
     // Keys are looked at on the API's routes only: an undeclared path or
     // method is answered 404/405 first.
     app.route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
@@ -208,14 +210,15 @@ async fn problems_everywhere(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    // Problems, and JSON answers of our own (health's 503 `starting`), are
-    // left as they are.
+    // Problems, JSON answers of our own (health's 503 `starting`) and the
+    // console's pages are left as they are.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| {
             v.as_bytes().starts_with(b"application/problem+json")
                 || v.as_bytes().starts_with(b"application/json")
+                || v.as_bytes().starts_with(b"text/html")
                 || v.as_bytes()
                     .starts_with(crate::scim::CONTENT_TYPE.as_bytes())
         });

@@ -1,0 +1,174 @@
+//! The console's cookie session: the same session token the API's
+//! `POST /sessions` gives, kept in an HttpOnly, SameSite=Strict cookie, and
+//! resolved to the API's [`Caller`] for the organization of the page (a
+//! session of another organization is refused there). Every form carries a
+//! CSRF token derived from the session token, compared in constant time.
+
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::Chrome;
+use crate::http::auth::{Bearer, Caller, Origin};
+use crate::http::problem::Problem;
+use crate::http::state::AppState;
+
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "rolebook_session";
+/// The sign-in form's own CSRF cookie (no session yet).
+pub const LOGIN_COOKIE: &str = "rolebook_login";
+
+/// A signed-in user on one organization's pages.
+pub struct Session {
+    pub caller: Caller,
+    pub token: String,
+    /// The `{org}` of the page, as written in its URL.
+    pub org: String,
+    can_people: bool,
+    can_audit: bool,
+}
+
+impl Session {
+    /// Resolves the session cookie for `org`'s pages; without one (or an
+    /// expired one) the answer is the sign-in page, for another
+    /// organization a refusal.
+    pub async fn of(
+        state: &AppState,
+        org: &str,
+        headers: &HeaderMap,
+        origin: Origin,
+    ) -> Result<Session, Response> {
+        let Some(token) = cookie(headers, COOKIE_NAME) else {
+            return Err(to_sign_in(org));
+        };
+        match state.caller(org, &Bearer(token.clone()), origin).await {
+            Ok(caller) => {
+                let holds = |p| state.model.read().check(caller.org, caller.user, p, None);
+                let (can_people, can_audit) = (
+                    holds(domain::permissions::known::ORGANIZATION_PEOPLE_VIEW),
+                    holds(domain::permissions::known::ORGANIZATION_AUDIT_LOGS_VIEW),
+                );
+                Ok(Session {
+                    caller,
+                    token,
+                    org: org.to_string(),
+                    can_people,
+                    can_audit,
+                })
+            }
+            Err(p) if p.status == StatusCode::UNAUTHORIZED => {
+                // A live session of another organization is not this one's.
+                Err(super::refused(
+                    None,
+                    Problem::new(
+                        StatusCode::FORBIDDEN,
+                        "not_this_organization",
+                        format!("you are not signed in to organization {org}: sign in to it first"),
+                    ),
+                ))
+            }
+            Err(p) => Err(super::refused(None, p)),
+        }
+    }
+
+    /// The token forms carry.
+    pub fn csrf(&self) -> String {
+        csrf_of(&self.token)
+    }
+
+    /// Whether `sent` is this session's CSRF token.
+    pub fn csrf_ok(&self, sent: &str) -> bool {
+        same(sent, &self.csrf())
+    }
+
+    /// The refusal of a form without this session's CSRF token: 403
+    /// `csrf_failed`.
+    pub fn csrf_refused(&self) -> Response {
+        super::refused(Some(&self.chrome("")), csrf_failed())
+    }
+
+    /// The layout's header for `page`: the links to the pages the caller
+    /// may open.
+    pub(super) fn chrome(&self, page: &'static str) -> Chrome {
+        Chrome {
+            org: self.org.clone(),
+            username: self.caller.username.clone(),
+            csrf: self.csrf(),
+            page,
+            can_people: self.can_people,
+            can_audit: self.can_audit,
+        }
+    }
+
+    /// Whether the caller holds `permission` (to show or hide controls;
+    /// the handlers refuse regardless).
+    pub fn holds(&self, state: &AppState, permission: domain::permissions::Permission) -> bool {
+        state
+            .model
+            .read()
+            .check(self.caller.org, self.caller.user, permission, None)
+    }
+}
+
+pub(super) fn csrf_failed() -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "this form did not come from this console (its CSRF token is missing or wrong): \
+         open the page again and resend",
+    )
+}
+
+/// Whether two tokens are equal, in constant time.
+pub(super) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The CSRF token of a session: unguessable without the session token,
+/// which scripts cannot read (HttpOnly).
+pub fn csrf_of(token: &str) -> String {
+    let digest = Sha256::digest(format!("rolebook-console-csrf:{token}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// A cookie's value from the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` for `name` (HttpOnly, SameSite=Strict, `Secure` when the
+/// server's public URL is https); `None` clears it.
+pub fn set_cookie(state: &AppState, name: &str, value: Option<&str>, path: &str) -> HeaderValue {
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = match value {
+        Some(v) => format!("{name}={v}; Path={path}; HttpOnly; SameSite=Strict{secure}"),
+        None => format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&text).expect("cookie values are tokens")
+}
+
+/// To the sign-in page for `org`.
+pub fn to_sign_in(org: &str) -> Response {
+    let org = percent_encoding::utf8_percent_encode(org, percent_encoding::NON_ALPHANUMERIC);
+    Redirect::to(&format!("/login?org={org}")).into_response()
+}
+
+/// Adds `Set-Cookie` to a response.
+pub fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
+    response.headers_mut().append(SET_COOKIE, cookie);
+    response
+}
