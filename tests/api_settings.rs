@@ -12,20 +12,6 @@ use std::net::IpAddr;
 use common::{Server, PASSWORD};
 use serde_json::{json, Value};
 
-/// `replay state --org default --as-of <at>`'s settings.
-fn settings_as_of(s: &Server, at: &str) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rolebook"))
-        .envs(s.cli_env())
-        .arg("--data-dir")
-        .arg(s.dir.path())
-        .args(["replay", "state", "--org", "default", "--as-of", at])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
-    state["settings"].clone()
-}
-
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -182,10 +168,10 @@ async fn workflow_and_init_agent_settings_are_changed_audited_and_replayed() {
 
     // The log answers for any moment: before the changes, the defaults;
     // after them, what was set.
-    let then = settings_as_of(&s, &before);
+    let then = s.settings_as_of(&before);
     assert_eq!(then["workflows"], defaults);
     assert_eq!(then["init_agent"]["machine_type"], "e1-standard-2");
-    let later = settings_as_of(&s, &after);
+    let later = s.settings_as_of(&after);
     assert_eq!(later["workflows"], workflows);
     assert_eq!(
         later["init_agent"],
@@ -306,9 +292,9 @@ async fn the_ip_allow_list_refuses_other_addresses_and_cannot_lock_out_its_autho
     .expect(200);
     assert_eq!(status_from(&s, &there, &owner).await.0, 200);
 
-    assert_eq!(settings_as_of(&s, &before)["ip_allow_list"], json!([]));
+    assert_eq!(s.settings_as_of(&before)["ip_allow_list"], json!([]));
     assert_eq!(
-        settings_as_of(&s, &after)["ip_allow_list"],
+        s.settings_as_of(&after)["ip_allow_list"],
         json!(["127.0.0.2/32", "10.0.0.0/8"])
     );
 }

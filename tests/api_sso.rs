@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use common::oidc::{Provider, CLIENT_ID, CLIENT_SECRET};
 use common::{Server, PASSWORD};
@@ -67,18 +66,6 @@ async fn callback_url(s: &Server, hint: &str) -> String {
 async fn sign_in(s: &Server, hint: &str) -> common::Resp {
     let url = callback_url(s, hint).await;
     s.send(s.client.get(url)).await
-}
-
-fn settings_as_of(s: &Server, at: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_rolebook"))
-        .envs(s.cli_env())
-        .arg("--data-dir")
-        .arg(s.dir.path())
-        .args(["replay", "state", "--org", "default", "--as-of", at])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["settings"].clone()
 }
 
 #[tokio::test]
@@ -209,8 +196,8 @@ async fn sign_in_through_a_real_openid_provider_and_every_refusal() {
 
     // The settings as of any moment; the client secret nowhere in the
     // clear.
-    assert_eq!(settings_as_of(&s, &before)["sso"], Value::Null);
-    let then = settings_as_of(&s, &after)["sso"].clone();
+    assert_eq!(s.settings_as_of(&before)["sso"], Value::Null);
+    let then = s.settings_as_of(&after)["sso"].clone();
     assert_eq!(then["issuer"], provider.issuer);
     assert_eq!(then["password_login"], false);
     assert!(!then.to_string().contains(CLIENT_SECRET));

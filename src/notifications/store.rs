@@ -76,23 +76,9 @@ impl Store {
     /// Opens (creating) the tables where `tables` says; the secrets are
     /// sealed with `sealing`'s key.
     pub async fn open(tables: &Tables, sealing: Credentials) -> Result<Store, StreamingError> {
-        match tables {
-            Tables::Embedded(db) => {
-                let db = db.clone();
-                tokio::task::spawn_blocking(move || {
-                    let conn = projections::db::open(&db)
-                        .map_err(StreamingError::db("cannot open the notifications tables"))?;
-                    infra::sqlite::migrations::migrate(&conn, "notifications", MIGRATIONS)?;
-                    Ok::<_, StreamingError>(())
-                })
-                .await
-                .map_err(|e| StreamingError::Task(e.to_string()))??;
-            }
-            Tables::Postgres(pool) => {
-                infra::postgres::migrations::migrate(pool, "notifications", POSTGRES_MIGRATIONS)
-                    .await?;
-            }
-        }
+        tables
+            .migrate("notifications", MIGRATIONS, POSTGRES_MIGRATIONS)
+            .await?;
         Ok(Store {
             tables: tables.clone(),
             sealing,

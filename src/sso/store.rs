@@ -46,22 +46,9 @@ fn state_hash(state: &str) -> String {
 impl Store {
     /// Opens (creating) the tables where `tables` says.
     pub async fn open(tables: &Tables, sealing: Credentials) -> Result<Store, StreamingError> {
-        match tables {
-            Tables::Embedded(db) => {
-                let db = db.clone();
-                tokio::task::spawn_blocking(move || {
-                    let conn = projections::db::open(&db)
-                        .map_err(StreamingError::db("cannot open the SSO tables"))?;
-                    infra::sqlite::migrations::migrate(&conn, "sso", MIGRATIONS)?;
-                    Ok::<_, StreamingError>(())
-                })
-                .await
-                .map_err(|e| StreamingError::Task(e.to_string()))??;
-            }
-            Tables::Postgres(pool) => {
-                infra::postgres::migrations::migrate(pool, "sso", POSTGRES_MIGRATIONS).await?;
-            }
-        }
+        tables
+            .migrate("sso", MIGRATIONS, POSTGRES_MIGRATIONS)
+            .await?;
         Ok(Store {
             tables: tables.clone(),
             sealing,

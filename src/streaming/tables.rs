@@ -67,6 +67,33 @@ impl Val {
 }
 
 impl Tables {
+    /// Creates or upgrades `component`'s tables: `sqlite` on the embedded
+    /// database, `postgres` in the log's schema.
+    pub(crate) async fn migrate(
+        &self,
+        component: &'static str,
+        sqlite: &'static [infra::sqlite::migrations::Migration],
+        postgres: &'static [infra::postgres::migrations::Migration],
+    ) -> Result<(), StreamingError> {
+        match self {
+            Tables::Embedded(db) => {
+                let db = db.clone();
+                tokio::task::spawn_blocking(move || {
+                    let conn = projections::db::open(&db)
+                        .map_err(StreamingError::db("cannot open the tables beside the log"))?;
+                    infra::sqlite::migrations::migrate(&conn, component, sqlite)?;
+                    Ok::<_, StreamingError>(())
+                })
+                .await
+                .map_err(|e| StreamingError::Task(e.to_string()))?
+            }
+            Tables::Postgres(pool) => {
+                infra::postgres::migrations::migrate(pool, component, postgres).await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Runs `statements` in one transaction; fails with `context` and
     /// the database's error.
     pub(crate) async fn execute(

@@ -471,6 +471,20 @@ impl Server {
         names
     }
 
+    /// The organization's settings as `replay state --org default --as-of
+    /// <at>` gives them (the CLI on this server's data).
+    pub fn settings_as_of(&self, at: &str) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_rolebook"))
+            .envs(self.cli_env())
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(["replay", "state", "--org", "default", "--as-of", at])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["settings"].clone()
+    }
+
     /// The head position of the store, from the health route (which
     /// answers 503 `starting` until the projections have caught up).
     pub async fn head(&self) -> u64 {
