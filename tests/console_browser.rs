@@ -1,7 +1,8 @@
 //! The web console in a real browser: headless Chromium (the machine's,
 //! driven by playwright-core from tests/browser/console.mjs) clicks through
 //! signing in (a temporary password asks for a new one), People and Add
-//! people, Audit Logs with a filter and the CSV export, signing out; and is
+//! people, Audit Logs with a filter and the CSV export, the Access explorer
+//! (now and as of a past moment; who can), signing out; and is
 //! refused a forged form, another organization's page and pages the
 //! signed-in Member may not open. Then the API says what the clicks did.
 //! Screenshots of each page are kept in `target/console-screenshots/`.
@@ -125,6 +126,8 @@ async fn the_console_clicked_through_in_chromium() {
         "add-people",
         "audit-logs",
         "audit-logs-filtered",
+        "access-explorer",
+        "access-who-can",
         "other-organization",
         "refused",
     ] {

@@ -9,13 +9,16 @@
 //! - [`sign_in`]: signing in (a temporary password asks for a new one) and
 //!   out;
 //! - [`people`]: People and Add people;
-//! - [`audit`]: Audit Logs (filters, paging, Export as CSV).
+//! - [`audit`]: Audit Logs (filters, paging, Export as CSV);
+//! - [`access`]: the Access explorer (may U do P, now or as of a moment,
+//!   and why; who can do P).
 //!
 //! Every page carries a Content-Security-Policy without script and
 //! `form-action 'self'`; a refusal (no permission, another organization's
 //! page, a form without its CSRF token) is a page with the API's status and
 //! code.
 
+mod access;
 mod audit;
 mod people;
 mod session;
@@ -50,6 +53,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("people.html", include_str!("templates/people.html")),
         ("audit.html", include_str!("templates/audit.html")),
         ("refused.html", include_str!("templates/refused.html")),
+        ("access.html", include_str!("templates/access.html")),
     ] {
         env.add_template(name, source)
             .expect("the console's templates parse");
@@ -67,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/people", get(people::page).post(people::add))
         .route("/orgs/{org}/audit-logs", get(audit::page))
         .route("/orgs/{org}/audit-logs/export.csv", get(audit::export))
+        .route("/orgs/{org}/access", get(access::page))
 }
 
 async fn stylesheet() -> Response {

@@ -54,6 +54,7 @@ assert.equal(session.sameSite, 'Strict');
 await shot('people');
 
 // Add people: two emails at once, each temporary password shown once.
+const beforeAnn = new Date(Date.now() - 1000).toISOString();
 await page.getByLabel('Emails, one per line').fill('ann@example.com\nbob@example.com');
 await page.getByLabel('Role').selectOption('Member');
 await page.getByRole('button', { name: 'Add people' }).click();
@@ -85,6 +86,29 @@ assert.equal(csv.status(), 200);
 assert.match(csv.headers()['content-type'], /text\/csv/);
 out.csv = await csv.text();
 await shot('audit-logs-filtered');
+
+// The Access explorer: may ann see the organization, and why; as of a
+// moment before she was added; who may read the audit log.
+await page.getByRole('link', { name: 'Access explorer' }).click();
+await page.locator('#user').fill('ann');
+await page.locator('#permission').selectOption('organization.view');
+await page.getByRole('button', { name: 'Check' }).click();
+assert.match(await page.locator('#verdict').innerText(), /ann may organization\.view/);
+assert.match(await page.locator('#sources').innerText(), /Member\s+direct/);
+await shot('access-explorer');
+await page.locator('#user').fill('admin');
+await page.locator('#as_of').fill(beforeAnn);
+await page.getByRole('button', { name: 'Check' }).click();
+assert.match(await page.locator('#verdict').innerText(), /admin may organization\.view as of/);
+await page.locator('#user').fill('ann');
+await page.getByRole('button', { name: 'Check' }).click();
+assert.match(await page.getByRole('alert').innerText(), /ann/);
+await page.locator('#who_can').selectOption('organization.audit_logs.view');
+await page.getByRole('button', { name: 'List' }).click();
+const holders = await page.locator('#holders tbody').innerText();
+assert.match(holders, /admin/);
+assert.doesNotMatch(holders, /ann|bob/);
+await shot('access-who-can');
 
 // A form posted without its CSRF token (as another site would): refused.
 const forged = await context.request.post(`${BASE}/orgs/default/people`, {
