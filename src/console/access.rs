@@ -1,7 +1,8 @@
 //! The Access explorer, for auditors: may user U do P (on project X), now
 //! or at a chosen past moment, and through which sources (the API's `GET
 //! /check`, with `as_of`); and who holds P (`GET /who-can`). The answers
-//! are the API's, computed by its handlers.
+//! are the API's, computed by its handlers; and what a user may do, every
+//! permission with its sources (`GET /people/{user}/permissions`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,6 +17,7 @@ use crate::http::json::Json;
 use crate::http::params::OrgPath;
 use crate::http::problem::Problem;
 use crate::http::routes::access as api;
+use crate::http::routes::people;
 use crate::http::state::AppState;
 
 /// The explorer's two questions, as its forms send them.
@@ -27,6 +29,9 @@ pub struct Questions {
     as_of: Option<String>,
     who_can: Option<String>,
     who_project: Option<String>,
+    /// Whose effective permissions to list.
+    effective_of: Option<String>,
+    effective_project: Option<String>,
 }
 
 fn present(v: &Option<String>) -> Option<String> {
@@ -90,6 +95,31 @@ pub async fn page(
             Err(p) => who_error = Some(p.detail),
         }
     }
+    let mut effective = None;
+    let mut effective_error = None;
+    if let Some(user) = present(&q.effective_of) {
+        let asked = json!({"project": present(&q.effective_project)});
+        let answer = match query_of(asked) {
+            Ok(query) => {
+                people::permissions(
+                    State(state.clone()),
+                    Path(crate::http::params::UserPath { user }),
+                    Query(query),
+                    session.caller.clone(),
+                )
+                .await
+            }
+            Err(p) => Err(p),
+        };
+        match answer {
+            Ok(Json(p)) => {
+                effective =
+                    Some(serde_json::to_value(&p).unwrap_or(Value::Null)["permissions"].clone())
+            }
+            Err(p) if p.status == StatusCode::FORBIDDEN => return refused(Some(&chrome), p),
+            Err(p) => effective_error = Some(p.detail),
+        }
+    }
     let permissions: Vec<&str> = domain::permissions::CATALOG
         .iter()
         .map(|p| p.name)
@@ -104,6 +134,8 @@ pub async fn page(
             check_error,
             holders,
             who_error,
+            effective,
+            effective_error,
             ..minijinja::Value::from_serialize(&chrome),
         },
     )

@@ -109,6 +109,11 @@ const holders = await page.locator('#holders tbody').innerText();
 assert.match(holders, /admin/);
 assert.doesNotMatch(holders, /ann|bob/);
 await shot('access-who-can');
+await page.locator('#effective_of').fill('ann');
+await page.getByRole('button', { name: 'Show' }).click();
+const effective = await page.locator('#effective tbody').innerText();
+assert.match(effective, /organization\.view\tMember \(direct\)/);
+assert.doesNotMatch(effective, /organization\.audit_logs\.view/);
 
 // A form posted without its CSRF token (as another site would): refused.
 const forged = await context.request.post(`${BASE}/orgs/default/people`, {
