@@ -133,16 +133,8 @@ impl Notifier {
         if cursor.paused.is_some() || cursor.next_attempt_at > now_ms() {
             return Ok(());
         }
-        let Some((url, secret)) = self.store.secret(org, target.id).await? else {
-            self.store
-                .pause(
-                    target.id,
-                    "no URL is stored for this target (the server stopped while it was being \
-                     set): set its url again with PATCH, then resume it",
-                )
-                .await?;
-            return Ok(());
-        };
+        // Opened once something is to be sent (most passes send nothing).
+        let mut opened: Option<(String, String)> = None;
         let org_id = org.to_string();
         loop {
             let db = self.read_db.clone();
@@ -169,13 +161,26 @@ impl Notifier {
                 // The entries before it are not wanted.
                 self.store.pass_over(target.id, entry.position - 1).await?;
             }
+            if opened.is_none() {
+                opened = self.store.secret(org, target.id).await?;
+            }
+            let Some((url, secret)) = &opened else {
+                self.store
+                    .pause(
+                        target.id,
+                        "no URL is stored for this target (the server stopped while it was being \
+                         set): set its url again with PATCH, then resume it",
+                    )
+                    .await?;
+                return Ok(());
+            };
             let body = delivery::body(
                 target.kind,
                 (&org_id, org_name),
                 entry.position,
                 Some(entry),
             );
-            let sent = delivery::send(&self.client, &url, &secret, entry.position, body).await;
+            let sent = delivery::send(&self.client, url, secret, entry.position, body).await;
             let attempt = Attempt {
                 position: entry.position,
                 attempt: cursor.failures + 1,

@@ -90,6 +90,7 @@ await shot('audit-logs-filtered');
 // The Access explorer: may ann see the organization, and why; as of a
 // moment before she was added; who may read the audit log.
 await page.getByRole('link', { name: 'Access explorer' }).click();
+assert.equal(await page.title(), 'Access explorer · rolebook');
 await page.locator('#user').fill('ann');
 await page.locator('#permission').selectOption('organization.view');
 await page.getByRole('button', { name: 'Check' }).click();
