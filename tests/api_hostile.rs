@@ -421,6 +421,8 @@ const BEYOND_API_MD: &[(&str, &str)] = &[
     ("PATCH", "/notifications/{id}"),
     ("DELETE", "/notifications/{id}"),
     ("POST", "/notifications/{id}/test"),
+    // Issue 25: the console's Configure Streaming tests a target first.
+    ("POST", "/audit-logs/streaming/test"),
     ("POST", "/notifications/{id}/resume"),
     ("GET", "/notifications/{id}/deliveries"),
     ("GET", "/okta/sso"),
@@ -498,6 +500,7 @@ const WITH_BODY: &[(&str, &str)] = &[
     ("PUT", "/projects/{project}/repository-role-mapping"),
     ("POST", "/check"),
     ("PUT", "/audit-logs/streaming"),
+    ("POST", "/audit-logs/streaming/test"),
     ("PATCH", "/settings"),
     // Beyond API.md.
     ("POST", "/people/{user}/reactivate"),

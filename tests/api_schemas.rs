@@ -420,6 +420,17 @@ async fn accepted_request_bodies_match_their_documented_schemas() {
                 "access_key_id": "AKID", "secret_access_key": "secret", "prefix": "rolebook/"}),
             200,
         ),
+        // A connection test of a bucket nobody listens at: the body is
+        // taken, the bucket refuses.
+        (
+            Method::POST,
+            "/audit-logs/streaming/test",
+            org("/audit-logs/streaming/test"),
+            Some(owner.as_str()),
+            json!({"provider": "s3", "bucket": "audit", "region": "us-east-1", "endpoint": "http://127.0.0.1:9",
+                "access_key_id": "AKID", "secret_access_key": "secret", "prefix": "rolebook/"}),
+            422,
+        ),
         (
             Method::PUT,
             "/projects/web/owner",

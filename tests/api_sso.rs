@@ -77,7 +77,7 @@ async fn sign_in_through_a_real_openid_provider_and_every_refusal() {
         .unwrap()
         .to_string();
     let redirect = format!("{}/api/v1/orgs/{org}/sso/callback", s.base);
-    let provider = Provider::start(&redirect);
+    let provider = Provider::start(std::slice::from_ref(&redirect));
     let before = chrono::Utc::now().to_rfc3339();
 
     // Not configured yet; then bad settings are refused.

@@ -132,3 +132,78 @@ async fn the_server_streams_missed_days_and_shows_the_last_run() {
     assert!(!body.to_string().contains("not-the-secret-key"));
     assert_eq!(moto.objects().len(), 2);
 }
+
+/// `POST /audit-logs/streaming/test`: a bucket and keys tried before they
+/// are saved: the right keys write and read back a test object; wrong keys,
+/// a missing bucket and a refused endpoint are 422
+/// `streaming_connection_failed` saying why; a Member is refused; nothing
+/// is saved or logged either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_is_tested_before_it_is_saved() {
+    let moto = Moto::start();
+    let s = Server::start();
+    let owner = s.owner().await;
+    let head = s.head().await;
+    let target = |secret: &str, bucket: &str| {
+        json!({
+            "provider": "s3", "bucket": bucket, "region": "us-east-1",
+            "endpoint": moto.endpoint(), "prefix": "probe",
+            "access_key_id": moto.access_key_id, "secret_access_key": secret,
+        })
+    };
+    let ok = s
+        .post(
+            "/audit-logs/streaming/test",
+            &owner,
+            target(&moto.secret_access_key, "audit"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        ok.body["object"],
+        "s3://audit/probe/rolebook-connection-test.txt"
+    );
+    assert!(moto
+        .objects()
+        .contains_key("probe/rolebook-connection-test.txt"));
+
+    for (body, why) in [
+        (target("not-the-secret", "audit"), "wrong keys"),
+        (
+            target(&moto.secret_access_key, "no-such-bucket"),
+            "no bucket",
+        ),
+    ] {
+        let r = s
+            .post("/audit-logs/streaming/test", &owner, body)
+            .await
+            .expect(422);
+        assert_eq!(r.body["code"], "streaming_connection_failed", "{why}");
+        assert!(!r.text.contains(&moto.secret_access_key), "{why}");
+    }
+    let mut remote_http = target(&moto.secret_access_key, "audit");
+    remote_http["endpoint"] = json!("http://example.com");
+    let r = s
+        .post("/audit-logs/streaming/test", &owner, remote_http)
+        .await
+        .expect(422);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("https"),
+        "{}",
+        r.body
+    );
+
+    let (_, _, member) = s.member(&owner, "mia@example.com", None).await;
+    s.post(
+        "/audit-logs/streaming/test",
+        &member,
+        target(&moto.secret_access_key, "audit"),
+    )
+    .await
+    .expect(403);
+
+    // Nothing saved, nothing logged but the Member's invitation.
+    s.get("/audit-logs/streaming", &owner).await.expect(404);
+    let logged = s.audit(&owner, head, "resource_type=AuditStream").await;
+    assert!(logged.is_empty(), "{logged:?}");
+}

@@ -133,6 +133,9 @@ fn loopback_http(endpoint: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The object a connection test ([`Target::probe`]) writes.
+pub const PROBE_KEY: &str = "rolebook-connection-test.txt";
+
 /// Where objects go: a directory or a bucket (see the module doc).
 #[derive(Clone)]
 pub enum Target {
@@ -283,6 +286,22 @@ impl Target {
                     })?;
                 Ok(())
             }
+        }
+    }
+
+    /// A connection test: writes a small object at [`PROBE_KEY`] and reads
+    /// it back; the place it wrote (`s3://…`). Fails like [`Target::put`]
+    /// and [`Target::get`], or with [`ObjectStorageError::InvalidTarget`]
+    /// when what it reads back is not what it wrote.
+    pub async fn probe(&self) -> Result<String, ObjectStorageError> {
+        let written = format!("rolebook connection test {}", uuid::Uuid::now_v7()).into_bytes();
+        self.put(PROBE_KEY, written.clone()).await?;
+        match self.get(PROBE_KEY).await? {
+            Some(read) if read == written => Ok(self.describe(PROBE_KEY)),
+            _ => Err(ObjectStorageError::InvalidTarget(format!(
+                "{} was written but not read back the same",
+                self.describe(PROBE_KEY)
+            ))),
         }
     }
 

@@ -20,9 +20,15 @@
 
 mod access;
 mod audit;
+mod call;
+mod groups;
 mod people;
+mod person;
+mod projects;
 mod session;
+mod settings;
 mod sign_in;
+mod streaming;
 
 use std::sync::LazyLock;
 
@@ -45,15 +51,37 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 
 const STYLESHEET: &str = include_str!("console.css");
 
+/// Every template, by name (`settings/…` are the Settings tabs).
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("templates/", $name)))),*]
+    };
+}
+
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    for (name, source) in [
-        ("layout.html", include_str!("templates/layout.html")),
-        ("login.html", include_str!("templates/login.html")),
-        ("people.html", include_str!("templates/people.html")),
-        ("audit.html", include_str!("templates/audit.html")),
-        ("refused.html", include_str!("templates/refused.html")),
-        ("access.html", include_str!("templates/access.html")),
+    for (name, source) in templates![
+        "layout.html",
+        "login.html",
+        "continue.html",
+        "people.html",
+        "person.html",
+        "groups.html",
+        "group.html",
+        "projects.html",
+        "project.html",
+        "audit.html",
+        "streaming.html",
+        "refused.html",
+        "access.html",
+        "settings/tabs.html",
+        "settings/roles.html",
+        "settings/role.html",
+        "settings/general.html",
+        "settings/init_job.html",
+        "settings/notifications.html",
+        "settings/ip_allow_list.html",
+        "settings/okta.html",
     ] {
         env.add_template(name, source)
             .expect("the console's templates parse");
@@ -63,15 +91,76 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// The console's routes (merged beside the API's).
 pub fn router() -> Router<AppState> {
+    let settings = "/orgs/{org}/settings";
     Router::new()
         .route("/", get(|| async { Redirect::to("/login") }))
         .route("/console.css", get(stylesheet))
         .route("/login", get(sign_in::form).post(sign_in::submit))
         .route("/logout", post(sign_in::sign_out))
+        .route("/orgs/{org}/sso", get(sign_in::sso_start))
+        .route("/orgs/{org}/sso/callback", get(sign_in::sso_callback))
         .route("/orgs/{org}/people", get(people::page).post(people::add))
+        .route("/orgs/{org}/people/{user}", get(person::page))
+        .route("/orgs/{org}/people/{user}/role", post(person::change_role))
+        .route(
+            "/orgs/{org}/people/{user}/password-reset",
+            post(person::reset_password),
+        )
+        .route("/orgs/{org}/people/{user}/remove", post(person::remove))
+        .route("/orgs/{org}/groups", get(groups::page).post(groups::create))
+        .route("/orgs/{org}/groups/{group}", get(groups::group))
+        .route("/orgs/{org}/groups/{group}/members", post(groups::members))
+        .route("/orgs/{org}/groups/{group}/role", post(groups::role))
+        .route("/orgs/{org}/projects", get(projects::page))
+        .route("/orgs/{org}/projects/{project}", get(projects::project))
+        .route(
+            "/orgs/{org}/projects/{project}/owner",
+            post(projects::transfer),
+        )
+        .route(
+            "/orgs/{org}/projects/{project}/members",
+            post(projects::bind),
+        )
+        .route(
+            "/orgs/{org}/projects/{project}/retract",
+            post(projects::retract),
+        )
         .route("/orgs/{org}/audit-logs", get(audit::page))
         .route("/orgs/{org}/audit-logs/export.csv", get(audit::export))
+        .route(
+            "/orgs/{org}/audit-logs/streaming",
+            get(streaming::page).post(streaming::save),
+        )
         .route("/orgs/{org}/access", get(access::page))
+        .route(settings, get(settings::index))
+        .route(
+            &format!("{settings}/roles"),
+            get(settings::roles::page).post(settings::roles::create),
+        )
+        .route(
+            &format!("{settings}/roles/{{scope}}/{{role}}"),
+            get(settings::roles::role).post(settings::roles::change),
+        )
+        .route(
+            &format!("{settings}/general"),
+            get(settings::general::page).post(settings::general::save),
+        )
+        .route(
+            &format!("{settings}/init-job"),
+            get(settings::init_job::page).post(settings::init_job::save),
+        )
+        .route(
+            &format!("{settings}/notifications"),
+            get(settings::notifications::page).post(settings::notifications::act),
+        )
+        .route(
+            &format!("{settings}/ip-allow-list"),
+            get(settings::ip_allow_list::page).post(settings::ip_allow_list::save),
+        )
+        .route(
+            &format!("{settings}/okta"),
+            get(settings::okta::page).post(settings::okta::act),
+        )
 }
 
 async fn stylesheet() -> Response {
@@ -110,6 +199,14 @@ fn render(status: StatusCode, template: &str, context: impl Serialize) -> Respon
     }
 }
 
+/// A link of the header's navigation.
+#[derive(Serialize, Clone)]
+struct NavLink {
+    key: &'static str,
+    label: &'static str,
+    href: String,
+}
+
 /// What a page shows of its signed-in user: the layout's header.
 #[derive(Serialize)]
 struct Chrome {
@@ -117,36 +214,84 @@ struct Chrome {
     username: String,
     csrf: String,
     page: &'static str,
-    can_people: bool,
-    can_audit: bool,
+    /// The pages the caller may open.
+    nav: Vec<NavLink>,
 }
 
 /// The page for a refusal: the API's status, code and detail.
-fn refused(chrome: Option<&Chrome>, problem: Problem) -> Response {
-    refused_with(chrome, problem.status, problem.code, &problem.detail)
-}
-
-/// [`refused`] from the parts of a problem (one read back from an
-/// answer).
-fn refused_with(chrome: Option<&Chrome>, status: StatusCode, code: &str, detail: &str) -> Response {
-    let title = match status {
+fn refused(chrome: Option<&Chrome>, refusal: impl Into<call::Refusal>) -> Response {
+    let r = refusal.into();
+    let title = match r.status {
         StatusCode::FORBIDDEN => "Not allowed",
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::UNAUTHORIZED => "Not signed in",
         _ => "Refused",
     };
     render(
-        status,
+        r.status,
         "refused.html",
         minijinja::context! {
-            org => chrome.map(|c| c.org.clone()),
-            username => chrome.map(|c| c.username.clone()),
-            csrf => chrome.map(|c| c.csrf.clone()),
-            can_people => chrome.is_some_and(|c| c.can_people),
-            can_audit => chrome.is_some_and(|c| c.can_audit),
             title,
-            code,
-            detail,
+            code => r.code,
+            detail => r.detail,
+            ..chrome_context(chrome),
         },
     )
+}
+
+/// The layout's part of a page's context (nothing when signed out).
+fn chrome_context(chrome: Option<&Chrome>) -> minijinja::Value {
+    chrome
+        .map(minijinja::Value::from_serialize)
+        .unwrap_or_else(|| minijinja::context! {})
+}
+
+/// After a command: back to `to` (a page of this console), which shows
+/// the outcome `done` (one of the page's fixed notices).
+fn done(to: &str, done: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{sep}done={done}")).into_response()
+}
+
+/// The `?done=` of a page a command sent the browser back to.
+#[derive(serde::Deserialize, Default)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// The notice for a page's `?done=`: one of a fixed set (never text from
+/// the URL).
+fn notice(q: &Done) -> Option<&'static str> {
+    Some(match q.done.as_deref()? {
+        "role_changed" => "Role changed.",
+        "removed" => "Removed.",
+        "group_created" => "Group created.",
+        "members_changed" => "Members changed.",
+        "group_role_changed" => "The group's role changed.",
+        "owner_transferred" => "Ownership transferred.",
+        "role_bound" => "Role assigned on the project.",
+        "retracted" => "Role retracted.",
+        "role_created" => "Role created.",
+        "role_saved" => "Role saved.",
+        "role_deleted" => "Role deleted.",
+        "saved" => "Saved.",
+        "notification_removed" => "Notification removed.",
+        "notification_resumed" => "Notification resumed.",
+        "sso_removed" => "Single sign-on removed: passwords work again.",
+        "scim_revoked" => "SCIM token revoked.",
+        "streaming_removed" => "Streaming removed; its keys deleted.",
+        _ => return None,
+    })
+}
+
+/// What a path segment keeps as it is (RFC 3986's unreserved characters).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A path segment, percent-encoded.
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }

@@ -3,19 +3,18 @@
 //! (`POST /people`: several emails, a role; each temporary password shown
 //! once on the page that answers).
 
-use axum::body::to_bytes;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use domain::permissions::{known, Scope};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use super::call::{filled, request};
+use super::person::role_names;
 use super::session::Session;
-use super::{refused, render};
-use crate::http::auth::Origin;
+use super::{notice, refused, render, Done};
 use crate::http::json::Json;
-use crate::http::params::OrgPath;
 use crate::http::routes::people::{self as api, Invite, ListQuery, Person};
 use crate::http::state::AppState;
 
@@ -25,30 +24,17 @@ async fn show(
     state: &AppState,
     session: &Session,
     query: ListQuery,
+    search: Option<String>,
     created: Option<Value>,
     error: Option<(StatusCode, String)>,
+    notice: Option<&'static str>,
 ) -> Response {
     let listed = api::list(State(state.clone()), Query(query), session.caller.clone()).await;
     let Json(page) = match listed {
         Ok(page) => page,
         Err(p) => return refused(Some(&session.chrome("people")), p),
     };
-    let roles: Vec<String> = {
-        let model = state.model.read();
-        let mut roles: Vec<String> = model
-            .org(session.caller.org)
-            .map(|o| {
-                o.state
-                    .roles
-                    .values()
-                    .filter(|r| r.scope == Scope::Organization)
-                    .map(|r| r.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        roles.sort();
-        roles
-    };
+    let roles = role_names(state, session, Scope::Organization);
     let (status, error) = match error {
         Some((status, e)) => (status, Some(e)),
         None => (StatusCode::OK, None),
@@ -64,6 +50,8 @@ async fn show(
             roles,
             created,
             error,
+            notice,
+            q => search,
             ..minijinja::Value::from_serialize(session.chrome("people")),
         },
     )
@@ -73,15 +61,48 @@ async fn show(
 /// `organization.people.view`, like `GET /people`).
 pub async fn page(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    Query(query): Query<ListQuery>,
-    headers: HeaderMap,
-    origin: Origin,
+    Query(query): Query<PeopleQuery>,
+    session: Session,
 ) -> Response {
-    match Session::of(&state, &org, &headers, origin).await {
-        Ok(session) => show(&state, &session, query, None, None).await,
-        Err(page) => page,
+    let notice = notice(&Done { done: query.done });
+    let search = filled(&query.q);
+    let list = match request(json!({"cursor": query.cursor, "q": search})) {
+        Ok(q) => q,
+        Err(r) => return refused(Some(&session.chrome("people")), r),
+    };
+    show(&state, &session, list, search, None, None, notice).await
+}
+
+/// `GET /orgs/{org}/people`'s query: a search, the page, and what a
+/// command before did.
+#[derive(Deserialize, Default)]
+pub struct PeopleQuery {
+    q: Option<String>,
+    cursor: Option<String>,
+    done: Option<String>,
+}
+
+/// The people typed in Add people: one per line, an email optionally
+/// followed by a username (`ann@example.com ann`); several emails on a
+/// line (separated by spaces or commas) are several people. A word
+/// without `@` names the person of the email before it.
+fn people_of(typed: &str) -> Vec<Person> {
+    let mut people: Vec<Person> = vec![];
+    for word in typed
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+    {
+        match people.last_mut() {
+            Some(last) if !word.contains('@') && last.username.is_none() => {
+                last.username = Some(word.to_string())
+            }
+            _ => people.push(Person {
+                email: word.to_string(),
+                username: None,
+            }),
+        }
     }
+    people
 }
 
 /// Add people as posted.
@@ -97,48 +118,36 @@ pub struct AddPeople {
 /// nothing) and shows the People page with their temporary passwords.
 pub async fn add(
     State(state): State<AppState>,
-    Path(OrgPath { org }): Path<OrgPath>,
-    headers: HeaderMap,
-    origin: Origin,
+    session: Session,
     Form(f): Form<AddPeople>,
 ) -> Response {
-    let session = match Session::of(&state, &org, &headers, origin).await {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
     if !session.csrf_ok(&f.csrf) {
         return session.csrf_refused();
     }
-    let people: Vec<Person> = f
-        .emails
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|e| !e.is_empty())
-        .map(|email| Person {
-            email: email.to_string(),
-            username: None,
-        })
-        .collect();
     let invite = Invite {
-        people,
+        people: people_of(&f.emails),
         role: f.role.filter(|r| !r.is_empty()),
     };
-    let answer = api::invite(State(state.clone()), session.caller.clone(), Json(invite)).await;
-    let (created, error) = match answer {
-        Ok(response) => {
-            let status = response.status();
-            let body = to_bytes(response.into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if status.is_success() {
-                (Some(body["created"].clone()), None)
-            } else {
-                let detail = body["detail"].as_str().unwrap_or("refused").to_string();
-                (None, Some((status, detail)))
-            }
-        }
-        Err(p) => (None, Some((p.status, p.detail))),
+    let answered = session
+        .answer(api::invite(State(state.clone()), session.caller.clone(), Json(invite)).await)
+        .await;
+    let (created, error) = match answered {
+        Ok(body) => (Some(body["created"].clone()), None),
+        Err(r) => (None, Some((r.status, r.detail))),
     };
-    // The list as it stands after the invitation (its position read).
-    show(&state, &session, ListQuery::default(), created, error).await
+    // The list as it stands after the invitation.
+    let session = match session.refreshed(&state).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    show(
+        &state,
+        &session,
+        ListQuery::default(),
+        None,
+        created,
+        error,
+        None,
+    )
+    .await
 }

@@ -4,16 +4,22 @@
 //! session of another organization is refused there). Every form carries a
 //! CSRF token derived from the session token, compared in constant time.
 
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::Chrome;
+use super::call::Refusal;
+use super::{Chrome, NavLink};
 use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::problem::Problem;
+use crate::http::session::SessionPositions;
 use crate::http::state::AppState;
+use domain::permissions::{known, Permission};
+use serde_json::Value;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "rolebook_session";
@@ -26,8 +32,55 @@ pub struct Session {
     pub token: String,
     /// The `{org}` of the page, as written in its URL.
     pub org: String,
-    can_people: bool,
-    can_audit: bool,
+    origin: Origin,
+    nav: Vec<NavLink>,
+    positions: SessionPositions,
+}
+
+/// The header's pages, each with the permission that opens it (`None`:
+/// every member; the page itself shows what the caller may see).
+const PAGES: &[(&str, &str, &str, Option<Permission>)] = &[
+    (
+        "people",
+        "People",
+        "people",
+        Some(known::ORGANIZATION_PEOPLE_VIEW),
+    ),
+    (
+        "groups",
+        "Groups",
+        "groups",
+        Some(known::ORGANIZATION_GROUPS_VIEW),
+    ),
+    ("projects", "Projects", "projects", None),
+    (
+        "audit",
+        "Audit Logs",
+        "audit-logs",
+        Some(known::ORGANIZATION_AUDIT_LOGS_VIEW),
+    ),
+    ("access", "Access explorer", "access", None),
+    ("settings", "Settings", "settings", None),
+];
+
+/// A page's session: the `{org}` of its path and the session cookie; the
+/// rejection is the page to answer instead (the sign-in page, or a
+/// refusal).
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Ok(origin) = Origin::from_request_parts(parts, state).await;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let org = params
+            .iter()
+            .find(|(name, _)| *name == "org")
+            .map(|(_, value)| value.to_string())
+            .ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+        Session::of(state, &org, &parts.headers, origin).await
+    }
 }
 
 impl Session {
@@ -43,19 +96,39 @@ impl Session {
         let Some(token) = cookie(headers, COOKIE_NAME) else {
             return Err(to_sign_in(org));
         };
-        match state.caller(org, &Bearer(token.clone()), origin).await {
+        Session::of_token(state, org, token, origin).await
+    }
+
+    /// The session of `token` on `org`'s pages.
+    async fn of_token(
+        state: &AppState,
+        org: &str,
+        token: String,
+        origin: Origin,
+    ) -> Result<Session, Response> {
+        match state
+            .caller(org, &Bearer(token.clone()), origin.clone())
+            .await
+        {
             Ok(caller) => {
                 let holds = |p| state.model.read().check(caller.org, caller.user, p, None);
-                let (can_people, can_audit) = (
-                    holds(domain::permissions::known::ORGANIZATION_PEOPLE_VIEW),
-                    holds(domain::permissions::known::ORGANIZATION_AUDIT_LOGS_VIEW),
-                );
+                let base = format!("/orgs/{}", super::seg(org));
+                let nav = PAGES
+                    .iter()
+                    .filter(|(_, _, _, needs)| needs.is_none_or(holds))
+                    .map(|(key, label, path, _)| NavLink {
+                        key,
+                        label,
+                        href: format!("{base}/{path}"),
+                    })
+                    .collect();
                 Ok(Session {
                     caller,
                     token,
                     org: org.to_string(),
-                    can_people,
-                    can_audit,
+                    origin,
+                    nav,
+                    positions: state.sessions.clone(),
                 })
             }
             Err(p) if p.status == StatusCode::UNAUTHORIZED => {
@@ -97,18 +170,52 @@ impl Session {
             username: self.caller.username.clone(),
             csrf: self.csrf(),
             page,
-            can_people: self.can_people,
-            can_audit: self.can_audit,
+            nav: self.nav.clone(),
         }
+    }
+
+    /// This session again after a command: its reads then wait for that
+    /// command (the API's session consistency counts from the token's
+    /// last command, read when the caller is resolved).
+    pub async fn refreshed(self, state: &AppState) -> Result<Session, Response> {
+        Session::of_token(state, &self.org, self.token, self.origin).await
+    }
+
+    /// What an API handler answered this session's caller (see
+    /// [`super::call::answer`]); a command's position becomes this
+    /// session's floor, so its next pages read their own writes, as an API
+    /// token's reads do.
+    pub async fn answer(&self, r: impl IntoResponse) -> Result<Value, Refusal> {
+        let (answered, position) = super::call::answer(r).await;
+        if let Some(position) = position {
+            self.positions.record(&self.token, position);
+        }
+        answered
+    }
+
+    /// The URL of this organization's console page `path` (`people`, …).
+    pub fn url(&self, path: &str) -> String {
+        format!("/orgs/{}/{path}", super::seg(&self.org))
     }
 
     /// Whether the caller holds `permission` (to show or hide controls;
     /// the handlers refuse regardless).
-    pub fn holds(&self, state: &AppState, permission: domain::permissions::Permission) -> bool {
+    pub fn holds(&self, state: &AppState, permission: Permission) -> bool {
+        self.holds_on(state, permission, None)
+    }
+
+    /// Whether the caller holds `permission` on `project` (or on the
+    /// organization).
+    pub fn holds_on(
+        &self,
+        state: &AppState,
+        permission: Permission,
+        project: Option<domain::ids::ProjectId>,
+    ) -> bool {
         state
             .model
             .read()
-            .check(self.caller.org, self.caller.user, permission, None)
+            .check(self.caller.org, self.caller.user, permission, project)
     }
 }
 

@@ -17,7 +17,9 @@ use crate::http::auth::Origin;
 use crate::http::json::Json;
 use crate::http::params::OrgPath;
 use crate::http::routes::sessions::{self as api, Login, PasswordChange};
+use crate::http::routes::sso::{self, CallbackQuery};
 use crate::http::state::AppState;
+use domain::ids::OrgId;
 
 /// `GET /login`'s query.
 #[derive(Deserialize)]
@@ -33,14 +35,21 @@ struct Shown<'a> {
     must_change: bool,
 }
 
-fn page(state: &AppState, status: StatusCode, shown: Shown) -> Response {
+/// Whether `org` (a name or id) has single sign-on set up.
+async fn has_sso(state: &AppState, org: &str) -> bool {
+    let Ok(id) = state.org(org).await else {
+        return false;
+    };
+    let model = state.model.read();
+    model
+        .org(id)
+        .is_some_and(|o| o.state.settings.sso.is_some())
+}
+
+async fn page(state: &AppState, status: StatusCode, shown: Shown<'_>) -> Response {
     let csrf = commands::secrets::new_token()[..32].to_string();
-    let sso_url = (!shown.org.is_empty()).then(|| {
-        format!(
-            "/api/v1/orgs/{}/sso/login",
-            percent_encoding::utf8_percent_encode(shown.org, percent_encoding::NON_ALPHANUMERIC)
-        )
-    });
+    let sso_url = (!shown.org.is_empty() && has_sso(state, shown.org).await)
+        .then(|| format!("/orgs/{}/sso", super::seg(shown.org)));
     let response = render(
         status,
         "login.html",
@@ -72,6 +81,7 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<FormQuery>) -> 
             must_change: false,
         },
     )
+    .await
 }
 
 /// The sign-in form as posted.
@@ -138,10 +148,7 @@ pub async fn submit(
     };
     let (status, body) = answer;
     if let Some(token) = body["token"].as_str().filter(|_| status.is_success()) {
-        let to = format!(
-            "/orgs/{}/people",
-            percent_encoding::utf8_percent_encode(&f.org, percent_encoding::NON_ALPHANUMERIC)
-        );
+        let to = format!("/orgs/{}/people", super::seg(&f.org));
         return with_cookie(
             Redirect::to(&to).into_response(),
             set_cookie(&state, session::COOKIE_NAME, Some(token), "/"),
@@ -167,6 +174,7 @@ pub async fn submit(
             must_change,
         },
     )
+    .await
 }
 
 /// The sign-out form as posted.
@@ -197,4 +205,92 @@ pub async fn sign_out(
         session::to_sign_in(&f.org),
         set_cookie(&state, session::COOKIE_NAME, None, "/"),
     )
+}
+
+/// Where the provider sends people back to the console for `org`: to
+/// register at the provider beside the API's redirect URI.
+pub fn console_redirect_uri(state: &AppState, org: OrgId) -> String {
+    format!(
+        "{}/orgs/{org}/sso/callback",
+        state.public_url.trim_end_matches('/')
+    )
+}
+
+/// `GET /orgs/{org}/sso`'s query.
+#[derive(Deserialize)]
+pub struct SsoStart {
+    login_hint: Option<String>,
+}
+
+/// `GET /orgs/{org}/sso`: on to the identity provider's sign-in page,
+/// which sends the person back to [`sso_callback`]. A page that goes on
+/// by itself rather than a redirect: the sign-in form posts here, and a
+/// form's redirect to another origin is what the CSP's `form-action
+/// 'self'` forbids.
+pub async fn sso_start(
+    State(state): State<AppState>,
+    Path(OrgPath { org }): Path<OrgPath>,
+    Query(q): Query<SsoStart>,
+) -> Response {
+    let started = async {
+        let id = state.org(&org).await?;
+        sso::begin(&state, id, q.login_hint, &console_redirect_uri(&state, id)).await
+    };
+    match started.await {
+        Ok(url) => render(
+            StatusCode::OK,
+            "continue.html",
+            minijinja::context! {
+                title => "Signing in",
+                message => "On to your identity provider…",
+                to => url,
+            },
+        ),
+        Err(p) => refused(None, p),
+    }
+}
+
+/// `GET /orgs/{org}/sso/callback`: where the provider sends the person
+/// back: the sign-in verified as the API's callback does, then the
+/// session cookie and a page that goes on to People. (The browser arrives
+/// here from the provider's site, so a SameSite=Strict cookie set now is
+/// only sent from the next navigation this page starts.)
+pub async fn sso_callback(
+    State(state): State<AppState>,
+    Path(OrgPath { org }): Path<OrgPath>,
+    Query(q): Query<CallbackQuery>,
+    origin: Origin,
+) -> Response {
+    let finished = async {
+        let id = state.org(&org).await?;
+        sso::finish(&state, id, q, &origin, &console_redirect_uri(&state, id)).await
+    };
+    match finished.await {
+        Ok(signed_in) => {
+            // The organization's pages by its name, as the sign-in form
+            // names it (the provider came back to its id).
+            let name = state
+                .org(&org)
+                .await
+                .ok()
+                .and_then(|id| state.model.read().org(id).map(|o| o.state.name.clone()))
+                .unwrap_or(org);
+            let to = format!("/orgs/{}/people", super::seg(&name));
+            let message = if signed_in.created {
+                "Your account was created."
+            } else {
+                "Welcome back."
+            };
+            let page = render(
+                StatusCode::OK,
+                "continue.html",
+                minijinja::context! { title => "Signed in", message, to },
+            );
+            with_cookie(
+                page,
+                set_cookie(&state, session::COOKIE_NAME, Some(&signed_in.token), "/"),
+            )
+        }
+        Err(p) => refused(None, p),
+    }
 }

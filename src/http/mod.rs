@@ -123,6 +123,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::export_csv))
         .routes(routes!(audit::streaming))
         .routes(routes!(audit::set_streaming))
+        .routes(routes!(audit::test_streaming))
         .routes(routes!(audit::remove_streaming))
         // Settings.
         .routes(routes!(settings::settings))

@@ -24,9 +24,9 @@ impl Drop for Provider {
 }
 
 impl Provider {
-    /// Starts the provider with one client whose redirect URI is
-    /// `redirect`.
-    pub fn start(redirect: &str) -> Provider {
+    /// Starts the provider with one client whose redirect URIs are
+    /// `redirects`.
+    pub fn start(redirects: &[String]) -> Provider {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
         assert!(
             dir.join("node_modules/oidc-provider").exists(),
@@ -34,7 +34,7 @@ impl Provider {
              (scripts/test does)"
         );
         let clients = json!([{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                              "redirect_uris": [redirect]}]);
+                              "redirect_uris": redirects}]);
         let mut child = Command::new("node")
             .arg(dir.join("provider.mjs"))
             .env("OIDC_CLIENTS", clients.to_string())
@@ -55,10 +55,14 @@ impl Provider {
     }
 
     /// Starts the provider with the default organization of `s` as its
-    /// client (`s`'s SSO callback as the redirect URI).
+    /// client (`s`'s SSO callbacks, the API's and the console's, as the
+    /// redirect URIs).
     pub fn for_server(s: &super::Server) -> Provider {
         let org = s.bootstrap["org_id"].as_str().unwrap();
-        Provider::start(&format!("{}/api/v1/orgs/{org}/sso/callback", s.base))
+        Provider::start(&[
+            format!("{}/api/v1/orgs/{org}/sso/callback", s.base),
+            format!("{}/orgs/{org}/sso/callback", s.base),
+        ])
     }
 
     /// The body of `PUT /okta/sso` for this provider.

@@ -259,13 +259,25 @@ pub async fn login(
     Query(q): Query<LoginQuery>,
 ) -> ApiResult<Response> {
     let org = state.org(&org).await?;
-    let settings = settings_of(&state, org).await?;
-    let hint = q.login_hint.filter(|h| !h.is_empty() && h.len() <= 254);
-    let url = state
-        .sso
-        .begin(org, &settings, &redirect_uri(&state, org), hint.as_deref())
-        .await?;
+    let url = begin(&state, org, q.login_hint, &redirect_uri(&state, org)).await?;
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response())
+}
+
+/// Starts a sign-in for `org` that the provider sends back to
+/// `redirect_uri` (the API's callback or the console's): the provider's
+/// sign-in URL.
+pub async fn begin(
+    state: &AppState,
+    org: OrgId,
+    login_hint: Option<String>,
+    redirect_uri: &str,
+) -> ApiResult<String> {
+    let settings = settings_of(state, org).await?;
+    let hint = login_hint.filter(|h| !h.is_empty() && h.len() <= 254);
+    Ok(state
+        .sso
+        .begin(org, &settings, redirect_uri, hint.as_deref())
+        .await?)
 }
 
 /// `GET /sso/callback`'s query, as the provider sends it.
@@ -313,7 +325,39 @@ pub async fn callback(
     origin: Origin,
 ) -> ApiResult<(StatusCode, Json<SsoSession>)> {
     let org = state.org(&org).await?;
-    let settings = settings_of(&state, org).await?;
+    let signed_in = finish(&state, org, q, &origin, &redirect_uri(&state, org)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SsoSession {
+            token: signed_in.token,
+            user_id: signed_in.user,
+            expires_at: signed_in.expires_at,
+            created: signed_in.created,
+        }),
+    ))
+}
+
+/// A sign-in through the provider, finished: the session opened.
+pub struct SignedIn {
+    pub token: String,
+    pub user: UserId,
+    pub expires_at: DateTime<Utc>,
+    /// Whether this sign-in created the person (just-in-time).
+    pub created: bool,
+}
+
+/// Finishes a sign-in the provider sent back to `redirect_uri`: the
+/// state taken once, the code exchanged, the ID token verified, then a
+/// session for the person with that email (created just in time when the
+/// settings allow); the refusals of `GET /sso/callback`.
+pub async fn finish(
+    state: &AppState,
+    org: OrgId,
+    q: CallbackQuery,
+    origin: &Origin,
+    redirect_uri: &str,
+) -> ApiResult<SignedIn> {
+    let settings = settings_of(state, org).await?;
     if let Some(error) = q.error {
         let why = q.error_description.unwrap_or_default();
         return Err(SsoError::Denied(format!("{error} {why}").trim().to_string()).into());
@@ -327,7 +371,7 @@ pub async fn callback(
     };
     let email = state
         .sso
-        .finish(org, &settings, &redirect_uri(&state, org), &code, &st)
+        .finish(org, &settings, redirect_uri, &code, &st)
         .await?;
     let known = state
         .resolve(org, {
@@ -344,7 +388,7 @@ pub async fn callback(
             ))
         }
         Some((user, true)) => (user, false),
-        None if settings.jit_provisioning => (provision(&state, org, &email, &origin).await?, true),
+        None if settings.jit_provisioning => (provision(state, org, &email, origin).await?, true),
         None => {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
@@ -356,16 +400,13 @@ pub async fn callback(
             ))
         }
     };
-    let (token, expires_at) = new_session(&state, org, user).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SsoSession {
-            token,
-            user_id: user,
-            expires_at,
-            created,
-        }),
-    ))
+    let (token, expires_at) = new_session(state, org, user).await?;
+    Ok(SignedIn {
+        token,
+        user,
+        expires_at,
+        created,
+    })
 }
 
 /// Creates the person the provider signed in (the SCIM default role), as

@@ -1,0 +1,240 @@
+//! Edit a person: their role, groups, status and the projects they own;
+//! change their organization role (`PUT /people/{user}/role`), reset their
+//! password (`POST /people/{user}/password-reset`, the temporary password
+//! shown once) and remove them (`DELETE /people/{user}`: refused while they
+//! own projects, which the page names with a link to transfer each).
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::call::{request, Refusal};
+use super::session::Session;
+use super::{done, notice, refused, render, Done};
+use crate::http::json::Json;
+use crate::http::params::UserPath;
+use crate::http::routes::people as api;
+use crate::http::state::AppState;
+use domain::permissions::{known, Scope};
+
+/// `{org}` and `{user}` of a person's page.
+#[derive(Deserialize)]
+pub struct PersonPath {
+    #[allow(dead_code)]
+    org: String,
+    user: String,
+}
+
+/// The organization's roles of `scope`, by name.
+pub(super) fn role_names(state: &AppState, session: &Session, scope: Scope) -> Vec<String> {
+    let model = state.model.read();
+    let mut roles: Vec<String> = model
+        .org(session.caller.org)
+        .map(|o| {
+            o.state
+                .roles
+                .values()
+                .filter(|r| r.scope == scope)
+                .map(|r| r.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    roles.sort();
+    roles
+}
+
+/// What the page shows beside the person: a temporary password just
+/// made, or why a form was refused.
+#[derive(Default)]
+struct Outcome {
+    temporary_password: Option<String>,
+    error: Option<Refusal>,
+    notice: Option<&'static str>,
+}
+
+async fn show(state: &AppState, session: &Session, user: &str, outcome: Outcome) -> Response {
+    let chrome = session.chrome("people");
+    let got = api::get(
+        State(state.clone()),
+        Path(UserPath {
+            user: user.to_string(),
+        }),
+        Query(crate::http::routes::AtLeast { at_least: None }),
+        session.caller.clone(),
+    )
+    .await;
+    let person = match session.answer(got).await {
+        Ok(p) => p,
+        Err(r) => return refused(Some(&chrome), r),
+    };
+    // The projects they own, each with its transfer form's page.
+    let owned: Vec<Value> = {
+        let model = state.model.read();
+        let id = person["user_id"].as_str().unwrap_or_default();
+        let mut owned: Vec<Value> = model
+            .org(session.caller.org)
+            .map(|o| {
+                o.state
+                    .projects
+                    .values()
+                    .filter(|p| p.owner.to_string() == id)
+                    .map(|p| json!({"project_id": p.id, "name": p.name}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        owned.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        owned
+    };
+    let (status, error, blocking) = match &outcome.error {
+        Some(r) => (r.status, Some(r.detail.clone()), r.body["projects"].clone()),
+        None => (StatusCode::OK, None, Value::Null),
+    };
+    render(
+        status,
+        "person.html",
+        minijinja::context! {
+            person,
+            owned,
+            blocking,
+            error,
+            notice => outcome.notice,
+            temporary_password => outcome.temporary_password,
+            roles => role_names(state, session, Scope::Organization),
+            can_manage => session.holds(state, known::ORGANIZATION_PEOPLE_MANAGE),
+            ..minijinja::Value::from_serialize(&chrome),
+        },
+    )
+}
+
+/// `GET /orgs/{org}/people/{user}`: the person (needs
+/// `organization.people.view`).
+pub async fn page(
+    State(state): State<AppState>,
+    Path(p): Path<PersonPath>,
+    Query(q): Query<Done>,
+    session: Session,
+) -> Response {
+    let outcome = Outcome {
+        notice: notice(&q),
+        ..Outcome::default()
+    };
+    show(&state, &session, &p.user, outcome).await
+}
+
+/// A form of the page: its CSRF token, and the role chosen.
+#[derive(Deserialize)]
+pub struct PersonForm {
+    csrf: String,
+    role: Option<String>,
+}
+
+/// Runs `command` for the page's form, then shows the outcome: back to
+/// the page (or `after`) on success, the page with why otherwise.
+async fn act(
+    state: &AppState,
+    session: Session,
+    p: &PersonPath,
+    answered: Result<Value, Refusal>,
+    after: (&str, &str),
+) -> Response {
+    match answered {
+        Ok(_) => done(&session.url(after.0), after.1),
+        Err(r) if r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND => {
+            refused(Some(&session.chrome("people")), r)
+        }
+        Err(r) => {
+            let outcome = Outcome {
+                error: Some(r),
+                ..Outcome::default()
+            };
+            show(state, &session, &p.user, outcome).await
+        }
+    }
+}
+
+fn user_path(p: &PersonPath) -> Path<UserPath> {
+    Path(UserPath {
+        user: p.user.clone(),
+    })
+}
+
+/// `POST /orgs/{org}/people/{user}/role`: Change role.
+pub async fn change_role(
+    State(state): State<AppState>,
+    Path(p): Path<PersonPath>,
+    session: Session,
+    Form(f): Form<PersonForm>,
+) -> Response {
+    if !session.csrf_ok(&f.csrf) {
+        return session.csrf_refused();
+    }
+    let answered = match request(json!({"role": f.role})) {
+        Ok(body) => {
+            let caller = session.caller.clone();
+            session
+                .answer(
+                    api::assign_role(State(state.clone()), user_path(&p), caller, Json(body)).await,
+                )
+                .await
+        }
+        Err(r) => Err(r),
+    };
+    let to = format!("people/{}", super::seg(&p.user));
+    act(&state, session, &p, answered, (&to, "role_changed")).await
+}
+
+/// `POST /orgs/{org}/people/{user}/remove`: Remove (refused, naming the
+/// projects, while they own some).
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(p): Path<PersonPath>,
+    session: Session,
+    Form(f): Form<PersonForm>,
+) -> Response {
+    if !session.csrf_ok(&f.csrf) {
+        return session.csrf_refused();
+    }
+    let caller = session.caller.clone();
+    let answered = session
+        .answer(api::remove(State(state.clone()), user_path(&p), caller).await)
+        .await;
+    act(&state, session, &p, answered, ("people", "removed")).await
+}
+
+/// `POST /orgs/{org}/people/{user}/password-reset`: Reset password; the
+/// page shows the temporary password once.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Path(p): Path<PersonPath>,
+    session: Session,
+    Form(f): Form<PersonForm>,
+) -> Response {
+    if !session.csrf_ok(&f.csrf) {
+        return session.csrf_refused();
+    }
+    let caller = session.caller.clone();
+    let answered = session
+        .answer(api::reset_password(State(state.clone()), user_path(&p), caller).await)
+        .await;
+    let outcome = match answered {
+        Ok(body) => Outcome {
+            temporary_password: body["temporary_password"].as_str().map(str::to_string),
+            notice: Some("Password reset: give them this temporary password."),
+            ..Outcome::default()
+        },
+        Err(r) if r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND => {
+            return refused(Some(&session.chrome("people")), r)
+        }
+        Err(r) => Outcome {
+            error: Some(r),
+            ..Outcome::default()
+        },
+    };
+    let session = match session.refreshed(&state).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    show(&state, &session, &p.user, outcome).await
+}
