@@ -30,6 +30,12 @@
 //! - the soak (`soak`, not in the default phases): commands at 1,000/s
 //!   and checks at 10,000/s at once, open loop, for 10 minutes, minute by
 //!   minute with the server's RSS (`soak.rs` names its settings);
+//! - the web console (`console`, not in the default phases): the first
+//!   page of People and of Audit Logs as a browser with a session cookie
+//!   loads them, one after another (`ROLEBOOK_BENCH_CONSOLE_LOADS`, 500,
+//!   each): latency and the page's size; with
+//!   `ROLEBOOK_BENCH_CHURN_TO=1000000` the organization's log (and so its
+//!   audit log) is churned to a million events first;
 //! - the server's resident memory under that load.
 //!
 //! Run: `cargo bench --bench http_load` (needs `wrk`: `apt-get install wrk`).
@@ -58,6 +64,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "http_load/console.rs"]
+mod console;
 #[path = "http_load/instance.rs"]
 mod instance;
 #[path = "http_load/mix.rs"]
@@ -142,7 +150,15 @@ async fn main() {
     // The organization under load, registered as "bench", and a fresh,
     // small one beside it ("fresh") for the single-client phase.
     let generating = Instant::now();
-    let w = Workload::organization("bench", size, 1);
+    let mut w = Workload::organization("bench", size, 1);
+    // A long log (the console phase's audit log): churned to this many
+    // events.
+    if let Some(total) = std::env::var("ROLEBOOK_BENCH_CHURN_TO")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        w.churn_to(total);
+    }
     let fresh = Workload::organization("fresh", single::FRESH, 2);
     println!(
         "organization ({size_name}: {} users, {} projects, {} groups, {} custom roles): {} events, generated in {:.1?}",
@@ -426,6 +442,17 @@ end
                 latencies.last().copied().unwrap_or_default()
             );
         }
+    }
+    // The console's first pages, as a browser loads them.
+    if phase("console") {
+        server.settle(&client).await;
+        console::run(
+            &client,
+            &address,
+            token,
+            testkit::bench::env_usize("ROLEBOOK_BENCH_CONSOLE_LOADS", 500),
+        )
+        .await;
     }
     // One client, one command after another, on the benchmark
     // organization and on a fresh one: each kind's latency.

@@ -84,6 +84,12 @@ pub fn request<T: DeserializeOwned>(value: Value) -> Result<T, Refusal> {
     })
 }
 
+/// The query of a read as of now (`at_least` none: the session's own
+/// writes are waited for anyway).
+pub fn latest() -> axum::extract::Query<crate::http::routes::AtLeast> {
+    axum::extract::Query(crate::http::routes::AtLeast { at_least: None })
+}
+
 /// A form's optional text field: `None` when left empty.
 pub fn filled(v: &Option<String>) -> Option<String> {
     v.as_deref()

@@ -4,16 +4,16 @@
 //! members: `PATCH /groups/{group}`) and Modify role (`PUT
 //! /groups/{group}/role`).
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::call::{lines, request, Fields, Refusal};
+use super::call::{latest, lines, request, Refusal};
 use super::person::role_names;
-use super::session::Session;
-use super::{done, notice, refused, render, seg, Done};
+use super::session::{Posted, Session};
+use super::{after, notice, refused, render, seg, Done};
 use crate::http::json::Json;
 use crate::http::params::GroupPath;
 use crate::http::routes::groups as api;
@@ -80,47 +80,35 @@ pub async fn page(
     list(&state, &session, q.cursor, None, shown).await
 }
 
-/// Create group as posted.
-#[derive(Deserialize)]
-pub struct NewGroup {
-    csrf: String,
-    name: String,
-    #[serde(default)]
-    description: String,
-    /// Usernames or emails, one per line.
-    #[serde(default)]
-    members: String,
-}
-
-/// `POST /orgs/{org}/groups`: creates the group, then shows it.
+/// `POST /orgs/{org}/groups`: Create group (name, description, members
+/// one per line), then the group's page.
 pub async fn create(
     State(state): State<AppState>,
-    session: Session,
-    Form(f): Form<NewGroup>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
+    let answered = async {
+        let body = request(json!({
+            "name": f.one("name"),
+            "description": f.one("description"),
+            "members": lines(&f.one("members")),
+        }))?;
+        let caller = session.caller.clone();
+        session
+            .answer(api::create(State(state.clone()), caller, Json(body)).await)
+            .await
     }
-    let body = json!({"name": f.name, "description": f.description, "members": lines(&f.members)});
-    let answered = match request(body) {
-        Ok(body) => {
-            session
-                .answer(api::create(State(state.clone()), session.caller.clone(), Json(body)).await)
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    match answered {
-        Ok(group) => {
-            let id = group["group_id"].as_str().unwrap_or_default();
-            done(
-                &session.url(&format!("groups/{}", seg(id))),
-                "group_created",
-            )
-        }
-        Err(r) if r.status == StatusCode::FORBIDDEN => refused(Some(&session.chrome("groups")), r),
-        Err(r) => list(&state, &session, None, Some(r), None).await,
-    }
+    .await;
+    let id = answered
+        .as_ref()
+        .ok()
+        .and_then(|g| g["group_id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let to = session.url(&format!("groups/{}", seg(&id)));
+    after(&session, answered, &to, "group_created", |r| {
+        list(&state, &session, None, Some(r), None)
+    })
+    .await
 }
 
 async fn show(
@@ -136,7 +124,7 @@ async fn show(
         Path(GroupPath {
             group: group.to_string(),
         }),
-        Query(crate::http::routes::AtLeast { at_least: None }),
+        latest(),
         session.caller.clone(),
     )
     .await;
@@ -170,98 +158,57 @@ pub async fn group(
     show(&state, &session, &p.group, None, notice(&q)).await
 }
 
-/// After a form of the group's page: back to it with `ok`, or the page
-/// with why.
-async fn outcome(
-    state: &AppState,
-    session: &Session,
-    p: &GroupPage,
-    answered: Result<Value, Refusal>,
-    ok: &str,
-) -> Response {
-    match answered {
-        Ok(_) => done(&session.url(&format!("groups/{}", seg(&p.group))), ok),
-        Err(r) if r.status == StatusCode::FORBIDDEN => refused(Some(&session.chrome("groups")), r),
-        Err(r) => show(state, session, &p.group, Some(r), None).await,
-    }
-}
-
 /// `POST /orgs/{org}/groups/{group}/members`: Modify group: its name and
 /// description, the members to add (one per line) and the ones whose
 /// `remove` box is checked.
 pub async fn members(
     State(state): State<AppState>,
     Path(p): Path<GroupPage>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
+    let answered = async {
+        let body = request(json!({
+            "name": f.opt("name"),
+            "description": f.opt("description"),
+            "add_members": lines(&f.one("add_members")),
+            "remove_members": f.all("remove"),
+        }))?;
+        let path = Path(GroupPath {
+            group: p.group.clone(),
+        });
+        let caller = session.caller.clone();
+        session
+            .answer(api::change(State(state.clone()), path, caller, Json(body)).await)
+            .await
     }
-    let body = json!({
-        "name": f.opt("name"),
-        "description": f.opt("description"),
-        "add_members": lines(&f.one("add_members")),
-        "remove_members": f.all("remove"),
-    });
-    let path = Path(GroupPath {
-        group: p.group.clone(),
-    });
-    let answered = match request(body) {
-        Ok(body) => {
-            session
-                .answer(
-                    api::change(
-                        State(state.clone()),
-                        path,
-                        session.caller.clone(),
-                        Json(body),
-                    )
-                    .await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    outcome(&state, &session, &p, answered, "members_changed").await
-}
-
-/// Modify role as posted.
-#[derive(Deserialize)]
-pub struct RoleForm {
-    csrf: String,
-    role: String,
+    .await;
+    let to = session.url(&format!("groups/{}", seg(&p.group)));
+    after(&session, answered, &to, "members_changed", |r| {
+        show(&state, &session, &p.group, Some(r), None)
+    })
+    .await
 }
 
 /// `POST /orgs/{org}/groups/{group}/role`: Modify role.
 pub async fn role(
     State(state): State<AppState>,
     Path(p): Path<GroupPage>,
-    session: Session,
-    Form(f): Form<RoleForm>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
+    let answered = async {
+        let body = request(json!({"role": f.one("role")}))?;
+        let path = Path(GroupPath {
+            group: p.group.clone(),
+        });
+        let caller = session.caller.clone();
+        session
+            .answer(api::assign_role(State(state.clone()), path, caller, Json(body)).await)
+            .await
     }
-    let path = Path(GroupPath {
-        group: p.group.clone(),
-    });
-    let answered = match request(json!({"role": f.role})) {
-        Ok(body) => {
-            session
-                .answer(
-                    api::assign_role(
-                        State(state.clone()),
-                        path,
-                        session.caller.clone(),
-                        Json(body),
-                    )
-                    .await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    outcome(&state, &session, &p, answered, "group_role_changed").await
+    .await;
+    let to = session.url(&format!("groups/{}", seg(&p.group)));
+    after(&session, answered, &to, "group_role_changed", |r| {
+        show(&state, &session, &p.group, Some(r), None)
+    })
+    .await
 }

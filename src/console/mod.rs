@@ -42,7 +42,7 @@ use serde::Serialize;
 use crate::http::problem::Problem;
 use crate::http::state::AppState;
 
-pub use session::Session;
+pub use session::{Posted, Session};
 
 /// The console pages' policy: their own stylesheet, no script, forms
 /// posted only here, never framed.
@@ -244,6 +244,27 @@ fn chrome_context(chrome: Option<&Chrome>) -> minijinja::Value {
     chrome
         .map(minijinja::Value::from_serialize)
         .unwrap_or_else(|| minijinja::context! {})
+}
+
+/// After a form's command: back to `to` showing the notice `ok` when it
+/// was done; the refusal page when the caller may not do it; otherwise
+/// the form's page again saying why (`again`).
+async fn after<F, Fut>(
+    session: &Session,
+    answered: Result<serde_json::Value, call::Refusal>,
+    to: &str,
+    ok: &str,
+    again: F,
+) -> Response
+where
+    F: FnOnce(call::Refusal) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    match answered {
+        Ok(_) => done(to, ok),
+        Err(r) if r.status == StatusCode::FORBIDDEN => refused(Some(&session.chrome("")), r),
+        Err(r) => again(r).await,
+    }
 }
 
 /// After a command: back to `to` (a page of this console), which shows

@@ -3,7 +3,7 @@
 //! (`POST /people`: several emails, a role; each temporary password shown
 //! once on the page that answers).
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::permissions::{known, Scope};
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::call::{filled, request};
 use super::person::role_names;
-use super::session::Session;
+use super::session::{Posted, Session};
 use super::{notice, refused, render, Done};
 use crate::http::json::Json;
 use crate::http::routes::people::{self as api, Invite, ListQuery, Person};
@@ -105,28 +105,12 @@ fn people_of(typed: &str) -> Vec<Person> {
     people
 }
 
-/// Add people as posted.
-#[derive(Deserialize)]
-pub struct AddPeople {
-    csrf: String,
-    /// One email per line (or separated by commas or spaces).
-    emails: String,
-    role: Option<String>,
-}
-
-/// `POST /orgs/{org}/people`: invites every email at once (all or
-/// nothing) and shows the People page with their temporary passwords.
-pub async fn add(
-    State(state): State<AppState>,
-    session: Session,
-    Form(f): Form<AddPeople>,
-) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
-    }
+/// `POST /orgs/{org}/people`: Add people: every one at once (all or
+/// nothing), then the People page with their temporary passwords.
+pub async fn add(State(state): State<AppState>, Posted { session, fields: f }: Posted) -> Response {
     let invite = Invite {
-        people: people_of(&f.emails),
-        role: f.role.filter(|r| !r.is_empty()),
+        people: people_of(&f.one("emails")),
+        role: f.opt("role"),
     };
     let answered = session
         .answer(api::invite(State(state.clone()), session.caller.clone(), Json(invite)).await)

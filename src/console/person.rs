@@ -4,15 +4,15 @@
 //! shown once) and remove them (`DELETE /people/{user}`: refused while they
 //! own projects, which the page names with a link to transfer each).
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::call::{request, Refusal};
-use super::session::Session;
-use super::{done, notice, refused, render, Done};
+use super::call::{latest, request, Refusal};
+use super::session::{Posted, Session};
+use super::{after, notice, refused, render, seg, Done};
 use crate::http::json::Json;
 use crate::http::params::UserPath;
 use crate::http::routes::people as api;
@@ -61,7 +61,7 @@ async fn show(state: &AppState, session: &Session, user: &str, outcome: Outcome)
         Path(UserPath {
             user: user.to_string(),
         }),
-        Query(crate::http::routes::AtLeast { at_least: None }),
+        latest(),
         session.caller.clone(),
     )
     .await;
@@ -123,37 +123,6 @@ pub async fn page(
     show(&state, &session, &p.user, outcome).await
 }
 
-/// A form of the page: its CSRF token, and the role chosen.
-#[derive(Deserialize)]
-pub struct PersonForm {
-    csrf: String,
-    role: Option<String>,
-}
-
-/// Runs `command` for the page's form, then shows the outcome: back to
-/// the page (or `after`) on success, the page with why otherwise.
-async fn act(
-    state: &AppState,
-    session: Session,
-    p: &PersonPath,
-    answered: Result<Value, Refusal>,
-    after: (&str, &str),
-) -> Response {
-    match answered {
-        Ok(_) => done(&session.url(after.0), after.1),
-        Err(r) if r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND => {
-            refused(Some(&session.chrome("people")), r)
-        }
-        Err(r) => {
-            let outcome = Outcome {
-                error: Some(r),
-                ..Outcome::default()
-            };
-            show(state, &session, &p.user, outcome).await
-        }
-    }
-}
-
 fn user_path(p: &PersonPath) -> Path<UserPath> {
     Path(UserPath {
         user: p.user.clone(),
@@ -164,43 +133,52 @@ fn user_path(p: &PersonPath) -> Path<UserPath> {
 pub async fn change_role(
     State(state): State<AppState>,
     Path(p): Path<PersonPath>,
-    session: Session,
-    Form(f): Form<PersonForm>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
+    let answered = async {
+        let body = request(json!({"role": f.one("role")}))?;
+        let caller = session.caller.clone();
+        session
+            .answer(api::assign_role(State(state.clone()), user_path(&p), caller, Json(body)).await)
+            .await
     }
-    let answered = match request(json!({"role": f.role})) {
-        Ok(body) => {
-            let caller = session.caller.clone();
-            session
-                .answer(
-                    api::assign_role(State(state.clone()), user_path(&p), caller, Json(body)).await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    let to = format!("people/{}", super::seg(&p.user));
-    act(&state, session, &p, answered, (&to, "role_changed")).await
+    .await;
+    let to = session.url(&format!("people/{}", seg(&p.user)));
+    after(&session, answered, &to, "role_changed", |error| {
+        let outcome = Outcome {
+            error: Some(error),
+            ..Outcome::default()
+        };
+        show(&state, &session, &p.user, outcome)
+    })
+    .await
 }
 
 /// `POST /orgs/{org}/people/{user}/remove`: Remove (refused, naming the
-/// projects, while they own some).
+/// projects with a link to transfer each, while they own some).
 pub async fn remove(
     State(state): State<AppState>,
     Path(p): Path<PersonPath>,
-    session: Session,
-    Form(f): Form<PersonForm>,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
-    }
     let caller = session.caller.clone();
     let answered = session
         .answer(api::remove(State(state.clone()), user_path(&p), caller).await)
         .await;
-    act(&state, session, &p, answered, ("people", "removed")).await
+    after(
+        &session,
+        answered,
+        &session.url("people"),
+        "removed",
+        |error| {
+            let outcome = Outcome {
+                error: Some(error),
+                ..Outcome::default()
+            };
+            show(&state, &session, &p.user, outcome)
+        },
+    )
+    .await
 }
 
 /// `POST /orgs/{org}/people/{user}/password-reset`: Reset password; the
@@ -208,12 +186,8 @@ pub async fn remove(
 pub async fn reset_password(
     State(state): State<AppState>,
     Path(p): Path<PersonPath>,
-    session: Session,
-    Form(f): Form<PersonForm>,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
-    }
     let caller = session.caller.clone();
     let answered = session
         .answer(api::reset_password(State(state.clone()), user_path(&p), caller).await)

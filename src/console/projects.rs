@@ -6,16 +6,16 @@
 //! …/members/{subject}`): a role that does not come from a direct
 //! assignment is explained, naming the source that must change.
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::call::{request, Refusal};
+use super::call::{latest, request, Refusal};
 use super::person::role_names;
-use super::session::Session;
-use super::{done, notice, refused, render, seg, Done};
+use super::session::{Posted, Session};
+use super::{after, notice, refused, render, seg, Done};
 use crate::http::json::Json;
 use crate::http::params::{MemberPath, ProjectPath};
 use crate::http::routes::projects as api;
@@ -141,7 +141,7 @@ async fn show(
     let got = api::get(
         State(state.clone()),
         path(),
-        Query(crate::http::routes::AtLeast { at_least: None }),
+        latest(),
         session.caller.clone(),
     )
     .await;
@@ -225,66 +225,10 @@ pub async fn project(
     show(&state, &session, &p.project, None, notice(&q)).await
 }
 
-async fn outcome(
-    state: &AppState,
-    session: &Session,
-    p: &ProjectPage,
-    answered: Result<Value, Refusal>,
-    ok: &str,
-    subject: Option<String>,
-) -> Response {
-    match answered {
-        Ok(_) => done(&session.url(&format!("projects/{}", seg(&p.project))), ok),
-        Err(r) if r.status == StatusCode::FORBIDDEN => {
-            refused(Some(&session.chrome("projects")), r)
-        }
-        Err(r) => show(state, session, &p.project, Some((r, subject)), None).await,
-    }
-}
-
-/// A form of the project's page.
-#[derive(Deserialize)]
-pub struct MemberForm {
-    csrf: String,
-    /// The new owner, or the member (`user:…`, `group:…`, a username).
-    #[serde(default)]
-    user: String,
-    #[serde(default)]
-    subject: String,
-    #[serde(default)]
-    role: String,
-}
-
-/// `POST /orgs/{org}/projects/{project}/owner`: Transfer ownership.
-pub async fn transfer(
-    State(state): State<AppState>,
-    Path(p): Path<ProjectPage>,
-    session: Session,
-    Form(f): Form<MemberForm>,
-) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
-    }
-    let path = Path(ProjectPath {
+fn project_path(p: &ProjectPage) -> Path<ProjectPath> {
+    Path(ProjectPath {
         project: p.project.clone(),
-    });
-    let answered = match request(json!({"user": f.user.trim()})) {
-        Ok(body) => {
-            session
-                .answer(
-                    api::transfer(
-                        State(state.clone()),
-                        path,
-                        session.caller.clone(),
-                        Json(body),
-                    )
-                    .await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    outcome(&state, &session, &p, answered, "owner_transferred", None).await
+    })
 }
 
 fn member_path(p: &ProjectPage, subject: &str) -> Path<MemberPath> {
@@ -294,35 +238,47 @@ fn member_path(p: &ProjectPage, subject: &str) -> Path<MemberPath> {
     })
 }
 
+/// `POST /orgs/{org}/projects/{project}/owner`: Transfer ownership.
+pub async fn transfer(
+    State(state): State<AppState>,
+    Path(p): Path<ProjectPage>,
+    Posted { session, fields: f }: Posted,
+) -> Response {
+    let answered = async {
+        let body = request(json!({"user": f.one("user").trim()}))?;
+        let caller = session.caller.clone();
+        session
+            .answer(api::transfer(State(state.clone()), project_path(&p), caller, Json(body)).await)
+            .await
+    }
+    .await;
+    let to = session.url(&format!("projects/{}", seg(&p.project)));
+    after(&session, answered, &to, "owner_transferred", |r| {
+        show(&state, &session, &p.project, Some((r, None)), None)
+    })
+    .await
+}
+
 /// `POST /orgs/{org}/projects/{project}/members`: Assign a project role
 /// to a user or a group (`group:<name>`).
 pub async fn bind(
     State(state): State<AppState>,
     Path(p): Path<ProjectPage>,
-    session: Session,
-    Form(f): Form<MemberForm>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
+    let answered = async {
+        let body = request(json!({"role": f.one("role")}))?;
+        let (path, caller) = (member_path(&p, &f.one("subject")), session.caller.clone());
+        session
+            .answer(api::bind(State(state.clone()), path, caller, Json(body)).await)
+            .await
     }
-    let path = member_path(&p, &f.subject);
-    let answered = match request(json!({"role": f.role})) {
-        Ok(body) => {
-            session
-                .answer(
-                    api::bind(
-                        State(state.clone()),
-                        path,
-                        session.caller.clone(),
-                        Json(body),
-                    )
-                    .await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    outcome(&state, &session, &p, answered, "role_bound", None).await
+    .await;
+    let to = session.url(&format!("projects/{}", seg(&p.project)));
+    after(&session, answered, &to, "role_bound", |r| {
+        show(&state, &session, &p.project, Some((r, None)), None)
+    })
+    .await
 }
 
 /// `POST /orgs/{org}/projects/{project}/retract`: Retract a member's
@@ -330,16 +286,16 @@ pub async fn bind(
 pub async fn retract(
     State(state): State<AppState>,
     Path(p): Path<ProjectPage>,
-    session: Session,
-    Form(f): Form<MemberForm>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
-    }
-    let path = member_path(&p, &f.subject);
+    let subject = f.one("subject").trim().to_string();
+    let (path, caller) = (member_path(&p, &subject), session.caller.clone());
     let answered = session
-        .answer(api::unbind(State(state.clone()), path, session.caller.clone()).await)
+        .answer(api::unbind(State(state.clone()), path, caller).await)
         .await;
-    let subject = Some(f.subject.trim().to_string());
-    outcome(&state, &session, &p, answered, "retracted", subject).await
+    let to = session.url(&format!("projects/{}", seg(&p.project)));
+    after(&session, answered, &to, "retracted", |r| {
+        show(&state, &session, &p.project, Some((r, Some(subject))), None)
+    })
+    .await
 }

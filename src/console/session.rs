@@ -4,7 +4,7 @@
 //! session of another organization is refused there). Every form carries a
 //! CSRF token derived from the session token, compared in constant time.
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{Form, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::call::Refusal;
+use super::call::{Fields, Refusal};
 use super::{Chrome, NavLink};
 use crate::http::auth::{Bearer, Caller, Origin};
 use crate::http::problem::Problem;
@@ -62,6 +62,32 @@ const PAGES: &[(&str, &str, &str, Option<Permission>)] = &[
     ("access", "Access explorer", "access", None),
     ("settings", "Settings", "settings", None),
 ];
+
+/// A form posted on one of the organization's pages: the session, and the
+/// form's fields once its CSRF token (field `csrf`) is checked; the
+/// rejection is the sign-in page, or a refusal (403 `csrf_failed`).
+pub struct Posted {
+    pub session: Session,
+    pub fields: Fields,
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let Form(pairs) =
+            Form::<Vec<(String, String)>>::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let fields = Fields(pairs);
+        if !session.csrf_ok(&fields.one("csrf")) {
+            return Err(session.csrf_refused());
+        }
+        Ok(Posted { session, fields })
+    }
+}
 
 /// A page's session: the `{org}` of its path and the session cookie; the
 /// rejection is the page to answer instead (the sign-in page, or a

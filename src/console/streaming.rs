@@ -5,14 +5,13 @@
 //! saving tests first and saves only a target that passed (`PUT
 //! /audit-logs/streaming`). The keys are never shown again.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::call::{filled, request, Refusal};
-use super::session::Session;
+use super::call::{latest, request, Refusal};
+use super::session::{Posted, Session};
 use super::{done, notice, refused, render, Done};
 use crate::http::json::Json;
 use crate::http::routes::audit as api;
@@ -31,16 +30,9 @@ struct Shown {
 
 async fn show(state: &AppState, session: &Session, shown: Shown) -> Response {
     let chrome = session.chrome("audit");
-    let got = match request(json!({})) {
-        Ok(q) => {
-            session
-                .answer(
-                    api::streaming(State(state.clone()), Query(q), session.caller.clone()).await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
+    let got = session
+        .answer(api::streaming(State(state.clone()), latest(), session.caller.clone()).await)
+        .await;
     let current = match got {
         Ok(t) => Some(t),
         Err(r) if r.code == "streaming_not_configured" => None,
@@ -80,40 +72,16 @@ pub async fn page(
     show(&state, &session, shown).await
 }
 
-/// The streaming form as posted; `intent` is the button pressed: `test`,
-/// `save` or `remove`.
-#[derive(Deserialize)]
-pub struct StreamingForm {
-    csrf: String,
-    intent: String,
-    #[serde(default)]
-    provider: String,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    bucket: String,
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    endpoint: Option<String>,
-    #[serde(default)]
-    access_key_id: String,
-    #[serde(default)]
-    secret_access_key: String,
-}
-
-/// `POST /orgs/{org}/audit-logs/streaming`: Test connection, Test and
-/// save, or Remove.
+/// `POST /orgs/{org}/audit-logs/streaming`: the button pressed
+/// (`intent`): Test connection (`test`), Test and save (`save`) or Remove
+/// (`remove`).
 pub async fn save(
     State(state): State<AppState>,
-    session: Session,
-    Form(f): Form<StreamingForm>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    if !session.csrf_ok(&f.csrf) {
-        return session.csrf_refused();
-    }
     let back = session.url("audit-logs/streaming");
-    if f.intent == "remove" {
+    let intent = f.one("intent");
+    if intent == "remove" {
         let removed = session
             .answer(api::remove_streaming(State(state.clone()), session.caller.clone()).await)
             .await;
@@ -123,13 +91,13 @@ pub async fn save(
         };
     }
     let body = json!({
-        "provider": f.provider,
-        "bucket": f.bucket.trim(),
-        "region": filled(&f.region),
-        "endpoint": filled(&f.endpoint),
-        "prefix": filled(&f.prefix),
-        "access_key_id": f.access_key_id.trim(),
-        "secret_access_key": f.secret_access_key,
+        "provider": f.one("provider"),
+        "bucket": f.one("bucket").trim(),
+        "region": f.opt("region"),
+        "endpoint": f.opt("endpoint"),
+        "prefix": f.opt("prefix"),
+        "access_key_id": f.one("access_key_id").trim(),
+        "secret_access_key": f.one("secret_access_key"),
     });
     let mut typed = body.clone();
     typed["access_key_id"] = Value::Null;
@@ -154,7 +122,7 @@ pub async fn save(
             error: Some(r),
             ..Shown::default()
         },
-        Ok(t) if f.intent != "save" => Shown {
+        Ok(t) if intent != "save" => Shown {
             typed: Some(typed),
             tested: Some(t),
             ..Shown::default()

@@ -3,14 +3,14 @@
 //! pull requests, default queue, job timeout, manual promotions). Reading
 //! needs `organization.general_settings.view`, saving `.manage`.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::super::call::{request, Fields, Refusal};
-use super::super::session::Session;
-use super::super::{done, notice, refused, Done};
+use super::super::call::{latest, request, Refusal};
+use super::super::session::{Posted, Session};
+use super::super::{after, notice, refused, Done};
 use super::tab;
 use crate::http::json::Json;
 use crate::http::routes::settings as api;
@@ -25,24 +25,10 @@ async fn show(
 ) -> Response {
     let loaded = async {
         let general = session
-            .answer(
-                api::settings(
-                    State(state.clone()),
-                    Query(request(json!({}))?),
-                    session.caller.clone(),
-                )
-                .await,
-            )
+            .answer(api::settings(State(state.clone()), latest(), session.caller.clone()).await)
             .await?;
         let workflows = session
-            .answer(
-                api::workflows(
-                    State(state.clone()),
-                    Query(request(json!({}))?),
-                    session.caller.clone(),
-                )
-                .await,
-            )
+            .answer(api::workflows(State(state.clone()), latest(), session.caller.clone()).await)
             .await?;
         Ok::<_, Refusal>((general, workflows))
     };
@@ -81,22 +67,17 @@ pub async fn page(
 /// (`organization` or `workflows`) saved.
 pub async fn save(
     State(state): State<AppState>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
-    }
     let caller = session.caller.clone();
-    let answered: Result<Value, Refusal> = async {
+    let answered = async {
         if f.one("intent") == "workflows" {
-            let minutes: Value = f
-                .one("job_timeout_minutes")
+            // A number when it is one: the API names what else is wrong.
+            let typed = f.one("job_timeout_minutes");
+            let minutes: Value = typed
                 .trim()
                 .parse::<u64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::String(f.one("job_timeout_minutes")));
+                .map_or_else(|_| Value::String(typed.clone()), Value::from);
             let body = request(json!({
                 "fork_pull_requests": f.one("fork_pull_requests"),
                 "default_queue": f.one("default_queue").trim(),
@@ -114,11 +95,9 @@ pub async fn save(
         }
     }
     .await;
-    match answered {
-        Ok(_) => done(&session.url("settings/general"), "saved"),
-        Err(r) if r.status == StatusCode::FORBIDDEN => {
-            refused(Some(&session.chrome("settings")), r)
-        }
-        Err(r) => show(&state, &session, Some(r), None).await,
-    }
+    let to = session.url("settings/general");
+    after(&session, answered, &to, "saved", |r| {
+        show(&state, &session, Some(r), None)
+    })
+    .await
 }

@@ -3,14 +3,14 @@
 //! type with one of its OS images, or a self-hosted agent type; the
 //! choices are the API's catalog (`GET /settings/init-agent/options`).
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::super::call::{request, Fields, Refusal};
-use super::super::session::Session;
-use super::super::{done, notice, refused, Done};
+use super::super::call::{latest, request, Refusal};
+use super::super::session::{Posted, Session};
+use super::super::{after, notice, refused, Done};
 use super::tab;
 use crate::http::json::Json;
 use crate::http::routes::settings as api;
@@ -25,14 +25,7 @@ async fn show(
 ) -> Response {
     let loaded = async {
         let current = session
-            .answer(
-                api::init_agent(
-                    State(state.clone()),
-                    Query(request(json!({}))?),
-                    session.caller.clone(),
-                )
-                .await,
-            )
+            .answer(api::init_agent(State(state.clone()), latest(), session.caller.clone()).await)
             .await?;
         let options = session
             .answer(api::init_agent_catalog(State(state.clone()), session.caller.clone()).await)
@@ -82,35 +75,25 @@ pub async fn page(
 /// `POST /orgs/{org}/settings/init-job`: the agent chosen.
 pub async fn save(
     State(state): State<AppState>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
+    let answered = async {
+        let environment = f.one("environment");
+        let body = request(if environment == "self_hosted" {
+            json!({"environment": environment, "machine_type": f.one("self_hosted_type").trim()})
+        } else {
+            json!({"environment": environment, "machine_type": f.one("machine_type"),
+                   "os_image": f.opt("os_image")})
+        })?;
+        let caller = session.caller.clone();
+        session
+            .answer(api::set_init_agent(State(state.clone()), caller, Json(body)).await)
+            .await
     }
-    let environment = f.one("environment");
-    let body = if environment == "self_hosted" {
-        json!({"environment": environment, "machine_type": f.one("self_hosted_type").trim()})
-    } else {
-        json!({"environment": environment, "machine_type": f.one("machine_type"), "os_image": f.opt("os_image")})
-    };
-    let answered = match request(body) {
-        Ok(b) => {
-            session
-                .answer(
-                    api::set_init_agent(State(state.clone()), session.caller.clone(), Json(b))
-                        .await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    match answered {
-        Ok(_) => done(&session.url("settings/init-job"), "saved"),
-        Err(r) if r.status == StatusCode::FORBIDDEN => {
-            refused(Some(&session.chrome("settings")), r)
-        }
-        Err(r) => show(&state, &session, Some(r), None).await,
-    }
+    .await;
+    let to = session.url("settings/init-job");
+    after(&session, answered, &to, "saved", |r| {
+        show(&state, &session, Some(r), None)
+    })
+    .await
 }

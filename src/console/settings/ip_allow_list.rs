@@ -4,14 +4,14 @@
 //! comes from is refused (`would_lock_out`), and the page says which
 //! address that is.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::super::call::{lines, request, Fields, Refusal};
-use super::super::session::Session;
-use super::super::{done, notice, refused, Done};
+use super::super::call::{latest, lines, request, Refusal};
+use super::super::session::{Posted, Session};
+use super::super::{after, notice, refused, Done};
 use super::tab;
 use crate::http::json::Json;
 use crate::http::routes::settings as api;
@@ -25,17 +25,9 @@ async fn show(
     error: Option<Refusal>,
     notice: Option<&'static str>,
 ) -> Response {
-    let got = match request(json!({})) {
-        Ok(q) => {
-            session
-                .answer(
-                    api::ip_allow_list(State(state.clone()), Query(q), session.caller.clone())
-                        .await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
+    let got = session
+        .answer(api::ip_allow_list(State(state.clone()), latest(), session.caller.clone()).await)
+        .await;
     let list = match got {
         Ok(l) => l,
         Err(r) => return refused(Some(&session.chrome("settings")), r),
@@ -78,30 +70,20 @@ pub async fn page(
 /// `POST /orgs/{org}/settings/ip-allow-list`: the list as typed.
 pub async fn save(
     State(state): State<AppState>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
-    }
     let typed = f.one("cidrs");
-    let answered = match request(json!({"cidrs": lines(&typed)})) {
-        Ok(b) => {
-            session
-                .answer(
-                    api::set_ip_allow_list(State(state.clone()), session.caller.clone(), Json(b))
-                        .await,
-                )
-                .await
-        }
-        Err(r) => Err(r),
-    };
-    match answered {
-        Ok(_) => done(&session.url("settings/ip-allow-list"), "saved"),
-        Err(r) if r.status == StatusCode::FORBIDDEN => {
-            refused(Some(&session.chrome("settings")), r)
-        }
-        Err(r) => show(&state, &session, Some(typed), Some(r), None).await,
+    let answered = async {
+        let body = request(json!({"cidrs": lines(&typed)}))?;
+        let caller = session.caller.clone();
+        session
+            .answer(api::set_ip_allow_list(State(state.clone()), caller, Json(body)).await)
+            .await
     }
+    .await;
+    let to = session.url("settings/ip-allow-list");
+    after(&session, answered, &to, "saved", |r| {
+        show(&state, &session, Some(typed.clone()), Some(r), None)
+    })
+    .await
 }

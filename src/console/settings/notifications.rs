@@ -5,13 +5,13 @@
 //! signing secret shown once); Send a test, Resume a paused target,
 //! Remove.
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::super::call::{request, Fields, Refusal};
-use super::super::session::Session;
+use super::super::call::{latest, request, Refusal};
+use super::super::session::{Posted, Session};
 use super::super::{done, notice, refused, Done};
 use super::tab;
 use crate::http::json::Json;
@@ -30,14 +30,9 @@ struct Shown {
 }
 
 async fn show(state: &AppState, session: &Session, shown: Shown) -> Response {
-    let got = match request(json!({})) {
-        Ok(q) => {
-            session
-                .answer(api::list(State(state.clone()), Query(q), session.caller.clone()).await)
-                .await
-        }
-        Err(r) => Err(r),
-    };
+    let got = session
+        .answer(api::list(State(state.clone()), latest(), session.caller.clone()).await)
+        .await;
     let list = match got {
         Ok(l) => l,
         Err(r) => return refused(Some(&session.chrome("settings")), r),
@@ -77,15 +72,7 @@ pub async fn page(
 
 /// `POST /orgs/{org}/settings/notifications`: `intent` is `create`, or
 /// `test`, `resume` or `remove` of the target `id`.
-pub async fn act(
-    State(state): State<AppState>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
-    }
+pub async fn act(State(state): State<AppState>, Posted { session, fields: f }: Posted) -> Response {
     let (st, caller) = (State(state.clone()), session.caller.clone());
     let path = || {
         Path(TargetPath {

@@ -4,14 +4,14 @@
 //! secret, just-in-time creation, whether passwords still work; the
 //! redirect URIs to register at Okta).
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::super::call::{request, Fields, Refusal};
+use super::super::call::{latest, request, Refusal};
 use super::super::person::role_names;
-use super::super::session::Session;
+use super::super::session::{Posted, Session};
 use super::super::{done, notice, refused, sign_in, Done};
 use super::tab;
 use crate::http::json::Json;
@@ -31,23 +31,12 @@ async fn show(state: &AppState, session: &Session, shown: Shown) -> Response {
     let loaded = async {
         let scim = session
             .answer(
-                scim_api::scim_settings(
-                    State(state.clone()),
-                    Query(request(json!({}))?),
-                    session.caller.clone(),
-                )
-                .await,
+                scim_api::scim_settings(State(state.clone()), latest(), session.caller.clone())
+                    .await,
             )
             .await?;
         let sso = session
-            .answer(
-                sso_api::get(
-                    State(state.clone()),
-                    Query(request(json!({}))?),
-                    session.caller.clone(),
-                )
-                .await,
-            )
+            .answer(sso_api::get(State(state.clone()), latest(), session.caller.clone()).await)
             .await;
         let sso = match sso {
             Ok(s) => Some(s),
@@ -100,15 +89,7 @@ pub async fn page(
 /// `POST /orgs/{org}/settings/okta`: `intent` is `scim_role`,
 /// `scim_token` (issued and shown once), `scim_revoke`, `sso` (saved once
 /// the issuer's discovery succeeds) or `sso_remove`.
-pub async fn act(
-    State(state): State<AppState>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
-    }
+pub async fn act(State(state): State<AppState>, Posted { session, fields: f }: Posted) -> Response {
     let (st, caller) = (State(state.clone()), session.caller.clone());
     let intent = f.one("intent");
     let answered = match intent.as_str() {

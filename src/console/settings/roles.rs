@@ -7,14 +7,14 @@
 //! role it grants on every project (`POST /roles`, `PUT /roles/{role}`,
 //! `DELETE /roles/{role}`).
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::super::call::{request, Fields, Refusal};
-use super::super::session::Session;
+use super::super::session::{Posted, Session};
 use super::super::{done, notice, refused, seg, Done};
 use super::tab;
 use crate::http::json::Json;
@@ -227,13 +227,8 @@ fn definition(scope: &str, f: &Fields) -> (Value, Value) {
 /// filtered, checks kept) or Create role.
 pub async fn create(
     State(state): State<AppState>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
-    }
     let scope = f.one("scope");
     let (body, shown) = definition(&scope, &f);
     let mut editor = Editor {
@@ -317,13 +312,8 @@ pub async fn role(
 pub async fn change(
     State(state): State<AppState>,
     Path(p): Path<RolePage>,
-    session: Session,
-    Form(fields): Form<Vec<(String, String)>>,
+    Posted { session, fields: f }: Posted,
 ) -> Response {
-    let f = Fields(fields);
-    if !session.csrf_ok(&f.one("csrf")) {
-        return session.csrf_refused();
-    }
     let (body, mut shown) = definition(&p.scope, &f);
     shown["role_id"] = Value::String(p.role.clone());
     let path = || {

@@ -92,8 +92,8 @@ pub struct PersonItem {
     status: &'static str,
 }
 
-/// The people `query`'s filters select, by username (the order of `GET
-/// /people` and of the CSV export).
+/// The people `query`'s filters select, in no order (`GET /people` pages
+/// them by [`key`]).
 fn matching<'s>(
     s: &'s domain::Organization,
     query: &ListQuery,
@@ -109,7 +109,7 @@ fn matching<'s>(
         .map(|g| resolve::group(s, g))
         .transpose()?;
     let q = query.q.as_ref().map(|q| q.to_lowercase());
-    let mut people: Vec<&domain::state::User> = s
+    let people: Vec<&domain::state::User> = s
         .users
         .values()
         .filter(|u| role.is_none_or(|r| s.org_roles.get(&u.id) == Some(&r)))
@@ -123,7 +123,16 @@ fn matching<'s>(
             })
         })
         .collect();
-    people.sort_by_key(key);
+    Ok(people)
+}
+
+/// [`matching`], by username (the CSV export's order).
+fn matching_in_order<'s>(
+    s: &'s domain::Organization,
+    query: &ListQuery,
+) -> ApiResult<Vec<&'s domain::state::User>> {
+    let mut people = matching(s, query)?;
+    people.sort_by_cached_key(key);
     Ok(people)
 }
 
@@ -168,7 +177,7 @@ pub async fn export_csv(
             }
         };
         out.write_record(CSV_HEADER).map_err(Problem::internal)?;
-        for u in matching(s, &query)? {
+        for u in matching_in_order(s, &query)? {
             let item = PersonItem::of(s, u);
             let groups: Vec<String> = item.groups.iter().filter_map(|g| g.name.clone()).collect();
             out.write_record([
@@ -285,7 +294,7 @@ pub async fn list(
     let s = &o.state;
     let people = matching(s, &query)?;
     let (people, next_cursor) =
-        crate::http::paging::page(people, key, query.limit, query.cursor.as_deref())?;
+        crate::http::paging::smallest(people, key, query.limit, query.cursor.as_deref())?;
     let people = people.into_iter().map(|u| PersonItem::of(s, u)).collect();
     Ok(Json(PeoplePage {
         people,
