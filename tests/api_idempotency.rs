@@ -367,6 +367,24 @@ async fn no_secret_of_a_keyed_command_rests_in_the_data_dir_or_the_log() {
     .await;
     secrets.push(bucket_secret.to_string());
     secrets.push("AKIDSCANTEST0001".to_string());
+    // A connection test: its keys are used once and kept nowhere.
+    let probe_secret = "probe-secret-key-0123456789abcdef";
+    let probe = json!({"provider": "s3", "bucket": "audit", "region": "us-east-1",
+        "endpoint": "http://127.0.0.1:9", "access_key_id": "AKIDPROBETEST001",
+        "secret_access_key": probe_secret});
+    c.send(
+        Method::POST,
+        "/audit-logs/streaming/test",
+        "/audit-logs/streaming/test",
+        t,
+        "k-stream-test",
+        Some(probe),
+        422,
+        false,
+    )
+    .await;
+    secrets.push(probe_secret.to_string());
+    secrets.push("AKIDPROBETEST001".to_string());
 
     // The commands that carry no secret.
     let group = json!({"name": "ops", "description": "operators", "members": [bob]});

@@ -178,14 +178,10 @@ async fn every_audit_event_is_delivered_signed_in_order_and_none_is_lost_across_
     })
     .await;
 
-    // The receiver goes down; more events happen; the server crashes.
-    receiver.down.store(true, Ordering::SeqCst);
-    for i in 5..10 {
-        s.invite(&owner, &format!("p{i}@example.com"), None).await;
-    }
-    let head = s.head().await;
-    let expected = positions_after(&s, &owner, head, start).await;
-    wait_until("a failed attempt after the crash point", || {
+    // The receiver goes down; more events happen; the server crashes
+    // after a few failed attempts (counted from here: the crash may cut
+    // the record of the last one, never of those before it).
+    let failed_attempts = || {
         receiver
             .got
             .lock()
@@ -193,7 +189,16 @@ async fn every_audit_event_is_delivered_signed_in_order_and_none_is_lost_across_
             .iter()
             .filter(|(_, _, status)| *status == 500)
             .count()
-            > 3
+    };
+    let failed_before = failed_attempts();
+    receiver.down.store(true, Ordering::SeqCst);
+    for i in 5..10 {
+        s.invite(&owner, &format!("p{i}@example.com"), None).await;
+    }
+    let head = s.head().await;
+    let expected = positions_after(&s, &owner, head, start).await;
+    wait_until("failed attempts while the receiver is down", || {
+        failed_attempts() > failed_before + 3
     })
     .await;
     let stopped = s.stop();

@@ -62,6 +62,17 @@ async fn the_console_clicked_through_in_chromium() {
     s.post("/projects", &owner, json!({"name": "web"}))
         .await
         .expect(201);
+    // Someone in six groups: People shows five and "1 more".
+    s.invite(&owner, "gina@example.com", None).await;
+    for i in 1..=6 {
+        s.post(
+            "/groups",
+            &owner,
+            json!({"name": format!("z-team-{i}"), "description": "a team", "members": ["gina"]}),
+        )
+        .await
+        .expect(201);
+    }
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let browser = root.join("tests/browser");
@@ -151,7 +162,12 @@ async fn the_console_clicked_through_in_chromium() {
 
     // The group: cc alone, role Admin.
     let groups = get("/groups".into()).await;
-    let developers = &groups["groups"][0];
+    let developers = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "developers")
+        .unwrap();
     assert_eq!(developers["name"], "developers");
     assert_eq!(developers["role"]["name"], "Admin");
     let members: Vec<&str> = developers["members"]

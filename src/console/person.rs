@@ -17,6 +17,7 @@ use crate::http::json::Json;
 use crate::http::params::UserPath;
 use crate::http::routes::people as api;
 use crate::http::state::AppState;
+use domain::ids::UserId;
 use domain::permissions::{known, Scope};
 
 /// `{org}` and `{user}` of a person's page.
@@ -69,23 +70,21 @@ async fn show(state: &AppState, session: &Session, user: &str, outcome: Outcome)
         Ok(p) => p,
         Err(r) => return refused(Some(&chrome), r),
     };
-    // The projects they own, each with its transfer form's page.
+    // The projects they own (by name), each linking to its owner form.
     let owned: Vec<Value> = {
         let model = state.model.read();
-        let id = person["user_id"].as_str().unwrap_or_default();
-        let mut owned: Vec<Value> = model
-            .org(session.caller.org)
-            .map(|o| {
-                o.state
-                    .projects
-                    .values()
-                    .filter(|p| p.owner.to_string() == id)
-                    .map(|p| json!({"project_id": p.id, "name": p.name}))
-                    .collect()
-            })
-            .unwrap_or_default();
-        owned.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        owned
+        let id = person["user_id"]
+            .as_str()
+            .and_then(|s| s.parse::<UserId>().ok());
+        match (model.org(session.caller.org), id) {
+            (Some(o), Some(id)) => o
+                .state
+                .projects_owned_by(id)
+                .iter()
+                .map(|p| json!({"project_id": p.id, "name": p.name}))
+                .collect(),
+            _ => vec![],
+        }
     };
     let (status, error, blocking) = match &outcome.error {
         Some(r) => (r.status, Some(r.detail.clone()), r.body["projects"].clone()),

@@ -62,6 +62,9 @@ await button('Sign in');
 await page.waitForURL(/\/orgs\/default\/people$/);
 assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'People');
 assert.match(await page.locator('#people').innerText(), /admin/);
+// Five groups of a person's six, and a link to the rest.
+const gina = page.locator('#people tr', { hasText: 'gina@example.com' });
+assert.match(await gina.innerText(), /(z-team-\d, ){5}1 more/);
 const session = (await context.cookies()).find((c) => c.name === 'rolebook_session');
 assert.ok(session.httpOnly, 'the session cookie is HttpOnly');
 assert.equal(session.sameSite, 'Strict');
