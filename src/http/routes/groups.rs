@@ -107,10 +107,8 @@ pub async fn list(
     };
     let s = &o.state;
     let key = |g: &&domain::state::Group| format!("{}\u{0}{}", g.name.to_lowercase(), g.id);
-    let mut groups: Vec<&domain::state::Group> = s.groups.values().collect();
-    groups.sort_by_key(|g| key(g));
     let (groups, next_cursor) =
-        crate::http::paging::page(groups, key, q.limit, q.cursor.as_deref())?;
+        crate::http::paging::smallest(s.groups.values(), key, q.limit, q.cursor.as_deref())?;
     Ok(Json(GroupsPage {
         groups: groups.iter().map(|g| GroupItem::of(s, g.id)).collect(),
         next_cursor,

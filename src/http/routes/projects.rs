@@ -164,7 +164,7 @@ pub async fn list(
         .values()
         .filter(|p| o.check(caller.user, view, Some(p.id)))
         .collect();
-    projects.sort_by_key(key);
+    projects.sort_by_cached_key(key);
     let (projects, next) = paging::page_if_asked(projects, key, q.limit, q.cursor.as_deref())?;
     Ok((
         paging::next_page_headers(&uri, next.as_deref()),

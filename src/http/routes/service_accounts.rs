@@ -142,14 +142,12 @@ pub async fn list(
     state
         .read_model(caller.org, |s| {
             let key = |u: &&User| format!("{}\u{0}{}", u.username.to_lowercase(), u.id);
-            let mut accounts: Vec<&User> = s
+            let accounts = s
                 .users
                 .values()
-                .filter(|u| u.kind == UserKind::ServiceAccount)
-                .collect();
-            accounts.sort_by_key(|u| key(u));
+                .filter(|u| u.kind == UserKind::ServiceAccount);
             let (accounts, next_cursor) =
-                crate::http::paging::page(accounts, key, q.limit, q.cursor.as_deref())?;
+                crate::http::paging::smallest(accounts, key, q.limit, q.cursor.as_deref())?;
             Ok(ServiceAccountsPage {
                 service_accounts: accounts
                     .iter()
