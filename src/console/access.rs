@@ -10,12 +10,12 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::call::{request, Refusal};
 use super::session::Session;
 use super::{refused, render};
 use crate::http::auth::Origin;
 use crate::http::json::Json;
 use crate::http::params::OrgPath;
-use crate::http::problem::Problem;
 use crate::http::routes::access as api;
 use crate::http::routes::people;
 use crate::http::state::AppState;
@@ -38,13 +38,6 @@ fn present(v: &Option<String>) -> Option<String> {
     v.clone().filter(|s| !s.trim().is_empty())
 }
 
-/// A query struct of the API built from `value` (its fields are the API's
-/// parameters).
-fn query_of<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Problem> {
-    serde_json::from_value(value)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))
-}
-
 /// `GET /orgs/{org}/access`: the explorer, with the answers to what it
 /// was asked.
 pub async fn page(
@@ -64,10 +57,10 @@ pub async fn page(
     if let (Some(user), Some(permission)) = (present(&q.user), present(&q.permission)) {
         let asked = json!({"user": user, "permission": permission,
             "project": present(&q.project), "as_of": present(&q.as_of)});
-        let answer = match query_of(asked) {
-            Ok(query) => {
-                api::check(State(state.clone()), Query(query), session.caller.clone()).await
-            }
+        let answer = match request(asked) {
+            Ok(query) => api::check(State(state.clone()), Query(query), session.caller.clone())
+                .await
+                .map_err(Refusal::from),
             Err(p) => Err(p),
         };
         match answer {
@@ -81,10 +74,10 @@ pub async fn page(
     if let Some(permission) = present(&q.who_can) {
         let asked =
             json!({"permission": permission, "project": present(&q.who_project), "limit": 1000});
-        let answer = match query_of(asked) {
-            Ok(query) => {
-                api::who_can(State(state.clone()), Query(query), session.caller.clone()).await
-            }
+        let answer = match request(asked) {
+            Ok(query) => api::who_can(State(state.clone()), Query(query), session.caller.clone())
+                .await
+                .map_err(Refusal::from),
             Err(p) => Err(p),
         };
         match answer {
@@ -99,16 +92,15 @@ pub async fn page(
     let mut effective_error = None;
     if let Some(user) = present(&q.effective_of) {
         let asked = json!({"project": present(&q.effective_project)});
-        let answer = match query_of(asked) {
-            Ok(query) => {
-                people::permissions(
-                    State(state.clone()),
-                    Path(crate::http::params::UserPath { user }),
-                    Query(query),
-                    session.caller.clone(),
-                )
-                .await
-            }
+        let answer = match request(asked) {
+            Ok(query) => people::permissions(
+                State(state.clone()),
+                Path(crate::http::params::UserPath { user }),
+                Query(query),
+                session.caller.clone(),
+            )
+            .await
+            .map_err(Refusal::from),
             Err(p) => Err(p),
         };
         match answer {

@@ -11,9 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::call::{latest, lines, request, Refusal};
-use super::person::role_names;
 use super::session::{Posted, Session};
-use super::{after, notice, refused, render, seg, Done};
+use super::{after, notice, refused, render, role_names, seg, Done};
 use crate::http::json::Json;
 use crate::http::params::GroupPath;
 use crate::http::routes::groups as api;

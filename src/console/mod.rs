@@ -274,6 +274,28 @@ fn done(to: &str, done: &str) -> Response {
     Redirect::to(&format!("{to}{sep}done={done}")).into_response()
 }
 
+/// The organization's roles of `scope`, by name.
+fn role_names(
+    state: &AppState,
+    session: &Session,
+    scope: domain::permissions::Scope,
+) -> Vec<String> {
+    let model = state.model.read();
+    let mut roles: Vec<String> = model
+        .org(session.caller.org)
+        .map(|o| {
+            o.state
+                .roles
+                .values()
+                .filter(|r| r.scope == scope)
+                .map(|r| r.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    roles.sort();
+    roles
+}
+
 /// The `?done=` of a page a command sent the browser back to.
 #[derive(serde::Deserialize, Default)]
 pub struct Done {

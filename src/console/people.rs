@@ -11,9 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::call::{filled, request};
-use super::person::role_names;
 use super::session::{Posted, Session};
-use super::{notice, refused, render, Done};
+use super::{notice, refused, render, role_names, Done};
 use crate::http::json::Json;
 use crate::http::routes::people::{self as api, Invite, ListQuery, Person};
 use crate::http::state::AppState;

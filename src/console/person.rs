@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::call::{latest, request, Refusal};
 use super::session::{Posted, Session};
-use super::{after, notice, refused, render, seg, Done};
+use super::{after, notice, refused, render, role_names, seg, Done};
 use crate::http::json::Json;
 use crate::http::params::UserPath;
 use crate::http::routes::people as api;
@@ -26,24 +26,6 @@ pub struct PersonPath {
     #[allow(dead_code)]
     org: String,
     user: String,
-}
-
-/// The organization's roles of `scope`, by name.
-pub(super) fn role_names(state: &AppState, session: &Session, scope: Scope) -> Vec<String> {
-    let model = state.model.read();
-    let mut roles: Vec<String> = model
-        .org(session.caller.org)
-        .map(|o| {
-            o.state
-                .roles
-                .values()
-                .filter(|r| r.scope == scope)
-                .map(|r| r.name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    roles.sort();
-    roles
 }
 
 /// What the page shows beside the person: a temporary password just

@@ -13,9 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::call::{latest, request, Refusal};
-use super::person::role_names;
 use super::session::{Posted, Session};
-use super::{after, notice, refused, render, seg, Done};
+use super::{after, notice, refused, render, role_names, seg, Done};
 use crate::http::json::Json;
 use crate::http::params::{MemberPath, ProjectPath};
 use crate::http::routes::projects as api;

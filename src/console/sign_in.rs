@@ -4,13 +4,12 @@
 //! The sign-in form carries a CSRF token of its own, kept in a cookie of
 //! the form's path (there is no session yet).
 
-use axum::body::to_bytes;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::call;
 use super::session::{self, cookie, csrf_failed, same, set_cookie, with_cookie, Session};
 use super::{refused, render};
 use crate::http::auth::Origin;
@@ -95,15 +94,6 @@ pub struct SignIn {
     new_password: Option<String>,
 }
 
-/// The token and status of an API answer, or its problem's parts.
-async fn read(response: Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let body = to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
 /// `POST /login`: signs in and goes to People; a temporary password shows
 /// the form again asking for a new one; a refusal shows the form with why.
 pub async fn submit(
@@ -117,36 +107,30 @@ pub async fn submit(
         return refused(None, csrf_failed());
     }
     let path = Path(OrgPath { org: f.org.clone() });
-    let answer = match f.new_password.filter(|p| !p.is_empty()) {
+    let answered = match f.new_password.filter(|p| !p.is_empty()) {
         Some(new_password) => {
             let change = PasswordChange {
                 login: f.login.clone(),
                 current_password: f.password,
                 new_password,
             };
-            match api::change_password(State(state.clone()), path, origin, Json(change)).await {
-                Ok(response) => read(response).await,
-                Err(p) => (
-                    p.status,
-                    serde_json::json!({"code": p.code, "detail": p.detail}),
-                ),
-            }
+            call::answer(
+                api::change_password(State(state.clone()), path, origin, Json(change)).await,
+            )
+            .await
         }
         None => {
             let login = Login {
                 login: f.login.clone(),
                 password: f.password,
             };
-            match api::login(State(state.clone()), path, origin, Json(login)).await {
-                Ok((status, Json(s))) => (status, serde_json::json!({"token": s.token})),
-                Err(p) => (
-                    p.status,
-                    serde_json::json!({"code": p.code, "detail": p.detail}),
-                ),
-            }
+            call::answer(api::login(State(state.clone()), path, origin, Json(login)).await).await
         }
     };
-    let (status, body) = answer;
+    let (status, body) = match answered.0 {
+        Ok(body) => (StatusCode::CREATED, body),
+        Err(r) => (r.status, r.body),
+    };
     if let Some(token) = body["token"].as_str().filter(|_| status.is_success()) {
         let to = format!("/orgs/{}/people", super::seg(&f.org));
         return with_cookie(
@@ -263,17 +247,19 @@ pub async fn sso_callback(
 ) -> Response {
     let finished = async {
         let id = state.org(&org).await?;
-        sso::finish(&state, id, q, &origin, &console_redirect_uri(&state, id)).await
+        let signed_in =
+            sso::finish(&state, id, q, &origin, &console_redirect_uri(&state, id)).await?;
+        Ok::<_, crate::http::problem::Problem>((id, signed_in))
     };
     match finished.await {
-        Ok(signed_in) => {
+        Ok((id, signed_in)) => {
             // The organization's pages by its name, as the sign-in form
             // names it (the provider came back to its id).
             let name = state
-                .org(&org)
-                .await
-                .ok()
-                .and_then(|id| state.model.read().org(id).map(|o| o.state.name.clone()))
+                .model
+                .read()
+                .org(id)
+                .map(|o| o.state.name.clone())
                 .unwrap_or(org);
             let to = format!("/orgs/{}/people", super::seg(&name));
             let message = if signed_in.created {

@@ -10,9 +10,8 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::super::call::{latest, request, Refusal};
-use super::super::person::role_names;
 use super::super::session::{Posted, Session};
-use super::super::{done, notice, refused, sign_in, Done};
+use super::super::{done, notice, refused, role_names, sign_in, Done};
 use super::tab;
 use crate::http::json::Json;
 use crate::http::routes::{okta as scim_api, sso as sso_api};
